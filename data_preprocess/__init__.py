@@ -1,0 +1,1 @@
+"""Converters from raw medical datasets to verl parquet."""

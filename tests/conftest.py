@@ -1,0 +1,55 @@
+"""Shared offline fixtures: a weight-free Qwen-VL model directory (real tokenizer and processor), synthetic
+images and fake MedMNIST files. Module-specific fixtures live in the test modules."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from fixtures_data import synthetic_images, write_fake_medmnist_npz  # noqa: E402
+from fixtures_model import build_tiny_qwen_vl_dir  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A Qwen2.5-VL model directory without weights, loadable by verl's ``hf_tokenizer``/``hf_processor``."""
+    return build_tiny_qwen_vl_dir(tmp_path_factory.mktemp("tiny_qwen25vl"))
+
+
+@pytest.fixture(scope="session")
+def qwen_tokenizer(tiny_model_dir):
+    from verl.utils import hf_tokenizer
+
+    return hf_tokenizer(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="session")
+def qwen_processor(tiny_model_dir):
+    from verl.utils import hf_processor
+
+    return hf_processor(str(tiny_model_dir))
+
+
+@pytest.fixture
+def images():
+    """Factory: ``images(n, size=28, channels=3, seed=0)`` -> uint8 array (N, H, W, C)."""
+    return synthetic_images
+
+
+@pytest.fixture(scope="session")
+def fake_medmnist_dir(tmp_path_factory) -> Path:
+    """Fake MedMNIST ``.npz`` files in the official layout and names (``{flag}.npz``, ``{flag}_{size}.npz``)."""
+    root = tmp_path_factory.mktemp("medmnist")
+    write_fake_medmnist_npz(root / "retinamnist_224.npz", n_classes=5, size=224, seed=1)
+    write_fake_medmnist_npz(root / "retinamnist.npz", n_classes=5, size=28, seed=2)
+    write_fake_medmnist_npz(root / "breastmnist.npz", n_classes=2, size=28, channels=1, seed=3)
+    write_fake_medmnist_npz(root / "bloodmnist_64.npz", n_classes=8, size=64, seed=4)
+    write_fake_medmnist_npz(root / "chestmnist.npz", n_classes=14, size=28, channels=1, multilabel=True, seed=5)
+    return root

@@ -1,0 +1,83 @@
+"""Offline test data: synthetic medical-like images and fake MedMNIST ``.npz`` files in the official layout."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def synthetic_images(n: int, size: int = 28, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """``n`` uint8 images (N, H, W[, C]): a bright blob on noisy background, blob position varying per image."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    out = np.empty((n, size, size) + ((channels,) if channels > 1 else ()), dtype=np.uint8)
+    for i in range(n):
+        cy, cx = rng.uniform(size * 0.25, size * 0.75, 2)
+        r = rng.uniform(size * 0.1, size * 0.25)
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+        img = 40 + 180 * blob + rng.normal(0, 12, (size, size))
+        img = np.clip(img, 0, 255).astype(np.uint8)
+        out[i] = img[..., None].repeat(channels, -1) if channels > 1 else img
+    return out
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_fake_medmnist_npz(
+    path: Path,
+    *,
+    n_classes: int,
+    size: int = 28,
+    channels: int = 3,
+    counts: tuple[int, int, int] = (20, 6, 8),
+    multilabel: bool = False,
+    seed: int = 0,
+) -> Path:
+    """An ``.npz`` with MedMNIST's keys: ``{train,val,test}_images`` (N,H,W[,C]) uint8, ``*_labels`` (N,1) or (N,K)."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for k, (split, n) in enumerate(zip(("train", "val", "test"), counts)):
+        arrays[f"{split}_images"] = synthetic_images(n, size, channels, seed=seed + 1000 * k)
+        if multilabel:
+            arrays[f"{split}_labels"] = rng.integers(0, 2, (n, n_classes)).astype(np.uint8)
+        else:
+            labels = np.arange(n) % n_classes  # every class present in every split
+            arrays[f"{split}_labels"] = rng.permutation(labels).reshape(n, 1).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+RETINA_LABELS = ["no DR", "mild NPDR", "moderate NPDR", "severe NPDR", "proliferative DR"]
+RETINA_KNOWLEDGE = "Diabetic retinopathy is graded 0-4 by the ICDR scale from microaneurysms to neovascularisation."
+VRFT_INSTRUCTION = (
+    " Output the thinking process in <think> </think> and the final answer in <answer> </answer> tags."
+)
+
+
+def write_fixture_parquet(path: Path, n: int = 10, size: int = 56, seed: int = 0) -> Path:
+    """A small RetinaMNIST-like ordinal parquet written through the project's row schema (no converter needed)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from data_preprocess.schema import arrow_schema, make_extra_info, make_row
+
+    question = "What is the diabetic retinopathy grade of this fundus image?"
+    rows = []
+    for i, img in enumerate(synthetic_images(n, size=size, seed=seed)):
+        label = RETINA_LABELS[i % len(RETINA_LABELS)]
+        info = make_extra_info(split="train", index=i, dataset="retinamnist", task_type="ordinal",
+                               labels=RETINA_LABELS, question=question, knowledge=RETINA_KNOWLEDGE,
+                               template="vrft", image_size=[size, size])
+        rows.append(make_row(dataset="retinamnist", prompt_text="<image>" + question + VRFT_INSTRUCTION,
+                             image_bytes=[png_bytes(img)], ground_truth=label, extra_info=info))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema()), path)
+    return path

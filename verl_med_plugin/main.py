@@ -1,0 +1,40 @@
+"""``python -m verl_med_plugin.main``: verl's PPO/GRPO entry point with verl-med's config and checks.
+
+The config is ``configs/med_grpo.yaml`` (verl's ``ppo_trainer`` + the ``med:`` group); any verl override works.
+Everything that can be checked without a GPU is checked before Ray starts; ``med.dry_run=true`` stops there
+and prints the plan.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from verl_med_plugin.preflight import ConfigError, check_config, print_plan, run_dry_run, training_blockers
+
+
+@hydra.main(config_path="pkg://verl_med_plugin.configs", config_name="med_grpo", version_base=None)
+def main(config: DictConfig) -> None:
+    try:
+        check_config(config)
+        if config.med.dry_run:
+            print_plan(run_dry_run(config))
+            return
+        blockers = training_blockers(config)
+        if blockers:
+            raise ConfigError(
+                "training cannot start on this machine:\n  - " + "\n  - ".join(blockers)
+                + "\nRun with med.dry_run=true to check everything up to training."
+            )
+    except ConfigError as err:
+        print(f"verl-med: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    from verl_med_plugin.trainer import run
+
+    run(config)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Checks that run before Ray starts, and the dry run (``med.dry_run=true``).
+
+Everything a training run would fail on and that needs no GPU is checked here, so a typo or a missing file
+costs seconds on the login node instead of a queued multi-GPU job.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from verl_med_plugin import verl_compat
+
+MEDMNIST_2D = (
+    "pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist",
+    "breastmnist", "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist",
+)
+ROLLOUT_PACKAGES = {"vllm": "vllm", "sglang": "sglang", "trtllm": "tensorrt_llm"}
+
+
+class ConfigError(ValueError):
+    """A config problem found before training; the message names the key or file."""
+
+
+@dataclass
+class DryRunPlan:
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, section: str, **items: Any) -> None:
+        self.sections.setdefault(section, {}).update(items)
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def check_config(config: DictConfig) -> None:
+    """Cheap static checks of the composed config; raises one ``ConfigError`` listing every problem."""
+    problems: list[str] = []
+    legacy = OmegaConf.select(config, verl_compat.LEGACY_REWARD_FN_KEY + ".path")
+    if legacy:
+        problems.append(
+            f"{verl_compat.LEGACY_REWARD_FN_KEY}.path={legacy} is ignored by verl >= 0.9; "
+            f"set {verl_compat.REWARD_FN_KEY}.path instead"
+        )
+    reward_path = OmegaConf.select(config, verl_compat.REWARD_FN_KEY + ".path")
+    if not reward_path:
+        problems.append(f"{verl_compat.REWARD_FN_KEY}.path is not set (verl-med uses pkg://reward_fns)")
+    elif str(reward_path).startswith("pkg://") and importlib.util.find_spec(str(reward_path)[6:]) is None:
+        problems.append(f"{verl_compat.REWARD_FN_KEY}.path={reward_path}: module is not installed")
+    for key in ("data.train_files", "data.val_files"):
+        for path in _as_list(OmegaConf.select(config, key)):
+            if not Path(os.path.expanduser(path)).is_file():
+                problems.append(f"{key}: {path} does not exist. {_prepare_hint(config)}")
+    if problems:
+        raise ConfigError("\n  - ".join(["invalid config:"] + problems))
+
+
+def _prepare_hint(config: DictConfig) -> str:
+    dataset = str(OmegaConf.select(config, "med.dataset") or "")
+    out = OmegaConf.select(config, "med.data_dir")
+    if dataset in MEDMNIST_2D:
+        return (f"Prepare it with: python -m data_preprocess.medmnist --dataset {dataset} --size 224 "
+                f"--output_dir {out}/{dataset}")
+    return (f"med.dataset={dataset!r} is not a MedMNIST 2D dataset ({', '.join(MEDMNIST_2D)}); for your own "
+            f"task run: python -m data_preprocess.folder --card <task.yaml> --output_dir {out}/{dataset}")
+
+
+def training_blockers(config: DictConfig) -> list[str]:
+    """What this machine lacks for a real run (GPU, rollout engine), each as one readable line."""
+    import torch
+
+    blockers = []
+    n_gpus = int(config.trainer.n_gpus_per_node)
+    if not torch.cuda.is_available():
+        blockers.append(f"no CUDA GPU visible (trainer.n_gpus_per_node={n_gpus}); verl has no CPU training backend")
+    elif int(config.trainer.nnodes) == 1 and torch.cuda.device_count() < n_gpus:
+        blockers.append(f"trainer.n_gpus_per_node={n_gpus} but only {torch.cuda.device_count()} GPU(s) visible")
+    engine = str(config.actor_rollout_ref.rollout.name)
+    package = ROLLOUT_PACKAGES.get(engine, engine)
+    if importlib.util.find_spec(package) is None:
+        blockers.append(
+            f"actor_rollout_ref.rollout.name={engine} but the '{package}' package is not installed "
+            "(GPU host: bash scripts/setup.sh --gpu)"
+        )
+    return blockers
+
+
+def run_dry_run(config: DictConfig) -> DryRunPlan:
+    """Everything up to training: verl's config validation, tokenizer/processor, datasets (with the length
+    filter), the first batch, and the configured reward on reference answers. No Ray, no GPU."""
+    plan = DryRunPlan()
+    try:
+        verl_compat.validate_verl_config(config)
+    except Exception as err:  # verl raises assorted types; the message names the key
+        raise ConfigError(f"verl rejects the config: {err}") from err
+
+    model_path = str(config.actor_rollout_ref.model.path)
+    try:
+        tokenizer, processor = verl_compat.load_tokenizer_and_processor(
+            model_path, trust_remote_code=bool(config.data.get("trust_remote_code", False))
+        )
+    except Exception as err:
+        raise ConfigError(
+            f"actor_rollout_ref.model.path={model_path}: cannot load its tokenizer/processor "
+            f"({type(err).__name__}: {err}). Download the model or point the key at a local copy."
+        ) from err
+    plan.add("model", path=model_path, processor=type(processor).__name__ if processor else None)
+
+    datasets = {}
+    for split, key in (("train", "train_files"), ("val", "val_files")):
+        files = _as_list(config.data[key])
+        try:
+            datasets[split] = verl_compat.create_dataset(files, config.data, tokenizer, processor, split == "train")
+        except Exception as err:
+            raise ConfigError(f"data.{key}={files}: cannot build the dataset ({type(err).__name__}: {err})") from err
+        plan.add("data", **{f"{split}_rows": len(datasets[split]), f"{split}_files": files})
+    if len(datasets["train"]) == 0:
+        raise ConfigError(f"data.train_files={config.data.train_files}: no rows left (after the length filter?)")
+
+    rows = [datasets["train"][i] for i in range(min(int(config.med.dry_run_rows), len(datasets["train"])))]
+    plan.add("data", task_types=sorted({str(r["extra_info"]["task_type"]) for r in rows if r.get("extra_info")}))
+    _render_first_prompt(plan, rows[0], processor, tokenizer)
+    _score_reference_answers(plan, config, rows)
+    plan.add(
+        "training needs",
+        gpus=f"{config.trainer.nnodes} node(s) x {config.trainer.n_gpus_per_node} GPU(s)",
+        rollout=str(config.actor_rollout_ref.rollout.name),
+        missing_here=training_blockers(config) or "nothing",
+    )
+    return plan
+
+
+def _render_first_prompt(plan: DryRunPlan, row: dict, processor: Any, tokenizer: Any) -> None:
+    """The first prompt as the rollout will see it: chat template text and token count with image tokens."""
+    messages = row["raw_prompt"]
+    templater = processor if processor is not None else tokenizer
+    text = templater.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    images = [part["image"] for m in messages if isinstance(m["content"], list)
+              for part in m["content"] if part.get("type") == "image"]
+    if processor is not None and images:
+        n_tokens = int(processor(text=[text], images=images, return_tensors="pt")["input_ids"].shape[1])
+    else:
+        n_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    plan.add("first prompt", tokens=n_tokens, text=text)
+
+
+def _score_reference_answers(plan: DryRunPlan, config: DictConfig, rows: list[dict]) -> None:
+    """Score each row's reference answer with the configured reward, as the reward loop calls it."""
+    from reward_fns.reference import reference_response
+
+    try:
+        reward_fn = verl_compat.load_custom_reward_fn(config)
+    except Exception as err:
+        raise ConfigError(f"{verl_compat.REWARD_FN_KEY}: cannot load the reward function ({err})") from err
+    scores, accs = [], []
+    for i, row in enumerate(rows):
+        gt = row["reward_model"]["ground_truth"]
+        extra_info = dict(row.get("extra_info") or {})
+        result = reward_fn(data_source=row["data_source"], solution_str=reference_response(gt, extra_info),
+                           ground_truth=gt, extra_info=extra_info)
+        result = result if isinstance(result, dict) else {"score": float(result), "acc": float(result)}
+        if float(result.get("acc", 0.0)) != 1.0:
+            raise ConfigError(
+                f"{verl_compat.REWARD_FN_KEY}: the reference answer of train row {i} "
+                f"({row['data_source']}, ground_truth={gt!r}) is not scored correct: {result}. "
+                "The reward and the data disagree (labels, task_type or reward kwargs)."
+            )
+        scores.append(float(result["score"]))
+        accs.append(float(result["acc"]))
+    plan.add("reward", function=f"{OmegaConf.select(config, verl_compat.REWARD_FN_KEY + '.path')}:"
+             f"{OmegaConf.select(config, verl_compat.REWARD_FN_KEY + '.name')}",
+             kwargs=OmegaConf.to_container(config.med.reward, resolve=True),
+             reference_answers=f"{len(rows)} scored, acc=1 for all, mean score {sum(scores) / len(scores):.3f}")
+
+
+def print_plan(plan: DryRunPlan) -> None:
+    print("verl-med dry run: everything up to training checked")
+    for section, items in plan.sections.items():
+        print(f"[{section}]")
+        for key, value in items.items():
+            if isinstance(value, str) and "\n" in value:
+                print(f"  {key}:")
+                print("\n".join("    | " + line for line in value.splitlines()))
+            elif isinstance(value, list) and value and all(isinstance(v, str) for v in value) and key == "missing_here":
+                print(f"  {key}:")
+                print("\n".join(f"    - {v}" for v in value))
+            else:
+                print(f"  {key}: {value}")
