@@ -16,5 +16,5 @@ def reference_response(ground_truth: Any, extra_info: Mapping[str, Any] | None =
     answer = str(ground_truth)
     if task_type == "multilabel":
         names = json.loads(answer) if isinstance(ground_truth, str) else list(ground_truth)
-        answer = ", ".join(names) if names else "none"
+        answer = json.dumps(names) if names else "none"  # a JSON list survives label names with commas
     return f"<think>The reference answer.</think><answer>{answer}</answer>"

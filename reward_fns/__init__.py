@@ -1,0 +1,12 @@
+"""Pure reward functions for medical VLM fine-tuning (no verl import).
+
+verl: ``reward.custom_reward_function.path=pkg://reward_fns``, ``name=compute_score``; settings go to
+``reward.custom_reward_function.reward_kwargs`` (see ``reward_fns.config.RewardConfig``).
+"""
+
+from reward_fns.composite import SCORE_KEYS, compute_score
+from reward_fns.config import RewardConfig
+from reward_fns.parsing import ParsedAnswer, parse_answer
+from reward_fns.reference import reference_response
+
+__all__ = ["SCORE_KEYS", "ParsedAnswer", "RewardConfig", "compute_score", "parse_answer", "reference_response"]

@@ -1,0 +1,93 @@
+"""Per-task correctness of a parsed answer against the row's ground truth.
+
+``acc`` is 1.0 only for a fully correct answer (exact label, exact grade, exact label set, every box matched);
+the task term the composite weights is the graded version where one exists (MFRS, set F1, box IoU).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from reward_fns.boxes import match_boxes, parse_truth_boxes
+from reward_fns.config import BOX_FORMATS, RewardConfig
+from reward_fns.labels import label_space
+from reward_fns.mfrs import mfrs_reward
+from reward_fns.multilabel import jaccard, set_f1
+from reward_fns.parsing import LABEL_TASKS, ParsedAnswer
+from reward_fns.task_info import TaskInfo
+
+
+class UngradableRow(ValueError):
+    """The row itself (not the response) cannot be scored: unknown task type, no labels, bad ground truth."""
+
+
+@dataclass(frozen=True)
+class TaskScores:
+    acc: float
+    task_term: float  # the value acc_weight multiplies
+    mfrs: float = 0.0
+    iou: float = 0.0
+    set_f1: float = 0.0
+
+
+def score_task(parsed: ParsedAnswer, ground_truth: Any, info: TaskInfo, cfg: RewardConfig) -> TaskScores:
+    task = info.task_type
+    if task in LABEL_TASKS:
+        truth = _truth_label(ground_truth, info)
+        acc = float(parsed.label_index == truth)
+        if task != "ordinal":
+            return TaskScores(acc=acc, task_term=acc)
+        mfrs = 0.0
+        if parsed.label_index is not None:
+            mfrs = mfrs_reward(parsed.label_index - truth, len(info.labels), cfg.mfrs_shape, cfg.mfrs_table,
+                               cfg.mfrs_gamma)
+        return TaskScores(acc=acc, task_term=mfrs if cfg.ordinal_reward == "mfrs" else acc, mfrs=mfrs)
+
+    if task == "multilabel":
+        truth_set = _truth_label_set(ground_truth, info)
+        if parsed.label_set is None:
+            return TaskScores(acc=0.0, task_term=0.0)
+        f1 = set_f1(parsed.label_set, truth_set)
+        acc = float(parsed.label_set == truth_set)
+        term = {"f1": f1, "jaccard": jaccard(parsed.label_set, truth_set), "exact": acc}[cfg.multilabel_reward]
+        return TaskScores(acc=acc, task_term=term, set_f1=f1)
+
+    if task == "grounding":
+        truth_boxes = parse_truth_boxes(ground_truth)
+        if truth_boxes is None or info.box_format not in BOX_FORMATS:
+            raise UngradableRow("grounding ground truth is not a JSON list of [x1, y1, x2, y2] boxes")
+        if parsed.boxes is None:
+            return TaskScores(acc=0.0, task_term=0.0)
+        reward, all_matched = match_boxes(parsed.boxes, truth_boxes, cfg.iou_type, cfg.iou_threshold)
+        return TaskScores(acc=float(all_matched), task_term=reward, iou=reward)
+
+    raise UngradableRow(f"unknown extra_info.task_type {task!r}")
+
+
+def _truth_label(ground_truth: Any, info: TaskInfo) -> int:
+    if not info.labels:
+        raise UngradableRow("extra_info.labels is empty")
+    index = label_space(info.labels, info.aliases).index_of(ground_truth) if isinstance(ground_truth, str) else None
+    if index is None:
+        raise UngradableRow("ground truth is not one of extra_info.labels")
+    return index
+
+
+def _truth_label_set(ground_truth: Any, info: TaskInfo) -> tuple[int, ...]:
+    if not info.labels:
+        raise UngradableRow("extra_info.labels is empty")
+    names = ground_truth
+    if isinstance(names, str):
+        try:
+            names = json.loads(names)
+        except (ValueError, RecursionError):
+            names = None
+    if hasattr(names, "tolist"):
+        names = names.tolist()
+    space = label_space(info.labels, info.aliases)
+    indices = [space.index_of(n) if isinstance(n, str) else None for n in names] if isinstance(names, list) else [None]
+    if None in indices:
+        raise UngradableRow("multilabel ground truth is not a JSON list of label names")
+    return tuple(sorted(set(indices)))

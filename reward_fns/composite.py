@@ -1,0 +1,112 @@
+"""``compute_score``: verl's custom reward function for VRFT-Aug (paper §2.5).
+
+    score = format_weight * format + acc_weight * task_term + recite_delta * recite
+
+task_term: acc (multiclass, binary), MFRS (ordinal, ``ordinal_reward="mfrs"``) or acc (``"exact"``), set F1 /
+Jaccard / exact match (multilabel), matched (G)IoU (grounding). Every component is in [0, 1], so ``score`` lies in
+[sum of negative weights, sum of positive weights]: [0, 1.1] with the defaults (``RewardConfig.score_bounds``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from reward_fns.accuracy import TaskScores, UngradableRow, score_task
+from reward_fns.config import VERL_CALL_KWARGS, RewardConfig, reward_config
+from reward_fns.parsing import as_text, parse_with
+from reward_fns.recitation import recitation_bleu
+from reward_fns.task_info import TaskInfo
+
+logger = logging.getLogger(__name__)
+
+DATA_SOURCE_PREFIX = "verl_med/"
+# The keys of every returned dict, whatever the row (verl takes the key list from the first sample).
+SCORE_KEYS = ("score", "acc", "format", "pred", "parsed", "mfrs", "recite", "iou", "set_f1")
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def compute_score(
+    data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any = None, **kwargs: Any
+) -> dict[str, float | str]:
+    """Score one response; returns floats for every key of ``SCORE_KEYS`` except ``pred`` (a string).
+
+    Rows are ours when ``data_source`` starts with "verl_med/" or ``extra_info.task_type`` is set; others go to
+    verl's ``default_compute_score`` (imported only then) and are mapped onto the same keys. Never raises on data:
+    a row of ours that cannot be graded (unknown task type, no labels, ground truth outside the labels) scores
+    all zeros (its group then carries no gradient) and logs one warning per data source and reason. Invalid
+    ``kwargs`` raise ``ValueError`` at the first call.
+    """
+    cfg = reward_config(kwargs)
+    info = TaskInfo.from_extra_info(extra_info)
+    if not (isinstance(data_source, str) and data_source.startswith(DATA_SOURCE_PREFIX)) and not info.task_type:
+        return _verl_default(data_source, solution_str, ground_truth, extra_info, kwargs)
+    try:
+        return _score(as_text(solution_str), ground_truth, info, cfg)
+    except UngradableRow as err:
+        _warn_once(data_source, str(err))
+    except Exception as err:  # a bug must not kill a training run; the log says where
+        _warn_once(data_source, f"internal error {type(err).__name__}: {err}", exc_info=True)
+    return _result(0.0, 0.0, 0.0, "")
+
+
+def _score(text: str, ground_truth: Any, info: TaskInfo, cfg: RewardConfig) -> dict[str, float | str]:
+    parsed = parse_with(text, info, cfg)
+    task = score_task(parsed, ground_truth, info, cfg)
+    fmt = float(parsed.format_ok)
+    recite = 0.0
+    if cfg.recite_delta and info.knowledge and (task.acc or not cfg.recite_requires_correct):
+        span = parsed.think if cfg.recite_span == "think" else text
+        recite = recitation_bleu(span, info.knowledge, order=cfg.recite_ngram, smooth=cfg.recite_smooth,
+                                 brevity_penalty=cfg.recite_brevity_penalty, max_tokens=cfg.recite_max_tokens)
+    score = cfg.format_weight * fmt + cfg.acc_weight * task.task_term + cfg.recite_delta * recite
+    return _result(score, task.acc, fmt, parsed.pred, task, recite)
+
+
+def _result(score: float, acc: float, fmt: float, pred: str, task: TaskScores | None = None,
+            recite: float = 0.0) -> dict[str, float | str]:
+    """The returned dict; ``parsed`` is 1.0 when a valid answer was read (``pred`` non-empty)."""
+    return {
+        "score": float(score),
+        "acc": float(acc),
+        "format": float(fmt),
+        "pred": pred,
+        "parsed": float(bool(pred)),
+        "mfrs": task.mfrs if task else 0.0,
+        "recite": recite,
+        "iou": task.iou if task else 0.0,
+        "set_f1": task.set_f1 if task else 0.0,
+    }
+
+
+def _verl_default(data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any,
+                  kwargs: Mapping[str, Any]) -> dict[str, float | str]:
+    """verl's own scorer for rows we do not own (e.g. geo3k in a mixed run), mapped onto ``SCORE_KEYS``.
+
+    A scalar result is both ``score`` and ``acc`` (verl's own convention for scalar rewards)."""
+    try:
+        from verl.utils.reward_score import default_compute_score
+
+        verl_kwargs = {k: v for k, v in kwargs.items() if k in VERL_CALL_KWARGS}
+        result = default_compute_score(data_source, solution_str, ground_truth, extra_info, **verl_kwargs)
+        if isinstance(result, Mapping):
+            score = float(result["score"])
+            acc = float(result.get("acc", score))
+            fmt = float(result.get("format", 0.0))
+            pred = result.get("pred")
+            return _result(score, acc, fmt, pred if isinstance(pred, str) else "")
+        score = float(result)
+        return _result(score, score, 0.0, "")
+    except Exception as err:  # unknown data source (NotImplementedError) or a scorer failure
+        _warn_once(data_source, f"verl default_compute_score failed: {type(err).__name__}: {err}")
+        return _result(0.0, 0.0, 0.0, "")
+
+
+def _warn_once(data_source: Any, reason: str, exc_info: bool = False) -> None:
+    """One warning per (data source, reason); at most 1,000 distinct ones per process."""
+    key = (str(data_source)[:200], reason[:200])
+    if key not in _WARNED and len(_WARNED) < 1000:
+        _WARNED.add(key)
+        logger.warning("reward_fns: %s scores 0: %s", key[0], key[1], exc_info=exc_info)

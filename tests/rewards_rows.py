@@ -1,0 +1,59 @@
+"""Rows of every task type as the converters write them (data_preprocess.schema), shared by the reward tests."""
+
+from __future__ import annotations
+
+from data_preprocess.schema import make_extra_info
+
+DERMA_LABELS = ["actinic keratoses", "basal cell carcinoma", "benign keratosis", "dermatofibroma", "melanoma",
+                "melanocytic nevi", "vascular lesions"]
+DERMA_ALIASES = [[], ["bcc"], [], [], [], ["nevus", "mole"], []]
+RETINA_LABELS = ["no retinopathy", "mild", "moderate", "severe", "proliferative"]
+CHEST_LABELS = ["atelectasis", "cardiomegaly", "effusion", "infiltration", "mass"]
+KNOWLEDGE = ("Melanoma shows asymmetry, irregular borders and several colours. Melanocytic nevi are symmetric "
+             "with regular borders and uniform colour. Basal cell carcinoma shows pearly papules and arborizing "
+             "vessels.")
+
+
+def derma(option_style: str = "none", knowledge: str = KNOWLEDGE) -> dict:
+    return make_extra_info(split="train", index=0, dataset="dermamnist", task_type="multiclass",
+                           labels=list(DERMA_LABELS), label_aliases=[list(a) for a in DERMA_ALIASES],
+                           option_style=option_style, knowledge=knowledge, template="vrft", image_size=[224, 224])
+
+
+def binary() -> dict:
+    return make_extra_info(dataset="breastmnist", task_type="binary", labels=["benign", "malignant"],
+                           label_aliases=[[], ["cancer"]], image_size=[224, 224])
+
+
+def retina(option_style: str = "none") -> dict:
+    return make_extra_info(dataset="retinamnist", task_type="ordinal", labels=list(RETINA_LABELS),
+                           label_aliases=[["no dr"], [], [], [], ["proliferative dr"]], option_style=option_style,
+                           image_size=[224, 224])
+
+
+def chest() -> dict:
+    return make_extra_info(dataset="chestmnist", task_type="multilabel", labels=list(CHEST_LABELS),
+                           label_aliases=[[] for _ in CHEST_LABELS], image_size=[224, 224])
+
+
+def grounding(box_format: str = "abs", size: tuple[int, int] = (224, 224)) -> dict:
+    return make_extra_info(dataset="organ_loc", task_type="grounding", labels=[], image_size=list(size),
+                           box_format=box_format)
+
+
+# data_source, ground truth and extra_info of one row per task type.
+ROWS = {
+    "multiclass": ("verl_med/dermamnist", "melanoma", derma()),
+    "letter": ("verl_med/dermamnist", "melanoma", derma("letter")),
+    "number": ("verl_med/dermamnist", "melanoma", derma("number")),
+    "binary": ("verl_med/breastmnist", "malignant", binary()),
+    "ordinal": ("verl_med/retinamnist", "moderate", retina()),
+    "multilabel": ("verl_med/chestmnist", '["effusion","mass"]', chest()),
+    "multilabel_empty": ("verl_med/chestmnist", "[]", chest()),
+    "grounding": ("verl_med/organ_loc", "[[40,40,120,120]]", grounding()),
+    "grounding_empty": ("verl_med/organ_loc", "[]", grounding()),
+}
+
+
+def respond(answer: str, think: str = "The lesion is asymmetric with irregular borders.") -> str:
+    return f"<think>{think}</think>\n<answer>{answer}</answer>"

@@ -1,0 +1,118 @@
+"""compute_score as verl calls it: constant keys, weights, dispatch, the verl fallback and rows we cannot grade."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import pytest
+from rewards_rows import KNOWLEDGE, ROWS, derma, respond
+
+import reward_fns.composite
+from reward_fns import SCORE_KEYS, compute_score
+
+GEO3K = "<think>The two angles are supplementary.</think> The answer is \\boxed{60}"
+
+
+@pytest.mark.parametrize("row", sorted(ROWS))
+def test_keys_and_types_are_the_same_for_every_task(row):
+    data_source, truth, info = ROWS[row]
+    for response in (respond("melanoma"), "", None, "<answer>[]</answer>"):
+        result = compute_score(data_source=data_source, solution_str=response, ground_truth=truth, extra_info=info)
+        assert tuple(result) == SCORE_KEYS
+        assert isinstance(result["pred"], str)
+        assert all(type(result[k]) is float for k in SCORE_KEYS if k != "pred")
+
+
+def test_rows_of_other_sources_use_verl_default_with_the_same_keys():
+    from verl.utils.reward_score import default_compute_score
+
+    result = compute_score("hiyouga/geometry3k", GEO3K, "60", {"split": "test"})
+    assert tuple(result) == SCORE_KEYS
+    assert result["score"] == result["acc"] == default_compute_score("hiyouga/geometry3k", GEO3K, "60") == 1.0
+
+
+def test_unknown_source_scores_zero_and_warns_once(caplog):
+    with caplog.at_level(logging.WARNING, logger="reward_fns.composite"):
+        for _ in range(3):
+            result = compute_score("someone/else", "text", "x", None)
+    assert result["score"] == 0.0 and tuple(result) == SCORE_KEYS
+    assert len(caplog.records) == 1 and "NotImplementedError" in caplog.text
+
+
+def test_task_type_makes_a_row_ours_whatever_its_source():
+    result = compute_score("my/derma", respond("melanoma"), "melanoma", derma())
+    assert result["acc"] == 1.0
+
+
+def test_ungradable_row_scores_zero_with_one_warning(caplog):
+    info = derma()
+    info["labels"] = []
+    with caplog.at_level(logging.WARNING, logger="reward_fns.composite"):
+        for _ in range(2):
+            result = compute_score("verl_med/broken", respond("melanoma"), "melanoma", info)
+    assert {k: v for k, v in result.items() if k != "pred"} == dict.fromkeys(SCORE_KEYS[:3] + SCORE_KEYS[4:], 0.0)
+    assert caplog.text.count("extra_info.labels is empty") == 1
+
+
+def test_internal_error_is_logged_with_traceback_not_raised(caplog, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("bug")
+
+    monkeypatch.setattr(reward_fns.composite, "score_task", broken)
+    with caplog.at_level(logging.WARNING, logger="reward_fns.composite"):
+        result = compute_score("verl_med/dermamnist", respond("melanoma"), "melanoma", derma())
+    assert result["score"] == 0.0 and "ZeroDivisionError" in caplog.text and "Traceback" in caplog.text
+
+
+def test_weights_scale_each_term():
+    data_source, truth, info = ROWS["multiclass"]
+    response = respond("melanoma", think=KNOWLEDGE)
+    result = compute_score(data_source, response, truth, info, format_weight=1.0, acc_weight=2.0, recite_delta=-0.25)
+    assert result["score"] == pytest.approx(1.0 + 2.0 - 0.25 * result["recite"])
+    assert result["recite"] == pytest.approx(1.0)
+
+
+def test_recitation_span_response_reads_the_whole_response():
+    data_source, truth, info = ROWS["multiclass"]
+    response = f"<answer>{KNOWLEDGE}</answer>"  # no think block at all
+    assert compute_score(data_source, response, truth, info, recite_delta=1.0)["recite"] == 0.0
+    assert compute_score(data_source, response, truth, info, recite_delta=1.0, recite_span="response")["recite"] > 0.5
+
+
+@pytest.mark.parametrize("mode, expected", [("f1", 2 / 3), ("jaccard", 1 / 2), ("exact", 0.0)])
+def test_multilabel_reward_modes(mode, expected):
+    data_source, truth, info = ROWS["multilabel"]
+    result = compute_score(data_source, respond("effusion"), truth, info, multilabel_reward=mode, format_weight=0)
+    assert result["score"] == pytest.approx(expected)
+    assert result["set_f1"] == pytest.approx(2 / 3)
+
+
+def test_score_stays_within_documented_bounds_for_extreme_weights():
+    data_source, truth, info = ROWS["multiclass"]
+    kwargs = dict(format_weight=-0.5, acc_weight=2.0, recite_delta=-1.0)
+    low, high = reward_fns.RewardConfig(**kwargs).score_bounds()
+    for response in (respond("melanoma", think=KNOWLEDGE), respond("nevus"), "<think>x</think>", ""):
+        assert low <= compute_score(data_source, response, truth, info, **kwargs)["score"] <= high
+
+
+def test_reward_fns_imports_and_scores_without_verl():
+    code = (
+        "import sys; sys.modules['verl'] = None\n"  # any `import verl` now fails
+        "import reward_fns\n"
+        "r = reward_fns.compute_score('verl_med/x', '<think>a</think><answer>b</answer>', 'b',"
+        " {'task_type': 'binary', 'labels': ['a', 'b']})\n"
+        "assert r['score'] == 1.1, r\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("row", sorted(ROWS))
+def test_reference_response_is_scored_correct(row):
+    """reward_fns.reference (used by the dry run and the converter tests) writes answers this parser reads."""
+    from reward_fns.reference import reference_response
+
+    data_source, truth, info = ROWS[row]
+    result = compute_score(data_source, reference_response(truth, info), truth, info)
+    assert result["acc"] == 1.0 and result["format"] == 1.0
