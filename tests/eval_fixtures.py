@@ -1,0 +1,124 @@
+"""Fixture runs for the evaluation tests: a prepared test parquet and generation dumps in verl 0.9.1's exact
+format, written by verl's own writer (``PPOTrainer._write_generations``) with the arguments ``_validate`` /
+``_log_rollout_data`` pass it, and rewards computed by ``reward_fns.compute_score`` as verl's reward loop would.
+
+Hand-checked answers (``RETINA_STEP20``): 4 prompts x 2 samples, predicted grade per sample, -1 = no answer.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+from fixtures_data import png_bytes, synthetic_images
+
+RETINA_LABELS = ["no DR", "mild NPDR", "moderate NPDR", "severe NPDR", "proliferative DR"]
+BLOOD_LABELS = ["basophil", "immature granulocytes (myelocytes, metamyelocytes and promyelocytes)", "neutrophil"]
+RETINA_QUESTION = "Which diabetic retinopathy grade does this fundus image show?"
+BLOOD_QUESTION = "Which blood cell type is shown in this microscopy image?"
+INSTRUCTION = " Think in <think> </think>, then answer in <answer> </answer>."
+RETINA_TRUTH = [0, 1, 2, 4]
+BLOOD_TRUTH = [0, 1, 2]
+# step -> per prompt, the predicted label index of each sample (-1: a response without an answer)
+RETINA_STEPS = {10: [[0, 0], [0, 0], [0, 0], [0, 0]], 20: [[0, 0], [2, 1], [4, -1], [3, 3]]}
+BLOOD_STEPS = {10: [[2, 2], [2, 2], [2, 2]], 20: [[0, 0], [1, 2], [2, 2]]}
+
+
+def response(labels: Sequence[str], index: int) -> str:
+    if index < 0:
+        return "The image is too blurry to tell."
+    return f"<think>I look at the lesions in the image.</think><answer>{labels[index]}</answer>"
+
+
+def prepared_rows() -> list[dict[str, Any]]:
+    """Test rows of two datasets in the project's schema (retinamnist ordinal, bloodmnist multiclass)."""
+    from data_preprocess.schema import make_extra_info, make_row
+
+    images = synthetic_images(len(RETINA_TRUTH) + len(BLOOD_TRUTH), size=28)
+    rows = []
+    for dataset, task, labels, question, truth in (
+        ("retinamnist", "ordinal", RETINA_LABELS, RETINA_QUESTION, RETINA_TRUTH),
+        ("bloodmnist", "multiclass", BLOOD_LABELS, BLOOD_QUESTION, BLOOD_TRUTH),
+    ):
+        for i, label in enumerate(truth):
+            info = make_extra_info(split="test", index=i, dataset=dataset, task_type=task, labels=labels,
+                                   label_aliases=[[] for _ in labels], question=question, image_size=[28, 28])
+            rows.append(make_row(dataset=dataset, prompt_text="<image>\n" + question + INSTRUCTION,
+                                 image_bytes=[png_bytes(images[len(rows)])], ground_truth=labels[label],
+                                 extra_info=info))
+    return rows
+
+
+def write_parquet(rows: list[dict[str, Any]], path: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from data_preprocess.schema import arrow_schema
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema()), path)
+    return path
+
+
+def decoded_prompt(row: dict[str, Any], tokenizer, processor) -> str:
+    """The ``input`` verl dumps: chat template applied as the agent loop does, ids decoded without special tokens."""
+    messages = []
+    for message in row["prompt"]:
+        parts = [{"type": "image"} if p == "<image>" else {"type": "text", "text": p}
+                 for p in re.split("(<image>)", message["content"]) if p]
+        messages.append({"role": message["role"], "content": parts})
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return tokenizer.decode(tokenizer.encode(text), skip_special_tokens=True)
+
+
+def verl_write_generations(dump_dir: Path, step: int, inputs, outputs, gts, scores, reward_extra_infos_dict) -> Path:
+    """verl 0.9.1's own JSONL writer (v1 trainer), called exactly as ``_dump_generations`` calls it."""
+    with warnings.catch_warnings():  # verl lists the optional engines it cannot load (megatron, ...)
+        warnings.simplefilter("ignore", UserWarning)
+        from verl.trainer.ppo.v1.trainer_base import PPOTrainer
+
+    PPOTrainer._write_generations(inputs, outputs, gts, scores, reward_extra_infos_dict, str(dump_dir), step)
+    return dump_dir / f"{step}.jsonl"
+
+
+def write_validation_dumps(dump_dir: Path, rows, tokenizer, processor, reward_kwargs: dict | None = None) -> Path:
+    """``trainer.validation_data_dir`` of a run validated at steps 10 and 20 with 2 samples per prompt."""
+    import reward_fns
+
+    plan = {"retinamnist": RETINA_STEPS, "bloodmnist": BLOOD_STEPS}
+    for step in (10, 20):
+        inputs, outputs, gts, scores, keys = [], [], [], [], []
+        infos: dict[str, list] = {}
+        for row_no, row in enumerate(rows):
+            info = row["extra_info"]
+            predictions = plan[info["dataset"]][step][info["index"]]
+            for session, index in enumerate(predictions):
+                text = response(info["labels"], index)
+                result = reward_fns.compute_score(data_source=row["data_source"], solution_str=text,
+                                                  ground_truth=row["reward_model"]["ground_truth"], extra_info=info,
+                                                  **(reward_kwargs or {}))
+                inputs.append(decoded_prompt(row, tokenizer, processor))
+                outputs.append(text)
+                gts.append(row["reward_model"]["ground_truth"])
+                scores.append(result["score"])
+                keys.append(f"uuid-{step}-{row_no:04d}_{session}_0")
+                for key, value in result.items():
+                    infos.setdefault(key, []).append(value)
+        verl_write_generations(dump_dir, step, inputs, outputs, gts, scores,
+                               {"reward": list(scores), **infos} | {"uid": keys})
+    return dump_dir
+
+
+def write_rollout_dump(dump_dir: Path, step: int, group_scores: Sequence[Sequence[float]]) -> Path:
+    """``trainer.rollout_data_dir`` file of one step: one GRPO group per entry of ``group_scores``."""
+    inputs, outputs, gts, scores, keys = [], [], [], [], []
+    for g, group in enumerate(group_scores):
+        for session, score in enumerate(group):
+            inputs.append("user\n\nWhich grade?\nassistant\n")
+            outputs.append(response(RETINA_LABELS, 0))
+            gts.append(RETINA_LABELS[0])
+            scores.append(float(score))
+            keys.append(f"uuid-{step}-{g}_{session}_0")
+    return verl_write_generations(dump_dir, step, inputs, outputs, gts, scores, {"uid": keys})

@@ -1,0 +1,259 @@
+"""End to end on fixture runs: verl dumps -> reward parser -> metrics (checked by hand) -> report and comparison."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from eval_fixtures import (
+    BLOOD_LABELS,
+    RETINA_LABELS,
+    prepared_rows,
+    response,
+    verl_write_generations,
+    write_parquet,
+    write_rollout_dump,
+    write_validation_dumps,
+)
+
+import reward_fns
+from verl_med_plugin import evaluate
+from verl_med_plugin.eval_dumps import EvalDataError, PreparedData
+from verl_med_plugin.generate_offline import GenerationRequest, write_generations
+
+ROLLOUT_STEPS = {1: [[1, 1, 1, 1], [0, 0, 0, 0], [0, 1, 0, 0]], 2: [[0.25, 1, 0, 0], [0, 0, 0, 0]]}
+
+
+@pytest.fixture(scope="module")
+def run_dirs(tmp_path_factory, qwen_tokenizer, qwen_processor):
+    """A V-RFT-like run (validation + rollout dumps), an SFT-like offline JSONL and the test parquet."""
+    root = tmp_path_factory.mktemp("runs")
+    rows = prepared_rows()
+    write_validation_dumps(root / "vrft_val", rows, qwen_tokenizer, qwen_processor)
+    for step, groups in ROLLOUT_STEPS.items():
+        write_rollout_dump(root / "vrft_rollout", step, groups)
+    sft = [0, 1, 2, 3, 1, 1, 1]  # one answer per row, in row order
+    requests = [GenerationRequest(f"{r['extra_info']['dataset']}/{r['extra_info']['index']}", "prompt", [],
+                                  r["reward_model"]["ground_truth"], r["data_source"], r["extra_info"]) for r in rows]
+    write_generations(requests, [[response(r["extra_info"]["labels"], p)] for r, p in zip(rows, sft)],
+                      root / "sft.jsonl")
+    return {"root": root, "parquet": write_parquet(rows, root / "test.parquet")}
+
+
+@pytest.fixture(scope="module")
+def vrft(run_dirs):
+    prepared = PreparedData.from_parquet([run_dirs["parquet"]])
+    return evaluate.evaluate_run("vrft", run_dirs["root"] / "vrft_val", run_dirs["root"] / "vrft_rollout", prepared, {})
+
+
+def test_ordinal_dataset_metrics_by_hand(vrft):
+    # step 20, truth grades (0,0,1,1,2,2,4,4), predicted (0,0,2,1,4,invalid,3,3)
+    assert vrft["step"] == 20 and vrft["steps"] == [10, 20] and vrft["problems"] == {}
+    m = vrft["datasets"]["retinamnist"]
+    assert (m["task_type"], m["n_samples"], m["n"], m["n_prompts"]) == ("ordinal", 8, 8, 4)
+    assert m["accuracy"] == pytest.approx(3 / 8)
+    assert m["balanced_accuracy"] == pytest.approx((1 + 1 / 2 + 0 + 0) / 4)
+    assert m["macro_f1"] == pytest.approx((1 + 2 / 3 + 0 + 0 + 0) / 5)
+    assert [c["recall"] for c in m["per_class"]] == [1.0, 0.5, 0.0, None, 0.0]
+    assert [c["precision"] for c in m["per_class"]] == [1.0, 1.0, 0.0, 0.0, 0.0]
+    assert m["confusion_matrix"][2] == [0, 0, 0, 0, 1, 1]  # grade 2: once called grade 4, once no answer
+    # QWK over the 7 graded answers: sum w*O = 7, sum w*E = 227/7 -> 1 - 49/227
+    assert m["n_graded"] == 7
+    assert m["qwk"] == pytest.approx(1 - 49 / 227)
+    assert m["mae"] == pytest.approx(5 / 7)
+    assert m["format_compliance"] == pytest.approx(7 / 8) and m["invalid_rate"] == pytest.approx(1 / 8)
+    # per prompt: (right, right) (wrong, right) (wrong, none) (wrong, wrong); tie grade 2 vs 1 -> first seen
+    assert m["sampling"] == {"n_prompts": 4, "k": 2, "k_min": 2, "mean@k": pytest.approx((1 + 0.5) / 4),
+                             "best@k": pytest.approx(2 / 4), "maj@k": pytest.approx(1 / 4)}
+    assert m["parser_agreement"] == {"n": 8, "agree": 1.0}  # the dump's reward pred == this parser's pred
+
+
+def test_multiclass_dataset_and_majority_vote(vrft):
+    m = vrft["datasets"]["bloodmnist"]
+    assert m["labels"] == BLOOD_LABELS and "qwk" not in m
+    assert m["accuracy"] == pytest.approx(5 / 6)
+    assert m["balanced_accuracy"] == pytest.approx((1 + 0.5 + 1) / 3)
+    assert m["sampling"]["maj@k"] == 1.0  # prompt 2 ties (right, wrong): the first answer, right, wins
+
+
+def test_zero_advantage_per_reward_key_shows_what_mfrs_changes(vrft):
+    za = vrft["datasets"]["retinamnist"]["zero_advantage"]
+    # binary acc: groups (1,1) (0,1) (0,0) (0,0) -> 3 of 4 all equal
+    assert za["acc"]["fraction_all_equal"] == pytest.approx(3 / 4)
+    # MFRS score 0.1*format + table[d]: (1.1,1.1) (0.35,1.1) (0.1625,0) (0.35,0.35) -> 2 of 4
+    assert za["score"]["fraction_all_equal"] == pytest.approx(2 / 4)
+    assert za["score"]["equal_value_counts"] == {"0.35": 1, "1.1": 1}
+
+
+def test_rollout_sparsity_by_hand(vrft):
+    sparsity = vrft["rollout_sparsity"]
+    overall = sparsity["overall"]["score"]
+    assert (overall["n_groups"], overall["n_all_equal"]) == (5, 3)
+    assert overall["equal_value_counts"] == {"0": 2, "1": 1}
+    assert sparsity["by_step"]["step"] == [1, 2]
+    assert sparsity["by_step"]["score"] == pytest.approx([2 / 3, 1 / 2])
+    assert sparsity["by_step"]["mean_score"] == pytest.approx([5 / 12, 1.25 / 8])
+
+
+def test_rollout_dump_without_groups_is_an_error(tmp_path):
+    # verl's legacy trainer dumps rollouts without uid: GRPO groups cannot be rebuilt
+    verl_write_generations(tmp_path, 1, ["p", "p"], ["a", "b"], ["g", "g"], [1.0, 0.0], {"acc": [1.0, 0.0]})
+    with pytest.raises(EvalDataError, match="no record with a 'uid' field"):
+        evaluate.evaluate_run("legacy", None, tmp_path, None, {})
+
+
+def test_curves_over_validation_steps(vrft):
+    retina = vrft["curves"]["retinamnist"]
+    assert retina["step"] == [10, 20]
+    assert retina["accuracy"] == pytest.approx([2 / 8, 3 / 8])  # step 10 answers grade 0 everywhere
+    assert {"score", "acc", "format", "mfrs"} <= set(retina)
+    assert vrft["curves"]["bloodmnist"]["accuracy"] == pytest.approx([2 / 6, 5 / 6])
+
+
+def test_the_parser_is_the_rewards(run_dirs, monkeypatch):
+    assert evaluate.reward_fns.parse_answer is reward_fns.parse_answer
+    calls = []
+    original = reward_fns.parse_answer
+
+    def spy(solution_str, extra_info, **kwargs):
+        calls.append(kwargs)
+        return original(solution_str, extra_info, **kwargs)
+
+    monkeypatch.setattr(reward_fns, "parse_answer", spy)
+    result = evaluate.evaluate_run("sft", run_dirs["root"] / "sft.jsonl", None, None, {"answer_tag": "final"})
+    assert len(calls) == 7 and all(c == {"answer_tag": "final"} for c in calls)  # the run's reward kwargs
+    assert result["datasets"]["retinamnist"]["invalid_rate"] == 1.0  # no <final> tag: the reward gives no credit
+
+
+def test_reward_kwargs_mismatch_shows_in_parser_agreement(run_dirs):
+    prepared = PreparedData.from_parquet([run_dirs["parquet"]])
+    result = evaluate.evaluate_run("vrft", run_dirs["root"] / "vrft_val", None, prepared, {"answer_tag": "final"})
+    assert result["datasets"]["retinamnist"]["parser_agreement"]["agree"] == pytest.approx(1 / 8)  # only "" == ""
+
+
+def test_offline_jsonl_needs_no_parquet(run_dirs):
+    result = evaluate.evaluate_run("sft", run_dirs["root"] / "sft.jsonl", None, None, {})
+    retina = result["datasets"]["retinamnist"]
+    assert result["step"] is None and retina["n_samples"] == 4 and "sampling" not in retina
+    assert retina["accuracy"] == pytest.approx(3 / 4)  # grades 0,1,2 right; grade 4 called 3
+    # truth (0,1,2,4), predicted (0,1,2,3): sum w*O = 1; sum w*E = (14 + 6 + 6 + 30) / 4 = 14
+    assert retina["qwk"] == pytest.approx(1 - 1 / 14)
+    assert result["datasets"]["bloodmnist"]["accuracy"] == pytest.approx(1 / 3)
+
+
+def test_verl_dump_without_parquet_names_the_missing_field(run_dirs):
+    with pytest.raises(EvalDataError, match="no 'extra_info' .*--data"):
+        evaluate.evaluate_run("vrft", run_dirs["root"] / "vrft_val", None, None, {})
+
+
+def test_mixed_label_sets_unknown_datasets_and_bad_truths(tmp_path):
+    def line(labels, dataset="retinamnist", task="ordinal", gts="no DR"):
+        info = {"dataset": dataset, "task_type": task, "labels": labels, "index": 0, "split": "test"}
+        return json.dumps({"output": response(RETINA_LABELS, 0), "gts": gts, "extra_info": info}) + "\n"
+
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(line(RETINA_LABELS) + line(RETINA_LABELS[:3]))
+    with pytest.raises(EvalDataError, match="'retinamnist' mixes label sets"):
+        evaluate.evaluate_run("x", mixed, None, None, {})
+
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text(line(RETINA_LABELS) + line(RETINA_LABELS, dataset="") + line(RETINA_LABELS, task="regression")
+                   + line(RETINA_LABELS, gts="grade 7"))
+    result = evaluate.evaluate_run("x", odd, None, None, {})
+    assert result["problems"].keys() == {"unknown_dataset", "unknown_task_type", "bad_ground_truth"}
+    assert result["datasets"]["retinamnist"]["n_samples"] == 1  # metrics state what they cover
+    with pytest.raises(EvalDataError, match="unknown_dataset"):
+        evaluate.evaluate_run("x", odd, None, None, {}, strict=True)
+
+
+def test_reward_kwargs_from_a_run_config(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("med:\n  reward: {ordinal_reward: exact}\nreward:\n  custom_reward_function:\n"
+                      "    reward_kwargs: ${med.reward}\n")
+    assert evaluate.load_reward_kwargs(str(config)) == {"ordinal_reward": "exact"}
+    assert evaluate.load_reward_kwargs('{"format_weight": 0.5}') == {"format_weight": 0.5}
+    with pytest.raises(EvalDataError, match="neither a file nor JSON"):
+        evaluate.load_reward_kwargs("format_weight: 0.5")
+    by_run = evaluate.reward_kwargs_by_run([str(config), 'mfrs={"mfrs_shape": "exp"}', '{"a": "x=y"}'])
+    assert by_run == {None: {"a": "x=y"}, "mfrs": {"mfrs_shape": "exp"}}  # the last run-less value wins
+
+
+def test_cli_writes_report_and_compares_runs(run_dirs, tmp_path, capsys):
+    root, out = run_dirs["root"], tmp_path / "report"
+    code = evaluate.main([f"sft={root / 'sft.jsonl'}", f"vrft={root / 'vrft_val'}",
+                          "--rollouts", f"vrft={root / 'vrft_rollout'}", "--data", str(run_dirs["parquet"]),
+                          "--reward-kwargs", 'vrft={"ordinal_reward": "mfrs"}', "--out", str(out)])
+    assert code == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"metrics.json", "summary.md", "comparison.png", "sparsity.png", "curves_vrft.png",
+            "recall_retinamnist.png", "recall_bloodmnist.png", "confusion_sft_retinamnist.png",
+            "confusion_vrft_bloodmnist.png"} <= names
+    assert all((out / n).stat().st_size > 10_000 for n in names if n.endswith(".png"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [r["name"] for r in metrics["runs"]] == ["sft", "vrft"]
+    assert metrics["parser"] == "reward_fns.parse_answer"
+    assert [r["reward_kwargs"] for r in metrics["runs"]] == [{}, {"ordinal_reward": "mfrs"}]
+    summary = (out / "summary.md").read_text()
+    assert "| run | bloodmnist | retinamnist | mean |" in summary  # accuracy per dataset, paper style
+    assert "| sft | 33.3 | 75.0 | 54.2 |" in summary
+    header = "| run | n | acc | bal. acc | macro-F1 | QWK | MAE | format | invalid | k | mean@k | best@k | maj@k |"
+    assert header in summary
+    assert "| vrft | 8 | 37.5 | 37.5 | 33.3 | 0.784 | 0.71 | 87.5 | 12.5 | 2 | 37.5 | 50.0 | 25.0 |" in summary
+    assert "![confusion_vrft_retinamnist](confusion_vrft_retinamnist.png)" in summary
+
+
+def test_cli_errors_are_clear(run_dirs, tmp_path, capsys):
+    assert evaluate.main([str(run_dirs["root"] / "vrft_val"), "--out", str(tmp_path)]) == 2
+    assert "pass the prepared parquet with --data" in capsys.readouterr().err
+    sft = run_dirs["root"] / "sft.jsonl"
+    assert evaluate.main([f"a={sft}", "--reward-kwargs", "b={}", "--out", str(tmp_path)]) == 2
+    assert "--reward-kwargs names no run: ['b']" in capsys.readouterr().err
+
+
+def _jsonl(path, lines):
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_multilabel_and_grounding_tasks(tmp_path):
+    chest = {"dataset": "chestmnist", "task_type": "multilabel", "labels": ["effusion", "mass", "nodule"],
+             "index": 0, "split": "test"}
+    lesion = {"dataset": "lesions", "task_type": "grounding", "labels": [], "box_format": "rel1000",
+              "image_size": [100, 100], "index": 0, "split": "test"}
+
+    def answer(text):
+        return f"<think>I look.</think><answer>{text}</answer>"
+
+    path = _jsonl(tmp_path / "gen.jsonl", [
+        {"output": answer("effusion, mass"), "gts": '["effusion","mass"]', "extra_info": chest | {"index": 0}},
+        {"output": answer("mass"), "gts": '["effusion","mass"]', "extra_info": chest | {"index": 1}},
+        {"output": answer("none"), "gts": "[]", "extra_info": chest | {"index": 2}},
+        {"output": answer("[100,100,500,500]"), "gts": "[[100,100,500,500]]", "extra_info": lesion | {"index": 0}},
+        {"output": answer("[300,300,700,700]"), "gts": "[[100,100,500,500]]", "extra_info": lesion | {"index": 1}},
+        {"output": "no idea", "gts": "[[100,100,500,500]]", "extra_info": lesion | {"index": 2}},
+    ])
+    result = evaluate.evaluate_run("x", path, None, None, {})
+    chest_m = result["datasets"]["chestmnist"]
+    assert chest_m["accuracy"] == pytest.approx(2 / 3)  # exact sets: {e,m} right, {m} wrong, {} right
+    assert [c["recall"] for c in chest_m["per_class"]] == [0.5, 1.0, None]
+    assert chest_m["macro_f1"] == pytest.approx((2 / 3 + 1) / 2)  # nodule: neither true nor predicted
+    lesion_m = result["datasets"]["lesions"]
+    assert lesion_m["accuracy"] == pytest.approx(1 / 3)  # the reward's hit: IoU >= 0.5
+    # IoU of the second box: 200*200 / (2 * 400*400 - 200*200) = 1/7
+    assert lesion_m["mean_iou"] == pytest.approx((1 + 1 / 7 + 0) / 3)
+    assert lesion_m["invalid_rate"] == pytest.approx(1 / 3) and "confusion_matrix" not in lesion_m
+    out = tmp_path / "report"
+    assert evaluate.main([f"mixed={path}", "--out", str(out)]) == 0
+    summary = (out / "summary.md").read_text()
+    assert "## lesions (grounding)" in summary and "## chestmnist (multilabel, 3 classes)" in summary
+    assert "| run | n | acc | format | invalid | k | mean@k | best@k | maj@k |" not in summary
+    assert "| mixed | 3 | 33.3 | 0.381 | 66.7 | 33.3 | 1 | – | – | – |" in summary  # lesions: acc, mean IoU
+    assert (out / "recall_chestmnist.png").exists() and not (out / "confusion_mixed_chestmnist.png").exists()
+
+
+def test_runs_with_different_label_sets_are_not_compared():
+    run_a = {"name": "a", "datasets": {"retinamnist": {"task_type": "ordinal", "labels": RETINA_LABELS}}}
+    run_b = {"name": "b", "datasets": {"retinamnist": {"task_type": "ordinal", "labels": RETINA_LABELS[:3]}}}
+    evaluate.check_comparable([run_a, run_a])
+    with pytest.raises(EvalDataError, match="runs 'a' and 'b' disagree on dataset 'retinamnist'"):
+        evaluate.check_comparable([run_a, run_b])
