@@ -81,3 +81,22 @@ def write_fixture_parquet(path: Path, n: int = 10, size: int = 56, seed: int = 0
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema()), path)
     return path
+
+
+def write_busi_like_folder(root: Path) -> Path:
+    """BUSI layout: <class>/<name>.png with <name>_mask.png (and _mask_1.png for a second lesion)."""
+    rng = np.random.default_rng(0)
+    for cls, n in (("benign", 4), ("malignant", 4), ("normal", 2)):
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            stem = f"{cls} ({i + 1})"
+            Image.fromarray(rng.integers(0, 255, (60, 80), dtype=np.uint8)).save(root / cls / f"{stem}.png")
+            mask = np.zeros((60, 80), np.uint8)
+            if cls != "normal":
+                mask[10 + i : 30, 20 : 50 + i] = 255
+            Image.fromarray(mask).save(root / cls / f"{stem}_mask.png")
+            if cls == "malignant" and i == 0:
+                second = np.zeros((60, 80), np.uint8)
+                second[40:55, 5:15] = 255
+                Image.fromarray(second).save(root / cls / f"{stem}_mask_1.png")
+    return root

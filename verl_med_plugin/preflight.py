@@ -57,10 +57,21 @@ def check_config(config: DictConfig) -> None:
         problems.append(f"{verl_compat.REWARD_FN_KEY}.path is not set (verl-med uses pkg://reward_fns)")
     elif str(reward_path).startswith("pkg://") and importlib.util.find_spec(str(reward_path)[6:]) is None:
         problems.append(f"{verl_compat.REWARD_FN_KEY}.path={reward_path}: module is not installed")
-    for key in ("data.train_files", "data.val_files"):
-        for path in _as_list(OmegaConf.select(config, key)):
-            if not Path(os.path.expanduser(path)).is_file():
-                problems.append(f"{key}: {path} does not exist. {_prepare_hint(config)}")
+    problems += _missing_data_files(config)
+    if problems:
+        raise ConfigError("\n  - ".join(["invalid config:"] + problems))
+
+
+def _missing_data_files(config: DictConfig) -> list[str]:
+    return [f"{key}: {path} does not exist. {_prepare_hint(config)}"
+            for key in ("data.train_files", "data.val_files")
+            for path in _as_list(OmegaConf.select(config, key))
+            if not Path(os.path.expanduser(path)).is_file()]
+
+
+def check_data_files(config: DictConfig) -> None:
+    """``data.train_files``/``data.val_files`` exist; one ``ConfigError`` naming each missing file."""
+    problems = _missing_data_files(config)
     if problems:
         raise ConfigError("\n  - ".join(["invalid config:"] + problems))
 
@@ -100,9 +111,11 @@ def run_dry_run(config: DictConfig) -> DryRunPlan:
     filter), the first batch, and the configured reward on reference answers. No Ray, no GPU."""
     plan = DryRunPlan()
     try:
-        verl_compat.validate_verl_config(config)
+        skipped = verl_compat.validate_verl_config(config)
     except Exception as err:  # verl raises assorted types; the message names the key
         raise ConfigError(f"verl rejects the config: {err}") from err
+    plan.add("verl config", validated=f"verl {verl_compat.verl_version()} validate_config passed",
+             skipped_checks=skipped or "none")
 
     model_path = str(config.actor_rollout_ref.model.path)
     try:
@@ -156,7 +169,7 @@ def _render_first_prompt(plan: DryRunPlan, row: dict, processor: Any, tokenizer:
 
 def _score_reference_answers(plan: DryRunPlan, config: DictConfig, rows: list[dict]) -> None:
     """Score each row's reference answer with the configured reward, as the reward loop calls it."""
-    from reward_fns.reference import reference_response
+    from reward_fns import reference_response
 
     try:
         reward_fn = verl_compat.load_custom_reward_fn(config)

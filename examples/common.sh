@@ -1,0 +1,99 @@
+# Sourced by the example scripts: paths, GPU detection, data preparation, training, evaluation.
+# Environment (all optional):
+#   DATA_DIR        prepared parquet, one folder per task        (default ~/data/verl_med)
+#   RUNS_DIR        checkpoints, validation dumps, reports         (default ./runs)
+#   MODEL           configs/med/model/<MODEL>.yaml                 (default qwen2_5_vl_3b)
+#   MODEL_PATH      local model folder instead of the hub id of MODEL
+#   HARDWARE        configs/med/hardware/<HARDWARE>.yaml: 1gpu_lora | 8gpu | multinode
+#   MEDMNIST_SIZE   28 | 64 | 128 | 224                            (default 224)
+#   MEDMNIST_NPZ_DIR  read <flag>_<size>.npz (or <flag>.npz for 28 px) from here instead of downloading
+#   BUSI_DIR        the unpacked BUSI dataset (Dataset_BUSI_with_GT), for the localization rows
+#   SFT_GPUS        GPUs for the SFT baseline                      (default 1)
+#   VERL_MED_DRY_RUN=1  stop after the dry run even on a GPU host (CI does this)
+set -euo pipefail
+
+DATA_DIR=${DATA_DIR:-$HOME/data/verl_med}
+RUNS_DIR=${RUNS_DIR:-$PWD/runs}
+MODEL=${MODEL:-qwen2_5_vl_3b}
+HARDWARE=${HARDWARE:-1gpu_lora}
+MEDMNIST_SIZE=${MEDMNIST_SIZE:-224}
+
+NO_GPU=0
+nvidia-smi -L >/dev/null 2>&1 || NO_GPU=1
+DRY_RUN=false
+if [ "${VERL_MED_DRY_RUN:-0}" = 1 ] || [ "$NO_GPU" = 1 ]; then DRY_RUN=true; fi
+
+prepare_medmnist() {  # prepare_medmnist <flag>: RetinaMNIST etc. to $DATA_DIR/<flag>/{train,val,test}.parquet
+  local flag=$1 out="$DATA_DIR/$1" npz_args=()
+  if [ -f "$out/train.parquet" ]; then echo "data: $out (already prepared)"; return; fi
+  if [ -n "${MEDMNIST_NPZ_DIR:-}" ]; then
+    local npz="$MEDMNIST_NPZ_DIR/${flag}_${MEDMNIST_SIZE}.npz"
+    [ "$MEDMNIST_SIZE" = 28 ] && npz="$MEDMNIST_NPZ_DIR/${flag}.npz"
+    npz_args=(--npz "$npz")
+  fi
+  python -m data_preprocess.medmnist --dataset "$flag" --size "$MEDMNIST_SIZE" --output_dir "$out" "${npz_args[@]}"
+}
+
+prepare_busi_localization() {  # lesion boxes from BUSI's masks to $DATA_DIR/busi (the grounding stage)
+  local out="$DATA_DIR/busi"
+  if [ -f "$out/train.parquet" ]; then echo "data: $out (already prepared)"; return; fi
+  if [ ! -d "${BUSI_DIR:-}" ]; then
+    echo "error: the localization rows need BUSI (Al-Dhabyani et al. 2020, the source of BreastMNIST): download" \
+         "Dataset_BUSI_with_GT and set BUSI_DIR to it." >&2
+    exit 2
+  fi
+  python -m data_preprocess.localization --masks "$BUSI_DIR" --name busi \
+    --question "Locate the lesion in this breast ultrasound image." --output_dir "$out"
+}
+
+train() {  # train <experiment|default> <dataset> [hydra overrides...]
+  local experiment=$1 dataset=$2
+  shift 2
+  RUN_DIR="$RUNS_DIR/${dataset}_${experiment}_${MODEL}"
+  local preset=()
+  [ "$experiment" != default ] && preset=("med/experiment=$experiment")
+  python -m verl_med_plugin.main "${preset[@]}" "med/model=$MODEL" "med/hardware=$HARDWARE" \
+    med.dataset="$dataset" med.data_dir="$DATA_DIR" med.dry_run="$DRY_RUN" \
+    trainer.default_local_dir="$RUN_DIR/checkpoints" trainer.validation_data_dir="$RUN_DIR/val" \
+    hydra.run.dir="$RUN_DIR" ${MODEL_PATH:+actor_rollout_ref.model.path=$MODEL_PATH} "$@"
+}
+
+model_hub_id() {  # the model path of configs/med/model/$MODEL.yaml
+  python -c "import sys, yaml, importlib.resources as r; \
+print(yaml.safe_load((r.files('verl_med_plugin.configs') / 'med' / 'model' / (sys.argv[1] + '.yaml')).read_text())\
+['actor_rollout_ref']['model']['path'])" "$MODEL"
+}
+
+train_sft() {  # train_sft <dataset> [hydra overrides of configs/sft_med.yaml...]
+  local dataset=$1
+  shift
+  RUN_DIR="$RUNS_DIR/${dataset}_sft_${MODEL}"
+  if [ ! -f "$DATA_DIR/$dataset/sft_train.parquet" ]; then python -m data_preprocess.sft --input_dir "$DATA_DIR/$dataset"; fi
+  local args=(med.dataset="$dataset" med.data_dir="$DATA_DIR" model.path="${MODEL_PATH:-$(model_hub_id)}"
+              trainer.default_local_dir="$RUN_DIR/checkpoints" hydra.run.dir="$RUN_DIR" "$@")
+  if [ "$DRY_RUN" = true ]; then
+    python -m verl_med_plugin.sft_preflight "${args[@]}"
+  else
+    torchrun --standalone --nproc_per_node="${SFT_GPUS:-1}" -m verl.trainer.sft_trainer \
+      --config-path=pkg://verl_med_plugin.configs --config-name=sft_med "${args[@]}"
+  fi
+}
+
+evaluate() {  # evaluate <name> <dataset>: merge the last checkpoint, answer the test split, write the report
+  local name=$1 dataset=$2
+  if [ "$DRY_RUN" = true ]; then
+    if [ "$NO_GPU" = 1 ]; then
+      echo "No GPU visible: ran everything up to training (the dry run above). Training and evaluation need a" \
+           "CUDA host with verl's GPU extras: bash scripts/setup.sh --gpu"
+    fi
+    return
+  fi
+  local last
+  last=$(ls -d "$RUN_DIR"/checkpoints/global_step_* | sort -t_ -k3 -n | tail -1)
+  [ -d "$last/actor" ] && last="$last/actor"  # RL checkpoints keep the policy in actor/, SFT ones at the top
+  python -m verl.model_merger merge --backend fsdp --local_dir "$last" --target_dir "$RUN_DIR/hf_model"
+  verl-med-generate --model "$RUN_DIR/hf_model" --data "$DATA_DIR/$dataset/test.parquet" \
+    --run-config "$RUN_DIR/.hydra/config.yaml" --out "$RUN_DIR/test_generations.jsonl"
+  verl-med-eval "$name=$RUN_DIR/test_generations.jsonl" --data "$DATA_DIR/$dataset/test.parquet" \
+    --reward-kwargs "$name=$RUN_DIR/.hydra/config.yaml" --out "$RUN_DIR/report"
+}

@@ -1,0 +1,51 @@
+"""``python -m verl_med_plugin.sft_preflight``: the dry run of the SFT baseline (config ``configs/sft_med.yaml``).
+
+Checks what verl's SFT trainer would read (files, tokenizer/processor, the first tokenized sample and the tokens
+it trains on), then prints the ``torchrun`` command that trains. No GPU needed.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from verl_med_plugin import verl_compat
+from verl_med_plugin.preflight import ConfigError, DryRunPlan, check_data_files, print_plan
+
+
+def run_sft_dry_run(config: DictConfig) -> DryRunPlan:
+    plan = DryRunPlan()
+    check_data_files(config)
+    model_path = str(config.model.path)
+    try:
+        tokenizer, processor = verl_compat.load_tokenizer_and_processor(model_path)
+    except Exception as err:
+        raise ConfigError(f"model.path={model_path}: cannot load its tokenizer/processor ({err})") from err
+    path = str(config.data.train_files)
+    try:
+        dataset = verl_compat.create_sft_dataset(path, config.data, tokenizer, processor)
+        item = dataset[0]
+    except Exception as err:
+        raise ConfigError(f"data.train_files={path}: verl's SFT dataset cannot read it ({err})") from err
+    trained = tokenizer.decode(item["input_ids"][item["loss_mask"].bool()])
+    plan.add("model", path=model_path, processor=type(processor).__name__ if processor else None)
+    plan.add("data", train_rows=len(dataset), first_sample_tokens=int(item["input_ids"].shape[0]),
+             trained_text=trained)
+    plan.add("training needs", gpus="1+ CUDA GPU(s); run: torchrun --standalone --nproc_per_node=<gpus> -m "
+             "verl.trainer.sft_trainer --config-path=pkg://verl_med_plugin.configs --config-name=sft_med")
+    return plan
+
+
+@hydra.main(config_path="pkg://verl_med_plugin.configs", config_name="sft_med", version_base=None)
+def main(config: DictConfig) -> None:
+    try:
+        print_plan(run_sft_dry_run(config))
+    except ConfigError as err:
+        print(f"verl-med: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
