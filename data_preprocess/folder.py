@@ -1,0 +1,202 @@
+"""A new classification task from a folder-per-class image dataset or a CSV, described by a task card.
+
+    python -m data_preprocess.folder --card my_task.yaml --image_dir my_images --output_dir ~/data/my_task
+    python -m data_preprocess.folder --card my_task.yaml --csv labels.csv --output_dir ~/data/my_task
+
+Folder layouts: ``<image_dir>/<class>/*.png`` (split at random, per class, by ``--val_fraction`` /
+``--test_fraction``) or ``<image_dir>/{train,val,test}/<class>/*.png``. A CSV has a column of image paths
+(relative to ``--image_root``, default the CSV's folder), a label column and optionally a split column;
+multi-label rows list their labels separated by ``;`` (empty or ``none``: no finding).
+
+Class folders and CSV labels are matched to the card's labels by name, official name or alias (case and
+punctuation insensitive). The card fixes the label order; a folder or label the card does not know, a card class
+without any image, or an empty class folder stop the conversion. See docs/new_task.md for the card format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from .common import (DEFAULT_MAX_IMAGE_PIXELS, SPLITS, ConversionError, add_output_args, add_prompt_args,
+                     add_subset_args, assign_splits, atomic_outputs, encode_png, fit_size, open_image, resize,
+                     run_cli, select_indices)
+from .knowledge import TaskCard, label_index, load_card, task_spec
+from .prompts import RowBuilder
+from .schema import arrow_schema
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+EMPTY_LABEL_SET = ("", "none")
+
+
+@dataclass
+class Sample:
+    image: Path
+    label: int | tuple[int, ...]  # class index, or sorted class indices (multilabel)
+    split: str = ""
+
+
+def _lookup(card: TaskCard, value: str, where: str) -> int:
+    index = label_index(card, value)
+    if index is None:
+        raise ConversionError(f"{where}: {value!r} is not a label of the task card {card.path} "
+                              f"(labels: {card.label_names}, or their official names / aliases)")
+    return index
+
+
+def _class_folders(root: Path, card: TaskCard, split: str) -> list[Sample]:
+    samples = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        index = _lookup(card, folder.name, f"{folder}: class folder")
+        images = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise ConversionError(f"{folder}: class folder is empty (no {', '.join(IMAGE_SUFFIXES)} files)")
+        samples += [Sample(image=p, label=index, split=split) for p in images]
+    return samples
+
+
+def read_image_folder(root: Path, card: TaskCard) -> list[Sample]:
+    """Samples of ``root/<class>/`` or ``root/<split>/<class>/``, in path order."""
+    if card.task_type == "multilabel":
+        raise ConversionError(f"{card.path}: field 'task_type': a folder per class cannot hold multi-label data; "
+                              "use --csv")
+    if not root.is_dir():
+        raise ConversionError(f"{root}: not a folder")
+    subfolders = {p.name for p in root.iterdir() if p.is_dir()}
+    if subfolders and subfolders <= set(SPLITS):
+        return [s for split in SPLITS if split in subfolders for s in _class_folders(root / split, card, split)]
+    return _class_folders(root, card, "")
+
+
+def read_csv(path: Path, card: TaskCard, image_root: Path | None = None, image_column: str = "image",
+             label_column: str = "label", split_column: str = "split") -> list[Sample]:
+    """Samples of a CSV with image path, label and optional split columns, in file order."""
+    image_root = image_root if image_root is not None else path.parent
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            columns = reader.fieldnames or []
+            for column in (image_column, label_column):
+                if column not in columns:
+                    raise ConversionError(f"{path}: field '{column}': no such column (columns: {columns})")
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise ConversionError(f"{path}: not a readable CSV: {err}") from err
+    samples = []
+    for line, row in enumerate(rows, start=2):
+        where = f"{path}:{line}: field '{label_column}'"
+        value = (row.get(label_column) or "").strip()
+        if card.task_type == "multilabel":
+            names = [] if value.casefold() in EMPTY_LABEL_SET else [v for v in value.split(";") if v.strip()]
+            label: int | tuple[int, ...] = tuple(sorted({_lookup(card, v.strip(), where) for v in names}))
+        else:
+            label = _lookup(card, value, where)
+        split = (row.get(split_column) or "").strip() if split_column in columns else ""
+        if split and split not in SPLITS:
+            raise ConversionError(f"{path}:{line}: field '{split_column}': {split!r} is not one of {SPLITS}")
+        samples.append(Sample(image=image_root / (row.get(image_column) or "").strip(), label=label, split=split))
+    return samples
+
+
+def _check_coverage(samples: list[Sample], card: TaskCard, source: Path) -> None:
+    """Every class of a single-label card must have images: otherwise the card and the data disagree."""
+    if not samples:
+        raise ConversionError(f"{source}: no images found")
+    if card.task_type != "multilabel":
+        missing = [c.name for i, c in enumerate(card.labels) if not any(s.label == i for s in samples)]
+        if missing:
+            raise ConversionError(f"{card.path}: field 'labels': class(es) {missing} have no images in {source}")
+
+
+def convert(
+    samples: list[Sample],
+    card: TaskCard,
+    output_dir: Path | str,
+    *,
+    source: Path | str = "",
+    max_side: int = 448,
+    split_sizes: dict[str, int] | None = None,
+    balanced: bool = True,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    seed: int = 42,
+    template: str = "vrft",
+    option_style: str = "none",
+    system_prompt: str | None = None,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Write train/val/test parquet of a task card's samples; samples without a split are split at random."""
+    _check_coverage(samples, card, Path(source))
+    assign_splits(samples, [s.label if isinstance(s.label, int) else -1 for s in samples], val_fraction,
+                  test_fraction, seed)
+    builder = RowBuilder(task_spec(card), template=template, option_style=option_style, system_prompt=system_prompt)
+    multilabel = card.task_type == "multilabel"
+    with atomic_outputs(output_dir) as outputs:
+        for stream, split in enumerate(SPLITS):
+            members = [s for s in samples if s.split == split]
+            if multilabel:
+                labels = np.zeros((len(members), len(card.labels)), dtype=np.uint8)
+                for row, s in enumerate(members):
+                    labels[row, list(s.label)] = 1
+            else:
+                labels = np.asarray([s.label for s in members], dtype=np.int64)
+            keep = select_indices(labels, (split_sizes or {}).get(split, -1), balanced=balanced, seed=seed,
+                                  stream=stream)
+            sink = outputs.open(f"{split}.parquet", arrow_schema())
+            for i in tqdm(keep, desc=f"{card.name} {split}", unit="img", disable=not progress):
+                sample = members[i]
+                image = open_image(sample.image, max_image_pixels)
+                image = resize(image, fit_size(*image.size, max_side))
+                sink.write(builder.row(split=split, index=int(i), image_png=encode_png(image), image_size=image.size,
+                                       label=sample.label))
+    return {f"{split}.parquet": Path(output_dir).expanduser() / f"{split}.parquet" for split in SPLITS}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m data_preprocess.folder", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--card", required=True, help="task card YAML (format: docs/new_task.md)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--image_dir", help="folder with one sub-folder per class (optionally inside train/val/test)")
+    source.add_argument("--csv", help="CSV with image path, label and optional split columns")
+    parser.add_argument("--image_root", default=None, help="folder CSV image paths are relative to")
+    parser.add_argument("--image_column", default="image")
+    parser.add_argument("--label_column", default="label")
+    parser.add_argument("--split_column", default="split")
+    parser.add_argument("--max_side", type=int, default=448,
+                        help="longest stored side, sides rounded to multiples of 28 (0: keep the file's size)")
+    parser.add_argument("--val_fraction", type=float, default=0.1, help="random split when the source has none")
+    parser.add_argument("--test_fraction", type=float, default=0.2, help="random split when the source has none")
+    parser.add_argument("--max_image_pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
+                        help="refuse larger images (decompression-bomb guard)")
+    add_subset_args(parser)
+    add_prompt_args(parser)
+    add_output_args(parser)
+    args = parser.parse_args(argv)
+    card = load_card(args.card)
+    if args.image_dir:
+        source = Path(args.image_dir)
+        samples = read_image_folder(source, card)
+    else:
+        source = Path(args.csv)
+        samples = read_csv(source, card, Path(args.image_root) if args.image_root else None, args.image_column,
+                           args.label_column, args.split_column)
+    written = convert(
+        samples, card, args.output_dir, source=source, max_side=args.max_side,
+        split_sizes={s: getattr(args, f"{s}_size") for s in SPLITS}, balanced=not args.no_balance,
+        val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed, template=args.template,
+        option_style=args.option_style, system_prompt=args.system_prompt, max_image_pixels=args.max_image_pixels,
+    )
+    for path in written.values():
+        print(path)
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,239 @@
+"""Grounding rows (``task_type=grounding``) for the localization stage that precedes classification (VRFT-Aug
+PA_pi): the model learns to box lesions or organs before it learns to name them.
+
+    # segmentation masks -> boxes, e.g. BUSI (the source of BreastMNIST): images "x.png" with masks "x_mask*.png"
+    python -m data_preprocess.localization --masks Dataset_BUSI_with_GT --name busi_lesion \\
+        --question "Locate the lesion in this breast ultrasound image." --output_dir ~/data/busi_grounding
+    # COCO-style annotations, one json per split
+    python -m data_preprocess.localization --coco train=ann/train.json --coco val=ann/val.json \\
+        --image_root images --name my_lesions --output_dir ~/data/my_grounding
+
+Boxes are ``[x1, y1, x2, y2]`` pixel edges (x2 = last column + 1), scaled to the *stored* image and written in
+``--box_format`` (``abs``: pixels of the stored image, as Qwen2.5-VL answers; ``rel1000``: 0-1000, as Qwen3-VL
+answers; ``rel1``: 0-1). The stored size is in ``extra_info.image_size``. Images are stored at most
+``--max_side`` px with sides rounded to multiples of 28, so the Qwen-VL processor does not resize them again and
+pixel boxes keep pointing at the same pixels. An image without any box has ground truth ``[]`` (a negative the
+reward scores as correct when the answer is ``[]``); ``--drop_empty`` leaves such images out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from .common import (DEFAULT_MAX_IMAGE_PIXELS, SPLITS, ConversionError, add_output_args, add_prompt_args,
+                     assign_splits, atomic_outputs, encode_png, fit_size, open_image, resize, run_cli)
+from .prompts import RowBuilder, TaskSpec
+from .schema import BOX_FORMATS, arrow_schema
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+DEFAULT_QUESTION = "Locate every lesion in this image."
+
+
+@dataclass
+class Sample:
+    """One image and where its boxes come from: ``boxes`` in source pixels (COCO), or mask files."""
+
+    image: Path
+    split: str = ""
+    stratum: str = ""  # random splits are stratified by it (e.g. BUSI's benign/malignant/normal folder)
+    boxes: list[list[float]] = field(default_factory=list)
+    masks: list[Path] = field(default_factory=list)
+    size: tuple[int, int] | None = None  # (width, height) the annotation file claims
+    source: str = ""  # where the annotation came from, for error messages
+
+
+def boxes_from_mask(mask: np.ndarray, per_component: bool = False) -> list[list[float]]:
+    """Bounding box of the non-zero pixels (``[]`` for an empty mask); one per connected component if asked."""
+    fg = mask > 0
+    if not fg.any():
+        return []
+    if per_component:
+        from scipy import ndimage
+
+        labelled, _ = ndimage.label(fg)
+        return [[float(s[1].start), float(s[0].start), float(s[1].stop), float(s[0].stop)]
+                for s in ndimage.find_objects(labelled)]
+    rows, cols = np.flatnonzero(fg.any(axis=1)), np.flatnonzero(fg.any(axis=0))
+    return [[float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1)]]
+
+
+def scale_boxes(boxes: list[list[float]], src: tuple[int, int], dst: tuple[int, int], box_format: str
+                ) -> list[list[float]]:
+    """Boxes in pixels of an image of size ``src`` -> ``box_format`` coordinates of the stored size ``dst``."""
+    out_w, out_h = {"abs": dst, "rel1000": (1000, 1000), "rel1": (1, 1)}[box_format]
+    sx, sy = out_w / src[0], out_h / src[1]
+    digits = 4 if box_format == "rel1" else 0
+    scaled = []
+    for x1, y1, x2, y2 in boxes:
+        box = [min(max(x1 * sx, 0), out_w), min(max(y1 * sy, 0), out_h),
+               min(max(x2 * sx, 0), out_w), min(max(y2 * sy, 0), out_h)]
+        scaled.append([round(v, digits) if digits else int(round(v)) for v in box])
+    return scaled
+
+
+def read_coco(json_path: Path, image_root: Path, split: str, categories: Sequence[str] = ()) -> list[Sample]:
+    """Samples of a COCO-style file (``images``, ``annotations`` with ``bbox`` = [x, y, w, h]), in file order."""
+    try:
+        data = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ConversionError(f"{json_path}: not readable COCO json: {err}") from err
+    for key in ("images", "annotations"):
+        if not isinstance(data.get(key) if isinstance(data, dict) else None, list):
+            raise ConversionError(f"{json_path}: field '{key}': missing or not a list")
+    wanted_ids = None
+    if categories:
+        names = {c.get("name"): c.get("id") for c in data.get("categories") or []}
+        unknown = [c for c in categories if c not in names]
+        if unknown:
+            raise ConversionError(f"{json_path}: field 'categories': no category {unknown} (has {sorted(names)})")
+        wanted_ids = {names[c] for c in categories}
+    samples: dict[object, Sample] = {}
+    for j, img in enumerate(data["images"]):
+        try:
+            samples[img["id"]] = Sample(image=image_root / img["file_name"], split=split,
+                                        size=(int(img["width"]), int(img["height"])),
+                                        source=f"{json_path}: images[{j}]")
+        except (KeyError, TypeError, ValueError) as err:
+            raise ConversionError(f"{json_path}: field 'images[{j}]': needs id, file_name, width, height ({err})")
+    for i, ann in enumerate(data["annotations"]):
+        where = f"{json_path}: field 'annotations[{i}]"
+        if not isinstance(ann, dict) or ann.get("image_id") not in samples:
+            raise ConversionError(f"{where}.image_id': no image with id {ann.get('image_id')!r}"
+                                  if isinstance(ann, dict) else f"{where}': not an object")
+        if wanted_ids is not None and ann.get("category_id") not in wanted_ids:
+            continue
+        sample, bbox = samples[ann["image_id"]], ann.get("bbox")
+        if (not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox)
+                or bbox[2] <= 0 or bbox[3] <= 0):
+            raise ConversionError(f"{where}.bbox': expected [x, y, width, height] with positive size, got {bbox!r}")
+        x, y, w, h = map(float, bbox)
+        width, height = sample.size
+        if x < -1 or y < -1 or x + w > width + 1 or y + h > height + 1:
+            raise ConversionError(f"{where}.bbox': {bbox} lies outside its {width}x{height} image")
+        sample.boxes.append([x, y, x + w, y + h])
+    return list(samples.values())
+
+
+def read_mask_folder(image_dir: Path, mask_dir: Path | None = None, mask_suffix: str = "_mask") -> list[Sample]:
+    """Images under ``image_dir`` (recursively) and their masks ``<stem><mask_suffix>*.<ext>`` at the same relative
+    place under ``mask_dir`` (default: beside the images), sorted by path; stratum = the image's sub-folder."""
+    import glob
+
+    mask_dir = mask_dir or image_dir
+    if not image_dir.is_dir():
+        raise ConversionError(f"{image_dir}: not a folder of images")
+    images = sorted(p for p in image_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                    and mask_suffix not in p.stem)
+    if not images:
+        raise ConversionError(f"{image_dir}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
+    samples = []
+    for image in images:
+        rel = image.relative_to(image_dir)
+        pattern = str(mask_dir / rel.parent / (glob.escape(image.stem) + glob.escape(mask_suffix))) + "*"
+        masks = sorted(Path(m) for m in glob.glob(pattern) if Path(m).suffix.lower() in IMAGE_SUFFIXES)
+        if not masks:
+            raise ConversionError(f"{image}: no mask file ({pattern}) for this image")
+        samples.append(Sample(image=image, stratum=str(rel.parent), masks=masks, source=str(image)))
+    return samples
+
+
+def convert(
+    samples: list[Sample],
+    output_dir: Path | str,
+    *,
+    name: str,
+    question: str = DEFAULT_QUESTION,
+    box_format: str = "abs",
+    max_side: int = 448,
+    per_component: bool = False,
+    drop_empty: bool = False,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    seed: int = 42,
+    template: str = "vrft",
+    system_prompt: str | None = None,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Write grounding rows; samples without a split get a random, per-stratum train/val/test split."""
+    if box_format not in BOX_FORMATS:
+        raise ConversionError(f"--box_format {box_format!r}: expected one of {BOX_FORMATS}")
+    assign_splits(samples, [s.stratum for s in samples], val_fraction, test_fraction, seed)
+    builder = RowBuilder(TaskSpec(name=name, task_type="grounding", question=question, box_format=box_format),
+                         template=template, system_prompt=system_prompt)
+    splits = [s for s in SPLITS if any(x.split == s for x in samples)]
+    splits += sorted({x.split for x in samples} - set(splits))
+    with atomic_outputs(output_dir) as outputs:
+        sinks = {split: outputs.open(f"{split}.parquet", arrow_schema()) for split in splits}
+        for index, sample in enumerate(tqdm(samples, desc=f"{name}", unit="img", disable=not progress)):
+            image = open_image(sample.image, max_image_pixels)
+            if sample.size is not None and sample.size != image.size:
+                raise ConversionError(f"{sample.source}: width/height {sample.size} disagree with the file "
+                                      f"{sample.image} ({image.size[0]}x{image.size[1]})")
+            boxes = list(sample.boxes)
+            for mask_path in sample.masks:
+                mask = open_image(mask_path, max_image_pixels)
+                if mask.size != image.size:
+                    raise ConversionError(f"{mask_path}: mask size {mask.size} differs from its image "
+                                          f"{sample.image} {image.size}")
+                boxes += boxes_from_mask(np.asarray(mask.convert("L")), per_component)
+            if drop_empty and not boxes:
+                continue
+            stored = resize(image, fit_size(*image.size, max_side))
+            sinks[sample.split].write(builder.row(
+                split=sample.split, index=index, image_png=encode_png(stored), image_size=stored.size,
+                label=scale_boxes(boxes, image.size, stored.size, box_format)))
+    return {f"{split}.parquet": Path(output_dir).expanduser() / f"{split}.parquet" for split in splits}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m data_preprocess.localization", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--masks", help="folder of images with segmentation masks beside them (or in --mask_dir)")
+    source.add_argument("--coco", action="append", metavar="SPLIT=JSON",
+                        help="COCO-style annotation file of a split (repeat per split; 'JSON' alone = train)")
+    parser.add_argument("--mask_dir", default=None, help="masks in this folder (same sub-folders as the images)")
+    parser.add_argument("--mask_suffix", default="_mask", help="mask file = image stem + this + anything")
+    parser.add_argument("--per_component", action="store_true", help="one box per connected mask component")
+    parser.add_argument("--image_root", default=".", help="folder the COCO file_name entries are relative to")
+    parser.add_argument("--categories", nargs="*", default=(), help="COCO category names to keep (default: all)")
+    parser.add_argument("--name", required=True, help="dataset name (data_source = verl_med/<name>)")
+    parser.add_argument("--question", default=DEFAULT_QUESTION, help="task question of every row")
+    parser.add_argument("--box_format", default="abs", choices=BOX_FORMATS, help="ground-truth box convention")
+    parser.add_argument("--max_side", type=int, default=448, help="longest stored side (0: keep size; see above)")
+    parser.add_argument("--drop_empty", action="store_true", help="leave out images without any box")
+    parser.add_argument("--val_fraction", type=float, default=0.1, help="random split when the source has none")
+    parser.add_argument("--test_fraction", type=float, default=0.2, help="random split when the source has none")
+    parser.add_argument("--max_image_pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
+                        help="refuse larger images (decompression-bomb guard)")
+    add_prompt_args(parser, options=False)
+    add_output_args(parser)
+    args = parser.parse_args(argv)
+    if args.masks:
+        samples = read_mask_folder(Path(args.masks), Path(args.mask_dir) if args.mask_dir else None,
+                                   args.mask_suffix)
+    else:
+        samples = []
+        for spec in args.coco:
+            split, _, path = spec.rpartition("=")
+            samples += read_coco(Path(path), Path(args.image_root), split or "train", args.categories)
+    written = convert(
+        samples, args.output_dir, name=args.name, question=args.question, box_format=args.box_format,
+        max_side=args.max_side, per_component=args.per_component, drop_empty=args.drop_empty,
+        val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed, template=args.template,
+        system_prompt=args.system_prompt, max_image_pixels=args.max_image_pixels,
+    )
+    for path in written.values():
+        print(path)
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,175 @@
+"""MedMNIST 2D -> verl parquet (``train/val/test.parquet``), one row per image.
+
+    python -m data_preprocess.medmnist --dataset retinamnist --size 224 --output_dir ~/data/retinamnist
+    python -m data_preprocess.medmnist --dataset bloodmnist --npz bloodmnist_64.npz --train_size 32 --output_dir ...
+
+Metadata (task type, official labels) comes from ``medmnist.INFO``; display names, aliases, the question and
+the knowledge text from the dataset's card in ``knowledge/``, checked against INFO. Images are streamed from the
+``.npz`` in chunks, so a 224-px PathMNIST or TissueMNIST converts in bounded memory.
+
+Why upscale (``--image_size``, default 224): Qwen2.5-VL cuts an image into 14x14-px patches and merges 2x2
+neighbouring patches into one visual token, so one token covers 28x28 px. A 28-px MedMNIST image is a *single*
+visual token (the processor's minimum then blows it up to 56x56 = 4 tokens); at 224 px it is an 8x8 grid of 64
+tokens. Upscaling adds no information, but gives the vision encoder a spatial layout at a scale it was trained
+on. Prefer the native 64/128/224-px files (``--size``) over upscaling 28-px ones when you can.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+import medmnist
+import numpy as np
+from medmnist import INFO
+from PIL import Image
+from tqdm import tqdm
+
+from .common import (SPLITS, ConversionError, add_output_args, add_prompt_args, add_subset_args, atomic_outputs,
+                     encode_png, resize, run_cli, select_indices)
+from .knowledge import load_card, task_spec, validate_card
+from .npz_stream import NpzStream
+from .prompts import RowBuilder
+from .schema import arrow_schema
+
+DATASETS_2D = tuple(flag for flag in INFO if not flag.endswith("3d"))
+SIZES = (28, 64, 128, 224)
+TASK_TYPES = {
+    "multi-class": "multiclass",
+    "binary-class": "binary",
+    "ordinal-regression": "ordinal",
+    "multi-label, binary-class": "multilabel",
+}
+
+
+def npz_filename(flag: str, size: int) -> str:
+    """MedMNIST's file naming: ``{flag}.npz`` for 28 px, ``{flag}_{size}.npz`` otherwise."""
+    return f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz"
+
+
+def download_npz(flag: str, size: int, root: Path | str) -> Path:
+    """Fetch the ``.npz`` with medmnist's own downloader (URL and MD5 from INFO; skipped if already verified).
+
+    The dataset object is made without ``__init__``: that would ``np.load`` a whole split into memory (over a
+    GB for the 224-px files), and we only want the file."""
+    root = Path(root).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    cls = getattr(medmnist, INFO[flag]["python_class"])
+    dataset = cls.__new__(cls)
+    dataset.info, dataset.root, dataset.size_flag = INFO[flag], str(root), "" if size == 28 else f"_{size}"
+    try:
+        dataset.download()
+    except Exception as err:  # medmnist raises RuntimeError with a multi-line manual; keep its one useful line
+        url = INFO[flag].get(f"url_{size}" if size != 28 else "url", "the MedMNIST Zenodo record")
+        raise ConversionError(
+            f"could not download {npz_filename(flag, size)} to {root} ({type(err).__name__}; no network?). "
+            f"Download it from {url} and pass --npz <file>, or put it in {root}."
+        ) from None
+    return root / npz_filename(flag, size)
+
+
+def _check_split(npz: NpzStream, split: str, n_classes: int, multilabel: bool) -> np.ndarray:
+    """Labels of a split as (N,) class indices or (N, K) 0/1, after checking layout and range against INFO."""
+    shape, dtype = npz.header(f"{split}_images")
+    square = len(shape) in (3, 4) and shape[1] == shape[2]
+    if dtype != np.uint8 or not square or (len(shape) == 4 and shape[3] not in (1, 3)):
+        raise ConversionError(f"{npz.path}: array '{split}_images': expected uint8 (N, H, W) or (N, H, W, 1|3) "
+                              f"square images, got {dtype} {shape}")
+    labels = npz.read(f"{split}_labels")
+    want = n_classes if multilabel else 1
+    if labels.ndim != 2 or labels.shape[1] != want or labels.shape[0] != shape[0]:
+        raise ConversionError(f"{npz.path}: array '{split}_labels': expected shape ({shape[0]}, {want}) to match "
+                              f"'{split}_images' {shape}, got {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ConversionError(f"{npz.path}: array '{split}_labels': expected integers, got {labels.dtype}")
+    high = 1 if multilabel else n_classes - 1
+    bad = np.flatnonzero((labels < 0).any(axis=1) | (labels > high).any(axis=1))
+    if len(bad):
+        raise ConversionError(f"{npz.path}: array '{split}_labels': value {labels[bad[0]].tolist()} at row "
+                              f"{bad[0]} out of range [0, {high}] ({len(bad)} bad row(s))")
+    return labels if multilabel else labels[:, 0]
+
+
+def convert(
+    dataset: str,
+    output_dir: Path | str,
+    *,
+    npz: Path | str | None = None,
+    size: int = 28,
+    root: Path | str | None = None,
+    image_size: int = 224,
+    split_sizes: dict[str, int] | None = None,
+    balanced: bool = True,
+    seed: int = 42,
+    template: str = "vrft",
+    option_style: str = "none",
+    system_prompt: str | None = None,
+    card: Path | str | None = None,
+    chunk_rows: int = 256,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Convert one MedMNIST 2D dataset; returns the written parquet paths by file name."""
+    if dataset not in DATASETS_2D:
+        raise ConversionError(f"--dataset {dataset!r}: not a MedMNIST 2D dataset; choose from {DATASETS_2D}")
+    info = INFO[dataset]
+    task_type = TASK_TYPES[info["task"]]
+    official = [info["label"][str(i)] for i in range(len(info["label"]))]
+    task_card = load_card(card or dataset)
+    validate_card(task_card, official, task_type, source=f"medmnist.INFO['{dataset}']")
+    builder = RowBuilder(task_spec(task_card), template=template, option_style=option_style,
+                         system_prompt=system_prompt)
+    if npz is None:
+        npz = download_npz(dataset, size, root if root is not None else medmnist.info.DEFAULT_ROOT)
+    multilabel = task_type == "multilabel"
+    with NpzStream(npz) as source, atomic_outputs(output_dir) as outputs:
+        labels = {split: _check_split(source, split, len(official), multilabel) for split in SPLITS}  # fail early
+        for stream, split in enumerate(SPLITS):
+            selected = select_indices(labels[split], (split_sizes or {}).get(split, -1), balanced=balanced,
+                                      seed=seed, stream=stream)
+            sink = outputs.open(f"{split}.parquet", arrow_schema())
+            wanted = np.zeros(len(labels[split]), dtype=bool)
+            wanted[selected] = True
+            bar = tqdm(total=len(selected), desc=f"{dataset} {split}", unit="img", disable=not progress)
+            for start, chunk in source.iter_chunks(f"{split}_images", chunk_rows):
+                if not len(selected) or start > selected[-1]:
+                    break
+                for offset in np.flatnonzero(wanted[start : start + len(chunk)]):
+                    pixels = chunk[offset]
+                    img = Image.fromarray(pixels[..., 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels)
+                    if image_size > 0:
+                        img = resize(img, (image_size, image_size))
+                    i = start + int(offset)
+                    label = np.flatnonzero(labels[split][i]).tolist() if multilabel else int(labels[split][i])
+                    sink.write(builder.row(split=split, index=i, image_png=encode_png(img), image_size=img.size,
+                                           label=label))
+                    bar.update()
+            bar.close()
+    return {f"{split}.parquet": Path(output_dir).expanduser() / f"{split}.parquet" for split in SPLITS}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m data_preprocess.medmnist", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, choices=DATASETS_2D, help="MedMNIST 2D flag")
+    parser.add_argument("--size", type=int, default=28, choices=SIZES, help="MedMNIST file resolution to download")
+    parser.add_argument("--npz", default=None, help="read this local .npz instead of downloading")
+    parser.add_argument("--root", default=None, help="download folder (default: medmnist's ~/.medmnist)")
+    parser.add_argument("--image_size", type=int, default=224,
+                        help="store images resized to this side (bicubic; 0 keeps the file's size); see above")
+    parser.add_argument("--card", default=None, help="task card YAML to use instead of knowledge/<dataset>.yaml")
+    add_subset_args(parser)
+    add_prompt_args(parser)
+    add_output_args(parser)
+    args = parser.parse_args(argv)
+    written = convert(
+        args.dataset, args.output_dir, npz=args.npz, size=args.size, root=args.root, image_size=args.image_size,
+        split_sizes={s: getattr(args, f"{s}_size") for s in SPLITS}, balanced=not args.no_balance, seed=args.seed,
+        template=args.template, option_style=args.option_style, system_prompt=args.system_prompt, card=args.card,
+    )
+    for path in written.values():
+        print(path)
+
+
+if __name__ == "__main__":
+    run_cli(main)

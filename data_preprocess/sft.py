@@ -1,0 +1,109 @@
+"""SFT baseline data: the rows of any converter's RL parquet as verl SFT-trainer rows, so the paper's SFT
+baseline uses exactly the samples and prompts of the RL runs.
+
+    python -m data_preprocess.sft --input_dir ~/data/retinamnist      # -> sft_train/val/test.parquet beside
+
+verl 0.9's SFT trainer (``verl.trainer.sft_trainer``, dataset ``MultiTurnSFTDataset``) reads a ``messages`` column
+(chat turns whose string content holds one ``<image>`` per image; ``data.messages_key``) and an ``images`` column
+(``{"bytes", "path"}`` items, like RLHFDataset). Each row here is the RL prompt plus one assistant turn
+``<think>...</think><answer>...</answer>`` whose answer is the ground truth in the form the reward parses (label
+name; comma list of names or "none"; JSON boxes). The think block must not be empty (the format reward refuses
+an empty one): by default it states the knowledge-base findings of the true class(es); ``--think_text`` sets one
+fixed text instead. Train with e.g. ``data.train_files=.../sft_train.parquet data.val_files=.../sft_val.parquet``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from .common import SPLITS, ConversionError, atomic_outputs, run_cli
+from .knowledge import class_findings
+
+FALLBACK_THINK = "I examine the image for the findings relevant to the question."
+BATCH_ROWS = 256
+
+
+def sft_schema() -> pa.Schema:
+    message = pa.struct([("role", pa.string()), ("content", pa.string())])
+    return pa.schema([
+        ("messages", pa.list_(message)),
+        ("images", pa.list_(pa.struct([("bytes", pa.binary()), ("path", pa.string())]))),
+    ])
+
+
+def answer_text(ground_truth: str, extra_info: dict[str, Any]) -> str:
+    """The ground truth written as the model should answer it."""
+    if extra_info["task_type"] == "multilabel":
+        names = json.loads(ground_truth)
+        return ", ".join(names) if names else "none"
+    return ground_truth
+
+
+def think_text(ground_truth: str, extra_info: dict[str, Any]) -> str:
+    """Knowledge-base findings of the true class(es), or a neutral sentence when there are none."""
+    task_type, knowledge = extra_info["task_type"], extra_info.get("knowledge") or ""
+    if task_type == "grounding":
+        return FALLBACK_THINK
+    names = json.loads(ground_truth) if task_type == "multilabel" else [ground_truth]
+    if task_type == "multilabel" and not names:
+        return "None of the listed findings is visible."
+    findings = [(name, class_findings(knowledge, name)) for name in names]
+    if not all(text for _, text in findings):
+        return FALLBACK_THINK
+    return " ".join(f"Findings of {name}: {text}" for name, text in findings)
+
+
+def sft_row(row: dict[str, Any], think: str | None = None) -> dict[str, Any]:
+    gt, info = row["reward_model"]["ground_truth"], row["extra_info"]
+    reply = f"<think>{think or think_text(gt, info)}</think><answer>{answer_text(gt, info)}</answer>"
+    return {"messages": [*row["prompt"], {"role": "assistant", "content": reply}], "images": row["images"]}
+
+
+def convert(input_dir: Path | str, output_dir: Path | str | None = None, *, think: str | None = None,
+            progress: bool = True) -> dict[str, Path]:
+    """``sft_<split>.parquet`` for each ``<split>.parquet`` in ``input_dir``; streams row groups."""
+    input_dir = Path(input_dir).expanduser()
+    output_dir = Path(output_dir).expanduser() if output_dir else input_dir
+    sources = [input_dir / f"{split}.parquet" for split in SPLITS if (input_dir / f"{split}.parquet").is_file()]
+    if not sources:
+        raise ConversionError(f"{input_dir}: no train/val/test.parquet to convert")
+    with atomic_outputs(output_dir) as outputs:
+        for source in sources:
+            try:
+                reader = pq.ParquetFile(source)
+            except (OSError, pa.ArrowInvalid) as err:
+                raise ConversionError(f"{source}: not a readable parquet file: {err}") from err
+            missing = {"prompt", "images", "reward_model", "extra_info"} - set(reader.schema_arrow.names)
+            if missing:
+                raise ConversionError(f"{source}: field(s) {sorted(missing)} missing: not a verl-med RL parquet")
+            sink = outputs.open(f"sft_{source.name}", sft_schema())
+            bar = tqdm(total=reader.metadata.num_rows, desc=f"sft {source.stem}", unit="row", disable=not progress)
+            for batch in reader.iter_batches(batch_size=BATCH_ROWS,
+                                             columns=["prompt", "images", "reward_model", "extra_info"]):
+                for row in batch.to_pylist():
+                    sink.write(sft_row(row, think))
+                bar.update(batch.num_rows)
+            bar.close()
+    return {f"sft_{s.name}": output_dir / f"sft_{s.name}" for s in sources}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m data_preprocess.sft", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--input_dir", required=True, help="folder with a converter's train/val/test.parquet")
+    parser.add_argument("--output_dir", default=None, help="where sft_<split>.parquet go (default: --input_dir)")
+    parser.add_argument("--think_text", default=None, help="fixed think text for every row (default: findings)")
+    args = parser.parse_args(argv)
+    for path in convert(args.input_dir, args.output_dir, think=args.think_text).values():
+        print(path)
+
+
+if __name__ == "__main__":
+    run_cli(main)

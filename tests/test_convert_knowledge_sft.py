@@ -1,0 +1,97 @@
+"""Knowledge base, prompt templates and the SFT export."""
+
+from __future__ import annotations
+
+import pytest
+
+from convert_checks import read_rows
+from data_preprocess import medmnist as mm
+from data_preprocess import sft
+from data_preprocess.common import ConversionError
+from data_preprocess.knowledge import available_cards, load_card, render_knowledge, validate_card
+from data_preprocess.prompts import RowBuilder, TaskSpec, available_templates, load_template
+
+
+def test_every_medmnist_2d_dataset_has_a_valid_cited_card():
+    assert sorted(mm.DATASETS_2D) == available_cards()
+    assert len(mm.DATASETS_2D) == 12
+    for flag in mm.DATASETS_2D:
+        info = mm.INFO[flag]
+        card = load_card(flag)
+        validate_card(card, [info["label"][str(i)] for i in range(len(info["label"]))], mm.TASK_TYPES[info["task"]],
+                      flag)
+        assert card.references and card.modality and card.description and card.question
+        assert all(len(c.findings) > 20 for c in card.labels), flag
+        text = render_knowledge(card)
+        assert all(f"- {c.name}: {c.findings}" in text for c in card.labels)
+        assert not any(c.name.casefold() in card.question.casefold() for c in card.labels if len(card.labels) > 2)
+
+
+def test_retina_knowledge_follows_icdr():
+    card = load_card("retinamnist")
+    findings = {c.name: c.findings for c in card.labels}
+    assert "Microaneurysms only" in findings["mild NPDR"]
+    assert "4-2-1 rule" in findings["severe NPDR"] and "Neovascularisation" in findings["proliferative DR"]
+    assert any("Wilkinson" in r and "Ophthalmology" in r for r in card.references)
+
+
+def test_card_structure_errors_name_file_and_field(tmp_path):
+    bad = tmp_path / "ambiguous.yaml"
+    bad.write_text("name: x\ntask_type: multiclass\nquestion: q?\nlabels:\n"
+                   "  - {name: cyst, aliases: [Lesion-A]}\n  - {name: tumour, aliases: [lesion a]}\n")
+    with pytest.raises(ConversionError, match=r"ambiguous.yaml: field 'labels': 'lesion a' names both"):
+        load_card(bad)
+    bad.write_text("name: x\ntask_type: regression\nquestion: q?\nlabels: [{name: a}, {name: b}]\n")
+    with pytest.raises(ConversionError, match=r"ambiguous.yaml: field 'task_type'"):
+        load_card(bad)
+
+
+def test_templates_are_data_and_render_for_every_task_type():
+    assert available_templates() == ["classlist", "knowledge", "vrft"]
+    for name in available_templates():
+        assert load_template(name).user.count("<image>") == 1
+    grounding = RowBuilder(TaskSpec(name="g", task_type="grounding", question="Locate the lesion."))
+    assert "pixel coordinates of this 112x84 image" in grounding.prompt_text((112, 84))
+    multilabel = RowBuilder(TaskSpec(name="m", task_type="multilabel", question="Which?", labels=("a", "b")),
+                            template="classlist", option_style="letter")
+    text = multilabel.prompt_text((28, 28))
+    assert "Possible findings:\nA. a\nB. b" in text and "or answer none" in text and "  " not in text
+    with pytest.raises(ConversionError, match="knowledge.yaml: the template shows task knowledge"):
+        RowBuilder(TaskSpec(name="g", task_type="grounding", question="Locate."), template="knowledge")
+
+
+def test_sft_rows_load_in_verl_sft_dataset_and_targets_score_correct(fake_medmnist_dir, tmp_path, qwen_tokenizer,
+                                                                     qwen_processor):
+    from omegaconf import OmegaConf
+    from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
+    from reward_fns import compute_score
+
+    for dataset, npz in (("retinamnist", "retinamnist.npz"), ("chestmnist", "chestmnist.npz")):
+        out = tmp_path / dataset
+        mm.convert(dataset, out, npz=fake_medmnist_dir / npz, split_sizes={"train": 4, "val": 2, "test": 0},
+                   image_size=56, progress=False)
+        written = sft.convert(out)
+        assert sorted(written) == ["sft_test.parquet", "sft_train.parquet", "sft_val.parquet"]
+        rl_rows, sft_rows = read_rows(out / "train.parquet"), read_rows(written["sft_train.parquet"])
+        assert list(sft_rows[0]) == ["messages", "images"]
+        for rl, row in zip(rl_rows, sft_rows):
+            assert row["messages"][:-1] == rl["prompt"] and row["images"] == rl["images"]
+            reply = row["messages"][-1]
+            assert reply["role"] == "assistant"
+            score = compute_score(rl["data_source"], reply["content"], rl["reward_model"]["ground_truth"],
+                                  rl["extra_info"])
+            assert score["acc"] == 1.0 and score["format"] == 1.0, (reply, score)
+        config = OmegaConf.create({"max_length": 2048, "pad_mode": "no_padding", "truncation": "error"})
+        sft_dataset = MultiTurnSFTDataset(str(written["sft_train.parquet"]), qwen_tokenizer, config, qwen_processor)
+        item = sft_dataset[0]
+        trained = qwen_tokenizer.decode(item["input_ids"][item["loss_mask"].bool()])
+        assert trained.startswith("<think>") and sft_rows[0]["messages"][-1]["content"] in trained
+        image_pad = qwen_tokenizer.convert_tokens_to_ids("<|image_pad|>")
+        assert int((item["input_ids"] == image_pad).sum()) > 0 and "pixel_values" in item["multi_modal_inputs"]
+    retina_reply = read_rows(tmp_path / "retinamnist" / "sft_train.parquet")[0]["messages"][-1]["content"]
+    assert "<think>Findings of " in retina_reply
+
+
+def test_sft_refuses_a_folder_without_rl_parquet(tmp_path):
+    with pytest.raises(ConversionError, match="no train/val/test.parquet"):
+        sft.convert(tmp_path)
