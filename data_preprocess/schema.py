@@ -87,35 +87,6 @@ def make_row(
 
 
 def arrow_schema():
-    """The explicit Arrow schema of a row: empty lists must not be inferred as ``list<null>``, which would
-    make files of different tasks impossible to concatenate."""
-    import pyarrow as pa
-
-    strings = pa.list_(pa.string())
-    return pa.schema([
-        ("data_source", pa.string()),
-        ("prompt", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
-        ("images", pa.list_(pa.struct([("bytes", pa.binary()), ("path", pa.string())]))),
-        ("ability", pa.string()),
-        ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
-        ("extra_info", pa.struct([
-            ("split", pa.string()),
-            ("index", pa.int64()),
-            ("dataset", pa.string()),
-            ("task_type", pa.string()),
-            ("labels", strings),
-            ("label_aliases", pa.list_(strings)),
-            ("option_style", pa.string()),
-            ("question", pa.string()),
-            ("knowledge", pa.string()),
-            ("template", pa.string()),
-            ("image_size", pa.list_(pa.int64())),
-            ("box_format", pa.string()),
-        ])),
-    ])
-
-
-def arrow_schema():
     """The parquet schema of a row, fixed rather than inferred: inference types an empty list as ``list<null>``,
     so a file of grounding rows (``labels == []``) would not concatenate with a classification file."""
     import pyarrow as pa

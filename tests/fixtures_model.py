@@ -42,6 +42,9 @@ def build_tiny_qwen_vl_dir(path: Path, family: str = "qwen2_5_vl", max_pixels: i
         Qwen2_5_VLProcessor,
         Qwen2VLImageProcessor,
         Qwen2VLVideoProcessor,
+        Qwen3VLConfig,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
     )
 
     files = qwen_tokenizer_files()
@@ -52,20 +55,33 @@ def build_tiny_qwen_vl_dir(path: Path, family: str = "qwen2_5_vl", max_pixels: i
         pad_token="<|endoftext|>",
         additional_special_tokens=config["additional_special_tokens"],
     )
-    tok.chat_template = QWEN25_VL_TEMPLATE
-    image_processor = Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=max_pixels)
     if family == "qwen2_5_vl":
+        template = QWEN25_VL_TEMPLATE
+        tok.chat_template = template
         processor = Qwen2_5_VLProcessor(
-            image_processor=image_processor,
+            image_processor=Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=max_pixels),
             tokenizer=tok,
             video_processor=Qwen2VLVideoProcessor(),
-            chat_template=QWEN25_VL_TEMPLATE,
+            chat_template=template,
         )
         model_config = Qwen2_5_VLConfig(
             vocab_size=len(tok), image_token_id=tok.convert_tokens_to_ids("<|image_pad|>"),
             video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
             vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
         )
+        model_config.architectures = ["Qwen2_5_VLForConditionalGeneration"]  # verl's HFModelConfig asserts on it
+    elif family == "qwen3_vl":
+        # No stock Qwen3-VL template offline: the plugin's own (tested to render the Qwen3-VL layout).
+        template = (Path(__file__).parents[1] / "configs" / "chat_templates" / "qwen3_vl.jinja").read_text()
+        tok.chat_template = template
+        # Qwen3-VL: 16 px patches merged 2x2, so 32 px per image token.
+        image_processor = Qwen2VLImageProcessor(patch_size=16, merge_size=2, temporal_patch_size=2,
+                                                min_pixels=32 * 32, max_pixels=64 * 64 * 4,
+                                                image_mean=[0.5] * 3, image_std=[0.5] * 3)
+        processor = Qwen3VLProcessor(image_processor=image_processor, tokenizer=tok,
+                                     video_processor=Qwen3VLVideoProcessor(), chat_template=template)
+        model_config = Qwen3VLConfig(text_config={"vocab_size": len(tok)})
+        model_config.architectures = ["Qwen3VLForConditionalGeneration"]
     else:
         raise ValueError(f"unknown family {family!r}")
     path.mkdir(parents=True, exist_ok=True)

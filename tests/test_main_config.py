@@ -56,6 +56,10 @@ def test_dry_run_ends_with_the_plan(data_dir, tiny_model_dir):
     assert "train_rows: 6" in out and "val_rows: 6" in out
     assert "<|vision_start|><|image_pad|><|vision_end|>" in out  # the first prompt, through the chat template
     assert "acc=1 for all" in out  # reference answers scored by the configured reward
+    for mode in ("none", "classlist", "system", "user"):  # the first prompt in every knowledge mode
+        assert f"knowledge mode {mode}" in out
+    assert "[first prompt (configured): knowledge mode user]" in out
+    assert "[sampler]" in out and "first_indices: [[" in out
     assert "[training needs]" in out
 
 

@@ -66,17 +66,7 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels:
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "balanced_accuracy": float(balanced),
         "macro_f1": float(f1_score(y_true, y_pred, labels=seen, average="macro", zero_division=0)),
-        "per_class": [
-            {
-                "label": name,
-                "support": int(support[i]),
-                "predicted": int(predicted[i]),
-                "recall": _finite_or_none(recall[i]),
-                "precision": _finite_or_none(precision[i]),
-                "f1": _finite_or_none(f1[i]),
-            }
-            for i, name in enumerate(labels)
-        ],
+        "per_class": _per_class_rows(labels, support, predicted, recall, precision, f1),
         # rows: true class; columns: predicted class, then "invalid"
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=class_ids + [INVALID])[:n_classes].tolist(),
     }
@@ -128,18 +118,22 @@ def multilabel_metrics(
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, labels=seen, average="macro", zero_division=0)) if seen else 0.0,
         "hamming_loss": float(hamming_loss(y_true[:, :n_labels], y_pred[:, :n_labels])),
-        "per_class": [
-            {
-                "label": name,
-                "support": int(support[i]),
-                "predicted": int(predicted[i]),
-                "recall": _finite_or_none(recall[i]),
-                "precision": _finite_or_none(precision[i]),
-                "f1": _finite_or_none(f1[i]),
-            }
-            for i, name in enumerate(labels)
-        ],
+        "per_class": _per_class_rows(labels, support, predicted, recall, precision, f1),
     }
+
+
+def _per_class_rows(labels, support, predicted, recall, precision, f1) -> list[dict[str, Any]]:
+    return [
+        {
+            "label": name,
+            "support": int(support[i]),
+            "predicted": int(predicted[i]),
+            "recall": _finite_or_none(recall[i]),
+            "precision": _finite_or_none(precision[i]),
+            "f1": _finite_or_none(f1[i]),
+        }
+        for i, name in enumerate(labels)
+    ]
 
 
 def majority_vote(preds: Sequence[str]) -> str:

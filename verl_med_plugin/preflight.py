@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from verl_med_plugin import verl_compat
+from verl_med_plugin import med_settings, verl_compat
 
 MEDMNIST_2D = (
     "pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist",
@@ -58,8 +58,10 @@ def check_config(config: DictConfig) -> None:
     elif str(reward_path).startswith("pkg://") and importlib.util.find_spec(str(reward_path)[6:]) is None:
         problems.append(f"{verl_compat.REWARD_FN_KEY}.path={reward_path}: module is not installed")
     problems += _missing_data_files(config)
+    problems += med_settings.check_med_config(config)
     if problems:
         raise ConfigError("\n  - ".join(["invalid config:"] + problems))
+    med_settings.apply_chat_template_setting(config)
 
 
 def _missing_data_files(config: DictConfig) -> list[str]:
@@ -119,15 +121,16 @@ def run_dry_run(config: DictConfig) -> DryRunPlan:
 
     model_path = str(config.actor_rollout_ref.model.path)
     try:
-        tokenizer, processor = verl_compat.load_tokenizer_and_processor(
-            model_path, trust_remote_code=bool(config.data.get("trust_remote_code", False))
-        )
+        model = verl_compat.load_rollout_model(config)
     except Exception as err:
         raise ConfigError(
-            f"actor_rollout_ref.model.path={model_path}: cannot load its tokenizer/processor "
+            f"actor_rollout_ref.model.path={model_path}: cannot load its config/tokenizer/processor "
             f"({type(err).__name__}: {err}). Download the model or point the key at a local copy."
         ) from err
-    plan.add("model", path=model_path, processor=type(processor).__name__ if processor else None)
+    tokenizer, processor = model.tokenizer, model.processor
+    plan.add("model", path=model_path, model_type=model.hf_config.model_type,
+             processor=type(processor).__name__ if processor else None,
+             chat_template=OmegaConf.select(config, "med.template") or "the model's own")
 
     datasets = {}
     for split, key in (("train", "train_files"), ("val", "val_files")):
@@ -142,7 +145,14 @@ def run_dry_run(config: DictConfig) -> DryRunPlan:
 
     rows = [datasets["train"][i] for i in range(min(int(config.med.dry_run_rows), len(datasets["train"])))]
     plan.add("data", task_types=sorted({str(r["extra_info"]["task_type"]) for r in rows if r.get("extra_info")}))
-    _render_first_prompt(plan, rows[0], processor, tokenizer)
+    _render_first_prompts(plan, config, datasets["train"], rows[0], processor, tokenizer, model.hf_config.model_type)
+    if OmegaConf.select(config, "med.sampler.enable"):
+        from verl_med_plugin.sampler import describe_first_indices
+
+        batch_size = int(config.data.get("gen_batch_size") or config.data.train_batch_size)
+        plan.add("sampler", **describe_first_indices(datasets["train"], config.med.sampler, batch_size))
+    else:
+        plan.add("sampler", sampler="verl's own (uniform random; med.sampler.enable=false)")
     _score_reference_answers(plan, config, rows)
     plan.add(
         "training needs",
@@ -153,18 +163,23 @@ def run_dry_run(config: DictConfig) -> DryRunPlan:
     return plan
 
 
-def _render_first_prompt(plan: DryRunPlan, row: dict, processor: Any, tokenizer: Any) -> None:
-    """The first prompt as the rollout will see it: chat template text and token count with image tokens."""
-    messages = row["raw_prompt"]
-    templater = processor if processor is not None else tokenizer
-    text = templater.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    images = [part["image"] for m in messages if isinstance(m["content"], list)
-              for part in m["content"] if part.get("type") == "image"]
-    if processor is not None and images:
-        n_tokens = int(processor(text=[text], images=images, return_tensors="pt")["input_ids"].shape[1])
-    else:
-        n_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-    plan.add("first prompt", tokens=n_tokens, text=text)
+def _render_first_prompts(plan: DryRunPlan, config: DictConfig, dataset: Any, row: dict, processor: Any,
+                          tokenizer: Any, model_type: str) -> None:
+    """The first prompt as the rollout's prompt builder renders it: for verl-med's dataset class in every
+    knowledge mode (the configured one first), for another dataset class as it is."""
+    from verl_med_plugin.dataset import MedRLHFDataset, render_first_prompt
+
+    if not isinstance(dataset, MedRLHFDataset):
+        text = (processor or tokenizer).apply_chat_template(row["raw_prompt"], add_generation_prompt=True,
+                                                            tokenize=False)
+        plan.add("first prompt", dataset_class=type(dataset).__name__, text=text)
+        return
+    configured = str(OmegaConf.select(config, "med.knowledge.mode"))
+    for mode in sorted(med_settings.KNOWLEDGE_MODES, key=lambda m: m != configured):
+        prompt = render_first_prompt(dataset, processor, mode, hf_model_type=model_type)
+        label = "first prompt" + (" (configured)" if mode == configured else "")
+        plan.add(f"{label}: knowledge mode {mode}", tokens=len(prompt.token_ids),
+                 image_tokens=prompt.num_image_tokens, text=prompt.text)
 
 
 def _score_reference_answers(plan: DryRunPlan, config: DictConfig, rows: list[dict]) -> None:

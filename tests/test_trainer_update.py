@@ -1,0 +1,210 @@
+"""``MedSyncTrainer`` on verl's real CPU-capable pieces: its ``_init_dataloader`` on top of verl's, and one training
+step's data path through a real in-process TransferQueue: verl's ``prepare_step`` draws from our sampler,
+``AgentLoopWorkerTQ`` stores the trajectories, verl's ``ReplayBuffer`` samples them, verl's ``PPOTrainer.step``
+returns the ``KVBatchMeta``, padding is added as ``_balance_batch`` does, and our update reads it back. Only the
+GPU stages (generation, log-probs, advantages, optimizer) are replaced: by scripted responses and rewards."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fixtures_data import RETINA_LABELS
+from fixtures_perception import classification_row, compose_med_config, grounding_row, model_dir, write_rows
+
+from verl_med_plugin import verl_compat
+from verl_med_plugin.med_settings import apply_chat_template_setting, check_med_config
+from verl_med_plugin.trainer import MedSyncTrainer, MedTaskRunner
+
+N_ROLLOUTS, BATCH = 2, 4
+SOLVED, COIN_FLIP = RETINA_LABELS[0], RETINA_LABELS[1]  # always right / right on every other response
+
+
+@functools.cache
+def training_config(data_dir: str):
+    rows = [classification_row(i) for i in range(10)] + [grounding_row(i) for i in range(2)]
+    path = write_rows(Path(data_dir) / "train.parquet", rows)
+    config = compose_med_config(
+        f"actor_rollout_ref.model.path={model_dir('qwen2_5_vl')}", f"data.train_files={path}", f"data.val_files={path}",
+        f"data.train_batch_size={BATCH}", f"actor_rollout_ref.rollout.n={N_ROLLOUTS}",
+        "data.filter_overlong_prompts=false", "actor_rollout_ref.actor.ppo_mini_batch_size=2",
+        "transfer_queue.backend.SimpleStorage.num_data_storage_units=1")
+    apply_chat_template_setting(config)
+    return config
+
+
+@functools.cache
+def _rollout_model(model_path: str, template: str):
+    config = compose_med_config(f"actor_rollout_ref.model.path={model_path}", f"med.template={template}")
+    apply_chat_template_setting(config)
+    return verl_compat.load_rollout_model(config)
+
+
+def rollout_model(config):
+    """Tokenizer and processor as HFModelConfig builds them for this config (loaded once per model)."""
+    return _rollout_model(str(config.actor_rollout_ref.model.path), str(config.med.template))
+
+
+def new_trainer(config, cls=MedSyncTrainer):
+    """The trainer as far as ``PPOTrainer._setup`` gets before it asks Ray for GPUs."""
+    trainer = cls.__new__(cls)
+    trainer.config, trainer.trainer_mode, trainer.parameter_sync_step = config, "sync", 1
+    model = rollout_model(config)
+    trainer.tokenizer, trainer.processor = model.tokenizer, model.processor
+    trainer._init_dataloader()
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    return training_config(str(tmp_path_factory.mktemp("trainer")))
+
+
+def test_med_config_is_valid_and_launches_our_runner(config):
+    assert check_med_config(config) == []
+    runner_cls = MedTaskRunner.__ray_actor_class__
+    assert issubclass(runner_cls, verl_compat.task_runner_base())
+    assert runner_cls.run is not verl_compat.task_runner_base().run
+    bad = copy.deepcopy(config)
+    bad.data.dataloader_num_workers = 4
+    bad.data.custom_cls.path = None
+    bad.trainer.v1.trainer_mode = "separate_async"
+    bad.med.knowledge.mode = "context"
+    bad.med.template = "qwen9"
+    problems = "\n".join(check_med_config(bad))
+    for expected in ("dataloader_num_workers=0", "data.custom_cls.path=pkg://verl_med_plugin.dataset",
+                     "trainer.v1.trainer_mode=separate_async", "med.knowledge.mode='context'", "med.template='qwen9'"):
+        assert expected in problems
+
+
+def test_init_dataloader_installs_the_sampler_and_resumes_it(config, tmp_path):
+    trainer = new_trainer(config)
+    loader, sampler = trainer.train_dataloader, trainer.med_sampler
+    assert loader.sampler is sampler and loader.batch_size == BATCH and loader.num_workers == 0 and loader.drop_last
+    assert type(trainer.train_dataset).__name__ == "MedRLHFDataset" and len(sampler) == len(trainer.train_dataset) == 12
+    assert trainer.steps_per_epoch == 12 // BATCH  # verl's own bookkeeping untouched
+
+    batch = trainer._fetch_one_gen_batch()  # verl's fetch: collate, uid, TensorDict
+    indices = list(batch[verl_compat.SAMPLER_INDEX_FIELD])
+    assert len(indices) == BATCH and len(set(batch["uid"])) == BATCH
+    sampler.update(np.array(indices), np.ones(BATCH), np.arange(BATCH), np.ones(BATCH))
+    torch.save(trainer.train_dataloader.state_dict(), tmp_path / "data.pt")  # _save_checkpoint
+    expected = list(trainer._fetch_one_gen_batch()[verl_compat.SAMPLER_INDEX_FIELD])
+
+    resumed = new_trainer(config)
+    resumed.train_dataloader.load_state_dict(torch.load(tmp_path / "data.pt", weights_only=False))  # _load_checkpoint
+    assert list(resumed._fetch_one_gen_batch()[verl_compat.SAMPLER_INDEX_FIELD]) == expected
+    assert resumed.med_sampler.state_dict()["updates"] == 1
+
+
+def test_sampler_off_leaves_verls_dataloader(config):
+    off = copy.deepcopy(config)
+    off.med.sampler.enable = False
+    trainer = new_trainer(off)
+    assert trainer.med_sampler is None
+    assert type(trainer.train_dataloader.sampler).__name__ == "RandomSampler"  # verl's create_rl_sampler
+
+
+# ------------------------------------------------------------------ one step through a real TransferQueue
+def scripted_accuracy(prompt: dict, session_id: int) -> float:
+    truth = prompt["reward_model"]["ground_truth"]
+    return 1.0 if truth == SOLVED else float(session_id % 2) if truth == COIN_FLIP else 0.0
+
+
+def rollout_worker(config):
+    """verl's ``AgentLoopWorkerTQ`` with the LLM call replaced: it answers with a scripted reward, and verl's own
+    ``_run_prompt`` / ``_agent_loop_postprocess`` write the trajectories and their tags to TransferQueue."""
+    from verl.experimental.agent_loop.agent_loop import AgentLoopMetrics, AgentLoopOutput
+    from verl.trainer.ppo.v1.agent_loop_tq import AgentLoopWorkerTQ
+
+    class ScriptedWorker(AgentLoopWorkerTQ.__ray_actor_class__):
+        async def _run_agent_loop(self, sampling_params, trajectory, *, agent_name, trace=True, **kwargs):
+            acc = scripted_accuracy(kwargs, kwargs["session_id"])
+            output = AgentLoopOutput(
+                prompt_ids=[1, 2, 3], response_ids=[4, 5, 6], response_mask=[1, 1, 1], reward_score=acc + 0.5,
+                num_turns=2, metrics=AgentLoopMetrics(),
+                extra_fields={"reward_extra_info": {"acc": acc, "score": acc + 0.5},
+                              "min_global_steps": kwargs["global_steps"], "max_global_steps": kwargs["global_steps"]})
+            return await self._agent_loop_postprocess(output, trajectory["validate"], **kwargs)
+
+    worker = ScriptedWorker.__new__(ScriptedWorker)  # skips the LLM server / tokenizer setup of __init__
+    worker.config, worker.processor, worker.tokenizer = config, None, None
+    worker.reward_loop_worker_handles, worker.distillation_enabled, worker.mm_processor_kwargs = None, False, {}
+    worker.background_tasks = set()
+    return worker
+
+
+class ScriptedRollout:
+    """Stands in for ``AgentLoopManagerTQ`` (``generate_sequences(batch)``); finishes every prompt before returning."""
+
+    def __init__(self, worker):
+        self.worker = worker
+
+    def generate_sequences(self, batch) -> None:
+        async def run():
+            await self.worker.generate_sequences(batch)
+            await asyncio.gather(*self.worker.background_tasks)
+
+        asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def transfer_queue(config):
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    tq = verl_compat.transfer_queue()
+    tq.init(config.transfer_queue)
+    yield tq
+    tq.close()
+    ray.shutdown()
+
+
+def test_step_feeds_the_finished_batch_to_the_sampler(config, transfer_queue):
+    from verl.trainer.ppo.padding_utils import upsample_batch_to_divisible_size
+
+    class CPUStepTrainer(MedSyncTrainer):
+        def _step_once(self, metrics, timing_raw, sample_batch_size):
+            # verl's stage 1 (replay-buffer sample) and the padding of stage 3 (_balance_batch); the GPU stages
+            # (log-probs, advantages, actor update) only add tensor fields we do not read.
+            batch, buffer_metrics = self.replay_buffer.sample(global_steps=self.global_steps, partition_id="train",
+                                                              batch_size=sample_batch_size)
+            metrics.update(buffer_metrics)
+            return upsample_batch_to_divisible_size(batch, 3, self.tokenizer.eos_token_id)
+
+    trainer = new_trainer(config, CPUStepTrainer)
+    trainer.replay_buffer = trainer._build_replay_buffer()
+    trainer.agent_loop_manager = ScriptedRollout(rollout_worker(config))
+    sampler = trainer.med_sampler
+
+    for step in (1, 2, 3):
+        trainer.global_steps = step
+        metrics: dict = {}
+        batch = trainer.step(metrics, {})
+        real = [not tag.get("is_padding", False) for tag in batch.tags]
+        assert sum(real) == BATCH * N_ROLLOUTS and not all(real)  # padding present, and skipped below
+
+        outcomes = verl_compat.read_rollout_outcomes(batch, "acc")
+        data = transfer_queue.kv_batch_get(keys=[k for k, r in zip(batch.keys, real) if r], partition_id="train",
+                                           select_fields=["reward_model", "session_id"])
+        truths = [rm["ground_truth"] for rm in data["reward_model"]]
+        expected_acc = [scripted_accuracy({"reward_model": {"ground_truth": t}}, s)
+                        for t, s in zip(truths, data["session_id"])]
+        assert outcomes["accuracy"].tolist() == expected_acc
+        assert outcomes["scores"].tolist() == pytest.approx([a + 0.5 for a in expected_acc])  # rm_scores summed
+        assert np.bincount(outcomes["group_ids"]).tolist() == [N_ROLLOUTS] * BATCH  # one GRPO group per prompt
+        rows = outcomes["sample_indices"]
+        frame = trainer.train_dataset.dataframe
+        assert [frame[int(i)]["reward_model"]["ground_truth"] for i in rows] == truths  # traced back to their rows
+
+        # The update happened inside step(): metrics logged, the drawn rows marked seen.
+        assert sampler._seen[rows].all() and sampler.state_dict()["updates"] == step
+        coin_flip_groups = len({int(g) for g, t in zip(outcomes["group_ids"], truths) if t == COIN_FLIP})
+        assert metrics["med_sampler/zero_adv_group_frac"] == pytest.approx(1 - coin_flip_groups / BATCH)
+        assert metrics["med_sampler/batch_acc"] == pytest.approx(np.mean(expected_acc))
+        transfer_queue.kv_clear(keys=batch.keys, partition_id=batch.partition_id)  # what fit() does next

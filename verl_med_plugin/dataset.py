@@ -1,0 +1,168 @@
+"""``data.custom_cls`` for verl-med: verl's ``RLHFDataset`` plus prior-knowledge injection (VRFT-Aug's explicit
+perception augmentation).
+
+Converters write a baseline prompt (``<image>`` + question + think/answer instruction) and keep the knowledge
+and labels in ``extra_info``. This class adds them per ``med.knowledge.mode`` (``data.med_knowledge``) inside
+``_build_messages``, which verl calls both in the length filter and in ``__getitem__`` (whose ``raw_prompt``
+the rollout renders), so the filter counts exactly the tokens the rollout sends.
+
+Modes: ``none`` (baseline prompt), ``classlist`` (the label list after the question), ``system`` (knowledge as
+the system message, replacing the template's default one), ``user`` (knowledge in the user turn before the
+question; the default: the paper expands the prompt itself, and the model's own system prompt stays as trained).
+The knowledge text is ``extra_info.knowledge``, the same field the recitation reward reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from data_preprocess.prompts import ANSWER_FORMATS_FILE, render_options
+from verl_med_plugin import verl_compat
+from verl_med_plugin.med_settings import KnowledgeSettings
+
+LABELLED_TASKS = ("multiclass", "binary", "ordinal", "multilabel")
+
+
+@functools.lru_cache(maxsize=1)
+def _options_intros() -> dict[str, str]:
+    formats = yaml.safe_load(ANSWER_FORMATS_FILE.read_text(encoding="utf-8"))
+    return {task: spec.get("options_intro", "") for task, spec in formats.items()}
+
+
+@functools.lru_cache(maxsize=4096)
+def _class_list(task_type: str, labels: tuple[str, ...], option_style: str) -> tuple[tuple[str, ...], str]:
+    """Option lines and the whole block, as the converters' ``classlist`` template writes them (same letters or
+    numbers, which the reward parses). Cached: every row of a dataset shares them."""
+    if not labels or task_type not in LABELLED_TASKS:
+        return (), ""
+    lines = tuple(render_options(labels, option_style or "none"))
+    intro = _options_intros().get(task_type, "")
+    return lines, "\n".join([intro, *lines] if intro else lines)
+
+
+def _shown(lines, texts: list[str]) -> bool:
+    """True when every line is already in the prompt (a converter template baked the block in)."""
+    return bool(lines) and all(any(line in text for text in texts) for line in lines)
+
+
+def _question_span(content: str, question: str) -> tuple[int, int]:
+    """Where the question sits in the user text; without it, right after the last ``<image>`` placeholder."""
+    question = question.strip()
+    start = content.find(question) if question else -1
+    if start >= 0:
+        return start, start + len(question)
+    after_image = content.rfind("<image>")
+    position = after_image + len("<image>") if after_image >= 0 else 0
+    return position, position
+
+
+def compose_messages(messages: list[dict], extra_info: dict | None, settings: KnowledgeSettings) -> list[dict]:
+    """The row's messages with the knowledge / class list injected per ``settings.mode`` (new dicts; the row's
+    own messages are not modified). Content must be text (the parquet contract), placeholders untouched."""
+    messages = [dict(m) for m in messages]
+    if settings.mode == "none":
+        return messages
+    user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+    if user is None or not isinstance(user.get("content"), str):
+        raise TypeError("verl-med dataset: the prompt needs a user message with text content (data_preprocess.schema)")
+    first = messages[0]
+    system = first if first.get("role") == "system" and isinstance(first.get("content"), str) else None
+    info = extra_info or {}
+    labels = info.get("labels")
+    user["content"], system_text = _inject(
+        user["content"], system["content"] if system else None, str(info.get("question") or ""),
+        str(info.get("knowledge") or "").strip(), str(info.get("task_type") or ""),
+        tuple(labels) if labels is not None else (), str(info.get("option_style") or "none"), settings)
+    if system is not None:
+        system["content"] = system_text
+    elif system_text is not None:
+        messages.insert(0, {"role": "system", "content": system_text})
+    return messages
+
+
+@functools.lru_cache(maxsize=4096)
+def _inject(user: str, system: str | None, question: str, knowledge: str, task_type: str, labels: tuple[str, ...],
+            option_style: str, settings: KnowledgeSettings) -> tuple[str, str | None]:
+    """New user and system text. Cached: the rows of a dataset share question, knowledge and labels, so this runs
+    once per dataset (per image size for grounding prompts), not once per item."""
+    texts = [user] if system is None else [user, system]
+    if settings.mode in ("system", "user") and knowledge and not _shown((knowledge,), texts):
+        block = f"{settings.header}\n{knowledge}"
+    else:
+        block = ""
+    classes = ""
+    if settings.mode == "classlist" or settings.classlist:
+        lines, classes = _class_list(task_type, labels, option_style)
+        classes = "" if _shown(lines, texts) else classes
+    start, end = _question_span(user, question)
+    if classes:
+        rest = user[end:].lstrip(" ")
+        user = user[:end] + "\n" + classes + ("\n" + rest if rest else "")
+    if block and settings.mode == "user":
+        user = user[:start] + block + "\n\n" + user[start:]
+    if block and settings.mode == "system":
+        system = block if system is None else system.rstrip() + "\n\n" + block
+    return user, system
+
+
+class MedRLHFDataset(verl_compat.rlhf_dataset_base()):
+    """verl's ``RLHFDataset`` with prior-knowledge injection; also tags each row with the index the sampler drew
+    (``sampler_index``), so rewards can be traced back to dataframe rows when several files are concatenated."""
+
+    def __init__(self, data_files, tokenizer, config, processor=None, max_samples: int = -1):
+        # Before super(): its constructor runs the length filter, which calls _build_messages.
+        self.knowledge = KnowledgeSettings.from_config(config.get("med_knowledge"), key="data.med_knowledge")
+        super().__init__(data_files, tokenizer, config, processor=processor, max_samples=max_samples)
+
+    def _build_messages(self, example: dict, key: str):
+        example[key] = compose_messages(example[key], example.get("extra_info"), self.knowledge)
+        return super()._build_messages(example, key)
+
+    def __getitem__(self, item):
+        row = super().__getitem__(item)
+        row[verl_compat.SAMPLER_INDEX_FIELD] = int(item)
+        return row
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    """A prompt as the rollout builds it: template text (one ``<|image_pad|>`` per image) and token ids (expanded)."""
+
+    mode: str
+    text: str
+    token_ids: list[int]
+    num_image_tokens: int
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def render_prompt(dataset: MedRLHFDataset, processor: Any, mode: str | None = None, index: int = 0,
+                  hf_model_type: str | None = None) -> RenderedPrompt:
+    """Row ``index`` of ``dataset`` rendered by verl's rollout-side prompt builder (the continuous-token builder
+    the agent loop uses), with knowledge mode ``mode`` (default: the dataset's own). ``processor`` must carry
+    the training chat template (``verl_compat.load_rollout_model(config).processor`` does)."""
+    knowledge = dataset.knowledge if mode is None else dataclasses.replace(dataset.knowledge, mode=mode)
+    KnowledgeSettings.from_config(dataclasses.asdict(knowledge))  # validates ``mode``
+    row = dataset.dataframe[index]
+    row[dataset.prompt_key] = compose_messages(row[dataset.prompt_key], row.get("extra_info"), knowledge)
+    messages = verl_compat.rlhf_dataset_base()._build_messages(dataset, row, dataset.prompt_key)
+    # The agent loop (AgentLoopBase.process_multi_modal_info) takes the patch size from the processor.
+    patch_size = getattr(getattr(processor, "image_processor", None), "patch_size", 14)
+    images, videos, _ = type(dataset)._process_multi_modal_info(messages, patch_size, dataset.config)
+    builder = verl_compat.continuous_token_builder(dataset.tokenizer, processor, hf_model_type, dataset.config)
+    token_ids = builder.build_initial_tokens(messages, images=images, videos=videos, mm_inputs_out={})
+    image_pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    return RenderedPrompt(mode=knowledge.mode, text=verl_compat.render_chat_text(processor, messages, dataset.config),
+                          token_ids=list(token_ids), num_image_tokens=sum(t == image_pad for t in token_ids))
+
+
+def render_first_prompt(dataset: MedRLHFDataset, processor: Any, mode: str,
+                        hf_model_type: str | None = None) -> RenderedPrompt:
+    """The dry run's view of knowledge mode ``mode``: the first row as the rollout would prompt the model."""
+    return render_prompt(dataset, processor, mode=mode, index=0, hf_model_type=hf_model_type)

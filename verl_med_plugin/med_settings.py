@@ -1,0 +1,236 @@
+"""The ``med.knowledge``, ``med.template`` and ``med.sampler`` settings: parsed once, validated with messages that
+name the key, and shared by the dataset class, the sampler, the trainer and the pre-flight checks.
+
+Light on purpose (no verl, no torch): the pre-flight checks import it on the login node.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+KNOWLEDGE_MODES = ("none", "classlist", "system", "user")
+STAGE_TASKS = ("grounding", "classification", "all")
+CHAT_TEMPLATES = ("qwen2_5_vl", "qwen3_vl")
+DATASET_CLS = ("pkg://verl_med_plugin.dataset", "MedRLHFDataset")
+
+
+class SettingsError(ValueError):
+    """A ``med.*`` value is invalid; the message names the key."""
+
+
+def _plain(cfg: Any) -> Any:
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+
+
+@dataclass(frozen=True)
+class KnowledgeSettings:
+    """How the dataset class injects ``extra_info.knowledge`` / the class list (``med.knowledge``)."""
+
+    mode: str = "user"
+    classlist: bool = False  # also list the classes in the system/user modes ("context + class list")
+    header: str = "Background knowledge:"
+
+    @classmethod
+    def from_config(cls, cfg: Mapping | None, key: str = "med.knowledge") -> KnowledgeSettings:
+        values = dict(_plain(cfg) or {})
+        unknown = set(values) - {"mode", "classlist", "header"}
+        if unknown:
+            raise SettingsError(f"{key}: unknown key(s) {sorted(unknown)}; known: mode, classlist, header")
+        settings = cls(**values)
+        if settings.mode not in KNOWLEDGE_MODES:
+            raise SettingsError(f"{key}.mode={settings.mode!r}: expected one of {KNOWLEDGE_MODES}")
+        if not isinstance(settings.classlist, bool):
+            raise SettingsError(f"{key}.classlist={settings.classlist!r}: expected true or false")
+        if not isinstance(settings.header, str) or not settings.header.strip():
+            raise SettingsError(f"{key}.header: expected a non-empty string")
+        return settings
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One curriculum stage: until ``until_step`` (inclusive; ``None`` = open-ended), draw ``grounding_share`` of
+    each batch from localization samples. A ``(start, end)`` pair ramps linearly from ``start`` (at the previous
+    stage's last step) to ``end`` (at ``until_step``); ``None`` = no task split, every sample competes on its
+    weight alone."""
+
+    grounding_share: float | tuple[float, float] | None
+    until_step: int | None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    stages: tuple[Stage, ...] = (Stage(grounding_share=None, until_step=None),)
+
+    def at(self, step: int) -> tuple[int, float | None]:
+        """Stage index and grounding share for training step ``step`` (1-based, as verl counts)."""
+        start = 0
+        for index, stage in enumerate(self.stages):
+            if stage.until_step is None or step <= stage.until_step or index == len(self.stages) - 1:
+                share = stage.grounding_share
+                if isinstance(share, tuple):
+                    span = max(1, (stage.until_step or step) - start)
+                    progress = min(1.0, max(0.0, (step - start) / span))
+                    share = share[0] + (share[1] - share[0]) * progress
+                return index, share
+            start = stage.until_step
+        raise AssertionError("unreachable: a schedule has at least one stage")
+
+    def needs_tasks(self) -> set[str]:
+        """Which task pools some stage draws from on purpose (an empty pool there is a config error)."""
+        needed = set()
+        for stage in self.stages:
+            shares = stage.grounding_share if isinstance(stage.grounding_share, tuple) else (stage.grounding_share,)
+            if any(s is not None and s > 0 for s in shares):
+                needed.add("grounding")
+            if any(s is not None and s < 1 for s in shares):
+                needed.add("classification")
+        return needed
+
+    @classmethod
+    def from_config(cls, entries: Any, key: str = "med.sampler.schedule") -> Schedule:
+        if not isinstance(entries, (list, tuple)) or not entries:
+            raise SettingsError(f"{key}: expected a non-empty list of stages, e.g. [{{task: all}}]")
+        stages, previous = [], 0
+        for i, entry in enumerate(entries):
+            where = f"{key}[{i}]"
+            if not isinstance(entry, Mapping):
+                raise SettingsError(f"{where}: expected a mapping like {{task: grounding, until_step: 200}}")
+            unknown = set(entry) - {"task", "grounding_share", "until_step"}
+            if unknown:
+                raise SettingsError(f"{where}: unknown key(s) {sorted(unknown)}; "
+                                    "known: task, grounding_share, until_step")
+            if ("task" in entry) == ("grounding_share" in entry):
+                raise SettingsError(f"{where}: give exactly one of 'task' ({'/'.join(STAGE_TASKS)}) "
+                                    "or 'grounding_share'")
+            until = entry.get("until_step")
+            if until is not None and (not isinstance(until, int) or isinstance(until, bool) or until <= previous):
+                raise SettingsError(f"{where}.until_step={until!r}: expected an integer step > {previous}")
+            if until is None and i < len(entries) - 1:
+                raise SettingsError(f"{where}: only the last stage may be open-ended (no until_step)")
+            stages.append(Stage(_parse_share(entry, where, until), until))
+            previous = until if until is not None else previous
+        return cls(tuple(stages))
+
+
+def _parse_share(entry: Mapping, where: str, until: int | None) -> float | tuple[float, float] | None:
+    if "task" in entry:
+        if entry["task"] not in STAGE_TASKS:
+            raise SettingsError(f"{where}.task={entry['task']!r}: expected one of {STAGE_TASKS}")
+        return {"grounding": 1.0, "classification": 0.0, "all": None}[entry["task"]]
+    share = entry["grounding_share"]
+    values = list(share) if isinstance(share, (list, tuple)) else [share]
+    if len(values) not in (1, 2) or not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in values):
+        raise SettingsError(f"{where}.grounding_share={share!r}: expected a number in [0, 1] or a [start, end] pair")
+    if len(values) == 2 and until is None:
+        raise SettingsError(f"{where}: a [start, end] grounding_share ramp needs an until_step")
+    return (float(values[0]), float(values[1])) if len(values) == 2 else float(values[0])
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """The curriculum sampler (``med.sampler``): stage schedule plus re-weighting by what the policy gets wrong.
+
+    A sample's weight is ``(1 - class_weight) * max(floor, 1 - acc_sample) + class_weight * max(floor,
+    1 - acc_class)``, accuracies being EMAs of the rollouts' ``signal_key`` (``unseen_accuracy`` until seen).
+    """
+
+    enable: bool = True
+    seed: int = 0
+    schedule: Schedule = field(default_factory=Schedule)
+    ema_decay: float = 0.5  # per-sample EMA; a sample is seen about once per epoch
+    class_ema_decay: float = 0.9  # per-class EMA; updated every step
+    class_weight: float = 0.5
+    floor: float = 0.1
+    unseen_accuracy: float = 0.5
+    max_copies_per_batch: int = 1
+    signal_key: str | None = "acc"  # reward_extra_info key; null = the trajectory's total reward clipped to [0, 1]
+
+    @classmethod
+    def from_config(cls, cfg: Mapping | None, key: str = "med.sampler") -> SamplerSettings:
+        values = dict(_plain(cfg) or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = set(values) - known
+        if unknown:
+            raise SettingsError(f"{key}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+        if "schedule" in values:
+            values["schedule"] = Schedule.from_config(values["schedule"], f"{key}.schedule")
+        settings = cls(**values)
+        checks = {
+            "ema_decay": 0 <= settings.ema_decay < 1,
+            "class_ema_decay": 0 <= settings.class_ema_decay < 1,
+            "class_weight": 0 <= settings.class_weight <= 1,
+            "floor": 0 < settings.floor <= 1,
+            "unseen_accuracy": 0 <= settings.unseen_accuracy <= 1,
+            "max_copies_per_batch": isinstance(settings.max_copies_per_batch, int)
+            and settings.max_copies_per_batch >= 1,
+            "seed": isinstance(settings.seed, int),
+            "enable": isinstance(settings.enable, bool),
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise SettingsError(f"{key}: invalid value(s) " + ", ".join(f"{n}={getattr(settings, n)!r}" for n in bad)
+                                + " (decays in [0, 1), class_weight/unseen_accuracy in [0, 1], floor in (0, 1], "
+                                "max_copies_per_batch >= 1)")
+        return settings
+
+
+def chat_template_text(name_or_path: str) -> str:
+    """A chat template shipped in ``configs/chat_templates/`` (``qwen2_5_vl``, ``qwen3_vl``) or a ``.jinja`` path."""
+    if name_or_path in CHAT_TEMPLATES:
+        shipped = importlib.resources.files("verl_med_plugin.configs") / "chat_templates" / f"{name_or_path}.jinja"
+        return shipped.read_text()
+    path = Path(name_or_path).expanduser()
+    if path.suffix != ".jinja" or not path.is_file():
+        raise SettingsError(f"med.template={name_or_path!r}: expected one of {CHAT_TEMPLATES}, a path to a .jinja "
+                            "file, or null (the model's own template)")
+    return path.read_text()
+
+
+def apply_chat_template_setting(config: DictConfig) -> None:
+    """Fill ``actor_rollout_ref.model.custom_chat_template`` from ``med.template`` unless it is set explicitly.
+
+    verl wants the template text, not a name; this keeps the yaml readable. Call it before anything builds a
+    processor (dry run, training), so the length filter, the dry run and the rollout share one template.
+    """
+    name = OmegaConf.select(config, "med.template")
+    if name is None or OmegaConf.select(config, "actor_rollout_ref.model.custom_chat_template") is not None:
+        return
+    config.actor_rollout_ref.model.custom_chat_template = chat_template_text(str(name))
+
+
+def check_med_config(config: DictConfig) -> list[str]:
+    """Every problem with ``med.knowledge`` / ``med.template`` / ``med.sampler`` and the verl keys they rely on."""
+    problems = []
+    for key, parse in (("med.knowledge", KnowledgeSettings.from_config), ("med.sampler", SamplerSettings.from_config)):
+        try:
+            parse(OmegaConf.select(config, key), key)
+        except (SettingsError, TypeError) as err:
+            problems.append(str(err))
+    template = OmegaConf.select(config, "med.template")
+    if template is not None:
+        try:
+            chat_template_text(str(template))
+        except SettingsError as err:
+            problems.append(str(err))
+    custom_cls = (OmegaConf.select(config, "data.custom_cls.path"), OmegaConf.select(config, "data.custom_cls.name"))
+    if OmegaConf.select(config, "med.knowledge.mode") not in (None, "none") and custom_cls != DATASET_CLS:
+        problems.append(f"med.knowledge needs data.custom_cls.path={DATASET_CLS[0]} and data.custom_cls.name="
+                        f"{DATASET_CLS[1]} (got {custom_cls[0]}:{custom_cls[1]}); verl's own dataset ignores it")
+    if OmegaConf.select(config, "med.sampler.enable"):
+        if custom_cls != DATASET_CLS:
+            problems.append("med.sampler needs the verl-med dataset class (data.custom_cls): it tags each row with "
+                            "the index the sampler drew")
+        workers = OmegaConf.select(config, "data.dataloader_num_workers")
+        if workers not in (0, None):
+            problems.append(f"med.sampler needs data.dataloader_num_workers=0 (got {workers}): worker prefetching "
+                            "draws batches before the previous step's rewards update the weights")
+    mode = OmegaConf.select(config, "trainer.v1.trainer_mode")
+    if mode not in (None, "sync"):
+        problems.append(f"trainer.v1.trainer_mode={mode}: verl-med trains with the sync trainer only (MedSyncTrainer)")
+    return problems

@@ -1,0 +1,352 @@
+"""Perception-driven policy refinement: a curriculum sampler for verl's train ``StatefulDataLoader``.
+
+(a) Stages (``med.sampler.schedule``): the share of each batch drawn from localization (``grounding``) samples,
+per training step, e.g. localization first, then classification, or a linear ramp between them.
+(b) Re-weighting by what the policy still gets wrong: within a stage's pool a sample is drawn with probability
+proportional to ``(1 - c) * max(floor, 1 - acc_sample) + c * max(floor, 1 - acc_class)`` (EMAs of the rollouts'
+accuracy; a prior until seen), so solved samples and classes fade but never starve, and no sample appears more
+than ``max_copies_per_batch`` times in a batch.
+
+Cost per step is O(batch * log N + classes): per-sample weights live in a Fenwick tree of integers (exact sums,
+so a resumed run draws exactly what an uninterrupted one would), classes are drawn first, then a sample within
+the class. Pure numpy; verl is reached only through ``update`` (fed by ``verl_med_plugin.trainer``) and
+``state_dict``/``load_state_dict`` (called by torchdata's ``StatefulDataLoader`` when verl checkpoints it).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Sampler
+
+from verl_med_plugin.med_settings import SamplerSettings, SettingsError
+
+WEIGHT_SCALE = 1 << 20  # weights are stored as integers in [floor * SCALE, SCALE]: exact sums, 1e-6 resolution
+REJECTION_ROUNDS = 8  # redraws before the per-batch copy cap falls back to a uniform fill
+STATE_VERSION = 1
+METRIC_PREFIX = "med_sampler/"
+
+
+class _FenwickTree:
+    """Prefix sums of non-negative integers with vectorised point updates and searches, all O(log n)."""
+
+    def __init__(self, weights: np.ndarray):
+        self.n = len(weights)
+        prefix = np.concatenate(([0], np.cumsum(weights, dtype=np.int64)))
+        i = np.arange(1, self.n + 1)
+        self.tree = np.zeros(self.n + 1, dtype=np.int64)
+        self.tree[1:] = prefix[i] - prefix[i - (i & -i)]
+        self._top = 1 << (self.n.bit_length() - 1) if self.n else 0
+
+    def add(self, positions: np.ndarray, deltas: np.ndarray) -> None:
+        i, deltas = positions.astype(np.int64) + 1, deltas.astype(np.int64)
+        while i.size:
+            np.add.at(self.tree, i, deltas)
+            i = i + (i & -i)
+            keep = i <= self.n
+            i, deltas = i[keep], deltas[keep]
+
+    def prefix(self, positions: np.ndarray) -> np.ndarray:
+        """Sum of the weights before each position."""
+        i, total = positions.astype(np.int64).copy(), np.zeros(len(positions), dtype=np.int64)
+        while np.any(i > 0):
+            total += self.tree[i]  # tree[0] == 0
+            i -= i & -i
+        return total
+
+    def search(self, targets: np.ndarray) -> np.ndarray:
+        """For each target t in [0, total), the position p with prefix(p) <= t < prefix(p + 1)."""
+        position, rest, step = np.zeros(len(targets), dtype=np.int64), targets.astype(np.int64).copy(), self._top
+        while step:
+            nxt = position + step
+            value = self.tree[np.minimum(nxt, self.n)]
+            go = (nxt <= self.n) & (value <= rest)
+            position[go] = nxt[go]
+            rest[go] -= value[go]
+            step >>= 1
+        return position
+
+
+def _first_copies(values: np.ndarray, k: int) -> np.ndarray:
+    """``values`` without the (k+1)-th and later occurrences of any value, order kept."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    new_group = np.r_[True, ordered[1:] != ordered[:-1]]
+    group_start = np.maximum.accumulate(np.where(new_group, np.arange(len(values)), 0))
+    keep = np.empty(len(values), dtype=bool)
+    keep[order] = np.arange(len(values)) - group_start < k
+    return values[keep]
+
+
+def sample_groups_from_dataframe(dataframe) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Per row of verl's (HF ``datasets``) dataframe: class id; and per class: key and whether it is a
+    localization class. A class is ``dataset:label`` for single-label tasks, ``dataset:task_type`` otherwise."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = dataframe.select_columns(["extra_info", "reward_model"]).with_format("arrow")[:]
+    info = table.column("extra_info").combine_chunks()
+    missing = {"task_type", "dataset"} - {info.type.field(i).name for i in range(info.type.num_fields)}
+    if missing:
+        raise ValueError(f"med.sampler: rows lack extra_info.{'/'.join(sorted(missing))} (data_preprocess.schema)")
+    task = pc.struct_field(info, "task_type").cast(pa.string())
+    name = pc.struct_field(info, "dataset").cast(pa.string())
+    truth = pc.struct_field(table.column("reward_model").combine_chunks(), "ground_truth").cast(pa.string())
+    single_label = pc.is_in(task, value_set=pa.array(["multiclass", "binary", "ordinal"]))
+    keys = pc.binary_join_element_wise(name, pc.if_else(single_label, truth, task), ":")
+    encoded = pc.dictionary_encode(keys)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    class_keys = encoded.dictionary.to_pylist()
+    class_ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    grounding_rows = pc.equal(task, "grounding").to_numpy(zero_copy_only=False)
+    class_is_grounding = np.zeros(len(class_keys), dtype=bool)
+    class_is_grounding[class_ids[grounding_rows]] = True
+    return class_ids, class_keys, class_is_grounding
+
+
+class MedCurriculumSampler(Sampler[int]):
+    """Yields ``len(dataset)`` indices per epoch, drawn batch by batch with the weights of that moment."""
+
+    def __init__(self, class_ids: np.ndarray, class_keys: Sequence[str], class_is_grounding: np.ndarray,
+                 settings: SamplerSettings, batch_size: int):
+        self.settings, self.batch_size = settings, int(batch_size)
+        self.class_keys = list(class_keys)
+        class_ids = np.asarray(class_ids, dtype=np.int64)
+        self.num_samples = len(class_ids)
+        is_grounding = np.asarray(class_is_grounding, dtype=bool)
+        if is_grounding.shape != (len(self.class_keys),):
+            raise ValueError(f"class_is_grounding: {is_grounding.shape[0]} entries for {len(self.class_keys)} classes")
+        # Positions in the tree: sorted by (pool, class), so every pool and every class is one contiguous range.
+        self._order = np.lexsort((class_ids, ~is_grounding[class_ids])).astype(np.int64)
+        self._position = np.empty(self.num_samples, dtype=np.int64)
+        self._position[self._order] = np.arange(self.num_samples)
+        self._class_of = class_ids
+        counts = np.bincount(class_ids, minlength=len(self.class_keys))
+        order_of_classes = np.lexsort((np.arange(len(counts)), ~is_grounding))
+        starts = np.zeros(len(counts), dtype=np.int64)
+        starts[order_of_classes] = np.concatenate(([0], np.cumsum(counts[order_of_classes])[:-1]))
+        self._class_start, self._class_size = starts, counts.astype(np.int64)
+        present = counts > 0
+        self._pools = {
+            "grounding": np.flatnonzero(present & is_grounding),
+            "classification": np.flatnonzero(present & ~is_grounding),
+            None: np.flatnonzero(present),
+        }
+        for task in settings.schedule.needs_tasks():
+            if self._pools[task].size == 0:
+                raise SettingsError(f"med.sampler.schedule draws {task} samples, but the training data has none")
+        self._fingerprint = zlib.crc32(class_ids.tobytes() + "\n".join(self.class_keys).encode())
+        self._reset_state()
+
+    @classmethod
+    def from_dataset(cls, dataset, settings: SamplerSettings, batch_size: int) -> MedCurriculumSampler:
+        """Reads each row's task type and class from the dataset's dataframe once (after verl's length filter)."""
+        return cls(*sample_groups_from_dataframe(dataset.dataframe), settings=settings, batch_size=batch_size)
+
+    def _reset_state(self) -> None:
+        s = self.settings
+        self._rng = np.random.default_rng(s.seed)
+        self._acc = np.full(self.num_samples, s.unseen_accuracy)
+        self._seen = np.zeros(self.num_samples, dtype=bool)
+        self._class_acc = np.full(len(self.class_keys), s.unseen_accuracy)
+        self._class_seen = np.zeros(len(self.class_keys), dtype=bool)
+        self._weights = np.full(self.num_samples, self._to_int(1.0 - s.unseen_accuracy), dtype=np.int64)
+        self._tree = _FenwickTree(self._weights)
+        self._updates = 0  # finished training steps fed back; the next draw serves step _updates + 1
+        self._yielded, self._block, self._block_pos, self._resume = 0, np.empty(0, dtype=np.int64), 0, False
+
+    def _to_int(self, raw: np.ndarray | float) -> np.ndarray:
+        return np.rint(np.maximum(self.settings.floor, raw) * WEIGHT_SCALE).astype(np.int64)
+
+    # ------------------------------------------------------------------ iteration
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self) -> Iterator[int]:
+        resume, self._resume = self._resume, False
+        if not resume:
+            self._yielded, self._block, self._block_pos = 0, np.empty(0, dtype=np.int64), 0
+        while self._yielded < self.num_samples:
+            if self._block_pos == len(self._block):
+                self._block = self.draw(min(self.batch_size, self.num_samples - self._yielded))
+                self._block_pos = 0
+            index = int(self._block[self._block_pos])
+            self._block_pos += 1
+            self._yielded += 1
+            yield index
+
+    def stage(self) -> tuple[int, float | None]:
+        """Stage index and grounding share of the next training step."""
+        return self.settings.schedule.at(self._updates + 1)
+
+    def draw(self, n: int) -> np.ndarray:
+        """``n`` dataset indices for the next training step, split between the task pools per the schedule."""
+        _, share = self.stage()
+        if share is None:
+            positions = self._draw_capped(self._pools[None], n)
+        else:
+            expected = share * n
+            n_grounding = int(expected) + int(self._rng.random() < expected - int(expected))
+            positions = np.concatenate([self._draw_capped(self._pools["grounding"], n_grounding),
+                                        self._draw_capped(self._pools["classification"], n - n_grounding)])
+            positions = self._rng.permutation(positions)
+        return self._order[positions]
+
+    def _draw_capped(self, classes: np.ndarray, n: int) -> np.ndarray:
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        pool_size = int(self._class_size[classes].sum())
+        k = max(self.settings.max_copies_per_batch, -(-n // pool_size))  # a tiny pool cannot honour the cap
+        drawn = np.empty(0, dtype=np.int64)
+        for _ in range(REJECTION_ROUNDS):
+            drawn = _first_copies(np.concatenate([drawn, self._draw_weighted(classes, n - len(drawn))]), k)
+            if len(drawn) == n:
+                return drawn
+        # Weights so peaked that redraws keep hitting capped samples: fill uniformly from the free slots.
+        members = np.concatenate([np.arange(self._class_start[c], self._class_start[c] + self._class_size[c])
+                                  for c in classes])
+        used = np.zeros(self.num_samples, dtype=np.int64)
+        np.add.at(used, drawn, 1)
+        slots = np.repeat(members, k - used[members])
+        return np.concatenate([drawn, self._rng.choice(slots, n - len(drawn), replace=False)])
+
+    def _class_masses(self, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per class: prefix of its range in the tree, its weight sum, and its draw mass."""
+        c = self.settings.class_weight
+        start = self._tree.prefix(self._class_start[classes])
+        sums = self._tree.prefix(self._class_start[classes] + self._class_size[classes]) - start
+        class_term = np.maximum(self.settings.floor, 1.0 - self._class_acc[classes])
+        mass = (1 - c) * sums / WEIGHT_SCALE + c * self._class_size[classes] * class_term
+        return start, sums, mass
+
+    def _draw_weighted(self, classes: np.ndarray, n: int) -> np.ndarray:
+        """``n`` tree positions, i.i.d. with probability proportional to a sample's weight (see module doc)."""
+        start, sums, mass = self._class_masses(classes)
+        cdf = np.cumsum(mass)
+        pick = np.minimum(np.searchsorted(cdf, self._rng.random(n) * cdf[-1], side="right"), len(classes) - 1)
+        by_sample = self._rng.random(n) * mass[pick] < (1 - self.settings.class_weight) * sums[pick] / WEIGHT_SCALE
+        weighted = self._tree.search(start[pick] + self._rng.integers(0, sums[pick]))
+        uniform = self._class_start[classes[pick]] + self._rng.integers(0, self._class_size[classes[pick]])
+        return np.where(by_sample, weighted, uniform)
+
+    # ------------------------------------------------------------------ feedback
+    def update(self, sample_indices: np.ndarray, accuracy: np.ndarray, group_ids: np.ndarray,
+               scores: np.ndarray) -> dict[str, float]:
+        """Feed back one finished step, one entry per trajectory: the dataset index it was prompted with, its
+        accuracy in [0, 1], its GRPO group (prompt draw) and its reward. Returns ``med_sampler/*`` metrics."""
+        s = self.settings
+        sample_indices = np.asarray(sample_indices, dtype=np.int64)
+        accuracy = np.clip(np.asarray(accuracy, dtype=np.float64), 0.0, 1.0)
+        stage_index, share = self.stage()
+
+        samples, inverse = np.unique(sample_indices, return_inverse=True)
+        mean = np.bincount(inverse, accuracy) / np.bincount(inverse)
+        seen = self._seen[samples]
+        self._acc[samples] = np.where(seen, s.ema_decay * self._acc[samples] + (1 - s.ema_decay) * mean, mean)
+        self._seen[samples] = True
+        new_weights = self._to_int(1.0 - self._acc[samples])
+        positions = self._position[samples]
+        self._tree.add(positions, new_weights - self._weights[positions])
+        self._weights[positions] = new_weights
+
+        classes = self._class_of[sample_indices]
+        count = np.bincount(classes, minlength=len(self.class_keys))
+        touched = count > 0
+        class_mean = np.bincount(classes, accuracy, minlength=len(self.class_keys))[touched] / count[touched]
+        old = self._class_acc[touched]
+        decay = s.class_ema_decay
+        self._class_acc[touched] = np.where(self._class_seen[touched], decay * old + (1 - decay) * class_mean,
+                                            class_mean)
+        self._class_seen[touched] = True
+        self._updates += 1
+
+        metrics = {
+            "stage": float(stage_index),
+            "zero_adv_group_frac": _zero_advantage_fraction(np.asarray(group_ids), np.asarray(scores, dtype=float)),
+            "batch_acc": float(accuracy.mean()) if accuracy.size else 0.0,
+            "seen_frac": float(self._seen.mean()),
+        }
+        if share is not None:
+            metrics["grounding_share"] = float(share)
+        metrics.update(self._class_metrics())
+        return {METRIC_PREFIX + key: value for key, value in metrics.items()}
+
+    def class_shares(self) -> dict[str, float]:
+        """Each class's probability per draw within its stage pool, as the next batch will be drawn."""
+        _, share = self.stage()
+        result = {}
+        pools = [(self._pools[None], 1.0)] if share is None else [
+            (self._pools["grounding"], share), (self._pools["classification"], 1.0 - share)]
+        for classes, pool_share in pools:
+            if classes.size:
+                _, _, mass = self._class_masses(classes)
+                result.update(zip((self.class_keys[c] for c in classes), pool_share * mass / mass.sum()))
+        return result
+
+    def _class_metrics(self) -> dict[str, float]:
+        metrics = {f"class_share/{key}": float(v) for key, v in self.class_shares().items()}
+        metrics.update({f"class_acc/{key}": float(self._class_acc[c])
+                        for c, key in enumerate(self.class_keys) if self._class_seen[c]})
+        return metrics
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION, "num_samples": self.num_samples, "fingerprint": self._fingerprint,
+            "rng": self._rng.bit_generator.state, "updates": self._updates,
+            "yielded": self._yielded, "block": self._block.copy(), "block_pos": self._block_pos,
+            "acc": self._acc.copy(), "seen": self._seen.copy(), "weights": self._weights.copy(),
+            "class_acc": self._class_acc.copy(), "class_seen": self._class_seen.copy(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"sampler state version {state.get('version')!r}, expected {STATE_VERSION}")
+        if (state["num_samples"], state["fingerprint"]) != (self.num_samples, self._fingerprint):
+            raise ValueError(
+                f"the checkpointed sampler saw {state['num_samples']} rows, this dataset has {self.num_samples} "
+                "(or other classes): resume with the same data.train_files and length filter; to start a new "
+                "stage on new data, start from the stage-1 weights (actor_rollout_ref.model.path) instead")
+        self._rng = np.random.default_rng()
+        self._rng.bit_generator.state = state["rng"]
+        self._updates, self._yielded, self._block_pos = state["updates"], state["yielded"], state["block_pos"]
+        self._block = np.asarray(state["block"], dtype=np.int64)
+        self._acc, self._seen = np.array(state["acc"]), np.array(state["seen"])
+        self._class_acc, self._class_seen = np.array(state["class_acc"]), np.array(state["class_seen"])
+        self._weights = np.array(state["weights"], dtype=np.int64)
+        self._tree = _FenwickTree(self._weights)  # integer sums: identical to the incrementally updated tree
+        self._resume = True
+
+
+def _zero_advantage_fraction(group_ids: np.ndarray, scores: np.ndarray) -> float:
+    """Fraction of GRPO groups whose rewards are all equal: their advantages are zero, they teach nothing."""
+    if group_ids.size == 0:
+        return 0.0
+    _, groups = np.unique(group_ids, return_inverse=True)
+    low = np.full(groups.max() + 1, np.inf)
+    high = np.full(groups.max() + 1, -np.inf)
+    np.minimum.at(low, groups, scores)
+    np.maximum.at(high, groups, scores)
+    return float(np.mean(high - low <= 1e-6))
+
+
+def describe_first_indices(dataset, sampler_config: Mapping | None, batch_size: int,
+                           num_batches: int = 1) -> dict[str, Any]:
+    """The dry run's view of the sampler: its stage and the first ``num_batches`` batches it would draw (dataset
+    indices, and per batch how many rows of each class). Does not touch the trainer's sampler."""
+    sampler = MedCurriculumSampler.from_dataset(dataset, SamplerSettings.from_config(sampler_config), batch_size)
+    stage_index, share = sampler.stage()
+    batches = [sampler.draw(min(batch_size, len(sampler))) for _ in range(num_batches)]
+    classes = [dict(zip(*np.unique([sampler.class_keys[c] for c in sampler._class_of[b]], return_counts=True)))
+               for b in batches]
+    return {
+        "stage": stage_index,
+        "grounding_share": share,
+        "first_indices": [b.tolist() for b in batches],
+        "classes_per_batch": [{str(k): int(v) for k, v in c.items()} for c in classes],
+        "class_shares": {k: round(float(v), 4) for k, v in sampler.class_shares().items()},
+    }

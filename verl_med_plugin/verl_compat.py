@@ -1,0 +1,209 @@
+"""Every verl-internal name verl-med relies on, in one place (written against verl 0.9.1).
+
+A verl upgrade that moves one of these is fixed here and nowhere else. Imports are lazy so that the
+entry point (imported by ``import verl`` in every process) stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+VERL_TESTED = "0.9.1"
+
+# Config keys verl 0.9 reads for the pieces we plug in.
+REWARD_FN_KEY = "reward.custom_reward_function"
+LEGACY_REWARD_FN_KEY = "custom_reward_function"  # top-level key silently ignored since verl 0.9
+DATASET_CLS_KEY = "data.custom_cls"
+
+
+def verl_version() -> str:
+    from verl import __version__
+
+    return __version__
+
+
+def load_tokenizer_and_processor(model_path: str, trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """Tokenizer and (for VLMs) processor, loaded the way verl's workers load them."""
+    from verl.utils import hf_processor, hf_tokenizer
+
+    tokenizer = hf_tokenizer(model_path, trust_remote_code=trust_remote_code)
+    processor = hf_processor(model_path, trust_remote_code=trust_remote_code, use_fast=True)
+    return tokenizer, processor
+
+
+def create_dataset(paths, data_config, tokenizer, processor, is_train: bool = True, max_samples: int = -1):
+    """The dataset the trainer would build (honours ``data.custom_cls``)."""
+    from verl.trainer.ppo.utils import create_rl_dataset
+
+    return create_rl_dataset(paths, data_config, tokenizer, processor, is_train=is_train, max_samples=max_samples)
+
+
+def create_sft_dataset(path: str, data_config, tokenizer, processor):
+    """verl's multi-turn SFT dataset (what ``verl.trainer.sft_trainer`` reads for VLM chat data)."""
+    from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
+
+    return MultiTurnSFTDataset(path, tokenizer, data_config, processor)
+
+
+def dataset_collate_fn():
+    from verl.utils.dataset.rl_dataset import collate_fn
+
+    return collate_fn
+
+
+def load_custom_reward_fn(config) -> Any:
+    """The configured ``reward.custom_reward_function`` with its ``reward_kwargs`` bound, as the reward loop calls it."""
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    return get_custom_reward_fn(config)
+
+
+def validate_verl_config(config) -> list[str]:
+    """verl's own config validation (the checks ``main_ppo.main`` runs before starting Ray).
+
+    verl checks a LoRA rank against vLLM's limits by importing vLLM; where vLLM is not installed (a CPU login
+    node) that one check is skipped, everything else is validated on a copy without LoRA, and the skipped
+    check is returned so the caller can say so.
+    """
+    import importlib.util
+
+    from omegaconf import OmegaConf, open_dict
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    skipped = []
+    model = config.actor_rollout_ref.model
+    uses_lora = int(model.get("lora_rank", 0) or 0) > 0 or int((model.get("lora") or {}).get("rank", 0) or 0) > 0
+    if uses_lora and config.actor_rollout_ref.rollout.name == "vllm" and importlib.util.find_spec("vllm") is None:
+        config = OmegaConf.create(OmegaConf.to_container(config, resolve=True))
+        with open_dict(config):
+            config.actor_rollout_ref.model.lora_rank = 0
+            if config.actor_rollout_ref.model.get("lora"):
+                config.actor_rollout_ref.model.lora.rank = 0
+        skipped.append("LoRA rank against vLLM's max_lora_rank (needs vllm installed)")
+    validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
+    return skipped
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Prior knowledge, curriculum sampler, trainer subclass (issue #5). Owner: dataset/sampler/trainer engineer.
+# Checked against the installed verl 0.9.1 source; the TransferQueue field names are the ones
+# verl/trainer/ppo/v1/agent_loop_tq.py writes (see read_rollout_outcomes).
+# ---------------------------------------------------------------------------------------------------------------
+
+# Field our dataset class adds to every row: the dataframe position the sampler drew. verl carries unknown row
+# keys through collate_fn -> TensorDict -> agent loop kwargs -> TransferQueue trajectory fields untouched.
+SAMPLER_INDEX_FIELD = "sampler_index"
+
+
+def rlhf_dataset_base() -> type:
+    """verl's ``RLHFDataset`` (base class of ``data.custom_cls``)."""
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    return RLHFDataset
+
+
+def sync_trainer_base() -> type:
+    """verl's v1 synchronous trainer (``trainer.v1.trainer_mode=sync``)."""
+    from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+
+    return PPOTrainerSync
+
+
+def task_runner_base() -> type:
+    """The plain class behind verl's ``@ray.remote TaskRunnerV1`` (a Ray actor class cannot be subclassed)."""
+    from verl.trainer.main_ppo import TaskRunnerV1
+
+    return TaskRunnerV1.__ray_actor_class__
+
+
+def run_ppo(config, task_runner_class) -> None:
+    """verl's launcher: ``ray.init`` from ``ray_kwargs``, then ``task_runner_class.remote().run(config)``."""
+    from verl.trainer.main_ppo import run_ppo as verl_run_ppo
+
+    verl_run_ppo(config, task_runner_class=task_runner_class)
+
+
+def configure_logging() -> None:
+    from verl.utils.logging_utils import configure_verl_logging
+
+    configure_verl_logging()
+
+
+def transfer_queue():
+    """The ``transfer_queue`` module verl's v1 trainer keeps its batches in (``init``/``close``/``kv_*``)."""
+    import transfer_queue as tq
+
+    return tq
+
+
+def train_dataloader_with_sampler(loader, sampler):
+    """A copy of verl's train ``StatefulDataLoader`` (``PPOTrainer._init_dataloader``) drawing from ``sampler``.
+
+    verl saves ``loader.state_dict()`` in ``global_step_N/data.pt``; a sampler with ``state_dict``/
+    ``load_state_dict`` is saved and restored inside it."""
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    return StatefulDataLoader(dataset=loader.dataset, batch_size=loader.batch_size, num_workers=loader.num_workers,
+                              drop_last=loader.drop_last, collate_fn=loader.collate_fn, sampler=sampler)
+
+
+def read_rollout_outcomes(batch, signal_key: str | None) -> dict[str, Any]:
+    """Per trajectory of a finished step (the ``KVBatchMeta`` ``PPOTrainer.step`` returns), as numpy arrays:
+    ``sample_indices`` (``SAMPLER_INDEX_FIELD``), ``group_ids`` (the GRPO group, from ``uid``), ``scores`` (the
+    trajectory reward: ``rm_scores`` summed) and ``accuracy`` (``extra_fields["reward_extra_info"][signal_key]``,
+    or the score clipped to [0, 1] when ``signal_key`` is None). Synthetic padding (tag ``is_padding``, added by
+    ``upsample_batch_to_divisible_size``) is skipped. Call it before ``fit`` clears the keys (``tq.kv_clear``)."""
+    import numpy as np
+
+    tq = transfer_queue()
+    keys = [key for key, tag in zip(batch.keys, batch.tags) if not tag.get("is_padding", False)]
+    fields = ["uid", SAMPLER_INDEX_FIELD, "rm_scores"] + (["extra_fields"] if signal_key else [])
+    data = tq.kv_batch_get(keys=keys, partition_id=batch.partition_id, select_fields=fields)
+    scores = data["rm_scores"].sum(dim=1).double().numpy()
+    if signal_key:
+        infos = [extra.get("reward_extra_info", {}) for extra in data["extra_fields"]]
+        missing = sum(signal_key not in info for info in infos)
+        if missing:
+            raise KeyError(f"med.sampler.signal_key={signal_key!r}: {missing} of {len(infos)} trajectories have no "
+                           f"reward_extra_info[{signal_key!r}] (keys: {sorted(infos[0])}); return it from the reward "
+                           "function or set med.sampler.signal_key=null to use the total reward")
+        accuracy = np.array([float(info[signal_key]) for info in infos])
+    else:
+        accuracy = scores
+    _, group_ids = np.unique(np.array(list(data["uid"]), dtype=object).astype(str), return_inverse=True)
+    return {
+        "sample_indices": np.array(list(data[SAMPLER_INDEX_FIELD]), dtype=np.int64),
+        "group_ids": group_ids,
+        "scores": scores,
+        "accuracy": np.clip(accuracy, 0.0, 1.0),
+    }
+
+
+def load_rollout_model(config):
+    """verl's ``HFModelConfig`` from ``actor_rollout_ref.model`` as the trainer builds it: ``.tokenizer``,
+    ``.processor`` (with ``custom_chat_template`` applied) and ``.hf_config.model_type``. Use it wherever a prompt
+    must look like the rollout's (dry run, evaluation)."""
+    from verl.utils.config import omega_conf_to_dataclass
+
+    return omega_conf_to_dataclass(config.actor_rollout_ref.model)
+
+
+def continuous_token_builder(tokenizer, processor, hf_model_type: str | None, data_config):
+    """The agent loop's prompt builder (``AgentLoopBase.__init__``): Qwen-VL models get
+    ``QwenVLContinuousTokenBuilder``; ``data.apply_chat_template_kwargs``/``mm_processor_kwargs`` as in rollout."""
+    from verl.utils.tokenizer.continuous_token_wiring import create_continuous_token_builder
+
+    return create_continuous_token_builder(
+        tokenizer, hf_model_type=hf_model_type, processor=processor,
+        chat_template_kwargs=data_config.get("apply_chat_template_kwargs", {}),
+        mm_processor_kwargs=data_config.get("mm_processor_kwargs", {}),
+    )
+
+
+def render_chat_text(processor, messages, data_config) -> str:
+    """The prompt text the builder renders before the processor expands image tokens (verl's helper)."""
+    from verl.utils.tokenizer.chat_template import apply_chat_template
+
+    return apply_chat_template(processor, messages, tokenize=False, add_generation_prompt=True,
+                               **data_config.get("apply_chat_template_kwargs", {}))
