@@ -54,7 +54,10 @@ def load_template(name_or_path: str) -> Template:
     path = Path(name_or_path) if name_or_path.endswith((".yaml", ".yml")) else TEMPLATE_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise ConversionError(f"{path}: no such prompt template (available: {available_templates()})")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ConversionError(f"{path}: not a readable YAML prompt template: {err}") from err
     if not isinstance(data, dict) or not isinstance(data.get("user"), str):
         raise ConversionError(f"{path}: field 'user': a template needs a 'user' string")
     unknown = {f for _, f, _, _ in string.Formatter().parse(data["user"]) if f} - PLACEHOLDERS

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-TASK_TYPES = ("multiclass", "binary", "ordinal", "multilabel", "grounding")
+# The rewards define what they can score; the rows are written to match.
+from reward_fns.composite import DATA_SOURCE_PREFIX
+from reward_fns.config import BOX_FORMATS, TASK_TYPES
+
 OPTION_STYLES = ("none", "letter", "number")
-BOX_FORMATS = ("abs", "rel1000", "rel1")
 
 # extra_info key -> default. Order is the column order in parquet.
 EXTRA_INFO_DEFAULTS: dict[str, Any] = {
@@ -30,7 +32,6 @@ EXTRA_INFO_DEFAULTS: dict[str, Any] = {
     "box_format": "abs",  # one of BOX_FORMATS: convention of grounding ground truth and expected answers
 }
 
-DATA_SOURCE_PREFIX = "verl_med/"
 
 
 def data_source_for(dataset: str) -> str:

@@ -7,15 +7,17 @@ verl 0.9's SFT trainer (``verl.trainer.sft_trainer``, dataset ``MultiTurnSFTData
 (chat turns whose string content holds one ``<image>`` per image; ``data.messages_key``) and an ``images`` column
 (``{"bytes", "path"}`` items, like RLHFDataset). Each row here is the RL prompt plus one assistant turn
 ``<think>...</think><answer>...</answer>`` whose answer is the ground truth in the form the reward parses (label
-name; comma list of names or "none"; JSON boxes). The think block must not be empty (the format reward refuses
-an empty one): by default it states the knowledge-base findings of the true class(es); ``--think_text`` sets one
-fixed text instead. Train with e.g. ``data.train_files=.../sft_train.parquet data.val_files=.../sft_val.parquet``.
+name; comma list of names, "none", or a JSON list when a name holds a comma; JSON boxes). The think block must not
+be empty (the format reward refuses an empty one): by default it states the knowledge-base findings of the true
+class(es); ``--think_text`` sets one fixed text instead. Train with e.g.
+``data.train_files=.../sft_train.parquet data.val_files=.../sft_val.parquet``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,6 +30,8 @@ from .knowledge import class_findings
 
 FALLBACK_THINK = "I examine the image for the findings relevant to the question."
 BATCH_ROWS = 256
+# What splits a plain multilabel answer into items (reward_fns.labels); names holding one are written as JSON.
+_LIST_SEPARATOR = re.compile(r"[,;\n|]")
 
 
 def sft_schema() -> pa.Schema:
@@ -42,6 +46,8 @@ def answer_text(ground_truth: str, extra_info: dict[str, Any]) -> str:
     """The ground truth written as the model should answer it."""
     if extra_info["task_type"] == "multilabel":
         names = json.loads(ground_truth)
+        if any(_LIST_SEPARATOR.search(name) for name in names):  # "Effusion, pleural": a comma list would split it
+            return json.dumps(names, ensure_ascii=False)
         return ", ".join(names) if names else "none"
     return ground_truth
 
@@ -85,10 +91,17 @@ def convert(input_dir: Path | str, output_dir: Path | str | None = None, *, thin
                 raise ConversionError(f"{source}: field(s) {sorted(missing)} missing: not a verl-med RL parquet")
             sink = outputs.open(f"sft_{source.name}", sft_schema())
             bar = tqdm(total=reader.metadata.num_rows, desc=f"sft {source.stem}", unit="row", disable=not progress)
+            n_read = 0
             for batch in reader.iter_batches(batch_size=BATCH_ROWS,
                                              columns=["prompt", "images", "reward_model", "extra_info"]):
                 for row in batch.to_pylist():
-                    sink.write(sft_row(row, think))
+                    try:
+                        sink.write(sft_row(row, think))
+                    except (KeyError, TypeError, ValueError) as err:  # JSONDecodeError is a ValueError
+                        raise ConversionError(f"{source}: row {n_read}: reward_model.ground_truth / extra_info do "
+                                              f"not follow data_preprocess.schema ({type(err).__name__}: {err})"
+                                              ) from err
+                    n_read += 1
                 bar.update(batch.num_rows)
             bar.close()
     return {f"sft_{s.name}": output_dir / f"sft_{s.name}" for s in sources}

@@ -31,7 +31,11 @@ prepare_medmnist() {  # prepare_medmnist <flag>: RetinaMNIST etc. to $DATA_DIR/<
     [ "$MEDMNIST_SIZE" = 28 ] && npz="$MEDMNIST_NPZ_DIR/${flag}.npz"
     npz_args=(--npz "$npz")
   fi
-  python -m data_preprocess.medmnist --dataset "$flag" --size "$MEDMNIST_SIZE" --output_dir "$out" "${npz_args[@]}"
+  python -m data_preprocess.medmnist --dataset "$flag" --size "$MEDMNIST_SIZE" --output_dir "$out" "${npz_args[@]}" || {
+    echo "hint: without network, put ${flag}_${MEDMNIST_SIZE}.npz (${flag}.npz for 28 px) in a folder and set" \
+         "MEDMNIST_NPZ_DIR to it" >&2
+    exit 1
+  }
 }
 
 prepare_busi_localization() {  # lesion boxes from BUSI's masks to $DATA_DIR/busi (the grounding stage)

@@ -66,8 +66,8 @@ def match_label(answer: str, space: LabelSpace, option_style: str = "none", ordi
 
     Accepted: a name or alias; with ``option_style`` "letter" ("A", "(A)", "A.") or "number" ("1", "1)") the
     option token, 1-based as listed in the prompt (labels[0] is "A"/"1"); for ordinal tasks without numbered
-    options a grade ``i`` = labels[i], as a number, number word or "grade"/"stage"/"level" + number or Roman
-    numeral. A token followed by text must be followed by its own label name ("B. melanoma"). Names win over
+    options a grade ``i`` = labels[i], as a number, number word or "grade"/"stage"/"level"/"class" + number or
+    Roman numeral (with lettered or numbered options, "grade 2" counts only as a label name or alias). A token followed by text must be followed by its own label name ("B. melanoma"). Names win over
     option tokens when a label is itself called "1".
     """
     norm = normalize(answer)
@@ -83,6 +83,8 @@ def match_label(answer: str, space: LabelSpace, option_style: str = "none", ordi
     first, rest = tokens[0], tokens[1:]
     roman_ok = False
     if ordinal and first in _GRADE_PREFIXES and rest:
+        if option_style != "none":  # "grade 2" names grade 2, never option 2 (= grade 1) or option B
+            return None
         first, rest, roman_ok = rest[0], rest[1:], True
     index = _token_index(first, len(space.labels), option_style, ordinal, roman_ok)
     if index is None or (rest and space.lookup.get(" ".join(rest)) != index):

@@ -95,3 +95,36 @@ def test_sft_rows_load_in_verl_sft_dataset_and_targets_score_correct(fake_medmni
 def test_sft_refuses_a_folder_without_rl_parquet(tmp_path):
     with pytest.raises(ConversionError, match="no train/val/test.parquet"):
         sft.convert(tmp_path)
+
+
+def test_bad_template_yaml_names_the_file(tmp_path):
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("user: [unclosed\n")
+    with pytest.raises(ConversionError, match=r"mine.yaml: not a readable YAML prompt template"):
+        load_template(str(bad))
+
+
+def test_sft_multilabel_answer_survives_label_names_with_commas():
+    from reward_fns import compute_score
+
+    info = {"task_type": "multilabel", "labels": ["Effusion, pleural", "mass", "nodule"], "knowledge": ""}
+    gt = '["Effusion, pleural","nodule"]'
+    assert sft.answer_text('["mass","nodule"]', info) == "mass, nodule"  # plain names: the prompt's comma list
+    reply = sft.sft_row({"reward_model": {"ground_truth": gt}, "extra_info": info, "prompt": [], "images": []})
+    score = compute_score("verl_med/x", reply["messages"][-1]["content"], gt, info)
+    assert score["acc"] == 1.0 and score["format"] == 1.0, reply
+
+
+def test_sft_bad_row_names_file_and_row(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from data_preprocess.schema import arrow_schema, make_extra_info, make_row
+
+    info = make_extra_info(task_type="multilabel", dataset="x", labels=["a", "b"])
+    row = make_row(dataset="x", prompt_text="<image>q", image_bytes=[b"png"], ground_truth=["a"], extra_info=info)
+    broken = dict(row, reward_model={"style": "rule", "ground_truth": "a, b"})  # not JSON
+    pq.write_table(pa.Table.from_pylist([row, broken], schema=arrow_schema()), tmp_path / "train.parquet")
+    with pytest.raises(ConversionError, match=r"train.parquet: row 1: reward_model.ground_truth"):
+        sft.convert(tmp_path, progress=False)
+    assert not (tmp_path / "sft_train.parquet").exists()

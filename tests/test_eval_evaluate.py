@@ -257,3 +257,52 @@ def test_runs_with_different_label_sets_are_not_compared():
     evaluate.check_comparable([run_a, run_a])
     with pytest.raises(EvalDataError, match="runs 'a' and 'b' disagree on dataset 'retinamnist'"):
         evaluate.check_comparable([run_a, run_b])
+
+
+def test_unreadable_reward_kwargs_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "config.yaml"
+    bad.write_text("reward: {custom_reward_function: [\n")
+    with pytest.raises(EvalDataError, match="not a readable YAML/JSON mapping"):
+        evaluate.load_reward_kwargs(str(bad))
+    dangling = tmp_path / "dangling.yaml"
+    dangling.write_text("reward:\n  custom_reward_function:\n    reward_kwargs: ${med.reward}\n")
+    with pytest.raises(EvalDataError, match="dangling.yaml"):
+        evaluate.load_reward_kwargs(str(dangling))
+
+
+def test_interrupted_generation_leaves_no_partial_jsonl(tmp_path):
+    out = tmp_path / "gen.jsonl"
+    out.write_text("previous good run\n")
+    rows = prepared_rows()[:2]
+    requests = [GenerationRequest(str(i), "prompt", [], r["reward_model"]["ground_truth"], r["data_source"],
+                                  r["extra_info"]) for i, r in enumerate(rows)]
+
+    def responses():
+        yield ["<think>x</think><answer>a</answer>"]
+        raise RuntimeError("vLLM died")
+
+    with pytest.raises(RuntimeError, match="vLLM died"):
+        write_generations(requests, responses(), out)
+    assert out.read_text() == "previous good run\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["gen.jsonl"]  # no temporary file left behind
+
+
+def test_report_files_are_replaced_atomically(tmp_path, monkeypatch):
+    from verl_med_plugin import eval_report
+
+    report = {"parser": "reward_fns.parse_answer", "runs": [{"name": "a", "sources": [], "reward_kwargs": {},
+                                                               "problems": {}}]}
+    written = eval_report.write_report(report, tmp_path)
+    assert {p.name for p in written} == {"metrics.json", "summary.md"}
+    assert {p.name for p in tmp_path.iterdir()} == {"metrics.json", "summary.md"}
+    before = (tmp_path / "metrics.json").read_text()
+
+    def failing_write(self, *args, **kwargs):
+        self.write_bytes(b"{trunc")  # the disk fills up half-way through the write
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(eval_report.Path, "write_text", failing_write)
+    with pytest.raises(OSError):
+        eval_report.write_report(report, tmp_path)
+    assert (tmp_path / "metrics.json").read_text() == before
+    assert {p.name for p in tmp_path.iterdir()} == {"metrics.json", "summary.md"}

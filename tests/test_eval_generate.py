@@ -43,6 +43,18 @@ def test_run_config_data_section_is_used_for_prompts(tmp_path):
         generate_offline.data_config(tmp_path / "bad.yaml")
 
 
+def test_run_config_chat_template_is_the_training_one(tmp_path):
+    from verl_med_plugin.med_settings import chat_template_text
+
+    assert generate_offline.run_chat_template(None) is None
+    named = tmp_path / "named.yaml"
+    named.write_text("med:\n  template: qwen3_vl\ndata: {}\n")
+    assert generate_offline.run_chat_template(named) == chat_template_text("qwen3_vl")
+    explicit = tmp_path / "explicit.yaml"
+    explicit.write_text("med:\n  template: qwen3_vl\nactor_rollout_ref:\n  model:\n    custom_chat_template: 'X'\n")
+    assert generate_offline.run_chat_template(explicit) == "X"  # an explicit template wins, as in training
+
+
 def test_cli_writes_jsonl_that_evaluates_without_parquet(parquet, tiny_model_dir, tmp_path, monkeypatch):
     answers = {"retinamnist": [[0, 0], [1, 2], [2, 2], [3, -1]], "bloodmnist": [[0, 1], [1, 1], [2, 2]]}
 

@@ -77,3 +77,38 @@ def test_broken_config_is_one_readable_error(data_dir, override, expected):
     assert proc.stderr.count("verl-med: error:") == 1
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_training_without_gpu_says_what_is_missing_before_ray_starts(data_dir):
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    proc = _main(f"med.data_dir={data_dir}")
+    assert proc.returncode == 2
+    assert "training cannot start on this machine" in proc.stderr
+    assert "no CUDA GPU visible" in proc.stderr and "med.dry_run=true" in proc.stderr
+    assert "ray init kwargs" not in proc.stdout  # stopped before verl's run_ppo
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("+med.reward.ordinal_reward=mfr", "invalid reward kwarg ordinal_reward"),
+        ("+med.reward.recite_detla=0.5", "unknown key(s) ['recite_detla']"),
+    ],
+)
+def test_bad_reward_kwargs_are_config_errors_before_ray(data_dir, override, expected):
+    from verl_med_plugin.preflight import ConfigError, check_config
+
+    with pytest.raises(ConfigError, match="med.reward") as err:
+        check_config(_compose(f"med.data_dir={data_dir}", override))
+    assert expected in str(err.value)
+
+
+def test_preset_reward_kwargs_pass_the_check(data_dir):
+    from verl_med_plugin.preflight import _reward_kwargs_problems
+
+    for experiment in ("full", "knowledge", "localization", "mfrs", "recite_neg", "recite_pos", "vrft_baseline"):
+        assert _reward_kwargs_problems(_compose(f"med/experiment={experiment}")) == [], experiment

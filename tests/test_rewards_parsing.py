@@ -221,3 +221,13 @@ def test_parse_answer_tolerates_numpy_extra_info():
 def test_parse_answer_with_bad_extra_info_parses_nothing(extra_info):
     parsed = parse_answer(respond("melanoma"), extra_info)
     assert parsed.format_ok and parsed.pred == "" and parsed.label_index is None
+
+
+def test_grade_prefix_is_never_read_as_an_option_number():
+    """With numbered options "1" is grade 0, so "grade 2" read as option 2 would credit grade 1."""
+    space = label_space(("no retinopathy", "mild", "moderate"))
+    assert match_label("grade 2", space, "none", ordinal=True) == 2
+    assert match_label("grade 2", space, "number", ordinal=True) is None
+    assert match_label("grade b", space, "letter", ordinal=True) is None
+    aliased = label_space(("no retinopathy", "mild", "moderate"), (("grade 0",), ("grade 1",), ("grade 2",)))
+    assert match_label("Grade 2", aliased, "number", ordinal=True) == 2  # an alias still names its grade

@@ -7,10 +7,11 @@ the number of classes, and saved with a tight bounding box, so long MedMNIST nam
 from __future__ import annotations
 
 import json
+import os
 import re
 import textwrap
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import matplotlib
 
@@ -143,9 +144,28 @@ def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _tmp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    """Write under a temporary name, then rename: an interrupted run never leaves a truncated report file."""
+    tmp = _tmp_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
+    tmp = _tmp_path(path)
+    try:
+        fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -296,7 +316,7 @@ def write_report(report: dict, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     images = write_plots(report, out_dir)
     metrics_path = out_dir / "metrics.json"
-    metrics_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    _write_text_atomic(metrics_path, json.dumps(report, indent=2, default=str) + "\n")
     summary_path = out_dir / "summary.md"
-    summary_path.write_text(markdown_summary(report, images))
+    _write_text_atomic(summary_path, markdown_summary(report, images))
     return [metrics_path, summary_path] + [out_dir / name for names in images.values() for name in names]

@@ -323,11 +323,17 @@ def load_reward_kwargs(value: str | None) -> dict[str, Any]:
         except json.JSONDecodeError as err:
             raise EvalDataError(f"--reward-kwargs: neither a file nor JSON ({err.msg})") from err
     else:
+        import yaml
         from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
 
-        config = OmegaConf.load(path)
-        node = OmegaConf.select(config, "reward.custom_reward_function.reward_kwargs", default=None)
-        data = OmegaConf.to_container(config if node is None else node, resolve=True)
+        try:
+            config = OmegaConf.load(path)
+            node = OmegaConf.select(config, "reward.custom_reward_function.reward_kwargs", default=None)
+            data = OmegaConf.to_container(config if node is None else node, resolve=True)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, OmegaConfBaseException) as err:
+            raise EvalDataError(f"--reward-kwargs {path}: not a readable YAML/JSON mapping "
+                                f"({type(err).__name__}: {err})") from err
     if not isinstance(data, dict):
         raise EvalDataError(f"--reward-kwargs: expected a mapping, got {type(data).__name__}")
     return data

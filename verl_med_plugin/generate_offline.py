@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,22 @@ def data_config(run_config: Path | None = None):
         config = OmegaConf.create(OmegaConf.to_container(run_data, resolve=True))
     # every test row is answered, in file order
     return OmegaConf.merge(config, {"filter_overlong_prompts": False, "shuffle": False})
+
+
+def run_chat_template(run_config: Path | None) -> str | None:
+    """The chat template the run trained with (``custom_chat_template``, else ``med.template``); None = the model's."""
+    from omegaconf import OmegaConf
+
+    from verl_med_plugin.med_settings import chat_template_text
+
+    if run_config is None:
+        return None
+    config = OmegaConf.load(run_config)
+    text = OmegaConf.select(config, "actor_rollout_ref.model.custom_chat_template", default=None)
+    if text:
+        return str(text)
+    name = OmegaConf.select(config, "med.template", default=None)
+    return chat_template_text(str(name)) if name else None
 
 
 def build_requests(
@@ -113,18 +130,24 @@ def _json_default(obj: Any) -> Any:
 
 
 def write_generations(requests: Sequence[GenerationRequest], responses: Iterable[Sequence[str]], path: Path) -> int:
-    """One JSON line per response; returns the number of lines written."""
+    """One JSON line per response; returns the number of lines written. Written under a temporary name and
+    renamed at the end, so a failed run never leaves a partial JSONL the evaluation would score as complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     count = 0
-    with open(path, "w", encoding="utf-8") as handle:
-        for request, outputs in zip(requests, responses, strict=True):
-            for j, text in enumerate(outputs):
-                line = {"prompt_id": request.prompt_id, "sample": j, "input": request.prompt_text, "output": text,
-                        "gts": request.ground_truth, "data_source": request.data_source,
-                        "extra_info": request.extra_info}
-                handle.write(json.dumps(line, ensure_ascii=False, default=_json_default) + "\n")
-                count += 1
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            for request, outputs in zip(requests, responses, strict=True):
+                for j, text in enumerate(outputs):
+                    line = {"prompt_id": request.prompt_id, "sample": j, "input": request.prompt_text,
+                            "output": text, "gts": request.ground_truth, "data_source": request.data_source,
+                            "extra_info": request.extra_info}
+                    handle.write(json.dumps(line, ensure_ascii=False, default=_json_default) + "\n")
+                    count += 1
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return count
 
 
@@ -151,6 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from verl_med_plugin.verl_compat import load_tokenizer_and_processor
 
     tokenizer, processor = load_tokenizer_and_processor(args.model)
+    template = run_chat_template(args.run_config)
+    if template:  # prompt the checkpoint exactly as the rollout did during training
+        for owner in (processor, tokenizer):
+            if owner is not None:
+                owner.chat_template = template
     requests = build_requests(args.data, tokenizer, processor, data_config(args.run_config), args.limit)
     responses = generate_with_vllm(
         requests, args.model, n=args.n, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,

@@ -57,11 +57,37 @@ def check_config(config: DictConfig) -> None:
         problems.append(f"{verl_compat.REWARD_FN_KEY}.path is not set (verl-med uses pkg://reward_fns)")
     elif str(reward_path).startswith("pkg://") and importlib.util.find_spec(str(reward_path)[6:]) is None:
         problems.append(f"{verl_compat.REWARD_FN_KEY}.path={reward_path}: module is not installed")
+    if reward_path == "pkg://reward_fns":
+        problems += _reward_kwargs_problems(config)
     problems += _missing_data_files(config)
     problems += med_settings.check_med_config(config)
     if problems:
         raise ConfigError("\n  - ".join(["invalid config:"] + problems))
     med_settings.apply_chat_template_setting(config)
+
+
+def _reward_kwargs_problems(config: DictConfig) -> list[str]:
+    """verl-med's reward kwargs (``med.reward``), validated as ``reward_fns`` will: a bad value would otherwise only
+    raise inside a Ray reward worker, and a misspelt key would be silently ignored there (only logged)."""
+    from dataclasses import fields
+
+    from reward_fns.config import VERL_CALL_KWARGS, RewardConfig, reward_config
+
+    key = f"{verl_compat.REWARD_FN_KEY}.reward_kwargs (med.reward)"
+    kwargs = OmegaConf.select(config, verl_compat.REWARD_FN_KEY + ".reward_kwargs")
+    kwargs = OmegaConf.to_container(kwargs, resolve=True) if OmegaConf.is_config(kwargs) else kwargs
+    if kwargs is None:
+        return []
+    if not isinstance(kwargs, dict):
+        return [f"{key}: expected a mapping, got {kwargs!r}"]
+    known = {f.name for f in fields(RewardConfig)}
+    unknown = sorted(set(kwargs) - known - VERL_CALL_KWARGS)
+    problems = [f"{key}: unknown key(s) {unknown}; known (reward_fns/config.py): {sorted(known)}"] if unknown else []
+    try:
+        reward_config({k: v for k, v in kwargs.items() if k not in unknown})
+    except ValueError as err:
+        problems.append(f"{key}: {err}")
+    return problems
 
 
 def _missing_data_files(config: DictConfig) -> list[str]:

@@ -86,7 +86,7 @@ def validate_verl_config(config) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Prior knowledge, curriculum sampler, trainer subclass (issue #5). Owner: dataset/sampler/trainer engineer.
+# Prior knowledge, curriculum sampler, trainer subclass.
 # Checked against the installed verl 0.9.1 source; the TransferQueue field names are the ones
 # verl/trainer/ppo/v1/agent_loop_tq.py writes (see read_rollout_outcomes).
 # ---------------------------------------------------------------------------------------------------------------
