@@ -12,14 +12,20 @@ Boxes are ``[x1, y1, x2, y2]`` pixel edges (x2 = last column + 1), scaled to the
 ``--box_format`` (``abs``: pixels of the stored image, as Qwen2.5-VL answers; ``rel1000``: 0-1000, as Qwen3-VL
 answers; ``rel1``: 0-1). The stored size is in ``extra_info.image_size``. Images are stored at most
 ``--max_side`` px with sides rounded to multiples of 28, so the Qwen-VL processor does not resize them again and
-pixel boxes keep pointing at the same pixels. An image without any box has ground truth ``[]`` (a negative the
-reward scores as correct when the answer is ``[]``); ``--drop_empty`` leaves such images out.
+pixel boxes keep pointing at the same pixels. ``--max_side 0`` keeps every image at its source size: ``abs`` boxes
+(and the prompt's "pixel coordinates of this WxH image") then refer to that stored size, which the processor
+resizes unless both sides are multiples of 28 (and the pixel count lies within min/max_pixels). Score such data
+with ``med.reward.abs_frame=stored``: the reward's default ``abs_frame=qwen`` reads pixel answers in the resized
+(``smart_resize``) frame. ``rel1000``/``rel1`` boxes do not depend on the size. An image without any box has
+ground truth ``[]`` (a negative the reward scores as correct when the answer is ``[]``); ``--drop_empty`` leaves
+such images out.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -89,7 +95,11 @@ def read_coco(json_path: Path, image_root: Path, split: str, categories: Sequenc
             raise ConversionError(f"{json_path}: field '{key}': missing or not a list")
     wanted_ids = None
     if categories:
-        names = {c.get("name"): c.get("id") for c in data.get("categories") or []}
+        cats = data.get("categories") or []
+        if not isinstance(cats, list) or not all(isinstance(c, dict) and _is_id(c.get("name"))
+                                                 and _is_id(c.get("id")) for c in cats):
+            raise ConversionError(f"{json_path}: field 'categories': expected a list of {{id, name}} objects")
+        names = {c.get("name"): c.get("id") for c in cats}
         unknown = [c for c in categories if c not in names]
         if unknown:
             raise ConversionError(f"{json_path}: field 'categories': no category {unknown} (has {sorted(names)})")
@@ -104,13 +114,16 @@ def read_coco(json_path: Path, image_root: Path, split: str, categories: Sequenc
             raise ConversionError(f"{json_path}: field 'images[{j}]': needs id, file_name, width, height ({err})")
     for i, ann in enumerate(data["annotations"]):
         where = f"{json_path}: field 'annotations[{i}]"
+        for key in ("image_id", "category_id"):
+            if isinstance(ann, dict) and not _is_id(ann.get(key)):
+                raise ConversionError(f"{where}.{key}': expected a number or string id, got {ann.get(key)!r}")
         if not isinstance(ann, dict) or ann.get("image_id") not in samples:
             raise ConversionError(f"{where}.image_id': no image with id {ann.get('image_id')!r}"
                                   if isinstance(ann, dict) else f"{where}': not an object")
         if wanted_ids is not None and ann.get("category_id") not in wanted_ids:
             continue
         sample, bbox = samples[ann["image_id"]], ann.get("bbox")
-        if (not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox)
+        if (not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_number(v) for v in bbox)
                 or bbox[2] <= 0 or bbox[3] <= 0):
             raise ConversionError(f"{where}.bbox': expected [x, y, width, height] with positive size, got {bbox!r}")
         x, y, w, h = map(float, bbox)
@@ -119,6 +132,15 @@ def read_coco(json_path: Path, image_root: Path, split: str, categories: Sequenc
             raise ConversionError(f"{where}.bbox': {bbox} lies outside its {width}x{height} image")
         sample.boxes.append([x, y, x + w, y + h])
     return list(samples.values())
+
+
+def _is_id(value: object) -> bool:
+    """A usable COCO id or name: a number or a string (``None`` = absent, rejected later where it matters)."""
+    return value is None or (isinstance(value, (int, float, str)) and not isinstance(value, bool))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def read_mask_folder(image_dir: Path, mask_dir: Path | None = None, mask_suffix: str = "_mask") -> list[Sample]:
@@ -199,7 +221,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--masks", help="folder of images with segmentation masks beside them (or in --mask_dir)")
     source.add_argument("--coco", action="append", metavar="SPLIT=JSON",
-                        help="COCO-style annotation file of a split (repeat per split; 'JSON' alone = train)")
+                        help="COCO-style annotation file of a split, SPLIT = train, val or test (repeat per split; "
+                             "'JSON' alone = train)")
     parser.add_argument("--mask_dir", default=None, help="masks in this folder (same sub-folders as the images)")
     parser.add_argument("--mask_suffix", default="_mask", help="mask file = image stem + this + anything")
     parser.add_argument("--per_component", action="store_true", help="one box per connected mask component")
@@ -208,7 +231,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--name", required=True, help="dataset name (data_source = verl_med/<name>)")
     parser.add_argument("--question", default=DEFAULT_QUESTION, help="task question of every row")
     parser.add_argument("--box_format", default="abs", choices=BOX_FORMATS, help="ground-truth box convention")
-    parser.add_argument("--max_side", type=int, default=448, help="longest stored side (0: keep size; see above)")
+    parser.add_argument("--max_side", type=int, default=448,
+                        help="longest stored side; 0 keeps the source size, so abs boxes refer to it and the "
+                        "reward needs med.reward.abs_frame=stored unless both sides are multiples of 28 (see above)")
     parser.add_argument("--drop_empty", action="store_true", help="leave out images without any box")
     parser.add_argument("--val_fraction", type=float, default=0.1, help="random split when the source has none")
     parser.add_argument("--test_fraction", type=float, default=0.2, help="random split when the source has none")
@@ -223,7 +248,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         samples = []
         for spec in args.coco:
-            split, _, path = spec.rpartition("=")
+            split, _, path = spec.partition("=") if "=" in spec else ("", "", spec)
+            if split and split not in SPLITS:
+                raise ConversionError(f"--coco {spec}: split {split!r}: expected one of {', '.join(SPLITS)}")
             samples += read_coco(Path(path), Path(args.image_root), split or "train", args.categories)
     written = convert(
         samples, args.output_dir, name=args.name, question=args.question, box_format=args.box_format,

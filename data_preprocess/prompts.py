@@ -70,7 +70,9 @@ def load_template(name_or_path: str) -> Template:
 
 
 @lru_cache(maxsize=None)
-def _answer_formats() -> dict[str, dict[str, Any]]:
+def answer_formats() -> dict[str, dict[str, Any]]:
+    """``templates/answer_formats.yaml`` by task type (cached; do not modify). The one reader of that file: the
+    converters' prompts and the dataset class's class lists (``verl_med_plugin.dataset``) both use it."""
     return yaml.safe_load(ANSWER_FORMATS_FILE.read_text(encoding="utf-8"))
 
 
@@ -100,7 +102,7 @@ class RowBuilder:
                  system_prompt: str | None = None):
         self.task, self.template, self.option_style = task, load_template(template), option_style
         self.system_prompt = system_prompt if system_prompt is not None else self.template.system
-        formats = _answer_formats()
+        formats = answer_formats()
         if task.task_type not in formats:
             raise ConversionError(f"{ANSWER_FORMATS_FILE}: no entry for task_type {task.task_type!r}")
         self._formats = formats[task.task_type]

@@ -35,7 +35,7 @@ class TaskScores:
 def score_task(parsed: ParsedAnswer, ground_truth: Any, info: TaskInfo, cfg: RewardConfig) -> TaskScores:
     task = info.task_type
     if task in LABEL_TASKS:
-        truth = _truth_label(ground_truth, info)
+        truth = truth_label(ground_truth, info)
         acc = float(parsed.label_index == truth)
         if task != "ordinal":
             return TaskScores(acc=acc, task_term=acc)
@@ -46,7 +46,7 @@ def score_task(parsed: ParsedAnswer, ground_truth: Any, info: TaskInfo, cfg: Rew
         return TaskScores(acc=acc, task_term=mfrs if cfg.ordinal_reward == "mfrs" else acc, mfrs=mfrs)
 
     if task == "multilabel":
-        truth_set = _truth_label_set(ground_truth, info)
+        truth_set = truth_label_set(ground_truth, info)
         if parsed.label_set is None:
             return TaskScores(acc=0.0, task_term=0.0)
         f1 = set_f1(parsed.label_set, truth_set)
@@ -55,18 +55,21 @@ def score_task(parsed: ParsedAnswer, ground_truth: Any, info: TaskInfo, cfg: Rew
         return TaskScores(acc=acc, task_term=term, set_f1=f1)
 
     if task == "grounding":
-        truth_boxes = parse_truth_boxes(ground_truth)
-        if truth_boxes is None or info.box_format not in BOX_FORMATS:
-            raise UngradableRow("grounding ground truth is not a JSON list of [x1, y1, x2, y2] boxes")
+        boxes = truth_boxes(ground_truth, info)
         if parsed.boxes is None:
             return TaskScores(acc=0.0, task_term=0.0)
-        reward, all_matched = match_boxes(parsed.boxes, truth_boxes, cfg.iou_type, cfg.iou_threshold)
+        reward, all_matched = match_boxes(parsed.boxes, boxes, cfg.iou_type, cfg.iou_threshold)
         return TaskScores(acc=float(all_matched), task_term=reward, iou=reward)
 
     raise UngradableRow(f"unknown extra_info.task_type {task!r}")
 
 
-def _truth_label(ground_truth: Any, info: TaskInfo) -> int:
+# Ground truth -> what the answer is compared with; shared by the rewards and the offline evaluation
+# (verl_med_plugin.evaluate), so both grade the same rows the same way. Each raises UngradableRow.
+
+
+def truth_label(ground_truth: Any, info: TaskInfo) -> int:
+    """Label index of a classification/ordinal ground truth (a label name or alias)."""
     if not info.labels:
         raise UngradableRow("extra_info.labels is empty")
     index = label_space(info.labels, info.aliases).index_of(ground_truth) if isinstance(ground_truth, str) else None
@@ -75,7 +78,8 @@ def _truth_label(ground_truth: Any, info: TaskInfo) -> int:
     return index
 
 
-def _truth_label_set(ground_truth: Any, info: TaskInfo) -> tuple[int, ...]:
+def truth_label_set(ground_truth: Any, info: TaskInfo) -> tuple[int, ...]:
+    """Sorted label indices of a multilabel ground truth (a JSON list of label names or aliases)."""
     if not info.labels:
         raise UngradableRow("extra_info.labels is empty")
     names = ground_truth
@@ -91,3 +95,11 @@ def _truth_label_set(ground_truth: Any, info: TaskInfo) -> tuple[int, ...]:
     if None in indices:
         raise UngradableRow("multilabel ground truth is not a JSON list of label names")
     return tuple(sorted(set(indices)))
+
+
+def truth_boxes(ground_truth: Any, info: TaskInfo) -> list[list[float]]:
+    """Boxes of a grounding ground truth (a JSON list of ``[x1, y1, x2, y2]``; ``[]`` for a box-free image)."""
+    boxes = parse_truth_boxes(ground_truth)
+    if boxes is None or info.box_format not in BOX_FORMATS:
+        raise UngradableRow("grounding ground truth is not a JSON list of [x1, y1, x2, y2] boxes")
+    return boxes

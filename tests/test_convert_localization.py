@@ -12,6 +12,8 @@ from PIL import Image
 
 from convert_checks import check_rl_rows, no_outputs, read_rows
 from fixtures_data import write_busi_like_folder
+
+import reward_fns
 from data_preprocess import localization as loc
 from data_preprocess.common import ConversionError
 
@@ -105,3 +107,53 @@ def test_decompression_bomb_is_refused(tmp_path):
     with pytest.raises(ConversionError, match="1.jpg: image: refused as a decompression bomb"):
         loc.convert(loc.read_coco(ann, tmp_path / "img", "train"), tmp_path / "out", name="x",
                     max_image_pixels=1000, progress=False)
+
+
+@pytest.mark.parametrize("annotation, message", [
+    ({"image_id": [1], "bbox": [1, 1, 2, 2]}, r"ann.json: field 'annotations\[0\].image_id': expected a number"),
+    ({"image_id": 1, "bbox": [1, 1, 2, 2], "category_id": {"id": 1}},
+     r"ann.json: field 'annotations\[0\].category_id': expected a number"),
+    ({"image_id": 1, "bbox": [1, 1, True, 2]}, r"ann.json: field 'annotations\[0\].bbox': expected"),
+    ({"image_id": 1, "bbox": [1, 1, float("nan"), 2]}, r"ann.json: field 'annotations\[0\].bbox': expected"),
+])
+def test_malformed_coco_field_types_name_the_file_and_field(tmp_path, annotation, message):
+    with pytest.raises(ConversionError, match=message):
+        loc.read_coco(_coco(tmp_path, [annotation]), tmp_path / "img", "train")
+
+
+def test_malformed_coco_categories_name_the_field(tmp_path):
+    ann = _coco(tmp_path, [])
+    data = json.loads(ann.read_text())
+    data["categories"] = [{"id": [1], "name": "lesion"}]
+    ann.write_text(json.dumps(data))
+    with pytest.raises(ConversionError, match=r"ann.json: field 'categories': expected a list"):
+        loc.read_coco(ann, tmp_path / "img", "train", categories=["lesion"])
+
+
+def test_coco_split_names_are_train_val_test(tmp_path):
+    ann = _coco(tmp_path, [{"image_id": 1, "bbox": [10, 5, 20, 10]}])
+    out = tmp_path / "out"
+    base = ["--image_root", str(tmp_path / "img"), "--name", "x", "--output_dir", str(out), "--max_side", "56"]
+    with pytest.raises(ConversionError, match=r"--coco validation=.*ann.json: split 'validation': expected one of "
+                                              r"train, val, test"):
+        loc.main(["--coco", f"validation={ann}", *base])
+    assert no_outputs(out)
+    loc.main(["--coco", f"val={ann}", "--coco", str(ann), *base])
+    assert sorted(p.name for p in out.glob("*.parquet")) == ["train.parquet", "val.parquet"]
+
+
+def test_max_side_0_pixel_boxes_need_the_stored_abs_frame(tmp_path, capsys):
+    # 100x50 kept as is (not multiples of 28): Qwen's processor would see 112x56, the prompt and truth say 100x50.
+    ann = _coco(tmp_path, [{"image_id": 1, "bbox": [10, 5, 20, 10]}])
+    written = loc.convert(loc.read_coco(ann, tmp_path / "img", "train"), tmp_path / "out", name="x",
+                          box_format="abs", max_side=0, progress=False)
+    row = read_rows(written["train.parquet"])[0]
+    assert row["extra_info"]["image_size"] == [100, 50] and "100x50 image" in row["prompt"][0]["content"]
+    truth = row["reward_model"]["ground_truth"]
+    answer = reward_fns.reference_response(truth, row["extra_info"])  # boxes in pixels of the stored image
+    stored = reward_fns.compute_score(row["data_source"], answer, truth, row["extra_info"], abs_frame="stored")
+    default = reward_fns.compute_score(row["data_source"], answer, truth, row["extra_info"])
+    assert stored["iou"] == 1.0 and default["iou"] < 0.9  # the default reads them in the 112x56 frame
+    with pytest.raises(SystemExit):
+        loc.main(["--help"])
+    assert "med.reward.abs_frame=stored" in " ".join(capsys.readouterr().out.split())

@@ -187,3 +187,20 @@ def test_dry_run_helper_renders_each_mode(mixed_parquet):
     assert str(render_first_prompt(dataset, processor, "user")).count(RETINA_KNOWLEDGE) == 1
     with pytest.raises(SettingsError):
         render_first_prompt(dataset, processor, "context")
+
+
+def test_class_list_intro_comes_from_the_converters_answer_formats(monkeypatch):
+    from data_preprocess import prompts
+    from verl_med_plugin import dataset
+
+    assert dataset._options_intros()["ordinal"] == prompts.answer_formats()["ordinal"]["options_intro"]
+    fake = {"ordinal": {"options_intro": "Pick a grade:"}}
+    monkeypatch.setattr(dataset, "answer_formats", lambda: fake)  # the one loader, not a second read of the file
+    dataset._options_intros.cache_clear()
+    dataset._class_list.cache_clear()
+    try:
+        _, block = dataset._class_list("ordinal", ("a", "b"), "number")
+        assert block == "Pick a grade:\n1. a\n2. b"
+    finally:
+        dataset._options_intros.cache_clear()
+        dataset._class_list.cache_clear()

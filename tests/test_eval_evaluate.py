@@ -306,3 +306,44 @@ def test_report_files_are_replaced_atomically(tmp_path, monkeypatch):
         eval_report.write_report(report, tmp_path)
     assert (tmp_path / "metrics.json").read_text() == before
     assert {p.name for p in tmp_path.iterdir()} == {"metrics.json", "summary.md"}
+
+
+def test_ungradable_grounding_truths_are_counted_not_scored(tmp_path):
+    lesion = {"dataset": "lesions", "task_type": "grounding", "labels": [], "box_format": "rel1000",
+              "image_size": [100, 100], "index": 0, "split": "test"}
+    good = "<think>I look.</think><answer>[100,100,500,500]</answer>"
+    path = _jsonl(tmp_path / "gen.jsonl", [
+        {"output": good, "gts": "[[100,100,500,500]]", "extra_info": lesion | {"index": 0}},
+        {"output": good, "gts": "[[100,100,500]]", "extra_info": lesion | {"index": 1}},
+        {"output": good, "gts": "the upper left", "extra_info": lesion | {"index": 2}},
+        {"output": good, "gts": "[[100,100,500,500]]", "extra_info": lesion | {"index": 3, "box_format": "px"}},
+    ])
+    result = evaluate.evaluate_run("x", path, None, None, {})
+    assert result["problems"]["bad_ground_truth"]["count"] == 3
+    assert "gen.jsonl:2: grounding ground truth is not a JSON list" in result["problems"]["bad_ground_truth"][
+        "examples"][0]
+    lesion_m = result["datasets"]["lesions"]
+    assert lesion_m["n_samples"] == 1 and lesion_m["accuracy"] == 1.0  # only the gradable row is in the metrics
+    with pytest.raises(EvalDataError, match="bad_ground_truth: .*gen.jsonl:2"):
+        evaluate.evaluate_run("x", path, None, None, {}, strict=True)
+
+
+def test_evaluation_reads_ground_truth_with_the_rewards_functions(tmp_path):
+    from reward_fns import accuracy
+
+    assert not hasattr(evaluate, "_truth_indices")  # no second implementation
+    for name in ("truth_label", "truth_label_set", "truth_boxes"):
+        assert getattr(evaluate, name) is getattr(accuracy, name)
+    chest = {"dataset": "chestmnist", "task_type": "multilabel", "labels": ["effusion", "mass", "nodule"],
+             "label_aliases": [["pleural effusion"], [], []], "index": 0, "split": "test"}
+    path = _jsonl(tmp_path / "gen.jsonl", [
+        {"output": "<think>x</think><answer>effusion</answer>", "gts": '["pleural effusion"]', "extra_info": chest},
+        {"output": "<think>x</think><answer>mass</answer>", "gts": "mass", "extra_info": chest | {"index": 1}},
+    ])
+    result = evaluate.evaluate_run("x", path, None, None, {})
+    # An alias in the ground truth grades as the reward grades it; a bare name is not a JSON list for either.
+    assert result["datasets"]["chestmnist"]["accuracy"] == 1.0
+    assert result["problems"]["bad_ground_truth"]["count"] == 1
+    assert "multilabel ground truth is not a JSON list" in result["problems"]["bad_ground_truth"]["examples"][0]
+    assert reward_fns.compute_score("verl_med/chestmnist", "<think>x</think><answer>effusion</answer>",
+                                    '["pleural effusion"]', chest)["acc"] == 1.0

@@ -7,10 +7,12 @@ import subprocess
 import sys
 
 import pytest
-from rewards_rows import KNOWLEDGE, ROWS, derma, respond
+from rewards_rows import KNOWLEDGE, ROWS, chest, derma, grounding, respond
 
 import reward_fns.composite
 from reward_fns import SCORE_KEYS, compute_score
+from reward_fns.accuracy import UngradableRow, truth_boxes, truth_label, truth_label_set
+from reward_fns.task_info import TaskInfo
 
 GEO3K = "<think>The two angles are supplementary.</think> The answer is \\boxed{60}"
 
@@ -116,3 +118,19 @@ def test_reference_response_is_scored_correct(row):
     data_source, truth, info = ROWS[row]
     result = compute_score(data_source, reference_response(truth, info), truth, info)
     assert result["acc"] == 1.0 and result["format"] == 1.0
+
+
+def test_ground_truth_readers_are_public_and_raise_on_ungradable_rows():
+    assert truth_label("bcc", TaskInfo.from_extra_info(derma())) == 1  # aliases count, as in the reward
+    assert truth_label_set('["mass","effusion"]', TaskInfo.from_extra_info(chest())) == (2, 4)
+    assert truth_boxes("[[1,2,3,4]]", TaskInfo.from_extra_info(grounding())) == [[1.0, 2.0, 3.0, 4.0]]
+    assert truth_boxes("[]", TaskInfo.from_extra_info(grounding())) == []  # a box-free image is gradable
+    with pytest.raises(UngradableRow, match="not one of extra_info.labels"):
+        truth_label("psoriasis", TaskInfo.from_extra_info(derma()))
+    with pytest.raises(UngradableRow, match="not a JSON list of label names"):
+        truth_label_set("effusion, mass", TaskInfo.from_extra_info(chest()))
+    for bad_truth in ("[[1,2,3]]", "lesion at the top", '[["a","b","c","d"]]'):
+        with pytest.raises(UngradableRow, match="grounding ground truth"):
+            truth_boxes(bad_truth, TaskInfo.from_extra_info(grounding()))
+    with pytest.raises(UngradableRow, match="grounding ground truth"):
+        truth_boxes("[[1,2,3,4]]", TaskInfo.from_extra_info(grounding() | {"box_format": "pixels"}))

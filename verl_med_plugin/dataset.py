@@ -19,9 +19,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from data_preprocess.prompts import ANSWER_FORMATS_FILE, render_options
+from data_preprocess.prompts import answer_formats, render_options
 from verl_med_plugin import verl_compat
 from verl_med_plugin.med_settings import KnowledgeSettings
 
@@ -30,8 +28,7 @@ LABELLED_TASKS = ("multiclass", "binary", "ordinal", "multilabel")
 
 @functools.lru_cache(maxsize=1)
 def _options_intros() -> dict[str, str]:
-    formats = yaml.safe_load(ANSWER_FORMATS_FILE.read_text(encoding="utf-8"))
-    return {task: spec.get("options_intro", "") for task, spec in formats.items()}
+    return {task: spec.get("options_intro", "") for task, spec in answer_formats().items()}
 
 
 @functools.lru_cache(maxsize=4096)

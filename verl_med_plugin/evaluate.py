@@ -25,7 +25,7 @@ import numpy as np
 
 import reward_fns
 from data_preprocess.schema import TASK_TYPES
-from reward_fns.labels import label_space
+from reward_fns.accuracy import UngradableRow, truth_boxes, truth_label, truth_label_set
 from reward_fns.task_info import TaskInfo
 from verl_med_plugin.eval_dumps import (
     EvalDataError,
@@ -70,13 +70,23 @@ class Scored:
         return self.record.dataset
 
 
-def _truth_indices(names: Any, info: TaskInfo, origin: str) -> tuple[int, ...]:
-    """Label indices of ground-truth names, looked up as the reward looks them up (names and aliases)."""
-    space = label_space(info.labels, info.aliases)
-    indices = [space.index_of(n) if isinstance(n, str) else None for n in names]
-    if None in indices or not info.labels:
-        raise EvalDataError(f"{origin}: ground truth {names} not in extra_info.labels {list(info.labels)}")
-    return tuple(sorted(set(indices)))
+def _graded_truth(record: Record, info: TaskInfo) -> Any:
+    """The ground truth as the reward reads it (``reward_fns.accuracy``): a label index, a sorted tuple of label
+    indices (multilabel) or a list of boxes (grounding). A row the reward cannot grade (in training it scores 0
+    with a logged warning) raises ``EvalDataError``, counted as ``bad_ground_truth``, so no metric includes it."""
+    try:
+        if info.task_type in CLASSIFICATION_TASKS:
+            return truth_label(record.ground_truth, info)
+        if info.task_type == "multilabel":
+            return truth_label_set(record.ground_truth, info)
+        if info.task_type == "grounding":
+            return truth_boxes(record.ground_truth, info)
+        raise UngradableRow(f"unknown extra_info.task_type {info.task_type!r}")
+    except UngradableRow as err:
+        context = (f"box_format {info.box_format!r}" if info.task_type == "grounding"
+                   else f"extra_info.labels {list(info.labels)}")
+        raise EvalDataError(f"{record.origin}: {err} (ground truth {str(record.ground_truth)[:200]!r}, {context})"
+                            ) from err
 
 
 def score_record(record: Record, reward_kwargs: dict[str, Any]) -> Scored:
@@ -86,16 +96,11 @@ def score_record(record: Record, reward_kwargs: dict[str, Any]) -> Scored:
     parsed = reward_fns.parse_answer(record.response, extra_info, **reward_kwargs)
     pred = parsed.pred or ""
     iou = None
+    truth: Any = _graded_truth(record, info)
     if info.task_type in CLASSIFICATION_TASKS:
-        truth: Any = _truth_indices([record.ground_truth], info, record.origin)[0]
         predicted: Any = INVALID if parsed.label_index is None else int(parsed.label_index)
         correct = predicted == truth
     elif info.task_type == "multilabel":
-        try:
-            names = json.loads(record.ground_truth)
-        except json.JSONDecodeError as err:
-            raise EvalDataError(f"{record.origin}: multilabel ground truth is not JSON ({err.msg})") from err
-        truth = _truth_indices(names if isinstance(names, list) else [None], info, record.origin)
         predicted = None if parsed.label_set is None else tuple(sorted(parsed.label_set))
         correct = predicted == truth
     else:  # grounding: a hit is what the reward counts as one (box count and IoU threshold), read from its "acc"

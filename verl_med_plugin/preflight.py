@@ -111,7 +111,8 @@ def _prepare_hint(config: DictConfig) -> str:
         return (f"Prepare it with: python -m data_preprocess.medmnist --dataset {dataset} --size 224 "
                 f"--output_dir {out}/{dataset}")
     return (f"med.dataset={dataset!r} is not a MedMNIST 2D dataset ({', '.join(MEDMNIST_2D)}); for your own "
-            f"task run: python -m data_preprocess.folder --card <task.yaml> --image_dir <folder-per-class> --output_dir {out}/{dataset}")
+            f"task run: python -m data_preprocess.folder --card <task.yaml> --image_dir <folder-per-class> "
+            f"--output_dir {out}/{dataset}")
 
 
 def training_blockers(config: DictConfig) -> list[str]:
