@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from results_io import machine_info, save
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -99,12 +99,9 @@ def main() -> None:
         "us_per_item": {name: round(t / args.rows * 1e6, 1) for name, t in best.items()},
         "ratio_to_verl": {name: round(t / baseline, 3) for name, t in best.items() if name != "verl RLHFDataset"},
         "goal_ratio": GOAL_RATIO,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "load_avg_1m": round(os.getloadavg()[0], 2)},
+        "machine": machine_info(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(
+    save(args.out, result,
         "# Dataset benchmark\n\n"
         f"`__getitem__` over {args.rows} rows (224-px PNG, project schema), best of {args.repeats} interleaved passes, "
         f"`python benchmarks/bench_dataset.py` (load average {result['machine']['load_avg_1m']} on "
@@ -112,7 +109,6 @@ def main() -> None:
         + "".join(f"| {name} | {us} | {result['ratio_to_verl'].get(name, 1.0)} |\n"
                   for name, us in result["us_per_item"].items())
         + f"\nGoal: <= {GOAL_RATIO}x verl's RLHFDataset.\n")
-    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

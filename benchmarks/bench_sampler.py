@@ -12,14 +12,12 @@ vary with its load, which is recorded.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from results_io import machine_info, save
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -99,12 +97,9 @@ def main() -> None:
         "ratio_sampler_step_to_dense_baseline": round(step_ms / dense["median_ms"], 3),
         "state_dict_mb": round(sum(v.nbytes for v in sampler.state_dict().values()
                                    if isinstance(v, np.ndarray)) / 2**20, 1),
-        "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
-                    "load_avg_1m": round(os.getloadavg()[0], 2)},
+        "machine": machine_info(numpy=np.__version__),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(
+    save(args.out, result,
         "# Curriculum sampler benchmark\n\n"
         f"{args.samples:,} samples, {len(sampler.class_keys)} classes, {args.prompts} prompts x {args.rollouts} "
         f"rollouts = {args.prompts * args.rollouts:,} responses per step, `python benchmarks/bench_sampler.py`; "
@@ -117,7 +112,6 @@ def main() -> None:
         + f"\nUpdate {result['ratio_update_to_goal']}x the 5 ms goal; update + draw "
         f"{result['ratio_sampler_step_to_dense_baseline']}x the dense baseline. Construction "
         f"{result['construction_s']} s; checkpointed state {result['state_dict_mb']} MB.\n")
-    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
