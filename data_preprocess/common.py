@@ -9,9 +9,10 @@ import math
 import os
 import warnings
 import zlib
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -46,12 +47,15 @@ def encode_png(image: Image.Image) -> bytes:
 def open_image(path: Path | str, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Image:
     """Decode an image file fully, as ``L`` or ``RGB`` (16-bit grey stretched to 8 bits); refuses decompression
     bombs and unreadable files with a ``ConversionError`` naming the file."""
+    from . import validate  # imported here: validate imports ConversionError from this module
+
     previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels  # Pillow reads the limit at open()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 img.load()
+                validate.check_image_size(img.size, f"{path}: image")
                 if img.mode in ("L", "RGB"):
                     return img
                 if img.mode.startswith(("I", "F")):  # 16-bit / float grey (common in medical PNG and TIFF)
@@ -120,8 +124,9 @@ def select_indices(labels: np.ndarray, n: int, *, balanced: bool, seed: int, str
 def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int, strata: Sequence[Any] | None = None
                   ) -> dict[str, np.ndarray]:
     """Random train/val/test split of ``n`` items, per stratum (class) when ``strata`` is given."""
-    if val_fraction < 0 or test_fraction < 0 or val_fraction + test_fraction >= 1:
-        raise ConversionError(f"--val_fraction {val_fraction} and --test_fraction {test_fraction}: need >= 0, sum < 1")
+    from . import validate
+
+    validate.check_fractions(val_fraction, test_fraction)
     rng = np.random.default_rng(seed)
     keys = np.asarray(strata if strata is not None else np.zeros(n, dtype=np.int64))
     out: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
@@ -156,7 +161,7 @@ class ParquetSink:
     def __init__(self, path: Path, schema: Any):
         import pyarrow.parquet as pq
 
-        self.path, self.schema = path, schema
+        self.path, self.schema, self.rows = path, schema, 0
         self._buffer: list[dict[str, Any]] = []
         # Images never repeat: dictionary-encoding them would only spend time hashing PNG bytes.
         dictionary = [name for name in schema.names if name != "images"]
@@ -164,6 +169,7 @@ class ParquetSink:
 
     def write(self, row: dict[str, Any]) -> None:
         self._buffer.append(row)
+        self.rows += 1
         if len(self._buffer) >= ROW_GROUP_ROWS:
             self._flush()
 
@@ -193,15 +199,35 @@ class AtomicOutputs:
     def __init__(self, output_dir: Path | str):
         self.output_dir = Path(output_dir).expanduser()
         self._sinks: dict[Path, ParquetSink] = {}
+        self._may_be_empty: set[Path] = set()
+        self._temp_paths: list[Path] = []  # recorded before the file exists: an interrupt in between leaves nothing
 
-    def open(self, name: str, schema: Any) -> ParquetSink:
+    def open(self, name: str, schema: Any, may_be_empty: bool = False) -> ParquetSink:
+        """A sink for ``name``; unless ``may_be_empty``, the run fails if it ends without rows (a useless file)."""
         final = self.output_dir / name
         if final in self._sinks:
             raise ValueError(f"{final}: opened twice in one run")
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        sink = ParquetSink(self.output_dir / f".{name}.{os.getpid()}.tmp", schema)
+        if not self._sinks:
+            from . import validate
+
+            validate.prepare_output_dir(self.output_dir)
+            validate.remove_stale_temp_files(self.output_dir)
+        self._temp_paths.append(self.output_dir / f".{name}.{os.getpid()}.tmp")
+        sink = ParquetSink(self._temp_paths[-1], schema)
         self._sinks[final] = sink
+        if may_be_empty:
+            self._may_be_empty.add(final)
         return sink
+
+    def check_complete(self) -> None:
+        """Refuse to publish nothing, or an empty file nobody asked for (empty split, all rows filtered out)."""
+        if not self._sinks:
+            raise ConversionError(f"{self.output_dir}: no rows to write (the source has no usable samples)")
+        empty = [final.name for final, sink in self._sinks.items() if not sink.rows and final not in
+                 self._may_be_empty]
+        if empty:
+            raise ConversionError(f"{self.output_dir}: {', '.join(empty)} would have no rows: check the split "
+                                  "sizes, --val_fraction/--test_fraction or the source's split column")
 
     def close(self) -> None:
         for sink in self._sinks.values():
@@ -212,8 +238,12 @@ class AtomicOutputs:
             os.replace(sink.path, final)
 
     def discard(self) -> None:
-        for sink in self._sinks.values():
-            sink.discard()
+        try:
+            for sink in self._sinks.values():
+                sink.discard()
+        finally:
+            for path in self._temp_paths:
+                path.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -223,6 +253,10 @@ def atomic_outputs(output_dir: Path | str) -> Iterator[AtomicOutputs]:
     try:
         yield outputs
         outputs.close()
+        outputs.check_complete()
+    except OSError as err:  # disk full, folder removed or made read-only mid-run: one line, no partial output
+        outputs.discard()
+        raise ConversionError(f"{err.filename or outputs.output_dir}: {err.strerror or err}") from None
     except BaseException:
         outputs.discard()
         raise
@@ -238,11 +272,16 @@ def add_output_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_subset_args(parser: argparse.ArgumentParser) -> None:
+    from . import validate
+
     for split in SPLITS:
-        parser.add_argument(f"--{split}_size", type=int, default=-1,
-                            help=f"rows to keep in {split} (-1: all); balanced per class unless --no_balance")
+        parser.add_argument(f"--{split}_size", type=validate.train_size if split == "train" else validate.split_size,
+                            default=-1,
+                            help=f"rows to keep in {split} (-1: all); "
+                                 + ("balanced per class unless --no_balance" if split == "train"
+                                    else "uniform: keeps the class distribution"))
     parser.add_argument("--no_balance", action="store_true",
-                        help="sample subsets uniformly instead of the same number per class")
+                        help="sample the train subset uniformly instead of the same number per class")
 
 
 def add_prompt_args(parser: argparse.ArgumentParser, options: bool = True) -> None:
@@ -260,8 +299,8 @@ def add_prompt_args(parser: argparse.ArgumentParser, options: bool = True) -> No
 
 
 def run_cli(main_fn, argv: Sequence[str] | None = None) -> None:
-    """Run a converter's main: a bad input ends with its one-line message (exit status 1), not a traceback."""
-    try:
-        main_fn(argv)
-    except ConversionError as err:
-        raise SystemExit(f"error: {err}") from None
+    """Run a converter's main: a bad input ends with its one-line message (exit status 1), Ctrl-C with exit 130;
+    never a traceback (``validate.run_guarded``)."""
+    from . import validate
+
+    validate.run_guarded(main_fn, argv)

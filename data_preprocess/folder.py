@@ -8,6 +8,12 @@ Folder layouts: ``<image_dir>/<class>/*.png`` (split at random, per class, by ``
 (relative to ``--image_root``, default the CSV's folder), a label column and optionally a split column;
 multi-label rows list their labels separated by ``;`` (empty or ``none``: no finding).
 
+``--group_column`` (e.g. a patient or lesion id) makes the random split group-aware: all images of one group
+land in the same split, so no patient is seen in training and tested on. Groups are split per stratum (the
+group's most frequent label) in seeded random order, each group going to the split whose share of the stratum's
+images its middle falls in: split sizes stay close to the fractions, counted in images. A group whose rows carry
+different split values is an error; rows of a group without a split value follow the group's given split.
+
 Class folders and CSV labels are matched to the card's labels by name, official name or alias (case and
 punctuation insensitive). The card fixes the label order; a folder or label the card does not know, a card class
 without any image, or an empty class folder stop the conversion. See docs/new_task.md for the card format.
@@ -17,16 +23,31 @@ from __future__ import annotations
 
 import argparse
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from .common import (DEFAULT_MAX_IMAGE_PIXELS, SPLITS, ConversionError, add_output_args, add_prompt_args,
-                     add_subset_args, assign_splits, atomic_outputs, encode_png, fit_size, open_image, resize,
-                     run_cli, select_indices)
+from . import validate
+from .common import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    SPLITS,
+    ConversionError,
+    add_output_args,
+    add_prompt_args,
+    add_subset_args,
+    assign_splits,
+    atomic_outputs,
+    encode_png,
+    fit_size,
+    open_image,
+    resize,
+    run_cli,
+    select_indices,
+)
+from .exclude import ExcludeIndex, add_exclude_args, drop_excluded
 from .knowledge import TaskCard, label_index, load_card, task_spec
 from .prompts import RowBuilder
 from .schema import arrow_schema
@@ -40,6 +61,7 @@ class Sample:
     image: Path
     label: int | tuple[int, ...]  # class index, or sorted class indices (multilabel)
     split: str = ""
+    group: str = ""  # patient / lesion id (--group_column): a group never straddles splits; "" = no group
 
 
 def _lookup(card: TaskCard, value: str, where: str) -> int:
@@ -75,14 +97,15 @@ def read_image_folder(root: Path, card: TaskCard) -> list[Sample]:
 
 
 def read_csv(path: Path, card: TaskCard, image_root: Path | None = None, image_column: str = "image",
-             label_column: str = "label", split_column: str = "split") -> list[Sample]:
-    """Samples of a CSV with image path, label and optional split columns, in file order."""
+             label_column: str = "label", split_column: str = "split", group_column: str | None = None
+             ) -> list[Sample]:
+    """Samples of a CSV with image path, label and optional split and group columns, in file order."""
     image_root = image_root if image_root is not None else path.parent
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # utf-8-sig: Excel saves CSVs with a BOM
             reader = csv.DictReader(f)
             columns = reader.fieldnames or []
-            for column in (image_column, label_column):
+            for column in (image_column, label_column, *([group_column] if group_column else [])):
                 if column not in columns:
                     raise ConversionError(f"{path}: field '{column}': no such column (columns: {columns})")
             rows = list(reader)
@@ -100,8 +123,60 @@ def read_csv(path: Path, card: TaskCard, image_root: Path | None = None, image_c
         split = (row.get(split_column) or "").strip() if split_column in columns else ""
         if split and split not in SPLITS:
             raise ConversionError(f"{path}:{line}: field '{split_column}': {split!r} is not one of {SPLITS}")
-        samples.append(Sample(image=image_root / (row.get(image_column) or "").strip(), label=label, split=split))
+        group = ""
+        if group_column:
+            group = (row.get(group_column) or "").strip()
+            if not group:
+                raise ConversionError(f"{path}:{line}: field '{group_column}': empty group id (every row needs one, "
+                                      "or a patient's images could straddle splits)")
+        samples.append(Sample(image=image_root / (row.get(image_column) or "").strip(), label=label, split=split,
+                              group=group))
     return samples
+
+
+def _stratum(labels: list[int | tuple[int, ...]]) -> int:
+    """A group's stratum: its most frequent single label (the smallest on a tie); -1 for multi-label data."""
+    single = [x for x in labels if isinstance(x, int)]
+    if not single:
+        return -1
+    counts = np.bincount(single)
+    return int(np.argmax(counts))
+
+
+def assign_group_splits(samples: list[Sample], val_fraction: float, test_fraction: float, seed: int) -> None:
+    """Give every sample without a split a random one, whole groups at a time (see the module doc). Deterministic
+    for a given seed and sample order; samples that come with a split keep it."""
+    validate.check_fractions(val_fraction, test_fraction)
+    members: dict[str, list[Sample]] = {}
+    for sample in samples:
+        members.setdefault(sample.group, []).append(sample)
+    todo: list[str] = []
+    for group, items in members.items():
+        given = sorted({s.split for s in items if s.split})
+        if len(given) > 1:
+            raise ConversionError(f"group {group!r}: its images are in several splits ({', '.join(given)}); a group "
+                                  "must stay in one split")
+        if given:
+            for s in items:
+                s.split = given[0]
+        else:
+            todo.append(group)
+    rng = np.random.default_rng(seed)
+    strata: dict[int, list[str]] = {}
+    for group in todo:
+        strata.setdefault(_stratum([s.label for s in members[group]]), []).append(group)
+    for key in sorted(strata):
+        groups = strata[key]
+        total = sum(len(members[g]) for g in groups)
+        n_test, n_val = total * test_fraction, total * val_fraction
+        start = 0
+        for index in rng.permutation(len(groups)):
+            items = members[groups[index]]
+            middle = start + len(items) / 2
+            split = "test" if middle < n_test else "val" if middle < n_test + n_val else "train"
+            for s in items:
+                s.split = split
+            start += len(items)
 
 
 def _check_coverage(samples: list[Sample], card: TaskCard, source: Path) -> None:
@@ -131,11 +206,18 @@ def convert(
     system_prompt: str | None = None,
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     progress: bool = True,
+    exclude: ExcludeIndex | None = None,
 ) -> dict[str, Path]:
-    """Write train/val/test parquet of a task card's samples; samples without a split are split at random."""
+    """Write train/val/test parquet of a task card's samples; samples without a split are split at random.
+    Samples whose image matches ``exclude`` (images of another dataset's evaluation splits) are dropped first."""
+    validate.check_split_sizes(split_sizes)
+    samples = drop_excluded(samples, exclude, lambda s: open_image(s.image, max_image_pixels))
     _check_coverage(samples, card, Path(source))
-    assign_splits(samples, [s.label if isinstance(s.label, int) else -1 for s in samples], val_fraction,
-                  test_fraction, seed)
+    if any(s.group for s in samples):
+        assign_group_splits(samples, val_fraction, test_fraction, seed)
+    else:
+        assign_splits(samples, [s.label if isinstance(s.label, int) else -1 for s in samples], val_fraction,
+                      test_fraction, seed)
     builder = RowBuilder(task_spec(card), template=template, option_style=option_style, system_prompt=system_prompt)
     multilabel = card.task_type == "multilabel"
     with atomic_outputs(output_dir) as outputs:
@@ -147,9 +229,10 @@ def convert(
                     labels[row, list(s.label)] = 1
             else:
                 labels = np.asarray([s.label for s in members], dtype=np.int64)
-            keep = select_indices(labels, (split_sizes or {}).get(split, -1), balanced=balanced, seed=seed,
-                                  stream=stream)
-            sink = outputs.open(f"{split}.parquet", arrow_schema())
+            # Balancing shapes training only: val/test subsets keep the data's class distribution.
+            keep = select_indices(labels, (split_sizes or {}).get(split, -1), balanced=balanced and split == "train",
+                                  seed=seed, stream=stream)
+            sink = outputs.open(f"{split}.parquet", arrow_schema(), validate.may_be_empty(split, split_sizes))
             for i in tqdm(keep, desc=f"{card.name} {split}", unit="img", disable=not progress):
                 sample = members[i]
                 image = open_image(sample.image, max_image_pixels)
@@ -170,29 +253,37 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--image_column", default="image")
     parser.add_argument("--label_column", default="label")
     parser.add_argument("--split_column", default="split")
-    parser.add_argument("--max_side", type=int, default=448,
+    parser.add_argument("--group_column", default=None,
+                        help="CSV column of a patient / lesion id: one group's images never straddle splits")
+    parser.add_argument("--max_side", type=validate.image_side, default=448,
                         help="longest stored side, sides rounded to multiples of 28 (0: keep the file's size)")
-    parser.add_argument("--val_fraction", type=float, default=0.1, help="random split when the source has none")
-    parser.add_argument("--test_fraction", type=float, default=0.2, help="random split when the source has none")
+    parser.add_argument("--val_fraction", type=validate.fraction, default=0.1,
+                        help="random split when the source has none")
+    parser.add_argument("--test_fraction", type=validate.fraction, default=0.2,
+                        help="random split when the source has none")
     parser.add_argument("--max_image_pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
                         help="refuse larger images (decompression-bomb guard)")
     add_subset_args(parser)
+    add_exclude_args(parser)
     add_prompt_args(parser)
     add_output_args(parser)
     args = parser.parse_args(argv)
     card = load_card(args.card)
     if args.image_dir:
+        if args.group_column:
+            parser.error("--group_column needs --csv (a class folder has no group column)")
         source = Path(args.image_dir)
         samples = read_image_folder(source, card)
     else:
         source = Path(args.csv)
         samples = read_csv(source, card, Path(args.image_root) if args.image_root else None, args.image_column,
-                           args.label_column, args.split_column)
+                           args.label_column, args.split_column, args.group_column)
     written = convert(
         samples, card, args.output_dir, source=source, max_side=args.max_side,
         split_sizes={s: getattr(args, f"{s}_size") for s in SPLITS}, balanced=not args.no_balance,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed, template=args.template,
         option_style=args.option_style, system_prompt=args.system_prompt, max_image_pixels=args.max_image_pixels,
+        exclude=ExcludeIndex(args.exclude, args.exclude_threshold) if args.exclude else None,
     )
     for path in written.values():
         print(path)

@@ -18,18 +18,34 @@ Card fields (YAML)::
         official: "0"            # the label as the source data spells it (default: name)
         aliases: [grade 0]       # other accepted answers
         findings: No abnormalities.
+    positive: [moderate NPDR, severe NPDR, proliferative DR]  # optional: the clinically positive class(es) (a
+                                 # name or a list of names) for sensitivity/specificity/PPV/NPV in the evaluation
+
+The cards shipped here are written by us from the references they cite; the paper generated its knowledge text
+with GPT-4o. To do it the paper's way, with any LLM::
+
+    python -m data_preprocess.knowledge draft --dataset dermamnist > prompt.txt   # give prompt.txt to the LLM
+    python -m data_preprocess.knowledge validate --card my_derma.yaml --dataset dermamnist
+    python -m data_preprocess.medmnist --dataset dermamnist --card my_derma.yaml --output_dir ...
+
+``validate`` refuses a card whose labels (official names) or their order differ from ``medmnist.INFO``, whose
+task type differs, or that leaves a class without findings.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import yaml
 
 from reward_fns.labels import normalize  # the reward's spelling equivalence: the card must be unambiguous under it
 
+from . import validate
 from .common import ConversionError
 from .prompts import TaskSpec
 from .schema import TASK_TYPES
@@ -56,6 +72,7 @@ class TaskCard:
     modality: str = ""
     description: str = ""
     references: tuple[str, ...] = ()
+    positive: tuple[str, ...] = ()  # clinically positive class(es), by display name; () = none declared
 
     @property
     def label_names(self) -> list[str]:
@@ -82,7 +99,7 @@ def load_card(name_or_path: str | Path) -> TaskCard:
     if not path.is_file():
         raise ConversionError(f"{path}: no such task card (knowledge base has: {available_cards()})")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(validate.read_text(path, "task card"))
     except yaml.YAMLError as err:
         raise ConversionError(f"{path}: not valid YAML: {err}") from err
     if not isinstance(data, dict):
@@ -118,6 +135,11 @@ def load_card(name_or_path: str | Path) -> TaskCard:
     if task_type == "binary" and len(labels) != 2:
         raise ConversionError(f"{path}: field 'labels': a binary task has 2 classes, got {len(labels)}")
     refs = data.get("references") or []
+    positive = data.get("positive") or []
+    positive = [positive] if isinstance(positive, str) else positive
+    if not isinstance(positive, list) or any(p not in [c.name for c in labels] for p in positive):
+        raise ConversionError(f"{path}: field 'positive': expected a label name or a list of label names among "
+                              f"{[c.name for c in labels]}, got {data.get('positive')!r}")
     return TaskCard(
         name=_text(data.get("name"), path, "name", required=True),
         task_type=task_type,
@@ -128,6 +150,7 @@ def load_card(name_or_path: str | Path) -> TaskCard:
         modality=_text(data.get("modality"), path, "modality"),
         description=_text(data.get("description"), path, "description"),
         references=tuple(_text(r, path, "references") for r in (refs if isinstance(refs, list) else [refs])),
+        positive=tuple(positive),
     )
 
 
@@ -195,3 +218,107 @@ def class_findings(knowledge: str, label: str) -> str:
     """The findings of ``label`` in a knowledge text made by ``render_knowledge`` ("" when it has none)."""
     prefix = f"- {label}: "
     return next((line[len(prefix):] for line in knowledge.splitlines() if line.startswith(prefix)), "")
+
+
+# --- drafting a card with an LLM, and checking the card it returns -------------------------------------------------
+
+DRAFT_PROMPT = """You are a radiologist / pathologist writing a knowledge card for an image classification task. The
+card is shown to a vision-language model before each question, and its per-class findings must help it tell the
+classes apart in one image.
+
+Dataset: {title} (medmnist.INFO['{flag}'])
+About the data (MedMNIST): {description}
+Task type: {task_type}
+Classes, in this exact order (index: official label):
+{classes}
+
+Write the card as YAML with exactly these fields, and nothing else in your answer:
+
+name: {flag}
+title: {title}
+modality: <imaging modality, view and preparation, one line>
+task_type: {task_type}
+question: <one question about the image whose answer is one class name{multilabel}>
+description: <one paragraph: what the images show and how the classes differ overall>
+references: [<the sources your text is based on, as full citations>]
+labels:
+{label_skeleton}
+Rules:
+- Keep every `official:` value exactly as given and the classes in the given order; choose a short display `name`
+  per class (what the model answers) and optional `aliases` (other names a clinician would use for that class
+  only; never a broader or different finding).
+- Findings describe what is visible in this kind of image at low resolution (as small as 28 x 28 pixels): colour,
+  shape, texture, position. No patient history, no findings the modality cannot show.
+- Describe position by the patient's side (patient's left/right) and by neighbouring structures, never by the side
+  of the image: the orientation of the images is not verified.
+- Do not invent statistics or references."""
+
+
+def _medmnist_task(flag: str) -> tuple[dict, str, list[str]]:
+    """INFO entry, card task type and official labels of a MedMNIST 2D dataset."""
+    from .medmnist import DATASETS_2D, INFO, TASK_TYPES  # deferred: medmnist.py imports this module
+
+    if flag not in DATASETS_2D:
+        raise ConversionError(f"--dataset {flag!r}: not a MedMNIST 2D dataset; choose from {list(DATASETS_2D)}")
+    info = INFO[flag]
+    return info, TASK_TYPES[info["task"]], [info["label"][str(i)] for i in range(len(info["label"]))]
+
+
+def draft_prompt(flag: str) -> str:
+    """The prompt that asks an LLM to draft the knowledge card of MedMNIST dataset ``flag``."""
+    info, task_type, official = _medmnist_task(flag)
+    title = info.get("python_class", flag)
+    skeleton = "".join(f"  - name: <display name>\n    official: {json.dumps(o)}\n"  # JSON strings are YAML
+                       f"    aliases: []\n    findings: <what distinguishes this class in the image>\n"
+                       for o in official)
+    return DRAFT_PROMPT.format(
+        flag=flag, title=title, description=" ".join(str(info.get("description", "")).split()), task_type=task_type,
+        classes="\n".join(f"  {i}: {o}" for i, o in enumerate(official)), label_skeleton=skeleton,
+        multilabel="; several classes may be present, so ask which findings are present" if task_type == "multilabel"
+        else "")
+
+
+def check_card_for_dataset(card_path: str | Path, flag: str) -> TaskCard:
+    """A user-brought card for MedMNIST dataset ``flag``: its structure (``load_card``), then its task type and
+    labels (official names, in order) against ``medmnist.INFO``, its name, and a finding for every class."""
+    _, task_type, official = _medmnist_task(flag)
+    card = load_card(Path(card_path))
+    validate_card(card, official, task_type, source=f"medmnist.INFO['{flag}']")
+    if card.name != flag:
+        raise ConversionError(f"{card.path}: field 'name': card says {card.name!r}, expected {flag!r}")
+    empty = [c.name for c in card.labels if not c.findings]
+    if empty:
+        raise ConversionError(f"{card.path}: field 'labels': class(es) {empty} have no findings")
+    return card
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m data_preprocess.knowledge",
+                                     description="Draft a knowledge card with any LLM, and check the card it returns.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    draft = commands.add_parser("draft", help="print (or write) the prompt that asks an LLM for a card")
+    draft.add_argument("--dataset", required=True, help="MedMNIST 2D flag, e.g. dermamnist")
+    draft.add_argument("--out", default=None, help="write the prompt to this file instead of standard output")
+    check = commands.add_parser("validate", help="check a card against medmnist.INFO (labels and their order)")
+    check.add_argument("--card", required=True, help="the card YAML the LLM (or you) wrote")
+    check.add_argument("--dataset", required=True, help="MedMNIST 2D flag the card is for")
+    args = parser.parse_args(argv)
+    if args.command == "draft":
+        text = draft_prompt(args.dataset) + "\n"
+        if args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+            print(f"wrote {args.out}: give it to an LLM, save its YAML answer, then run: python -m "
+                  f"data_preprocess.knowledge validate --card <answer>.yaml --dataset {args.dataset}", file=sys.stderr)
+        else:
+            sys.stdout.write(text)
+        return
+    card = check_card_for_dataset(args.card, args.dataset)
+    print(f"ok: {card.path} matches medmnist.INFO['{args.dataset}'] ({len(card.labels)} classes in order, "
+          f"task type {card.task_type}); use it with: python -m data_preprocess.medmnist --dataset {args.dataset} "
+          f"--card {card.path} ...")
+
+
+if __name__ == "__main__":
+    from .common import run_cli
+
+    run_cli(main)

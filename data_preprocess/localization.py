@@ -26,15 +26,29 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from .common import (DEFAULT_MAX_IMAGE_PIXELS, SPLITS, ConversionError, add_output_args, add_prompt_args,
-                     assign_splits, atomic_outputs, encode_png, fit_size, open_image, resize, run_cli)
+from . import validate
+from .common import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    SPLITS,
+    ConversionError,
+    add_output_args,
+    add_prompt_args,
+    assign_splits,
+    atomic_outputs,
+    encode_png,
+    fit_size,
+    open_image,
+    resize,
+    run_cli,
+)
+from .exclude import ExcludeIndex, add_exclude_args, drop_excluded
 from .prompts import RowBuilder, TaskSpec
 from .schema import BOX_FORMATS, arrow_schema
 
@@ -55,9 +69,14 @@ class Sample:
     source: str = ""  # where the annotation came from, for error messages
 
 
-def boxes_from_mask(mask: np.ndarray, per_component: bool = False) -> list[list[float]]:
-    """Bounding box of the non-zero pixels (``[]`` for an empty mask); one per connected component if asked."""
-    fg = mask > 0
+MASK_THRESHOLD = 128  # 8-bit masks: JPEG-compressed masks carry faint noise around the lesion that would grow boxes
+
+
+def boxes_from_mask(mask: np.ndarray, per_component: bool = False, threshold: int = MASK_THRESHOLD
+                    ) -> list[list[float]]:
+    """Bounding box of the foreground (pixels >= ``threshold``; ``> 0`` for 0/1 label masks, whose maximum is 1),
+    ``[]`` for an empty mask; one box per connected component if asked."""
+    fg = mask > 0 if int(mask.max(initial=0)) <= 1 else mask >= threshold
     if not fg.any():
         return []
     if per_component:
@@ -87,9 +106,9 @@ def scale_boxes(boxes: list[list[float]], src: tuple[int, int], dst: tuple[int, 
 def read_coco(json_path: Path, image_root: Path, split: str, categories: Sequence[str] = ()) -> list[Sample]:
     """Samples of a COCO-style file (``images``, ``annotations`` with ``bbox`` = [x, y, w, h]), in file order."""
     try:
-        data = json.loads(json_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ConversionError(f"{json_path}: not readable COCO json: {err}") from err
+        data = json.loads(validate.read_text(json_path, "COCO json"))
+    except (ValueError, RecursionError) as err:  # RecursionError: absurdly deeply nested json
+        raise ConversionError(f"{json_path}: not readable COCO json: {type(err).__name__}: {err}") from None
     for key in ("images", "annotations"):
         if not isinstance(data.get(key) if isinstance(data, dict) else None, list):
             raise ConversionError(f"{json_path}: field '{key}': missing or not a list")
@@ -104,6 +123,11 @@ def read_coco(json_path: Path, image_root: Path, split: str, categories: Sequenc
         if unknown:
             raise ConversionError(f"{json_path}: field 'categories': no category {unknown} (has {sorted(names)})")
         wanted_ids = {names[c] for c in categories}
+    if not data["images"]:
+        raise ConversionError(f"{json_path}: field 'images': empty, no image to convert")
+    validate.check_unique_ids([(img.get("id"), f"images[{j}] ({img.get('file_name')!r})")
+                               for j, img in enumerate(data["images"]) if isinstance(img, dict)],
+                              f"{json_path}: field 'images'")
     samples: dict[object, Sample] = {}
     for j, img in enumerate(data["images"]):
         try:
@@ -121,6 +145,8 @@ def read_coco(json_path: Path, image_root: Path, split: str, categories: Sequenc
             raise ConversionError(f"{where}.image_id': no image with id {ann.get('image_id')!r}"
                                   if isinstance(ann, dict) else f"{where}': not an object")
         if wanted_ids is not None and ann.get("category_id") not in wanted_ids:
+            continue
+        if ann.get("iscrowd"):  # a crowd region (RLE over many objects), not one object's box: COCO skips it too
             continue
         sample, bbox = samples[ann["image_id"]], ann.get("bbox")
         if (not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_number(v) for v in bbox)
@@ -175,6 +201,7 @@ def convert(
     box_format: str = "abs",
     max_side: int = 448,
     per_component: bool = False,
+    mask_threshold: int = MASK_THRESHOLD,
     drop_empty: bool = False,
     val_fraction: float = 0.1,
     test_fraction: float = 0.2,
@@ -183,10 +210,13 @@ def convert(
     system_prompt: str | None = None,
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     progress: bool = True,
+    exclude: ExcludeIndex | None = None,
 ) -> dict[str, Path]:
-    """Write grounding rows; samples without a split get a random, per-stratum train/val/test split."""
+    """Write grounding rows; samples without a split get a random, per-stratum train/val/test split. Samples whose
+    image matches ``exclude`` (e.g. BreastMNIST's test split, made from BUSI) are dropped first."""
     if box_format not in BOX_FORMATS:
         raise ConversionError(f"--box_format {box_format!r}: expected one of {BOX_FORMATS}")
+    samples = drop_excluded(samples, exclude, lambda s: open_image(s.image, max_image_pixels))
     assign_splits(samples, [s.stratum for s in samples], val_fraction, test_fraction, seed)
     builder = RowBuilder(TaskSpec(name=name, task_type="grounding", question=question, box_format=box_format),
                          template=template, system_prompt=system_prompt)
@@ -205,7 +235,7 @@ def convert(
                 if mask.size != image.size:
                     raise ConversionError(f"{mask_path}: mask size {mask.size} differs from its image "
                                           f"{sample.image} {image.size}")
-                boxes += boxes_from_mask(np.asarray(mask.convert("L")), per_component)
+                boxes += boxes_from_mask(np.asarray(mask.convert("L")), per_component, mask_threshold)
             if drop_empty and not boxes:
                 continue
             stored = resize(image, fit_size(*image.size, max_side))
@@ -226,19 +256,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--mask_dir", default=None, help="masks in this folder (same sub-folders as the images)")
     parser.add_argument("--mask_suffix", default="_mask", help="mask file = image stem + this + anything")
     parser.add_argument("--per_component", action="store_true", help="one box per connected mask component")
+    parser.add_argument("--mask_threshold", type=int, default=MASK_THRESHOLD,
+                        help="mask pixels >= this are foreground (0/1 masks: > 0); 128 keeps JPEG noise out of boxes")
     parser.add_argument("--image_root", default=".", help="folder the COCO file_name entries are relative to")
     parser.add_argument("--categories", nargs="*", default=(), help="COCO category names to keep (default: all)")
     parser.add_argument("--name", required=True, help="dataset name (data_source = verl_med/<name>)")
     parser.add_argument("--question", default=DEFAULT_QUESTION, help="task question of every row")
     parser.add_argument("--box_format", default="abs", choices=BOX_FORMATS, help="ground-truth box convention")
-    parser.add_argument("--max_side", type=int, default=448,
+    parser.add_argument("--max_side", type=validate.image_side, default=448,
                         help="longest stored side; 0 keeps the source size, so abs boxes refer to it and the "
                         "reward needs med.reward.abs_frame=stored unless both sides are multiples of 28 (see above)")
     parser.add_argument("--drop_empty", action="store_true", help="leave out images without any box")
-    parser.add_argument("--val_fraction", type=float, default=0.1, help="random split when the source has none")
-    parser.add_argument("--test_fraction", type=float, default=0.2, help="random split when the source has none")
+    parser.add_argument("--val_fraction", type=validate.fraction, default=0.1,
+                        help="random split when the source has none")
+    parser.add_argument("--test_fraction", type=validate.fraction, default=0.2,
+                        help="random split when the source has none")
     parser.add_argument("--max_image_pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
                         help="refuse larger images (decompression-bomb guard)")
+    add_exclude_args(parser)
     add_prompt_args(parser, options=False)
     add_output_args(parser)
     args = parser.parse_args(argv)
@@ -254,9 +289,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             samples += read_coco(Path(path), Path(args.image_root), split or "train", args.categories)
     written = convert(
         samples, args.output_dir, name=args.name, question=args.question, box_format=args.box_format,
-        max_side=args.max_side, per_component=args.per_component, drop_empty=args.drop_empty,
+        max_side=args.max_side, per_component=args.per_component, mask_threshold=args.mask_threshold,
+        drop_empty=args.drop_empty,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed, template=args.template,
         system_prompt=args.system_prompt, max_image_pixels=args.max_image_pixels,
+        exclude=ExcludeIndex(args.exclude, args.exclude_threshold) if args.exclude else None,
     )
     for path in written.values():
         print(path)

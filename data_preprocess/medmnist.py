@@ -17,8 +17,8 @@ on. Prefer the native 64/128/224-px files (``--size``) over upscaling 28-px ones
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import medmnist
 import numpy as np
@@ -26,8 +26,19 @@ from medmnist import INFO
 from PIL import Image
 from tqdm import tqdm
 
-from .common import (SPLITS, ConversionError, add_output_args, add_prompt_args, add_subset_args, atomic_outputs,
-                     encode_png, resize, run_cli, select_indices)
+from . import validate
+from .common import (
+    SPLITS,
+    ConversionError,
+    add_output_args,
+    add_prompt_args,
+    add_subset_args,
+    atomic_outputs,
+    encode_png,
+    resize,
+    run_cli,
+    select_indices,
+)
 from .knowledge import load_card, task_spec, validate_card
 from .npz_stream import NpzStream
 from .prompts import RowBuilder
@@ -76,6 +87,7 @@ def _check_split(npz: NpzStream, split: str, n_classes: int, multilabel: bool) -
     if dtype != np.uint8 or not square or (len(shape) == 4 and shape[3] not in (1, 3)):
         raise ConversionError(f"{npz.path}: array '{split}_images': expected uint8 (N, H, W) or (N, H, W, 1|3) "
                               f"square images, got {dtype} {shape}")
+    validate.check_image_size((shape[2], shape[1]), f"{npz.path}: array '{split}_images'")
     labels = npz.read(f"{split}_labels")
     want = n_classes if multilabel else 1
     if labels.ndim != 2 or labels.shape[1] != want or labels.shape[0] != shape[0]:
@@ -112,6 +124,7 @@ def convert(
     """Convert one MedMNIST 2D dataset; returns the written parquet paths by file name."""
     if dataset not in DATASETS_2D:
         raise ConversionError(f"--dataset {dataset!r}: not a MedMNIST 2D dataset; choose from {DATASETS_2D}")
+    validate.check_split_sizes(split_sizes)
     info = INFO[dataset]
     task_type = TASK_TYPES[info["task"]]
     official = [info["label"][str(i)] for i in range(len(info["label"]))]
@@ -125,9 +138,10 @@ def convert(
     with NpzStream(npz) as source, atomic_outputs(output_dir) as outputs:
         labels = {split: _check_split(source, split, len(official), multilabel) for split in SPLITS}  # fail early
         for stream, split in enumerate(SPLITS):
-            selected = select_indices(labels[split], (split_sizes or {}).get(split, -1), balanced=balanced,
-                                      seed=seed, stream=stream)
-            sink = outputs.open(f"{split}.parquet", arrow_schema())
+            # Balancing shapes training only: val/test subsets keep the official class distribution.
+            selected = select_indices(labels[split], (split_sizes or {}).get(split, -1),
+                                      balanced=balanced and split == "train", seed=seed, stream=stream)
+            sink = outputs.open(f"{split}.parquet", arrow_schema(), validate.may_be_empty(split, split_sizes))
             wanted = np.zeros(len(labels[split]), dtype=bool)
             wanted[selected] = True
             bar = tqdm(total=len(selected), desc=f"{dataset} {split}", unit="img", disable=not progress)
@@ -155,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=28, choices=SIZES, help="MedMNIST file resolution to download")
     parser.add_argument("--npz", default=None, help="read this local .npz instead of downloading")
     parser.add_argument("--root", default=None, help="download folder (default: medmnist's ~/.medmnist)")
-    parser.add_argument("--image_size", type=int, default=224,
+    parser.add_argument("--image_size", type=validate.image_side, default=224,
                         help="store images resized to this side (bicubic; 0 keeps the file's size); see above")
     parser.add_argument("--card", default=None, help="task card YAML to use instead of knowledge/<dataset>.yaml")
     add_subset_args(parser)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -32,7 +32,7 @@ class NpzStream:
             raise ConversionError(f"{self.path}: not a readable .npz (truncated or not a zip archive): {err}") from err
         self.keys = sorted(n[: -len(".npy")] for n in self._zip.namelist() if n.endswith(".npy"))
 
-    def __enter__(self) -> "NpzStream":
+    def __enter__(self) -> NpzStream:
         return self
 
     def __exit__(self, *exc) -> None:

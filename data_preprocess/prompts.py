@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
+from . import validate
 from .common import ConversionError
 from .schema import make_extra_info, make_row
 
@@ -48,7 +50,7 @@ def available_templates() -> list[str]:
     return sorted(p.stem for p in TEMPLATE_DIR.glob("*.yaml") if p != ANSWER_FORMATS_FILE)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_template(name_or_path: str) -> Template:
     """A template by name (``vrft``, ``classlist``, ``knowledge``) or by path to a YAML file of the same shape."""
     path = Path(name_or_path) if name_or_path.endswith((".yaml", ".yml")) else TEMPLATE_DIR / f"{name_or_path}.yaml"
@@ -69,7 +71,7 @@ def load_template(name_or_path: str) -> Template:
     return Template(name=str(data.get("name", path.stem)), user=data["user"], system=data.get("system"), path=path)
 
 
-@lru_cache(maxsize=None)
+@cache
 def answer_formats() -> dict[str, dict[str, Any]]:
     """``templates/answer_formats.yaml`` by task type (cached; do not modify). The one reader of that file: the
     converters' prompts and the dataset class's class lists (``verl_med_plugin.dataset``) both use it."""
@@ -108,6 +110,7 @@ class RowBuilder:
         self._formats = formats[task.task_type]
         if task.task_type != "grounding" and not task.labels:
             raise ConversionError(f"task {task.name!r}: a {task.task_type} task needs labels")
+        validate.check_option_style(task.labels, option_style, f"task {task.name!r}")
         used = {f for _, f, _, _ in string.Formatter().parse(self.template.user) if f}
         if "knowledge" in used and not task.knowledge:
             raise ConversionError(f"{self.template.path}: the template shows task knowledge, but task {task.name!r} "
@@ -132,10 +135,23 @@ class RowBuilder:
                 "options": options,
                 "knowledge": self.task.knowledge,
                 "task_instruction": instruction.format(width=image_size[0], height=image_size[1]),
-                "answer_format": self._formats["answer_format"],
+                "answer_format": self._answer_format(),
             }
             self._prompts[key] = _tidy(self.template.user.format(**fields))
         return self._prompts[key]
+
+    def _answer_format(self) -> str:
+        """The answer example; for grades with the scale, so "2" is read as the grade the model means."""
+        text = self._formats["answer_format"]
+        if self.task.task_type != "ordinal" or "{scale}" not in text:
+            return text
+        k = len(self.task.labels)
+        if self.option_style in ("letter", "number"):
+            text = self._formats.get("answer_format_options", text)
+            scale = f"A-{chr(ord('A') + k - 1)}" if self.option_style == "letter" else f"1-{k}"
+        else:
+            scale = f"0-{k - 1}"
+        return text.replace("{scale}", scale)
 
     def row(self, *, split: str, index: int, image_png: bytes, image_size: tuple[int, int], label: Any) -> dict:
         """One row. ``label``: a label index (multiclass/binary/ordinal), an iterable of label indices

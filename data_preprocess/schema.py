@@ -8,7 +8,8 @@ every ``extra_info`` key is present in every row, and ``ground_truth`` is always
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 # The rewards define what they can score; the rows are written to match.
 from reward_fns.composite import DATA_SOURCE_PREFIX

@@ -8,8 +8,9 @@ verl 0.9's SFT trainer (``verl.trainer.sft_trainer``, dataset ``MultiTurnSFTData
 (``{"bytes", "path"}`` items, like RLHFDataset). Each row here is the RL prompt plus one assistant turn
 ``<think>...</think><answer>...</answer>`` whose answer is the ground truth in the form the reward parses (label
 name; comma list of names, "none", or a JSON list when a name holds a comma; JSON boxes). The think block must not
-be empty (the format reward refuses an empty one): by default it states the knowledge-base findings of the true
-class(es); ``--think_text`` sets one fixed text instead. Train with e.g.
+be empty (the format reward refuses an empty one). By default it is one neutral sentence (``--think neutral``), so
+the SFT row is "SFT", not silently "SFT + knowledge"; ``--think knowledge`` states the knowledge-base findings of
+the true class(es) (an SFT + knowledge variant), ``--think_text`` sets one fixed text. Train with e.g.
 ``data.train_files=.../sft_train.parquet data.val_files=.../sft_val.parquet``.
 """
 
@@ -18,8 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -66,15 +68,22 @@ def think_text(ground_truth: str, extra_info: dict[str, Any]) -> str:
     return " ".join(f"Findings of {name}: {text}" for name, text in findings)
 
 
-def sft_row(row: dict[str, Any], think: str | None = None) -> dict[str, Any]:
+THINK_SOURCES = ("neutral", "knowledge")
+
+
+def sft_row(row: dict[str, Any], think: str | None = None, think_source: str = "neutral") -> dict[str, Any]:
+    """The RL prompt plus the reference reply; its think block is ``think``, else neutral or the findings."""
     gt, info = row["reward_model"]["ground_truth"], row["extra_info"]
-    reply = f"<think>{think or think_text(gt, info)}</think><answer>{answer_text(gt, info)}</answer>"
+    reasoning = think or (think_text(gt, info) if think_source == "knowledge" else FALLBACK_THINK)
+    reply = f"<think>{reasoning}</think><answer>{answer_text(gt, info)}</answer>"
     return {"messages": [*row["prompt"], {"role": "assistant", "content": reply}], "images": row["images"]}
 
 
 def convert(input_dir: Path | str, output_dir: Path | str | None = None, *, think: str | None = None,
-            progress: bool = True) -> dict[str, Path]:
+            think_source: str = "neutral", progress: bool = True) -> dict[str, Path]:
     """``sft_<split>.parquet`` for each ``<split>.parquet`` in ``input_dir``; streams row groups."""
+    if think_source not in THINK_SOURCES:
+        raise ConversionError(f"--think {think_source!r}: expected one of {THINK_SOURCES}")
     input_dir = Path(input_dir).expanduser()
     output_dir = Path(output_dir).expanduser() if output_dir else input_dir
     sources = [input_dir / f"{split}.parquet" for split in SPLITS if (input_dir / f"{split}.parquet").is_file()]
@@ -89,14 +98,14 @@ def convert(input_dir: Path | str, output_dir: Path | str | None = None, *, thin
             missing = {"prompt", "images", "reward_model", "extra_info"} - set(reader.schema_arrow.names)
             if missing:
                 raise ConversionError(f"{source}: field(s) {sorted(missing)} missing: not a verl-med RL parquet")
-            sink = outputs.open(f"sft_{source.name}", sft_schema())
+            sink = outputs.open(f"sft_{source.name}", sft_schema(), may_be_empty=True)  # mirrors its source
             bar = tqdm(total=reader.metadata.num_rows, desc=f"sft {source.stem}", unit="row", disable=not progress)
             n_read = 0
             for batch in reader.iter_batches(batch_size=BATCH_ROWS,
                                              columns=["prompt", "images", "reward_model", "extra_info"]):
                 for row in batch.to_pylist():
                     try:
-                        sink.write(sft_row(row, think))
+                        sink.write(sft_row(row, think, think_source))
                     except (KeyError, TypeError, ValueError) as err:  # JSONDecodeError is a ValueError
                         raise ConversionError(f"{source}: row {n_read}: reward_model.ground_truth / extra_info do "
                                               f"not follow data_preprocess.schema ({type(err).__name__}: {err})"
@@ -112,9 +121,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input_dir", required=True, help="folder with a converter's train/val/test.parquet")
     parser.add_argument("--output_dir", default=None, help="where sft_<split>.parquet go (default: --input_dir)")
-    parser.add_argument("--think_text", default=None, help="fixed think text for every row (default: findings)")
+    parser.add_argument("--think", default="neutral", choices=THINK_SOURCES, dest="think_source",
+                        help="think block: one neutral sentence (default: plain SFT) or the knowledge-base findings "
+                             "of the true class (an SFT + knowledge variant)")
+    parser.add_argument("--think_text", default=None, help="fixed think text for every row (overrides --think)")
     args = parser.parse_args(argv)
-    for path in convert(args.input_dir, args.output_dir, think=args.think_text).values():
+    for path in convert(args.input_dir, args.output_dir, think=args.think_text,
+                        think_source=args.think_source).values():
         print(path)
 
 

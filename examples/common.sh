@@ -2,6 +2,9 @@
 # Environment (all optional):
 #   DATA_DIR        prepared parquet, one folder per task        (default ~/data/verl_med)
 #   RUNS_DIR        checkpoints, validation dumps, reports         (default ./runs)
+#   DATASETS        MedMNIST flags every paper row runs on, one run each, so the rows' outputs form one table
+#                   (default "bloodmnist breastmnist retinamnist": multi-class, binary, ordinal; MFRS needs the
+#                   ordinal one). DATASET=<flag> runs a single dataset.
 #   MODEL           configs/med/model/<MODEL>.yaml                 (default qwen2_5_vl_3b)
 #   MODEL_PATH      local model folder instead of the hub id of MODEL
 #   HARDWARE        configs/med/hardware/<HARDWARE>.yaml: 1gpu_lora | 8gpu | multinode
@@ -10,16 +13,21 @@
 #   BUSI_DIR        the unpacked BUSI dataset (Dataset_BUSI_with_GT), for the localization rows
 #   SFT_GPUS        GPUs for the SFT baseline                      (default 1)
 #   VERL_MED_DRY_RUN=1  stop after the dry run even on a GPU host (CI does this)
+#   VERL_MED_EXTRA_OVERRIDES  Hydra overrides appended to every training command (the CPU tests pass theirs here)
+#   VERL_MED_GENERATE_ARGS    extra arguments for verl-med-generate
 set -euo pipefail
 
 DATA_DIR=${DATA_DIR:-$HOME/data/verl_med}
 RUNS_DIR=${RUNS_DIR:-$PWD/runs}
+DATASETS=${DATASETS:-${DATASET:-bloodmnist breastmnist retinamnist}}
 MODEL=${MODEL:-qwen2_5_vl_3b}
 HARDWARE=${HARDWARE:-1gpu_lora}
 MEDMNIST_SIZE=${MEDMNIST_SIZE:-224}
 
 NO_GPU=0
 nvidia-smi -L >/dev/null 2>&1 || NO_GPU=1
+# The CPU test bed (tests/cpu_testbed, VERL_PLATFORM=cpu) stands in for a GPU: CI runs the whole chain on it.
+[ "${VERL_PLATFORM:-}" = cpu ] && NO_GPU=0
 DRY_RUN=false
 if [ "${VERL_MED_DRY_RUN:-0}" = 1 ] || [ "$NO_GPU" = 1 ]; then DRY_RUN=true; fi
 
@@ -38,16 +46,29 @@ prepare_medmnist() {  # prepare_medmnist <flag>: RetinaMNIST etc. to $DATA_DIR/<
   }
 }
 
-prepare_busi_localization() {  # lesion boxes from BUSI's masks to $DATA_DIR/busi (the grounding stage)
-  local out="$DATA_DIR/busi"
+preset_value() {  # preset_value <key> [<key>...]: a value of configs/med/model/$MODEL.yaml, e.g. med reward box_format
+  python -c "import sys, yaml, importlib.resources as r
+value = yaml.safe_load((r.files('verl_med_plugin.configs') / 'med' / 'model' / (sys.argv[1] + '.yaml')).read_text())
+for key in sys.argv[2:]: value = value[key]
+print(value)" "$MODEL" "$@"
+}
+
+# The localization data in the box convention of $MODEL (its preset's med.reward.box_format), without the images
+# of the classification dataset's val/test splits: BreastMNIST is BUSI resized, so all of BUSI would put
+# BreastMNIST's test images into training.
+prepare_localization() {  # prepare_localization <dataset>: writes $DATA_DIR/busi_<box_format>_minus_<dataset>
+  local dataset=$1 fmt out
+  fmt=$(preset_value med reward box_format)
+  out="$DATA_DIR/busi_${fmt}_minus_${dataset}"
   if [ -f "$out/train.parquet" ]; then echo "data: $out (already prepared)"; return; fi
   if [ ! -d "${BUSI_DIR:-}" ]; then
     echo "error: the localization rows need BUSI (Al-Dhabyani et al. 2020, the source of BreastMNIST): download" \
          "Dataset_BUSI_with_GT and set BUSI_DIR to it." >&2
     exit 2
   fi
-  python -m data_preprocess.localization --masks "$BUSI_DIR" --name busi \
-    --question "Locate the lesion in this breast ultrasound image." --output_dir "$out"
+  python -m data_preprocess.localization --masks "$BUSI_DIR" --name busi --box_format "$fmt" \
+    --question "Locate the lesion in this breast ultrasound image." --output_dir "$out" \
+    --exclude "$DATA_DIR/$dataset/test.parquet" "$DATA_DIR/$dataset/val.parquet"
 }
 
 train() {  # train <experiment|default> <dataset> [hydra overrides...]
@@ -59,13 +80,12 @@ train() {  # train <experiment|default> <dataset> [hydra overrides...]
   python -m verl_med_plugin.main "${preset[@]}" "med/model=$MODEL" "med/hardware=$HARDWARE" \
     med.dataset="$dataset" med.data_dir="$DATA_DIR" med.dry_run="$DRY_RUN" \
     trainer.default_local_dir="$RUN_DIR/checkpoints" trainer.validation_data_dir="$RUN_DIR/val" \
-    hydra.run.dir="$RUN_DIR" ${MODEL_PATH:+actor_rollout_ref.model.path=$MODEL_PATH} "$@"
+    hydra.run.dir="$RUN_DIR" ${MODEL_PATH:+actor_rollout_ref.model.path=$MODEL_PATH} "$@" \
+    ${VERL_MED_EXTRA_OVERRIDES:-}  # word splitting intended: a list of overrides
 }
 
 model_hub_id() {  # the model path of configs/med/model/$MODEL.yaml
-  python -c "import sys, yaml, importlib.resources as r; \
-print(yaml.safe_load((r.files('verl_med_plugin.configs') / 'med' / 'model' / (sys.argv[1] + '.yaml')).read_text())\
-['actor_rollout_ref']['model']['path'])" "$MODEL"
+  preset_value actor_rollout_ref model path
 }
 
 train_sft() {  # train_sft <dataset> [hydra overrides of configs/sft_med.yaml...]
@@ -83,6 +103,20 @@ train_sft() {  # train_sft <dataset> [hydra overrides of configs/sft_med.yaml...
   fi
 }
 
+latest_checkpoint() {  # latest_checkpoint <checkpoints dir>: verl's own record of its last save, else the highest step
+  local dir=$1 step=""
+  [ -f "$dir/latest_checkpointed_iteration.txt" ] && step=$(tr -d '[:space:]' < "$dir/latest_checkpointed_iteration.txt")
+  if [ -z "$step" ]; then  # numeric sort of the step number alone (run folder names may contain underscores)
+    step=$(find "$dir" -maxdepth 1 -type d -name 'global_step_*' -printf '%f\n' | sed 's/^global_step_//' \
+           | grep -E '^[0-9]+$' | sort -n | tail -1) || true
+  fi
+  if [ -z "$step" ] || [ ! -d "$dir/global_step_$step" ]; then
+    echo "error: no checkpoint in $dir (trainer.save_freq > 0 saves one; see configs/med_grpo.yaml)" >&2
+    return 1
+  fi
+  echo "$dir/global_step_$step"
+}
+
 evaluate() {  # evaluate <name> <dataset>: merge the last checkpoint, answer the test split, write the report
   local name=$1 dataset=$2
   if [ "$DRY_RUN" = true ]; then
@@ -93,11 +127,11 @@ evaluate() {  # evaluate <name> <dataset>: merge the last checkpoint, answer the
     return
   fi
   local last
-  last=$(ls -d "$RUN_DIR"/checkpoints/global_step_* | sort -t_ -k3 -n | tail -1)
+  last=$(latest_checkpoint "$RUN_DIR/checkpoints")
   [ -d "$last/actor" ] && last="$last/actor"  # RL checkpoints keep the policy in actor/, SFT ones at the top
   python -m verl.model_merger merge --backend fsdp --local_dir "$last" --target_dir "$RUN_DIR/hf_model"
   verl-med-generate --model "$RUN_DIR/hf_model" --data "$DATA_DIR/$dataset/test.parquet" \
-    --run-config "$RUN_DIR/.hydra/config.yaml" --out "$RUN_DIR/test_generations.jsonl"
+    --run-config "$RUN_DIR/.hydra/config.yaml" --out "$RUN_DIR/test_generations.jsonl" ${VERL_MED_GENERATE_ARGS:-}
   verl-med-eval "$name=$RUN_DIR/test_generations.jsonl" --data "$DATA_DIR/$dataset/test.parquet" \
     --reward-kwargs "$name=$RUN_DIR/.hydra/config.yaml" --out "$RUN_DIR/report"
 }

@@ -12,9 +12,9 @@ from typing import Any
 
 from reward_fns.boxes import match_boxes, parse_truth_boxes
 from reward_fns.config import BOX_FORMATS, RewardConfig
-from reward_fns.labels import label_space
+from reward_fns.labels import label_space, names_every_label
 from reward_fns.mfrs import mfrs_reward
-from reward_fns.multilabel import jaccard, set_f1
+from reward_fns.multilabel import balanced_accuracy, jaccard, set_f1
 from reward_fns.parsing import LABEL_TASKS, ParsedAnswer
 from reward_fns.task_info import TaskInfo
 
@@ -47,15 +47,24 @@ def score_task(parsed: ParsedAnswer, ground_truth: Any, info: TaskInfo, cfg: Rew
 
     if task == "multilabel":
         truth_set = truth_label_set(ground_truth, info)
-        if parsed.label_set is None:
+        if parsed.label_set is None or (names_every_label(parsed.label_set, len(info.labels))
+                                        and parsed.label_set != truth_set):
             return TaskScores(acc=0.0, task_term=0.0)
         f1 = set_f1(parsed.label_set, truth_set)
         acc = float(parsed.label_set == truth_set)
-        term = {"f1": f1, "jaccard": jaccard(parsed.label_set, truth_set), "exact": acc}[cfg.multilabel_reward]
+        if cfg.multilabel_reward == "balanced":
+            term = balanced_accuracy(parsed.label_set, truth_set, len(info.labels))
+        else:
+            term = {"f1": f1, "jaccard": jaccard(parsed.label_set, truth_set), "exact": acc}[cfg.multilabel_reward]
         return TaskScores(acc=acc, task_term=term, set_f1=f1)
 
     if task == "grounding":
         boxes = truth_boxes(ground_truth, info)
+        if cfg.box_format is not None and cfg.box_format != info.box_format:
+            # The row's convention is what its prompt asked for; a model preset reading another one would score
+            # every obedient answer IoU 0 (issue 12). The preflight refuses this before Ray starts.
+            raise UngradableRow(f"reward box_format={cfg.box_format} contradicts the row's extra_info.box_format="
+                                f"{info.box_format}: prepare the data in the model's convention")
         if parsed.boxes is None:
             return TaskScores(acc=0.0, task_term=0.0)
         reward, all_matched = match_boxes(parsed.boxes, boxes, cfg.iou_type, cfg.iou_threshold)
@@ -69,13 +78,39 @@ def score_task(parsed: ParsedAnswer, ground_truth: Any, info: TaskInfo, cfg: Rew
 
 
 def truth_label(ground_truth: Any, info: TaskInfo) -> int:
-    """Label index of a classification/ordinal ground truth (a label name or alias)."""
+    """Label index of a classification/ordinal ground truth: a label name or alias, or a number (an int, a numpy
+    integer, an integral float or a digit string) graded like its text: the label it spells (a numeric official
+    label such as RetinaMNIST's "2"), else the label at that index. Rows from other pipelines store labels as
+    numbers; scoring them 0 would silently drop every group's gradient."""
     if not info.labels:
         raise UngradableRow("extra_info.labels is empty")
-    index = label_space(info.labels, info.aliases).index_of(ground_truth) if isinstance(ground_truth, str) else None
+    space = label_space(info.labels, info.aliases)
+    index = space.index_of(ground_truth) if isinstance(ground_truth, str) else None
+    if index is None:
+        number = _as_index(ground_truth)
+        if number is not None:
+            index = space.index_of(str(number))
+            if index is None and 0 <= number < len(info.labels):
+                index = number
     if index is None:
         raise UngradableRow("ground truth is not one of extra_info.labels")
     return index
+
+
+def _as_index(value: Any) -> int | None:
+    """A non-negative integer from an int, numpy integer, integral float or digit string; else None."""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            value = value.item()  # numpy scalar (a 0-d array too)
+        except (TypeError, ValueError):
+            return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer() and 0 <= value < 1e9:
+        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 10:
+        value = int(value.strip())
+    return value if isinstance(value, int) and value >= 0 else None
 
 
 def truth_label_set(ground_truth: Any, info: TaskInfo) -> tuple[int, ...]:

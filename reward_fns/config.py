@@ -8,9 +8,11 @@ error must stop the run, unlike bad data, which only ever scores 0).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -44,8 +46,9 @@ class RewardConfig:
     mfrs_shape: str = "table"  # "table" | "exp" (e^-gd) | "gaussian" (e^-gd^2) | "linear" (1 - gd)
     mfrs_table: tuple[float, ...] = (1.0, 0.25, 0.0625, 0.0)  # reward by grade distance; last entry = floor
     mfrs_gamma: float | None = None  # decay g; None: ln 4 (exp), ln 2 (gaussian), 1/(grades-1) (linear)
-    # Multilabel task term: "f1" (set F1), "jaccard" or "exact" (exact set match).
-    multilabel_reward: str = "f1"
+    # Multilabel task term: "balanced" (mean of per-label sensitivity and specificity), "f1" (set F1), "jaccard" or
+    # "exact" (exact set match).
+    multilabel_reward: str = "balanced"
     # Grounding: convention of predicted boxes (None: the row's extra_info.box_format).
     box_format: str | None = None
     # Frame of "abs" predictions: "qwen" = the image after Qwen2.5-VL smart_resize (what the model saw),
@@ -56,40 +59,28 @@ class RewardConfig:
     image_factor: int = 28
     iou_type: str = "iou"  # "iou" or "giou" (mapped to [0, 1] as (giou + 1) / 2)
     iou_threshold: float = 0.5  # grounding acc: same box count and every matched IoU >= threshold
-    # Recitation: recite_delta * BLEU(span, extra_info.knowledge); delta < 0 penalises copying the knowledge.
+    # Recitation: recite_delta * BLEU(span, knowledge lines as references); delta < 0 penalises copying them.
     recite_delta: float = 0.0
     recite_ngram: int = 4
     recite_smooth: str = "exp"  # sacrebleu smooth_method: "exp", "floor", "add-k", "none"
     recite_span: str = "think"  # "think" (the think block) or "response" (the whole response)
-    recite_brevity_penalty: bool = False
+    # BLEU's brevity penalty (closest knowledge line); off = n-gram precision, which a one-word think maximises.
+    recite_brevity_penalty: bool = True
     recite_requires_correct: bool = False
     recite_max_tokens: int = 1024  # longer reasoning is cut (bounds the cost of adversarial input)
 
     def __post_init__(self) -> None:
-        _check(self.think_tag and self.answer_tag and self.think_tag != self.answer_tag, "think_tag/answer_tag")
-        _check(self.ordinal_reward in ("mfrs", "exact"), "ordinal_reward")
-        _check(self.mfrs_shape in ("table", "exp", "gaussian", "linear"), "mfrs_shape")
-        table = self.mfrs_table
-        _check(
-            len(table) >= 1
-            and table[0] == 1.0
-            and all(0.0 <= v <= 1.0 for v in table)
-            and all(a > b for a, b in zip(table, table[1:], strict=False)),
-            "mfrs_table (must start at 1 and strictly decrease within [0, 1])",
-        )
-        _check(self.mfrs_gamma is None or (math.isfinite(self.mfrs_gamma) and self.mfrs_gamma > 0), "mfrs_gamma")
-        _check(self.multilabel_reward in ("f1", "jaccard", "exact"), "multilabel_reward")
-        _check(self.box_format is None or self.box_format in BOX_FORMATS, "box_format")
-        _check(self.abs_frame in ("qwen", "stored"), "abs_frame")
-        _check(0 < self.min_pixels <= self.max_pixels and self.image_factor > 0, "min_pixels/max_pixels/image_factor")
-        _check(self.iou_type in ("iou", "giou"), "iou_type")
-        _check(0.0 <= self.iou_threshold <= 1.0, "iou_threshold")
-        _check(1 <= self.recite_ngram <= 8, "recite_ngram")
-        _check(self.recite_smooth in ("exp", "floor", "add-k", "none"), "recite_smooth")
-        _check(self.recite_span in ("think", "response"), "recite_span")
-        _check(self.recite_max_tokens > 0, "recite_max_tokens")
-        for name in ("format_weight", "acc_weight", "recite_delta"):
-            _check(math.isfinite(getattr(self, name)), name)
+        """Every setting within its meaningful range (``SETTING_BOUNDS``), then the cross-field rules; one error
+        lists every bad setting with the range it must lie in."""
+        bad = [f"{name}={getattr(self, name)!r} (expected {expected})"
+               for name, (ok, expected) in SETTING_BOUNDS.items()
+               if hasattr(self, name) and not _safe(ok, getattr(self, name))]
+        if self.think_tag == self.answer_tag:
+            bad.append(f"think_tag/answer_tag={self.think_tag!r} (expected two different tags)")
+        if not bad and self.min_pixels > self.max_pixels:
+            bad.append(f"min_pixels={self.min_pixels} > max_pixels={self.max_pixels} (expected min <= max)")
+        if bad:
+            raise ValueError("reward_fns: invalid reward kwarg " + "; ".join(bad))
 
     def score_bounds(self) -> tuple[float, float]:
         """Range of ``score`` for our rows: every component lies in [0, 1], each weight may be negative."""
@@ -97,9 +88,61 @@ class RewardConfig:
         return sum(min(0.0, w) for w in weights), sum(max(0.0, w) for w in weights)
 
 
-def _check(ok: Any, what: str) -> None:
-    if not ok:
-        raise ValueError(f"reward_fns: invalid reward kwarg {what}")
+def _safe(ok: Callable[[Any], bool], value: Any) -> bool:
+    try:
+        return bool(ok(value))
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def _number_in(low: float, high: float, low_open: bool = False) -> Callable[[Any], bool]:
+    """A finite number in [low, high] (or (low, high]); NaN and inf fail every comparison or the finite test."""
+    return lambda v: (not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+                      and (low < v if low_open else low <= v) and v <= high)
+
+
+def _one_of(*choices: Any) -> Callable[[Any], bool]:
+    return lambda v: v in choices
+
+
+def _mfrs_table_ok(table: Any) -> bool:
+    return (len(table) >= 1 and table[0] == 1.0 and all(0.0 <= v <= 1.0 for v in table)
+            and all(a > b for a, b in itertools.pairwise(table)))
+
+
+_TAG = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,31}")
+MAX_WEIGHT = 100.0  # |weight| above this makes one term drown the others; surely a typo
+MAX_PIXELS_BOUND = 1 << 31  # a 46k x 46k image; far beyond any VLM processor
+
+# Setting -> (check, the meaningful range as told to the user). The single place bounds live: a test checks that
+# every RewardConfig field has an entry.
+SETTING_BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "think_tag": (_TAG.fullmatch, "a tag name: a letter, then up to 31 letters, digits, _ . : -"),
+    "answer_tag": (_TAG.fullmatch, "a tag name: a letter, then up to 31 letters, digits, _ . : -"),
+    "think_prefilled": (_one_of(True, False), "true or false"),
+    "format_weight": (_number_in(-MAX_WEIGHT, MAX_WEIGHT), f"a finite number in [-{MAX_WEIGHT:g}, {MAX_WEIGHT:g}]"),
+    "acc_weight": (_number_in(0.0, MAX_WEIGHT), f"a finite number in [0, {MAX_WEIGHT:g}]"),
+    "acc_requires_format": (_one_of(True, False), "true or false"),
+    "ordinal_reward": (_one_of("mfrs", "exact"), "mfrs or exact"),
+    "mfrs_shape": (_one_of("table", "exp", "gaussian", "linear"), "table, exp, gaussian or linear"),
+    "mfrs_table": (_mfrs_table_ok, "a list starting at 1 and strictly decreasing within [0, 1]"),
+    "mfrs_gamma": (lambda v: v is None or _number_in(0.0, 100.0, low_open=True)(v), "null or a number in (0, 100]"),
+    "multilabel_reward": (_one_of("balanced", "f1", "jaccard", "exact"), "balanced, f1, jaccard or exact"),
+    "box_format": (_one_of(None, *BOX_FORMATS), f"null or one of {', '.join(BOX_FORMATS)}"),
+    "abs_frame": (_one_of("qwen", "stored"), "qwen or stored"),
+    "min_pixels": (_number_in(1, MAX_PIXELS_BOUND), f"an integer in [1, {MAX_PIXELS_BOUND}]"),
+    "max_pixels": (_number_in(1, MAX_PIXELS_BOUND), f"an integer in [1, {MAX_PIXELS_BOUND}]"),
+    "image_factor": (_number_in(1, 1024), "an integer in [1, 1024] (28 for Qwen2.5-VL, 32 for Qwen3-VL)"),
+    "iou_type": (_one_of("iou", "giou"), "iou or giou"),
+    "iou_threshold": (_number_in(0.0, 1.0, low_open=True), "a number in (0, 1]: 0 credits non-overlapping boxes"),
+    "recite_delta": (_number_in(-MAX_WEIGHT, MAX_WEIGHT), f"a finite number in [-{MAX_WEIGHT:g}, {MAX_WEIGHT:g}]"),
+    "recite_ngram": (_number_in(1, 8), "an integer in [1, 8]"),
+    "recite_smooth": (_one_of("exp", "floor", "add-k", "none"), "exp, floor, add-k or none"),
+    "recite_span": (_one_of("think", "response"), "think or response"),
+    "recite_brevity_penalty": (_one_of(True, False), "true or false"),
+    "recite_requires_correct": (_one_of(True, False), "true or false"),
+    "recite_max_tokens": (_number_in(1, 1_000_000), "an integer in [1, 1000000]"),
+}
 
 
 _FIELD_TYPES = {f.name: f.type for f in fields(RewardConfig)}
@@ -170,5 +213,5 @@ def _coerce(name: str, kind: str, raw: Any) -> Any:
         if not isinstance(raw, str):
             raise TypeError
         return raw.strip().strip("<>/") if name.endswith("_tag") else raw
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"reward_fns: invalid reward kwarg {name}={raw!r} (expected {kind})") from None

@@ -28,17 +28,24 @@ _ROMAN = {r: i for i, r in enumerate("i ii iii iv v vi vii viii ix x".split(), s
 # Ways to say "no label applies" in a multilabel answer.
 _EMPTY_SET_WORDS = frozenset({"none", "no finding", "no findings", "nothing"})
 _LIST_SEPARATORS = re.compile(r"[,;\n|]")
+# A sign before a number ("-1", "grade -2", U+2212 minus): normalisation turns it into the word "minus", since
+# dropping it with the other punctuation would read "-1" as grade or option 1. Not after a word character:
+# "type-2" and "1-2" hold hyphens, not signs.
+_NEGATIVE_NUMBER = re.compile(r"(?<!\w)[-\u2010-\u2015\u2212]\s*(?=\d)")
 
 
 def normalize(text: str) -> str:
-    """Case-, width- and punctuation-insensitive form: ``"**Melanocytic-Nevi.**"`` -> ``"melanocytic nevi"``."""
-    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    """Case-, width- and punctuation-insensitive form: ``"**Melanocytic-Nevi.**"`` -> ``"melanocytic nevi"``;
+    a number's sign is kept as a word: ``"grade -2"`` -> ``"grade minus 2"``."""
+    text = _NEGATIVE_NUMBER.sub(" minus ", unicodedata.normalize("NFKC", text))
+    return _NON_WORD.sub(" ", text.casefold()).strip()
 
 
 @dataclass(frozen=True)
 class LabelSpace:
     labels: tuple[str, ...]
     lookup: dict[str, int]  # normalised name or alias -> label index (ambiguous spellings removed)
+    names: frozenset[str] = frozenset()  # normalised display names (aliases excluded)
 
     def index_of(self, name: str) -> int | None:
         """Index of a ground-truth label name (as the converters write it) or of one of its spellings."""
@@ -58,7 +65,7 @@ def label_space(labels: tuple[str, ...], aliases: tuple[tuple[str, ...], ...] = 
                 ambiguous.add(key)
     for key in ambiguous:
         del lookup[key]
-    return LabelSpace(labels=labels, lookup=lookup)
+    return LabelSpace(labels=labels, lookup=lookup, names=frozenset(normalize(label) for label in labels))
 
 
 def match_label(answer: str, space: LabelSpace, option_style: str = "none", ordinal: bool = False) -> int | None:
@@ -67,16 +74,25 @@ def match_label(answer: str, space: LabelSpace, option_style: str = "none", ordi
     Accepted: a name or alias; with ``option_style`` "letter" ("A", "(A)", "A.") or "number" ("1", "1)") the
     option token, 1-based as listed in the prompt (labels[0] is "A"/"1"); for ordinal tasks without numbered
     options a grade ``i`` = labels[i], as a number, number word or "grade"/"stage"/"level"/"class" + number or
-    Roman numeral (with lettered or numbered options, "grade 2" counts only as a label name or alias). A token followed by text must be followed by its own label name ("B. melanoma"). Names win over
-    option tokens when a label is itself called "1".
+    Roman numeral (with lettered or numbered options, "grade 2" counts only as a label name or alias). A token
+    followed by text must be followed by its own label name ("B. melanoma").
+
+    Precedence: a display name first (a label called "1" is label "1"; converters refuse an option style that
+    collides with a name); then, when the prompt showed options, an option-shaped token ("1", "B") is only ever
+    an option, even if an alias spells it (RetinaMNIST's official names "0".."4" with numbered options: "1" is
+    option 1 = grade 0). A negative number ("-1", "grade -2") names nothing unless a label spells one.
     """
     norm = normalize(answer)
-    index = space.lookup.get(norm)
-    if index is not None or not norm:
-        return index
-    tokens = _strip_lead_in(norm.split(" "))
-    if not tokens:
+    if not norm:
         return None
+    tokens = _strip_lead_in(norm.split(" "))
+    if norm in space.names or not tokens:
+        return space.lookup.get(norm)
+    if len(tokens) == 1 and tokens[0] not in space.names and _option_shaped(tokens[0], option_style):
+        return _token_index(tokens[0], len(space.labels), option_style, ordinal, False)
+    index = space.lookup.get(norm)
+    if index is not None:
+        return index
     index = space.lookup.get(" ".join(tokens))
     if index is not None:
         return index
@@ -97,7 +113,7 @@ def match_label_set(answer: str, space: LabelSpace, option_style: str = "none") 
 
     Accepted: a JSON list of names, or names separated by commas, semicolons, newlines or "and"; an explicit
     empty set ("[]", "none", "no finding"). One unknown item voids the list, so padding with near-miss names
-    never pays. Naming every label (three or more) is refused as the multilabel form of "repeat the label list".
+    never pays. Naming every label is read as such; ``names_every_label`` lets the scorer refuse it.
     """
     text = answer.strip()
     norm = normalize(text)
@@ -125,9 +141,13 @@ def match_label_set(answer: str, space: LabelSpace, option_style: str = "none") 
             if index is None:
                 return None
             indices.add(index)
-    if len(space.labels) >= 3 and len(indices) == len(space.labels):
-        return None
     return tuple(sorted(indices))
+
+
+def names_every_label(label_set: tuple[int, ...], n_labels: int) -> bool:
+    """The multilabel form of "repeat the label list": every label named (three or more). The scorer refuses it
+    unless the ground truth is itself every label (a correct answer must be able to score)."""
+    return n_labels >= 3 and len(set(label_set)) == n_labels
 
 
 def _strip_lead_in(tokens: list[str]) -> list[str]:
@@ -135,6 +155,15 @@ def _strip_lead_in(tokens: list[str]) -> list[str]:
         if tuple(tokens[: len(lead)]) == lead:
             return tokens[len(lead) :]
     return tokens
+
+
+def _option_shaped(token: str, option_style: str) -> bool:
+    """Whether ``token`` looks like an option of ``option_style`` (in range or not)."""
+    if option_style == "letter":
+        return len(token) == 1 and "a" <= token <= "z"
+    if option_style == "number":
+        return token.isascii() and token.isdigit() and len(token) <= 3
+    return False
 
 
 def _token_index(token: str, n_labels: int, option_style: str, ordinal: bool, roman_ok: bool) -> int | None:

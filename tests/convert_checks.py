@@ -26,6 +26,7 @@ def check_rl_rows(files, tokenizer, processor, tmp_path: Path) -> int:
     block after the chat template, all extra_info keys, and the reward scores its reference answer acc=1. The
     first row also goes through the processor: its image-pad tokens match the image grid."""
     from verl.utils.dataset.rl_dataset import RLHFDataset
+
     from reward_fns import compute_score
     from reward_fns.reference import reference_response
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from fixtures_data import png_bytes, synthetic_images
 
@@ -122,3 +123,64 @@ def write_rollout_dump(dump_dir: Path, step: int, group_scores: Sequence[Sequenc
             scores.append(float(score))
             keys.append(f"uuid-{step}-{g}_{session}_0")
     return verl_write_generations(dump_dir, step, inputs, outputs, gts, scores, {"uid": keys})
+
+
+# The paper-table fixture: 3 ablation rows x 2 datasets x 2 seeds, validated at 3 steps, one greedy answer per prompt.
+TABLE_ROWS = {"sft": (0.45, 0.55), "vrft": (0.45, 0.7), "vrft_aug": (0.45, 0.85)}  # accuracy at first / last step
+TABLE_SEEDS = (1, 2)
+TABLE_STEPS = (10, 20, 30)
+TABLE_DATASETS = {"breastmnist": 40, "retinamnist": 50}  # prompts per test set
+
+
+def table_response(labels: Sequence[str], answer: int, think: int) -> str:
+    """A response whose think concludes ``think`` and whose answer is ``answer`` (-1: no answer block)."""
+    reasoning = f"<think>The findings point to {labels[think]}.</think>"
+    return reasoning + ("I cannot tell." if answer < 0 else f"<answer>{labels[answer]}</answer>")
+
+
+def write_table_fixture(root: Path) -> dict[str, Path]:
+    """Per run ``ROW@SEED``, a validation-dump-like directory ``<step>.jsonl`` of JSONL records that carry their
+    extra_info (as offline generations do) and the reward's components, computed by ``reward_fns.compute_score``.
+
+    Answers are drawn from a seeded generator: right with the row's accuracy at that step (rising linearly), else a
+    wrong grade/class, 5 % without an answer; the think names a different class than the answer 10 % of the time.
+    """
+    import json
+
+    import numpy as np
+
+    import reward_fns
+    from data_preprocess.knowledge import label_aliases, load_card
+    from data_preprocess.schema import make_extra_info
+
+    runs = {}
+    for row_no, (row, (start, end)) in enumerate(TABLE_ROWS.items()):
+        for seed in TABLE_SEEDS:
+            run_dir = root / f"{row}@{seed}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            for step_no, step in enumerate(TABLE_STEPS):
+                p_right = start + (end - start) * step_no / (len(TABLE_STEPS) - 1)
+                lines = []
+                for ds_no, (dataset, n) in enumerate(TABLE_DATASETS.items()):
+                    card = load_card(dataset)
+                    labels = card.label_names
+                    rng = np.random.default_rng([row_no, seed, step, ds_no])
+                    truth = np.random.default_rng(ds_no).integers(0, len(labels), n)  # same test set for every run
+                    for i in range(n):
+                        t = int(truth[i])
+                        u = rng.random()
+                        answer = t if u < p_right else (-1 if u > 0.95 else
+                                                         int((t + rng.integers(1, len(labels))) % len(labels)))
+                        think = answer if answer >= 0 and rng.random() > 0.1 else int(rng.integers(len(labels)))
+                        info = make_extra_info(split="test", index=i, dataset=dataset, task_type=card.task_type,
+                                               labels=labels, label_aliases=label_aliases(card),
+                                               question=card.question, image_size=[28, 28])
+                        text = table_response(labels, answer, think)
+                        scores = reward_fns.compute_score(data_source=f"verl_med/{dataset}", solution_str=text,
+                                                          ground_truth=labels[t], extra_info=info)
+                        lines.append({"prompt_id": f"{dataset}/test/{i}", "input": card.question, "output": text,
+                                      "gts": labels[t], "data_source": f"verl_med/{dataset}", "extra_info": info,
+                                      **{k: scores[k] for k in ("score", "acc", "format", "mfrs")}})
+                (run_dir / f"{step}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+            runs[f"{row}@{seed}"] = run_dir
+    return runs

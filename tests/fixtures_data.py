@@ -62,7 +62,8 @@ VRFT_INSTRUCTION = (
 )
 
 
-def write_fixture_parquet(path: Path, n: int = 10, size: int = 56, seed: int = 0) -> Path:
+def write_fixture_parquet(path: Path, n: int = 10, size: int = 56, seed: int = 0,
+                          knowledge: str = RETINA_KNOWLEDGE) -> Path:
     """A small RetinaMNIST-like ordinal parquet written through the project's row schema (no converter needed)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -74,7 +75,7 @@ def write_fixture_parquet(path: Path, n: int = 10, size: int = 56, seed: int = 0
     for i, img in enumerate(synthetic_images(n, size=size, seed=seed)):
         label = RETINA_LABELS[i % len(RETINA_LABELS)]
         info = make_extra_info(split="train", index=i, dataset="retinamnist", task_type="ordinal",
-                               labels=RETINA_LABELS, question=question, knowledge=RETINA_KNOWLEDGE,
+                               labels=RETINA_LABELS, question=question, knowledge=knowledge,
                                template="vrft", image_size=[size, size])
         rows.append(make_row(dataset="retinamnist", prompt_text="<image>" + question + VRFT_INSTRUCTION,
                              image_bytes=[png_bytes(img)], ground_truth=label, extra_info=info))

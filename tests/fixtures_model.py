@@ -34,8 +34,19 @@ def qwen_tokenizer_files() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "tokenizer_files"
 
 
-def build_tiny_qwen_vl_dir(path: Path, family: str = "qwen2_5_vl", max_pixels: int = 56 * 56 * 4) -> Path:
-    """Write tokenizer, processor and config of a weight-free Qwen-VL model to ``path`` and return it."""
+# A trainable model small enough for a CPU GRPO step: 2 text layers of width 128 (head_dim 64, which vLLM's CPU
+# attention supports), a 2-block vision tower of width 64; ~20 M parameters, most in the 151k-token embedding.
+TINY_TEXT = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "num_key_value_heads": 1, "max_position_embeddings": 4096, "tie_word_embeddings": True}
+TINY_VISION = {"depth": 2, "hidden_size": 64, "intermediate_size": 128, "num_heads": 2, "out_hidden_size": 128}
+
+
+def build_tiny_qwen_vl_dir(path: Path, family: str = "qwen2_5_vl", max_pixels: int = 56 * 56 * 4,
+                           weights: bool = False, seed: int = 0) -> Path:
+    """Write tokenizer, processor and config of a Qwen-VL model to ``path`` and return it.
+
+    ``weights=False``: the stock config, no weights (loading tests). ``weights=True``: the ``TINY_*`` sizes with
+    random weights in ``model.safetensors``, a model verl's FSDP workers and vLLM's CPU build really run."""
     from transformers import (
         PreTrainedTokenizerFast,
         Qwen2_5_VLConfig,
@@ -87,5 +98,35 @@ def build_tiny_qwen_vl_dir(path: Path, family: str = "qwen2_5_vl", max_pixels: i
     path.mkdir(parents=True, exist_ok=True)
     processor.save_pretrained(path)
     tok.save_pretrained(path)
-    model_config.save_pretrained(path)
+    if weights:
+        _save_random_weights(path, family, model_config, seed)
+    else:
+        model_config.save_pretrained(path)
     return path
+
+
+def _save_random_weights(path: Path, family: str, stock_config, seed: int) -> None:
+    import torch
+    from transformers import AutoModelForImageTextToText, GenerationConfig
+
+    config_dict = stock_config.to_dict()
+    config_dict["text_config"].update(TINY_TEXT, vocab_size=stock_config.text_config.vocab_size)
+    config_dict["text_config"].pop("layer_types", None)  # recomputed from num_hidden_layers
+    config_dict["text_config"].pop("max_window_layers", None)
+    config_dict["vision_config"].update(TINY_VISION)
+    if family == "qwen2_5_vl":
+        # head_dim 64: the three mrope sections (temporal, height, width) must sum to head_dim / 2.
+        config_dict["text_config"]["rope_parameters"] = {"rope_type": "default", "rope_theta": 1e6,
+                                                         "mrope_section": [8, 12, 12]}
+        config_dict["vision_config"]["fullatt_block_indexes"] = [1]
+    else:
+        config_dict["text_config"].update(head_dim=64)
+        config_dict["text_config"]["rope_parameters"] = {"rope_type": "default", "rope_theta": 5e6,
+                                                         "mrope_section": [8, 12, 12], "mrope_interleaved": True}
+        config_dict["vision_config"].update(deepstack_visual_indexes=[1], num_position_embeddings=256)
+    config_dict["tie_word_embeddings"] = True
+    config = type(stock_config).from_dict(config_dict)
+    torch.manual_seed(seed)
+    model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
+    model.save_pretrained(path)
+    GenerationConfig(eos_token_id=151645, pad_token_id=151643, do_sample=False).save_pretrained(path)  # <|im_end|>

@@ -9,9 +9,11 @@ DERMA_LABELS = ["actinic keratoses", "basal cell carcinoma", "benign keratosis",
 DERMA_ALIASES = [[], ["bcc"], [], [], [], ["nevus", "mole"], []]
 RETINA_LABELS = ["no retinopathy", "mild", "moderate", "severe", "proliferative"]
 CHEST_LABELS = ["atelectasis", "cardiomegaly", "effusion", "infiltration", "mass"]
-KNOWLEDGE = ("Melanoma shows asymmetry, irregular borders and several colours. Melanocytic nevi are symmetric "
-             "with regular borders and uniform colour. Basal cell carcinoma shows pearly papules and arborizing "
-             "vessels.")
+# One class per line, as data_preprocess.knowledge.render_knowledge writes it (each line is a recitation reference).
+KNOWLEDGE = ("Melanoma shows asymmetry, irregular borders, several colours, an atypical pigment network and a "
+             "blue-white veil.\nMelanocytic nevi are symmetric with regular borders, uniform colour and a regular "
+             "pigment network fading at the edge.\nBasal cell carcinoma shows pearly papules, arborizing vessels, "
+             "blue-grey ovoid nests and no pigment network.")
 
 
 def derma(option_style: str = "none", knowledge: str = KNOWLEDGE) -> dict:

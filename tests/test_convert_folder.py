@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from convert_checks import check_rl_rows, no_outputs, read_rows
 from PIL import Image
 
-from convert_checks import check_rl_rows, no_outputs, read_rows
 from data_preprocess import folder
 from data_preprocess.common import ConversionError
 from data_preprocess.knowledge import load_card
@@ -76,8 +76,8 @@ def test_split_folders_and_balanced_subset(tmp_path):
         for k, name in enumerate(("none", "mild", "severe")):
             _images(tmp_path / "data" / split / name, n + k, seed=k)
     samples = folder.read_image_folder(tmp_path / "data", load_card(_card(tmp_path)))
-    written = folder.convert(samples, load_card(_card(tmp_path)), tmp_path / "out", split_sizes={"train": 9},
-                             progress=False)
+    written = folder.convert(samples, load_card(_card(tmp_path)), tmp_path / "out", split_sizes={"train": 9, "val": 0},
+                             progress=False)  # no val folder: an empty val split must be asked for (issue 13)
     train = read_rows(written["train.parquet"])
     gts = [r["reward_model"]["ground_truth"] for r in train]
     assert sorted(gts) == sorted(["none", "mild", "severe"] * 3)

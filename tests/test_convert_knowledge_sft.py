@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from convert_checks import read_rows
+
 from data_preprocess import medmnist as mm
 from data_preprocess import sft
 from data_preprocess.common import ConversionError
@@ -64,6 +64,7 @@ def test_sft_rows_load_in_verl_sft_dataset_and_targets_score_correct(fake_medmni
                                                                      qwen_processor):
     from omegaconf import OmegaConf
     from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
+
     from reward_fns import compute_score
 
     for dataset, npz in (("retinamnist", "retinamnist.npz"), ("chestmnist", "chestmnist.npz")):
@@ -89,7 +90,9 @@ def test_sft_rows_load_in_verl_sft_dataset_and_targets_score_correct(fake_medmni
         image_pad = qwen_tokenizer.convert_tokens_to_ids("<|image_pad|>")
         assert int((item["input_ids"] == image_pad).sum()) > 0 and "pixel_values" in item["multi_modal_inputs"]
     retina_reply = read_rows(tmp_path / "retinamnist" / "sft_train.parquet")[0]["messages"][-1]["content"]
-    assert "<think>Findings of " in retina_reply
+    assert retina_reply.startswith(f"<think>{sft.FALLBACK_THINK}</think>")  # plain SFT by default (issue 12)
+    knowledge = sft.convert(tmp_path / "retinamnist", tmp_path / "sft_k", think_source="knowledge", progress=False)
+    assert "<think>Findings of " in read_rows(knowledge["sft_train.parquet"])[0]["messages"][-1]["content"]
 
 
 def test_sft_refuses_a_folder_without_rl_parquet(tmp_path):
@@ -128,3 +131,15 @@ def test_sft_bad_row_names_file_and_row(tmp_path):
     with pytest.raises(ConversionError, match=r"train.parquet: row 1: reward_model.ground_truth"):
         sft.convert(tmp_path, progress=False)
     assert not (tmp_path / "sft_train.parquet").exists()
+
+
+def test_sft_think_is_neutral_by_default_knowledge_on_request():
+    """The SFT row is plain SFT (issue 12): the knowledge-card think is an option, not a silent default."""
+    info = {"task_type": "ordinal", "knowledge": render_knowledge(load_card("retinamnist"))}
+    row = {"reward_model": {"ground_truth": "moderate NPDR"}, "extra_info": info, "prompt": [], "images": []}
+    plain = sft.sft_row(row)["messages"][-1]["content"]
+    assert plain == f"<think>{sft.FALLBACK_THINK}</think><answer>moderate NPDR</answer>"
+    with_knowledge = sft.sft_row(row, think_source="knowledge")["messages"][-1]["content"]
+    assert with_knowledge.startswith("<think>Findings of moderate NPDR: More than just microaneurysms")
+    with pytest.raises(ConversionError, match="--think"):
+        sft.convert("/nonexistent", think_source="card")

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from convert_checks import check_rl_rows, no_outputs, read_rows
 from fixtures_data import write_busi_like_folder
+from PIL import Image
 
 import reward_fns
 from data_preprocess import localization as loc

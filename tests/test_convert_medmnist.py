@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from convert_checks import check_rl_rows, no_outputs, read_rows
 from PIL import Image
 
-from convert_checks import check_rl_rows, no_outputs, read_rows
 from data_preprocess import medmnist as mm
 from data_preprocess.common import ConversionError
 from data_preprocess.npz_stream import NpzStream

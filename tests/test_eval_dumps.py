@@ -18,7 +18,13 @@ from eval_fixtures import (
 )
 
 import reward_fns
-from verl_med_plugin.eval_dumps import EvalDataError, PreparedData, Problems, read_records, sample_id
+from verl_med_plugin.evaluation.dumps import (
+    EvalDataError,
+    PreparedData,
+    Problems,
+    read_records,
+    sample_id,
+)
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ from eval_fixtures import (
 )
 
 import reward_fns
-from verl_med_plugin import evaluate
-from verl_med_plugin.eval_dumps import EvalDataError, PreparedData
-from verl_med_plugin.generate_offline import GenerationRequest, write_generations
+from verl_med_plugin.evaluation import evaluate
+from verl_med_plugin.evaluation.dumps import EvalDataError, PreparedData
+from verl_med_plugin.evaluation.generate import GenerationRequest, write_generations
 
 ROLLOUT_STEPS = {1: [[1, 1, 1, 1], [0, 0, 0, 0], [0, 1, 0, 0]], 2: [[0.25, 1, 0, 0], [0, 0, 0, 0]]}
 
@@ -64,7 +64,8 @@ def test_ordinal_dataset_metrics_by_hand(vrft):
     assert m["format_compliance"] == pytest.approx(7 / 8) and m["invalid_rate"] == pytest.approx(1 / 8)
     # per prompt: (right, right) (wrong, right) (wrong, none) (wrong, wrong); tie grade 2 vs 1 -> first seen
     assert m["sampling"] == {"n_prompts": 4, "k": 2, "k_min": 2, "mean@k": pytest.approx((1 + 0.5) / 4),
-                             "best@k": pytest.approx(2 / 4), "maj@k": pytest.approx(1 / 4)}
+                             "best@k": pytest.approx(2 / 4), "maj@k": pytest.approx(1 / 4),
+                             "chance@k": pytest.approx(1 - (1 - 1 / 5) ** 2)}  # 5 grades, k = 2
     assert m["parser_agreement"] == {"n": 8, "agree": 1.0}  # the dump's reward pred == this parser's pred
 
 
@@ -187,7 +188,7 @@ def test_cli_writes_report_and_compares_runs(run_dirs, tmp_path, capsys):
     names = {p.name for p in out.iterdir()}
     assert {"metrics.json", "summary.md", "comparison.png", "sparsity.png", "curves_vrft.png",
             "recall_retinamnist.png", "recall_bloodmnist.png", "confusion_sft_retinamnist.png",
-            "confusion_vrft_bloodmnist.png"} <= names
+            "confusion_vrft_bloodmnist.png", "table.md", "table.tex", "table.png", "training_curves.png"} <= names
     assert all((out / n).stat().st_size > 10_000 for n in names if n.endswith(".png"))
     metrics = json.loads((out / "metrics.json").read_text())
     assert [r["name"] for r in metrics["runs"]] == ["sft", "vrft"]
@@ -196,9 +197,13 @@ def test_cli_writes_report_and_compares_runs(run_dirs, tmp_path, capsys):
     summary = (out / "summary.md").read_text()
     assert "| run | bloodmnist | retinamnist | mean |" in summary  # accuracy per dataset, paper style
     assert "| sft | 33.3 | 75.0 | 54.2 |" in summary
-    header = "| run | n | acc | bal. acc | macro-F1 | QWK | MAE | format | invalid | k | mean@k | best@k | maj@k |"
+    header = ("| run | n | prompts | acc | bal. acc | macro-F1 | AUROC | graded | QWK | MAE | QWK* | MAE* | format | "
+              "invalid | k | mean@k | best@k | chance@k | maj@k |")
     assert header in summary
-    assert "| vrft | 8 | 37.5 | 37.5 | 33.3 | 0.784 | 0.71 | 87.5 | 12.5 | 2 | 37.5 | 50.0 | 25.0 |" in summary
+    # QWK*/MAE*: the invalid answer (truth grade 2, the middle) counted as grade 0; chance@k = 1 - (4/5)^2
+    assert ("| vrft | 8 | 4 | 37.5 | 37.5 | 33.3 | 0.667 | 7 | 0.784 | 0.71 | 0.690 | 0.88 | 87.5 | 12.5 | 2 | 37.5 | "
+            "50.0 | 36.0 | 25.0 |") in summary
+    assert "| sft | 75.0 [25.0, 100.0] | 75.0 [50.0, 100.0] | 60.0 [33.3, 100.0] |" in summary  # bootstrap CIs
     assert "![confusion_vrft_retinamnist](confusion_vrft_retinamnist.png)" in summary
 
 
@@ -246,8 +251,9 @@ def test_multilabel_and_grounding_tasks(tmp_path):
     assert evaluate.main([f"mixed={path}", "--out", str(out)]) == 0
     summary = (out / "summary.md").read_text()
     assert "## lesions (grounding)" in summary and "## chestmnist (multilabel, 3 classes)" in summary
-    assert "| run | n | acc | format | invalid | k | mean@k | best@k | maj@k |" not in summary
-    assert "| mixed | 3 | 33.3 | 0.381 | 66.7 | 33.3 | 1 | – | – | – |" in summary  # lesions: acc, mean IoU
+    assert "| run | n | prompts | acc | format | invalid | k | mean@k | best@k | maj@k |" not in summary
+    # lesions: acc, mean IoU, then lesion-only hit rate and IoU (every image here has a lesion: the same numbers)
+    assert "| mixed | 3 | 3 | 33.3 | 0.381 | 33.3 | 0.381 | 66.7 | 33.3 | 1 | – | – | – |" in summary
     assert (out / "recall_chestmnist.png").exists() and not (out / "confusion_mixed_chestmnist.png").exists()
 
 
@@ -288,7 +294,7 @@ def test_interrupted_generation_leaves_no_partial_jsonl(tmp_path):
 
 
 def test_report_files_are_replaced_atomically(tmp_path, monkeypatch):
-    from verl_med_plugin import eval_report
+    from verl_med_plugin.evaluation import report as eval_report
 
     report = {"parser": "reward_fns.parse_answer", "runs": [{"name": "a", "sources": [], "reward_kwargs": {},
                                                                "problems": {}}]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from verl_med_plugin.eval_metrics import (
+from verl_med_plugin.evaluation.metrics import (
     INVALID,
     classification_metrics,
     majority_vote,

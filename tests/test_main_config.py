@@ -38,7 +38,7 @@ def test_config_extends_verl_ppo_trainer_with_med_group():
     assert cfg.algorithm.adv_estimator == "grpo"
     assert cfg.reward.custom_reward_function.path == "pkg://reward_fns"
     assert cfg.data.train_files == "/data/retinamnist/train.parquet"
-    assert cfg.data.dataloader_num_workers == 0
+    assert cfg.data.dataloader_num_workers == 8  # verl's default; only the sampler's loader runs without workers
 
 
 def test_cfg_job_prints_verl_and_med_keys():
@@ -108,7 +108,7 @@ def test_bad_reward_kwargs_are_config_errors_before_ray(data_dir, override, expe
 
 
 def test_preset_reward_kwargs_pass_the_check(data_dir):
-    from verl_med_plugin.preflight import _reward_kwargs_problems
+    from verl_med_plugin.preflight import reward_kwargs_problems
 
     for experiment in ("full", "knowledge", "localization", "mfrs", "recite_neg", "recite_pos", "vrft_baseline"):
-        assert _reward_kwargs_problems(_compose(f"med/experiment={experiment}")) == [], experiment
+        assert reward_kwargs_problems(_compose(f"med/experiment={experiment}")) == [], experiment

@@ -3,17 +3,29 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+from pathlib import Path
+
 from fixtures_data import write_fixture_parquet
 from hydra import compose, initialize_config_module
 
-README_OVERRIDES = [
-    "reward.custom_reward_function.path=pkg://reward_fns",
-    "reward.custom_reward_function.name=compute_score",
-    "+reward.custom_reward_function.reward_kwargs.ordinal_reward=mfrs",
-    "data.custom_cls.path=pkg://verl_med_plugin.dataset",
-    "data.custom_cls.name=MedRLHFDataset",
-    "+data.med_knowledge.mode=user",
-]
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_overrides() -> list[str]:
+    """The overrides exactly as the README's "Use it from your own verl command" section shows them."""
+    section = README.read_text(encoding="utf-8").split("## Use it from your own verl command", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1)
+    return shlex.split(block.replace("\\\n", " "))
+
+
+README_OVERRIDES = readme_overrides()
+
+
+def test_readme_snippet_has_what_long_knowledge_prompts_need():
+    assert {"data.max_prompt_length=1024", "data.filter_overlong_prompts=true",
+            "data.image_patch_size=null"} <= set(README_OVERRIDES)
 
 
 def test_readme_overrides_work_on_verls_own_config(tmp_path, qwen_tokenizer, qwen_processor):
@@ -34,3 +46,24 @@ def test_readme_overrides_work_on_verls_own_config(tmp_path, qwen_tokenizer, qwe
     off_by_one = reward(data_source=row["data_source"], solution_str="<think>x</think><answer>moderate NPDR</answer>",
                         ground_truth=row["reward_model"]["ground_truth"], extra_info=row["extra_info"])
     assert off_by_one["acc"] == 0.0 and off_by_one["mfrs"] == 0.25  # MFRS partial credit through verl's loader
+
+
+def test_readme_overrides_keep_the_longest_knowledge_card_under_the_prompt_limit(tmp_path, qwen_tokenizer,
+                                                                                 qwen_processor):
+    """With verl's defaults (512 tokens, no filter) the longest card overflows and verl raises; with the README's
+    overrides the row stays in and its first prompt, as the rollout renders it, fits under the limit."""
+    from verl.trainer.ppo.utils import create_rl_dataset
+
+    from data_preprocess.knowledge import available_cards, load_card, render_knowledge
+    from verl_med_plugin.dataset import render_first_prompt
+
+    longest = max((render_knowledge(load_card(name)) for name in available_cards()),
+                  key=lambda text: len(qwen_tokenizer(text)["input_ids"]))
+    assert len(qwen_tokenizer(longest)["input_ids"]) > 512 - 100  # the card alone nearly fills verl's default
+    train = write_fixture_parquet(tmp_path / "train.parquet", n=2, size=224, knowledge=longest)
+    with initialize_config_module("verl.trainer.config", version_base=None):
+        cfg = compose("ppo_trainer", overrides=[*README_OVERRIDES, f"data.train_files={train}"])
+    dataset = create_rl_dataset(cfg.data.train_files, cfg.data, qwen_tokenizer, qwen_processor, is_train=True)
+    assert len(dataset) == 2  # nothing filtered out
+    prompt = render_first_prompt(dataset, qwen_processor, "user")
+    assert 512 < len(prompt.token_ids) <= cfg.data.max_prompt_length

@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 from rewards_rows import KNOWLEDGE
-from sacrebleu.metrics import BLEU
 
 from reward_fns.boxes import giou, iou, match_boxes
 from reward_fns.config import RewardConfig, reward_config
@@ -64,28 +63,10 @@ def test_recitation_is_zero_without_text_or_knowledge():
 
 
 def test_recitation_orders_paraphrase_below_copy():
-    copy = "Melanoma shows asymmetry, irregular borders and several colours."
-    paraphrase = "The spot is lopsided; its edge looks ragged and it has many shades."
-    assert recitation_bleu(copy, KNOWLEDGE) > 0.5 > recitation_bleu(paraphrase, KNOWLEDGE) >= 0.0
-
-
-def sacrebleu_sentence_bleu(text: str, knowledge: str, order: int, smooth: str) -> float:
-    bleu = BLEU(tokenize="none", smooth_method=smooth, max_ngram_order=order, effective_order=True)
-    return bleu.sentence_score(" ".join(tokenize(text)), [" ".join(tokenize(knowledge))]).score / 100
-
-
-@settings(max_examples=150, deadline=None)
-@given(
-    words=st.lists(st.sampled_from(KNOWLEDGE.split() + ["lesion", ",", "the", "é", "Melanoma"]), max_size=60),
-    order=st.integers(1, 6),
-    smooth=st.sampled_from(["exp", "floor", "add-k", "none"]),
-)
-def test_recitation_equals_sacrebleu_sentence_bleu(words, order, smooth):
-    """With the brevity penalty on, our statistics fed to BLEU.compute_bleu give sacrebleu's own sentence BLEU."""
-    text = " ".join(words)
-    expected = sacrebleu_sentence_bleu(text, KNOWLEDGE, order, smooth) if tokenize(text) else 0.0
-    got = recitation_bleu(text, KNOWLEDGE, order=order, smooth=smooth, brevity_penalty=True)
-    assert got == pytest.approx(expected, abs=1e-9)
+    copy = KNOWLEDGE.splitlines()[0]  # one class line, verbatim
+    paraphrase = "The spot is lopsided; its edge looks ragged, it has many shades and a bluish white veil."
+    assert recitation_bleu(copy, KNOWLEDGE) > 0.5 > recitation_bleu(paraphrase, KNOWLEDGE) > 0.0
+# Equality with sacrebleu's multi-reference sentence BLEU: tests/test_rewards_recitation.py.
 
 
 @settings(max_examples=200, deadline=None)
@@ -98,14 +79,16 @@ def test_tokenize_cap_keeps_the_first_tokens(text, n):
 
 
 def test_recitation_cuts_long_reasoning():
-    long_text = KNOWLEDGE + " filler" * 5000
-    assert recitation_bleu(long_text, KNOWLEDGE, max_tokens=10) == pytest.approx(1.0)  # only the copied start
+    first_line = KNOWLEDGE.splitlines()[0]
+    long_text = first_line + " filler" * 5000
+    cap = len(tokenize(first_line))
+    assert recitation_bleu(long_text, KNOWLEDGE, max_tokens=cap) == pytest.approx(1.0)  # only the copied start
     assert recitation_bleu(long_text, KNOWLEDGE) < 0.5
 
 
 def test_recitation_brevity_penalty_only_lowers():
     text = "Melanoma shows asymmetry."
-    assert recitation_bleu(text, KNOWLEDGE, brevity_penalty=True) < recitation_bleu(text, KNOWLEDGE)
+    assert recitation_bleu(text, KNOWLEDGE) < recitation_bleu(text, KNOWLEDGE, brevity_penalty=False)
 
 
 # --- set overlap ---
@@ -183,3 +166,16 @@ def test_unknown_kwarg_is_warned_not_fatal(caplog):
         cfg = reward_config({"format_wieght": 0.5, "reward_router_address": "x:1"})
     assert cfg.format_weight == 0.1
     assert "format_wieght" in caplog.text and "reward_router_address" not in caplog.text
+
+
+def test_balanced_multilabel_reward():
+    """Mean of per-label sensitivity and specificity (issue 12): with 14 labels, a false positive on a normal image
+    costs 1/14 (set F1: everything) and 'no finding' on an abnormal one earns half."""
+    from reward_fns.multilabel import balanced_accuracy
+
+    assert balanced_accuracy((), (), 14) == 1.0
+    assert balanced_accuracy((3,), (), 14) == pytest.approx(13 / 14) and set_f1((3,), ()) == 0.0
+    assert balanced_accuracy((), (2, 5), 14) == pytest.approx(0.5)
+    assert balanced_accuracy((2,), (2, 5), 14) == pytest.approx((1 / 2 + 1) / 2)
+    assert balanced_accuracy(tuple(range(14)), (2, 5), 14) == pytest.approx(0.5)  # every label: specificity 0
+    assert balanced_accuracy((0,), (0,), 1) == 1.0  # every label present: sensitivity alone

@@ -83,7 +83,7 @@ def test_recitation_span_response_reads_the_whole_response():
     assert compute_score(data_source, response, truth, info, recite_delta=1.0, recite_span="response")["recite"] > 0.5
 
 
-@pytest.mark.parametrize("mode, expected", [("f1", 2 / 3), ("jaccard", 1 / 2), ("exact", 0.0)])
+@pytest.mark.parametrize("mode, expected", [("balanced", 3 / 4), ("f1", 2 / 3), ("jaccard", 1 / 2), ("exact", 0.0)])
 def test_multilabel_reward_modes(mode, expected):
     data_source, truth, info = ROWS["multilabel"]
     result = compute_score(data_source, respond("effusion"), truth, info, multilabel_reward=mode, format_weight=0)

@@ -22,7 +22,7 @@ SAMPLES = [
     ("letter", respond("E. melanoma"), 1.1),
     ("multiclass", respond("melanoma or nevus"), 0.1),
     ("ordinal", respond("grade 3"), 0.1 + 0.5),  # one grade off, table from reward_kwargs (a ListConfig)
-    ("multilabel", respond("effusion"), 0.1 + 2 / 3),
+    ("multilabel", respond("effusion"), 0.1 + 0.75),  # balanced: sensitivity 1/2, specificity 3/3
     ("grounding", respond("[40, 40, 120, 120]"), 1.1),
     ("grounding_empty", respond("[]"), 1.1),
     ("multiclass", "<think>melanoma</think>", 0.0),

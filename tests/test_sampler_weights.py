@@ -78,8 +78,8 @@ def test_solved_class_loses_weight_but_the_floor_holds():
     after = sampler.class_shares()["set:c0"]
     # Every weight of class 0 is at the floor, every weight of class 1 at the maximum (1).
     assert after == pytest.approx(6 * 0.1 / (6 * 0.1 + 6 * 1.0), rel=1e-5)
-    assert metrics["med_sampler/class_share/set:c0"] == pytest.approx(after)
-    assert metrics["med_sampler/class_acc/set:c0"] == 1.0 and metrics["med_sampler/class_acc/set:c1"] == 0.0
+    assert metrics["med_sampler/class_share/set.c0"] == pytest.approx(after)
+    assert metrics["med_sampler/class_acc/set.c0"] == 1.0 and metrics["med_sampler/class_acc/set.c1"] == 0.0
     probabilities = expected_probabilities(sampler)
     assert probabilities.min() == pytest.approx(0.1 / (6 * 0.1 + 6 * 1.0))  # nothing starves
 
@@ -161,3 +161,10 @@ def test_groups_are_read_from_the_filtered_dataframe():
                                      batch_size=1, num_batches=1)
     assert preview["stage"] == 0 and preview["first_indices"] == [[4]]
     assert preview["classes_per_batch"] == [{"lesions:grounding": 1}]
+
+
+def test_metric_names_have_no_spaces_or_colons():
+    from verl_med_plugin.sampler import metric_name
+
+    assert metric_name("retinamnist:no DR") == "retinamnist.no_DR"
+    assert metric_name("busi:grounding") == "busi.grounding"

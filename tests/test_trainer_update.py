@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,8 @@ def training_config(data_dir: str):
         f"actor_rollout_ref.model.path={model_dir('qwen2_5_vl')}", f"data.train_files={path}", f"data.val_files={path}",
         f"data.train_batch_size={BATCH}", f"actor_rollout_ref.rollout.n={N_ROLLOUTS}",
         "data.filter_overlong_prompts=false", "actor_rollout_ref.actor.ppo_mini_batch_size=2",
-        "transfer_queue.backend.SimpleStorage.num_data_storage_units=1")
+        "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
+        f"trainer.default_local_dir={Path(data_dir) / 'checkpoints'}")  # MedSyncTrainer logs outcomes there
     apply_chat_template_setting(config)
     return config
 
@@ -71,13 +73,14 @@ def test_med_config_is_valid_and_launches_our_runner(config):
     assert issubclass(runner_cls, verl_compat.task_runner_base())
     assert runner_cls.run is not verl_compat.task_runner_base().run
     bad = copy.deepcopy(config)
-    bad.data.dataloader_num_workers = 4
+    bad.data.dataloader_num_workers = 4  # allowed: the sampler's loader runs without workers whatever this says
     bad.data.custom_cls.path = None
     bad.trainer.v1.trainer_mode = "separate_async"
     bad.med.knowledge.mode = "context"
     bad.med.template = "qwen9"
     problems = "\n".join(check_med_config(bad))
-    for expected in ("dataloader_num_workers=0", "data.custom_cls.path=pkg://verl_med_plugin.dataset",
+    assert "dataloader_num_workers" not in problems
+    for expected in ("data.custom_cls.path=pkg://verl_med_plugin.dataset",
                      "trainer.v1.trainer_mode=separate_async", "med.knowledge.mode='context'", "med.template='qwen9'"):
         assert expected in problems
 
@@ -207,4 +210,9 @@ def test_step_feeds_the_finished_batch_to_the_sampler(config, transfer_queue):
         coin_flip_groups = len({int(g) for g, t in zip(outcomes["group_ids"], truths) if t == COIN_FLIP})
         assert metrics["med_sampler/zero_adv_group_frac"] == pytest.approx(1 - coin_flip_groups / BATCH)
         assert metrics["med_sampler/batch_acc"] == pytest.approx(np.mean(expected_acc))
+        # The step's draws and outcomes are logged for analysis and replay; padding is not.
+        log = Path(str(config.trainer.default_local_dir)) / "med_sampler_outcomes.jsonl"
+        record = json.loads(log.read_text().splitlines()[-1])
+        assert record["step"] == step and record["accuracy"] == outcomes["accuracy"].tolist()
+        assert record["first_sampler_index"] in record["sample_indices"] and record["first_prompt_ids"]
         transfer_queue.kv_clear(keys=batch.keys, partition_id=batch.partition_id)  # what fit() does next

@@ -107,6 +107,14 @@ def _inject(user: str, system: str | None, question: str, knowledge: str, task_t
     return user, system
 
 
+ROWS_PER_FILTER_WORKER = 2000
+
+
+def length_filter_workers(num_rows: int, upper_bound: int) -> int:
+    """Processes for the length filter: one per ``ROWS_PER_FILTER_WORKER`` rows, at least 1, at most the bound."""
+    return max(1, min(upper_bound, -(-num_rows // ROWS_PER_FILTER_WORKER)))
+
+
 class MedRLHFDataset(verl_compat.rlhf_dataset_base()):
     """verl's ``RLHFDataset`` with prior-knowledge injection; also tags each row with the index the sampler drew
     (``sampler_index``), so rewards can be traced back to dataframe rows when several files are concatenated."""
@@ -119,6 +127,17 @@ class MedRLHFDataset(verl_compat.rlhf_dataset_base()):
     def _build_messages(self, example: dict, key: str):
         example[key] = compose_messages(example[key], example.get("extra_info"), self.knowledge)
         return super()._build_messages(example, key)
+
+    def maybe_filter_out_long_prompts(self, dataframe=None):
+        """verl's length filter with as many processes as the data is worth: ``filter_overlong_prompts_workers`` is
+        the upper bound, one process per ``ROWS_PER_FILTER_WORKER`` rows (a few-shot set is filtered in this
+        process; a 100k-row set is worth all of them)."""
+        if dataframe is not None and self.num_workers:
+            workers = length_filter_workers(len(dataframe), int(self.num_workers))
+            # None, not 1: datasets >= 5 starts a process pool for num_proc=1 too, and forking a process that
+            # already runs torch/tokenizer threads can deadlock.
+            self.num_workers = workers if workers > 1 else None
+        return super().maybe_filter_out_long_prompts(dataframe)
 
     def __getitem__(self, item):
         row = super().__getitem__(item)

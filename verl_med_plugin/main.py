@@ -12,7 +12,14 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from verl_med_plugin.preflight import ConfigError, check_config, print_plan, run_dry_run, training_blockers
+from verl_med_plugin.preflight import (
+    ConfigError,
+    check_config,
+    check_verl_config,
+    print_plan,
+    run_dry_run,
+    training_blockers,
+)
 
 
 @hydra.main(config_path="pkg://verl_med_plugin.configs", config_name="med_grpo", version_base=None)
@@ -28,6 +35,7 @@ def main(config: DictConfig) -> None:
                 "training cannot start on this machine:\n  - " + "\n  - ".join(blockers)
                 + "\nRun with med.dry_run=true to check everything up to training."
             )
+        check_verl_config(config)  # verl's own validation, as verl's main runs it before Ray starts
     except ConfigError as err:
         print(f"verl-med: error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -7,7 +7,8 @@ Light on purpose (no verl, no torch): the pre-flight checks import it on the log
 from __future__ import annotations
 
 import importlib.resources
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,26 +159,42 @@ class SamplerSettings:
         unknown = set(values) - known
         if unknown:
             raise SettingsError(f"{key}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+        bad = [f"{key}.{name}={values[name]!r} (expected {expected})"
+               for name, (ok, expected) in SAMPLER_BOUNDS.items() if name in values and not ok(values[name])]
+        if bad:
+            raise SettingsError("invalid value(s) " + ", ".join(bad))
         if "schedule" in values:
             values["schedule"] = Schedule.from_config(values["schedule"], f"{key}.schedule")
-        settings = cls(**values)
-        checks = {
-            "ema_decay": 0 <= settings.ema_decay < 1,
-            "class_ema_decay": 0 <= settings.class_ema_decay < 1,
-            "class_weight": 0 <= settings.class_weight <= 1,
-            "floor": 0 < settings.floor <= 1,
-            "unseen_accuracy": 0 <= settings.unseen_accuracy <= 1,
-            "max_copies_per_batch": isinstance(settings.max_copies_per_batch, int)
-            and settings.max_copies_per_batch >= 1,
-            "seed": isinstance(settings.seed, int),
-            "enable": isinstance(settings.enable, bool),
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise SettingsError(f"{key}: invalid value(s) " + ", ".join(f"{n}={getattr(settings, n)!r}" for n in bad)
-                                + " (decays in [0, 1), class_weight/unseen_accuracy in [0, 1], floor in (0, 1], "
-                                "max_copies_per_batch >= 1)")
-        return settings
+        return cls(**values)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number_in(low: float, high: float, low_open: bool = False, high_open: bool = False
+               ) -> Callable[[Any], bool]:
+    """A check for a finite real number in the interval (NaN fails every comparison; bools are refused)."""
+    def ok(value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+        return (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
+    return ok
+
+
+# med.sampler key -> (check of the raw value, its meaningful range as told to the user). Type and range in one
+# place, so "ema_decay=abc" is reported by key like "ema_decay=2" (not as a TypeError from a comparison).
+SAMPLER_BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "enable": (lambda v: isinstance(v, bool), "true or false"),
+    "seed": (lambda v: _is_int(v) and 0 <= v < 2**63, "a non-negative integer"),
+    "ema_decay": (_number_in(0, 1, high_open=True), "a number in [0, 1)"),
+    "class_ema_decay": (_number_in(0, 1, high_open=True), "a number in [0, 1)"),
+    "class_weight": (_number_in(0, 1), "a number in [0, 1]"),
+    "floor": (_number_in(0, 1, low_open=True), "a number in (0, 1]"),
+    "unseen_accuracy": (_number_in(0, 1), "a number in [0, 1]"),
+    "max_copies_per_batch": (lambda v: _is_int(v) and 1 <= v <= 1_000_000, "an integer >= 1"),
+    "signal_key": (lambda v: v is None or (isinstance(v, str) and v.strip() != ""), "null or a reward key name"),
+}
 
 
 def chat_template_text(name_or_path: str) -> str:
@@ -204,9 +221,70 @@ def apply_chat_template_setting(config: DictConfig) -> None:
     config.actor_rollout_ref.model.custom_chat_template = chat_template_text(str(name))
 
 
-def check_med_config(config: DictConfig) -> list[str]:
-    """Every problem with ``med.knowledge`` / ``med.template`` / ``med.sampler`` and the verl keys they rely on."""
+# The med: group's own keys (configs/med_grpo.yaml, configs/med/*): what each must hold. Unknown keys are refused,
+# also ones added with "+med.xxx": a misspelt key (+med.dryrun=true) would otherwise be ignored in silence.
+MED_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "dry_run": (lambda v: isinstance(v, bool), "true or false"),
+    "dry_run_rows": (lambda v: _is_int(v) and 1 <= v <= 100_000, "an integer in [1, 100000]"),
+    "dataset": (lambda v: isinstance(v, str) and v.strip() != "", "a dataset name"),
+    "data_dir": (lambda v: isinstance(v, str) and v.strip() != "", "a folder"),
+    "localization_dataset": (lambda v: isinstance(v, str) and v.strip() != "", "a dataset name"),
+    "reward": (lambda v: v is None or isinstance(v, Mapping), "a mapping of reward kwargs (reward_fns/config.py)"),
+    "knowledge": (lambda v: isinstance(v, Mapping), "a mapping (mode, classlist, header)"),
+    "template": (lambda v: v is None or isinstance(v, str), f"null, one of {CHAT_TEMPLATES} or a .jinja path"),
+    "sampler": (lambda v: isinstance(v, Mapping), "a mapping (enable, schedule, ...)"),
+}
+
+
+def _sampler_combination_problems(config: DictConfig) -> list[str]:
+    """verl settings under which the sampler would read the wrong outcomes or draw the wrong batch size."""
     problems = []
+    signal_key = OmegaConf.select(config, "med.sampler.signal_key")
+    colocated_rm = (OmegaConf.select(config, "reward.reward_model.enable")
+                    and not OmegaConf.select(config, "reward.reward_model.enable_resource_pool"))
+    if colocated_rm and signal_key is not None:
+        problems.append(f"med.sampler.signal_key={signal_key!r} with a colocated reward model "
+                        "(reward.reward_model.enable=true, enable_resource_pool=false): verl then returns the reward "
+                        "extras as top-level fields, not in reward_extra_info; set med.sampler.signal_key=null "
+                        "(the total reward, scaled by the reward's bounds)")
+    if (OmegaConf.select(config, "algorithm.filter_groups.enable")
+            or OmegaConf.select(config, "trainer.v1.sampler.sync_refill_failed_groups")):
+        problems.append("med.sampler with group filtering or failed-group refill "
+                        "(algorithm.filter_groups.enable / sync_refill_failed_groups): verl then draws one prompt "
+                        "at a time (gen_batch_size=1), so the curriculum could not re-weight between batches; "
+                        "turn one of them off")
+    return problems
+
+
+def med_group_problems(config: DictConfig) -> list[str]:
+    """Unknown ``med.*`` keys (with the closest known one) and top-level ``med.*`` values of the wrong kind."""
+    import difflib
+
+    med = OmegaConf.select(config, "med")
+    if med is None:
+        return []
+    if not isinstance(med, DictConfig):
+        return [f"med={med!r}: expected the med: group (a mapping)"]
+    problems = []
+    for name in med:
+        if name not in MED_KEYS:
+            close = difflib.get_close_matches(str(name), MED_KEYS, n=1)
+            hint = f"did you mean med.{close[0]}? " if close else ""
+            problems.append(f"med.{name}: unknown key; {hint}known: {', '.join(MED_KEYS)}")
+            continue
+        value = _plain(med[name])
+        ok, expected = MED_KEYS[name]
+        if not ok(value):
+            problems.append(f"med.{name}={value!r}: expected {expected}")
+    return problems
+
+
+def check_med_config(config: DictConfig) -> list[str]:
+    """Every problem with the ``med:`` group (``med.knowledge`` / ``med.template`` / ``med.sampler`` ...) and the
+    verl keys it relies on."""
+    problems = med_group_problems(config)
+    if problems:  # the checks below read these values
+        return problems
     for key, parse in (("med.knowledge", KnowledgeSettings.from_config), ("med.sampler", SamplerSettings.from_config)):
         try:
             parse(OmegaConf.select(config, key), key)
@@ -226,10 +304,8 @@ def check_med_config(config: DictConfig) -> list[str]:
         if custom_cls != DATASET_CLS:
             problems.append("med.sampler needs the verl-med dataset class (data.custom_cls): it tags each row with "
                             "the index the sampler drew")
-        workers = OmegaConf.select(config, "data.dataloader_num_workers")
-        if workers not in (0, None):
-            problems.append(f"med.sampler needs data.dataloader_num_workers=0 (got {workers}): worker prefetching "
-                            "draws batches before the previous step's rewards update the weights")
+    if OmegaConf.select(config, "med.sampler.enable"):
+        problems += _sampler_combination_problems(config)
     mode = OmegaConf.select(config, "trainer.v1.trainer_mode")
     if mode not in (None, "sync"):
         problems.append(f"trainer.v1.trainer_mode={mode}: verl-med trains with the sync trainer only (MedSyncTrainer)")

@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from verl_med_plugin import med_settings, verl_compat
+from verl_med_plugin import config_checks, med_settings, verl_compat
 
 MEDMNIST_2D = (
     "pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist",
@@ -45,7 +45,9 @@ def _as_list(value: Any) -> list[str]:
 
 def check_config(config: DictConfig) -> None:
     """Cheap static checks of the composed config; raises one ``ConfigError`` listing every problem."""
-    problems: list[str] = []
+    problems: list[str] = config_checks.composed_config_problems(config)  # unresolvable/mistyped values: stop here
+    if problems:
+        raise ConfigError("\n  - ".join(["invalid config:"] + problems))
     legacy = OmegaConf.select(config, verl_compat.LEGACY_REWARD_FN_KEY + ".path")
     if legacy:
         problems.append(
@@ -58,15 +60,18 @@ def check_config(config: DictConfig) -> None:
     elif str(reward_path).startswith("pkg://") and importlib.util.find_spec(str(reward_path)[6:]) is None:
         problems.append(f"{verl_compat.REWARD_FN_KEY}.path={reward_path}: module is not installed")
     if reward_path == "pkg://reward_fns":
-        problems += _reward_kwargs_problems(config)
+        problems += reward_kwargs_problems(config)
     problems += _missing_data_files(config)
+    problems += config_checks.data_file_problems(config)
+    if reward_path == "pkg://reward_fns" and not problems:
+        problems += reference_answer_problems(config)
     problems += med_settings.check_med_config(config)
     if problems:
         raise ConfigError("\n  - ".join(["invalid config:"] + problems))
     med_settings.apply_chat_template_setting(config)
 
 
-def _reward_kwargs_problems(config: DictConfig) -> list[str]:
+def reward_kwargs_problems(config: DictConfig) -> list[str]:
     """verl-med's reward kwargs (``med.reward``), validated as ``reward_fns`` will: a bad value would otherwise only
     raise inside a Ray reward worker, and a misspelt key would be silently ignored there (only logged)."""
     from dataclasses import fields
@@ -88,6 +93,66 @@ def _reward_kwargs_problems(config: DictConfig) -> list[str]:
     except ValueError as err:
         problems.append(f"{key}: {err}")
     return problems
+
+
+REFERENCE_CHECK_ROWS = 64  # rows per data file whose reference answer every run scores before Ray starts
+
+
+def reference_answer_problems(config: DictConfig, rows_per_file: int = REFERENCE_CHECK_ROWS) -> list[str]:
+    """Score a correct answer built from each of a sample of rows of every train/val file with the configured
+    reward kwargs; a row whose reference answer does not score acc = 1 means the data and the reward disagree
+    (issue 12: a Qwen3-VL preset reading 0-1000 boxes on pixel-box data scored every obedient answer 0). Runs on
+    every start, dry or real: reads only the small columns of a few evenly spaced row groups, no images."""
+    import pyarrow.parquet as pq
+    from pyarrow import ArrowException
+
+    from reward_fns import compute_score, reference_response
+    from reward_fns.reference import option_reference_response
+
+    kwargs = OmegaConf.select(config, verl_compat.REWARD_FN_KEY + ".reward_kwargs")
+    kwargs = dict(OmegaConf.to_container(kwargs, resolve=True) if OmegaConf.is_config(kwargs) else kwargs or {})
+    configured_box = kwargs.get("box_format")
+    problems: list[str] = []
+    for key in ("data.train_files", "data.val_files"):
+        for path in _as_list(OmegaConf.select(config, key)):
+            try:
+                rows = _sample_rows(pq.ParquetFile(os.path.expanduser(path)), rows_per_file)
+            except (OSError, ValueError, ArrowException) as err:  # say so here, not inside a Ray worker
+                problems.append(f"{key}: {path}: cannot read ({type(err).__name__}: {err})")
+                continue
+            for row in rows:
+                info, gt = row.get("extra_info") or {}, (row.get("reward_model") or {}).get("ground_truth")
+                where = f"{key}: {path} row {info.get('index')!r} ({info.get('task_type')}, ground_truth={gt!r})"
+                if info.get("task_type") == "grounding" and configured_box and configured_box != info.get("box_format"):
+                    problems.append(
+                        f"{where}: med.reward.box_format={configured_box} contradicts the row's box_format="
+                        f"{info.get('box_format')}: the model preset reads boxes as {configured_box}, the data asks "
+                        f"for {info.get('box_format')}. Prepare the data in the model's convention "
+                        f"(python -m data_preprocess.localization --box_format {configured_box} ...)")
+                    break
+                result = compute_score(row.get("data_source"), reference_response(gt, info), gt, info, **kwargs)
+                if result["acc"] != 1.0:
+                    problems.append(f"{where}: its reference answer scores {result}; the reward and the data "
+                                    "disagree (labels, task_type, box_format or reward kwargs)")
+                    break
+                option = option_reference_response(gt, info)  # issue 13: the answer by option token scores too
+                if option is not None and compute_score(row.get("data_source"), option, gt, info, **kwargs)["acc"] != 1:
+                    problems.append(f"{where}: the answer by its option token {option!r} does not score; the "
+                                    "option style and the label spellings collide")
+                    break
+    return problems
+
+
+def _sample_rows(parquet: Any, n: int) -> list[dict]:
+    """Up to ``n`` rows (without images) from evenly spaced row groups of an open ``pyarrow.parquet.ParquetFile``."""
+    groups = parquet.metadata.num_row_groups
+    picks = sorted({round(i * (groups - 1) / max(1, min(n, groups) - 1)) for i in range(min(n, groups))})
+    per_group = max(1, -(-n // max(1, len(picks))))
+    columns = [c for c in ("data_source", "reward_model", "extra_info") if c in parquet.schema_arrow.names]
+    rows: list[dict] = []
+    for g in picks:
+        rows += parquet.read_row_group(g, columns=columns).slice(0, per_group).to_pylist()
+    return rows[:n]
 
 
 def _missing_data_files(config: DictConfig) -> list[str]:
@@ -121,7 +186,15 @@ def training_blockers(config: DictConfig) -> list[str]:
 
     blockers = []
     n_gpus = int(config.trainer.n_gpus_per_node)
-    if not torch.cuda.is_available():
+    if str(config.trainer.get("device", "cuda")) == "cpu":
+        # verl 0.9.1 ships no CPU platform; the test bed (tests/cpu_testbed) registers one for CI-sized runs.
+        platform = os.environ.get("VERL_PLATFORM", "")
+        if platform != "cpu" or "cpu" not in verl_compat.registered_platforms():
+            blockers.append(
+                "trainer.device=cpu needs a verl platform named 'cpu' selected with VERL_PLATFORM=cpu (verl ships "
+                "none; the test bed's: pip install ./tests/cpu_testbed, see docs/cpu.md)"
+            )
+    elif not torch.cuda.is_available():
         blockers.append(f"no CUDA GPU visible (trainer.n_gpus_per_node={n_gpus}); verl has no CPU training backend")
     elif int(config.trainer.nnodes) == 1 and torch.cuda.device_count() < n_gpus:
         blockers.append(f"trainer.n_gpus_per_node={n_gpus} but only {torch.cuda.device_count()} GPU(s) visible")
@@ -133,6 +206,15 @@ def training_blockers(config: DictConfig) -> list[str]:
             "(GPU host: bash scripts/setup.sh --gpu)"
         )
     return blockers
+
+
+def check_verl_config(config: DictConfig) -> list[str]:
+    """verl's own ``validate_config`` (batch sizes, micro-batches, strategies), with its message as a ConfigError.
+    Returns the checks that could not run here (see ``verl_compat.validate_verl_config``)."""
+    try:
+        return verl_compat.validate_verl_config(config)
+    except (AssertionError, ValueError, TypeError, KeyError) as err:
+        raise ConfigError(f"verl's config validation: {err}") from err
 
 
 def run_dry_run(config: DictConfig) -> DryRunPlan:

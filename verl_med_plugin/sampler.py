@@ -15,6 +15,7 @@ the class. Pure numpy; verl is reached only through ``update`` (fed by ``verl_me
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -239,8 +240,11 @@ class MedCurriculumSampler(Sampler[int]):
         """Feed back one finished step, one entry per trajectory: the dataset index it was prompted with, its
         accuracy in [0, 1], its GRPO group (prompt draw) and its reward. Returns ``med_sampler/*`` metrics."""
         s = self.settings
-        sample_indices = np.asarray(sample_indices, dtype=np.int64)
-        accuracy = np.clip(np.asarray(accuracy, dtype=np.float64), 0.0, 1.0)
+        sample_indices = _index_array("sample_indices", sample_indices, self.num_samples)
+        n = len(sample_indices)
+        accuracy = _number_array("accuracy", accuracy, n, low=0.0, high=1.0)
+        scores = _number_array("scores", scores, n)
+        group_ids = _group_array(group_ids, n)
         stage_index, share = self.stage()
 
         samples, inverse = np.unique(sample_indices, return_inverse=True)
@@ -266,8 +270,8 @@ class MedCurriculumSampler(Sampler[int]):
 
         metrics = {
             "stage": float(stage_index),
-            "zero_adv_group_frac": _zero_advantage_fraction(np.asarray(group_ids), np.asarray(scores, dtype=float)),
-            "batch_acc": float(accuracy.mean()) if accuracy.size else 0.0,
+            "zero_adv_group_frac": _zero_advantage_fraction(group_ids, scores),
+            "batch_acc": float(accuracy.mean()) if n else 0.0,
             "seen_frac": float(self._seen.mean()),
         }
         if share is not None:
@@ -288,8 +292,8 @@ class MedCurriculumSampler(Sampler[int]):
         return result
 
     def _class_metrics(self) -> dict[str, float]:
-        metrics = {f"class_share/{key}": float(v) for key, v in self.class_shares().items()}
-        metrics.update({f"class_acc/{key}": float(self._class_acc[c])
+        metrics = {f"class_share/{metric_name(key)}": float(v) for key, v in self.class_shares().items()}
+        metrics.update({f"class_acc/{metric_name(key)}": float(self._class_acc[c])
                         for c, key in enumerate(self.class_keys) if self._class_seen[c]})
         return metrics
 
@@ -304,22 +308,152 @@ class MedCurriculumSampler(Sampler[int]):
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"sampler state version {state.get('version')!r}, expected {STATE_VERSION}")
-        if (state["num_samples"], state["fingerprint"]) != (self.num_samples, self._fingerprint):
-            raise ValueError(
-                f"the checkpointed sampler saw {state['num_samples']} rows, this dataset has {self.num_samples} "
-                "(or other classes): resume with the same data.train_files and length filter; to start a new "
-                "stage on new data, start from the stage-1 weights (actor_rollout_ref.model.path) instead")
-        self._rng = np.random.default_rng()
-        self._rng.bit_generator.state = state["rng"]
+        """Restore a checkpointed state after checking every key (a damaged or foreign state fails here, naming
+        the key, instead of steps later inside a draw)."""
+        state = _check_state(state, self.num_samples, len(self.class_keys), self._fingerprint)
+        rng = np.random.default_rng()
+        try:
+            rng.bit_generator.state = state["rng"]
+        except (TypeError, ValueError, KeyError) as err:
+            raise ValueError(f"sampler state key 'rng': not a numpy PCG64 generator state ({err})") from None
+        self._rng = rng
         self._updates, self._yielded, self._block_pos = state["updates"], state["yielded"], state["block_pos"]
-        self._block = np.asarray(state["block"], dtype=np.int64)
-        self._acc, self._seen = np.array(state["acc"]), np.array(state["seen"])
-        self._class_acc, self._class_seen = np.array(state["class_acc"]), np.array(state["class_seen"])
-        self._weights = np.array(state["weights"], dtype=np.int64)
+        self._block = state["block"]
+        self._acc, self._seen = state["acc"], state["seen"]
+        self._class_acc, self._class_seen = state["class_acc"], state["class_seen"]
+        self._weights = state["weights"]
         self._tree = _FenwickTree(self._weights)  # integer sums: identical to the incrementally updated tree
         self._resume = True
+
+
+def metric_name(class_key: str) -> str:
+    """``retinamnist:no DR`` -> ``retinamnist.no_DR``: loggers (TensorBoard, MLflow, wandb panels) choke on spaces
+    and colons in metric names."""
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", class_key.replace(":", "."))
+
+
+# ---------------------------------------------------------------------- input and state validation
+def _array(name: str, values: Any) -> np.ndarray:
+    """``values`` as a 1-D numpy array; ``None`` entries, ragged or nested input are refused, naming ``name``."""
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}: not a 1-D array ({err})") from None
+    if array.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array, got shape {array.shape}")
+    if array.dtype == object and any(v is None for v in array.tolist()):
+        raise ValueError(f"{name}: contains None")
+    return array
+
+
+def _index_array(name: str, values: Any, upper: int, length: int | None = None) -> np.ndarray:
+    """Integer positions in ``[0, upper)``: negative (would wrap), fractional (would truncate), boolean, NaN or
+    out-of-range entries are refused rather than silently reinterpreted."""
+    array = _array(name, values)
+    if length is not None and len(array) != length:
+        raise ValueError(f"{name}: {len(array)} entries, expected {length}")
+    if array.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+                                   or array.dtype == object):
+        raise ValueError(f"{name}: expected integer indices, got dtype {array.dtype}")
+    try:
+        as_float = array.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected integer indices, got {array.tolist()[:5]}") from None
+    if array.dtype == object and any(isinstance(v, bool) for v in array.tolist()):
+        raise ValueError(f"{name}: expected integer indices, got booleans")
+    bad = ~np.isfinite(as_float) | (as_float != np.round(as_float)) | (as_float < 0) | (as_float >= upper)
+    if bad.any():
+        first = array.tolist()[int(np.flatnonzero(bad)[0])]
+        raise ValueError(f"{name}: {int(bad.sum())} entries are not integers in [0, {upper}) (first: {first!r})")
+    return array.astype(np.int64) if np.issubdtype(array.dtype, np.integer) else as_float.astype(np.int64)
+
+
+def _number_array(name: str, values: Any, length: int, low: float = -np.inf, high: float = np.inf) -> np.ndarray:
+    """Finite floats in ``[low, high]``, one per trajectory; NaN/None/inf would poison the EMAs and the tree."""
+    array = _array(name, values)
+    if len(array) != length:
+        raise ValueError(f"{name}: {len(array)} entries, expected {length} (one per trajectory)")
+    if array.dtype == bool or (array.dtype == object and any(isinstance(v, bool) for v in array.tolist())):
+        raise ValueError(f"{name}: expected numbers, got booleans")
+    try:
+        array = array.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected numbers, got {array.tolist()[:5]}") from None
+    bad = ~np.isfinite(array) | (array < low) | (array > high)
+    if bad.any():
+        first = array[int(np.flatnonzero(bad)[0])]
+        raise ValueError(f"{name}: {int(bad.sum())} entries are not finite numbers in [{low}, {high}] "
+                         f"(first: {first!r})")
+    return array
+
+
+def _group_array(values: Any, length: int) -> np.ndarray:
+    """GRPO group ids (any comparable, hashable ids of one type), one per trajectory."""
+    array = _array("group_ids", values)
+    if len(array) != length:
+        raise ValueError(f"group_ids: {len(array)} entries, expected {length} (one per trajectory)")
+    try:
+        np.unique(array)
+    except TypeError as err:
+        raise ValueError(f"group_ids: ids of mixed or unorderable types ({err})") from None
+    return array
+
+
+_STATE_KEYS = ("version", "num_samples", "fingerprint", "rng", "updates", "yielded", "block", "block_pos", "acc",
+               "seen", "weights", "class_acc", "class_seen")
+
+
+def _state_int(state: Mapping[str, Any], key: str, low: int, high: float = np.inf) -> int:
+    value = state[key]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"sampler state key {key!r}={value!r}: expected an integer in [{low}, {high}]")
+    return int(value)
+
+
+def _state_flags(state: Mapping[str, Any], key: str, length: int) -> np.ndarray:
+    array = _array(f"sampler state key {key!r}", state[key])
+    if len(array) != length or not (array.dtype == bool or (np.issubdtype(array.dtype, np.integer)
+                                                            and np.isin(array, (0, 1)).all())):
+        raise ValueError(f"sampler state key {key!r}: expected {length} booleans, got {len(array)} of {array.dtype}")
+    return array.astype(bool)
+
+
+def _check_state(state: Mapping[str, Any], num_samples: int, num_classes: int, fingerprint: int) -> dict[str, Any]:
+    """Every key of a checkpointed sampler state, type-, length- and range-checked; the returned arrays are copies
+    in the sampler's dtypes. Raises ``ValueError`` naming the key."""
+    if not isinstance(state, Mapping):
+        # ValueError, not TypeError: callers handle one error type for every damaged state
+        raise ValueError(f"sampler state: expected a mapping, got {type(state).__name__}")  # noqa: TRY004
+    if state.get("version") != STATE_VERSION:
+        raise ValueError(f"sampler state version {state.get('version')!r}, expected {STATE_VERSION}")
+    missing = [key for key in _STATE_KEYS if key not in state]
+    unknown = sorted(str(key) for key in state if key not in _STATE_KEYS)
+    if missing or unknown:
+        raise ValueError(f"sampler state: missing key(s) {missing}, unknown key(s) {unknown}")
+    checked: dict[str, Any] = {"version": STATE_VERSION, "rng": state["rng"]}
+    checked["num_samples"] = _state_int(state, "num_samples", 0)
+    checked["fingerprint"] = _state_int(state, "fingerprint", 0, 2**32 - 1)
+    if (checked["num_samples"], checked["fingerprint"]) != (num_samples, fingerprint):
+        raise ValueError(
+            f"the checkpointed sampler saw {checked['num_samples']} rows, this dataset has {num_samples} "
+            "(or other classes): resume with the same data.train_files and length filter; to start a new "
+            "stage on new data, start from the stage-1 weights (actor_rollout_ref.model.path) instead")
+    checked["updates"] = _state_int(state, "updates", 0)
+    checked["yielded"] = _state_int(state, "yielded", 0, num_samples)
+    where = "sampler state key {!r}".format
+    checked["block"] = _index_array(where("block"), state["block"], max(num_samples, 1)).copy()
+    checked["block_pos"] = _state_int(state, "block_pos", 0, min(len(checked["block"]), checked["yielded"]))
+    checked["acc"] = _number_array(where("acc"), state["acc"], num_samples, 0.0, 1.0).copy()
+    checked["class_acc"] = _number_array(where("class_acc"), state["class_acc"], num_classes, 0.0, 1.0).copy()
+    checked["seen"] = _state_flags(state, "seen", num_samples)
+    checked["class_seen"] = _state_flags(state, "class_seen", num_classes)
+    weights = _number_array(where("weights"), state["weights"], num_samples, 0, WEIGHT_SCALE)
+    if (weights != np.round(weights)).any():
+        raise ValueError(f"sampler state key 'weights': expected integers in [0, {WEIGHT_SCALE}]")
+    checked["weights"] = weights.astype(np.int64)
+    return checked
 
 
 def _zero_advantage_fraction(group_ids: np.ndarray, scores: np.ndarray) -> float:

@@ -22,6 +22,13 @@ def verl_version() -> str:
     return __version__
 
 
+def registered_platforms() -> tuple[str, ...]:
+    """Names of verl's device platforms (``VERL_PLATFORM`` picks one): nvidia, huawei, amd and any plugin's."""
+    from verl.plugin.platform import PlatformRegistry
+
+    return PlatformRegistry.registered_names()
+
+
 def load_tokenizer_and_processor(model_path: str, trust_remote_code: bool = False) -> tuple[Any, Any]:
     """Tokenizer and (for VLMs) processor, loaded the way verl's workers load them."""
     from verl.utils import hf_processor, hf_tokenizer
@@ -52,7 +59,8 @@ def dataset_collate_fn():
 
 
 def load_custom_reward_fn(config) -> Any:
-    """The configured ``reward.custom_reward_function`` with its ``reward_kwargs`` bound, as the reward loop calls it."""
+    """The configured ``reward.custom_reward_function`` with its ``reward_kwargs`` bound, as the reward loop
+    calls it."""
     from verl.trainer.ppo.reward import get_custom_reward_fn
 
     return get_custom_reward_fn(config)
@@ -141,19 +149,23 @@ def train_dataloader_with_sampler(loader, sampler):
     """A copy of verl's train ``StatefulDataLoader`` (``PPOTrainer._init_dataloader``) drawing from ``sampler``.
 
     verl saves ``loader.state_dict()`` in ``global_step_N/data.pt``; a sampler with ``state_dict``/
-    ``load_state_dict`` is saved and restored inside it."""
+    ``load_state_dict`` is saved and restored inside it. No worker processes: they would prefetch batches drawn
+    before the sampler has seen the previous step's rewards (without the sampler, verl's own loader and
+    ``data.dataloader_num_workers`` stay as configured)."""
     from torchdata.stateful_dataloader import StatefulDataLoader
 
-    return StatefulDataLoader(dataset=loader.dataset, batch_size=loader.batch_size, num_workers=loader.num_workers,
+    return StatefulDataLoader(dataset=loader.dataset, batch_size=loader.batch_size, num_workers=0,
                               drop_last=loader.drop_last, collate_fn=loader.collate_fn, sampler=sampler)
 
 
-def read_rollout_outcomes(batch, signal_key: str | None) -> dict[str, Any]:
+def read_rollout_outcomes(batch, signal_key: str | None,
+                          score_bounds: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
     """Per trajectory of a finished step (the ``KVBatchMeta`` ``PPOTrainer.step`` returns), as numpy arrays:
     ``sample_indices`` (``SAMPLER_INDEX_FIELD``), ``group_ids`` (the GRPO group, from ``uid``), ``scores`` (the
     trajectory reward: ``rm_scores`` summed) and ``accuracy`` (``extra_fields["reward_extra_info"][signal_key]``,
-    or the score clipped to [0, 1] when ``signal_key`` is None). Synthetic padding (tag ``is_padding``, added by
-    ``upsample_batch_to_divisible_size``) is skipped. Call it before ``fit`` clears the keys (``tq.kv_clear``)."""
+    or, when ``signal_key`` is None, the score mapped from ``score_bounds`` onto [0, 1]). Synthetic padding
+    (tag ``is_padding``, added by ``upsample_batch_to_divisible_size``) is skipped. Call it before ``fit`` clears
+    the keys (``tq.kv_clear``)."""
     import numpy as np
 
     tq = transfer_queue()
@@ -169,8 +181,9 @@ def read_rollout_outcomes(batch, signal_key: str | None) -> dict[str, Any]:
                            f"reward_extra_info[{signal_key!r}] (keys: {sorted(infos[0])}); return it from the reward "
                            "function or set med.sampler.signal_key=null to use the total reward")
         accuracy = np.array([float(info[signal_key]) for info in infos])
-    else:
-        accuracy = scores
+    else:  # the total reward on the reward's own scale: its maximum is "solved", its minimum "failed"
+        low, high = score_bounds
+        accuracy = (scores - low) / (high - low) if high > low else scores
     _, group_ids = np.unique(np.array(list(data["uid"]), dtype=object).astype(str), return_inverse=True)
     return {
         "sample_indices": np.array(list(data[SAMPLER_INDEX_FIELD]), dtype=np.int64),
@@ -178,6 +191,17 @@ def read_rollout_outcomes(batch, signal_key: str | None) -> dict[str, Any]:
         "scores": scores,
         "accuracy": np.clip(accuracy, 0.0, 1.0),
     }
+
+
+def read_first_prompt_ids(batch) -> tuple[int, list[int]]:
+    """``(sampler_index, prompt token ids)`` of the step's first real trajectory, exactly as the rollout sent them
+    (the ``prompts`` field ``agent_loop_tq.py`` stores): the check that the dry run renders what training sends."""
+    tq = transfer_queue()
+    keys = [key for key, tag in zip(batch.keys, batch.tags) if not tag.get("is_padding", False)][:1]
+    data = tq.kv_batch_get(keys=keys, partition_id=batch.partition_id, select_fields=["prompts", SAMPLER_INDEX_FIELD])
+    prompts = data["prompts"]
+    first = prompts[0] if not getattr(prompts, "is_nested", False) else prompts.unbind()[0]
+    return int(next(iter(data[SAMPLER_INDEX_FIELD]))), [int(t) for t in first.tolist()]
 
 
 def load_rollout_model(config):

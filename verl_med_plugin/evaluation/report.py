@@ -7,18 +7,22 @@ the number of classes, and saved with a tight bounding box, so long MedMNIST nam
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from verl_med_plugin.evaluation.dumps import KEPT_KINDS
 
 DPI = 120
 WRAP = 22  # characters per line of a class name on an axis
@@ -56,25 +60,100 @@ def _datasets(report: dict) -> list[str]:
 
 
 # Per-dataset table columns: (metrics key, header, format); a column appears when some run has the metric.
+# "*": invalid answers counted as the farthest grade (runs with different invalid rates compare).
 METRIC_COLUMNS = (
-    ("n_samples", "n", str), ("accuracy", "acc", _pct), ("balanced_accuracy", "bal. acc", _pct),
-    ("macro_f1", "macro-F1", _pct), ("qwk", "QWK", _num(3)), ("mae", "MAE", _num(2)),
+    ("n_samples", "n", str), ("n_prompts", "prompts", lambda v: "–" if v is None else str(v)),
+    ("accuracy", "acc", _pct), ("balanced_accuracy", "bal. acc", _pct),
+    ("macro_f1", "macro-F1", _pct), ("auroc", "AUROC", _num(3)),
+    ("n_graded", "graded", str), ("qwk", "QWK", _num(3)), ("mae", "MAE", _num(2)),
+    ("qwk_invalid_farthest", "QWK*", _num(3)), ("mae_invalid_farthest", "MAE*", _num(2)),
     ("hamming_loss", "Hamming", _num(3)), ("mean_iou", "mean IoU", _num(3)),
+    ("lesion_hit_rate", "lesion hit", _pct), ("lesion_mean_iou", "lesion IoU", _num(3)),
     ("format_compliance", "format", _pct), ("invalid_rate", "invalid", _pct),
 )
-SAMPLING_COLUMNS = (("mean@k", "mean@k"), ("best@k", "best@k"), ("maj@k", "maj@k"))
+SAMPLING_COLUMNS = (("mean@k", "mean@k"), ("best@k", "best@k"), ("chance@k", "chance@k"), ("maj@k", "maj@k"))
+CI_COLUMNS = (("accuracy", "acc", _pct), ("balanced_accuracy", "bal. acc", _pct), ("macro_f1", "macro-F1", _pct),
+              ("qwk", "QWK", _num(3)), ("auroc", "AUROC", _num(3)))
+CLINICAL_COLUMNS = (("sensitivity", "sensitivity"), ("specificity", "specificity"), ("ppv", "PPV"), ("npv", "NPV"))
+
+
+def ci_text(metrics: dict, key: str, fmt: Callable[[float | None], str] = _pct) -> str:
+    """``"37.5 [12.5, 62.5]"``: the estimate and its bootstrap interval (estimate alone when there is none)."""
+    ci = (metrics.get("ci") or {}).get(key)
+    value = fmt(metrics.get(key))
+    return value if not ci else f"{value} [{fmt(ci['low'])}, {fmt(ci['high'])}]"
 
 
 def _dataset_table(present: list[tuple[dict, dict]]) -> list[str]:
     """Rows = runs; metric columns of this task, then k and the per-prompt metrics."""
-    columns = [c for c in METRIC_COLUMNS if any(c[0] in m for _, m in present)]
+    columns = [c for c in METRIC_COLUMNS if any(m.get(c[0]) is not None for _, m in present)]
+    sampled = [c for c in SAMPLING_COLUMNS if any(c[0] in m.get("sampling", {}) for _, m in present)] or \
+        [c for c in SAMPLING_COLUMNS if c[0] != "chance@k"]
     rows = []
     for run, m in present:
         sampling = m.get("sampling", {})
         k = sampling.get("k", 1 if m.get("n_prompts") else "–")  # "–": prompts unknown (no prompt ids)
         rows.append([run["name"], *(fmt(m.get(key)) for key, _, fmt in columns), str(k),
-                     *(_pct(sampling.get(key)) for key, _ in SAMPLING_COLUMNS)])
-    return _table(["run", *(header for _, header, _ in columns), "k", *(h for _, h in SAMPLING_COLUMNS)], rows)
+                     *(_pct(sampling.get(key)) for key, _ in sampled)])
+    return _table(["run", *(header for _, header, _ in columns), "k", *(h for _, h in sampled)], rows)
+
+
+def _ci_table(present: list[tuple[dict, dict]]) -> list[str]:
+    columns = [c for c in CI_COLUMNS if any((m.get("ci") or {}).get(c[0]) for _, m in present)]
+    if not columns:
+        return []
+    unit = next((m.get("ci_unit") for _, m in present if m.get("ci_unit")), "prompt")
+    methods = sorted({ci["method"] for _, m in present for ci in (m.get("ci") or {}).values() if ci})
+    return ["", f"95 % bootstrap confidence intervals ({' / '.join(methods)}, resampling {unit}s):", ""] + _table(
+        ["run", *(h for _, h, _ in columns)],
+        [[run["name"], *(ci_text(m, key, fmt) for key, _, fmt in columns)] for run, m in present])
+
+
+def _clinical_table(present: list[tuple[dict, dict]]) -> list[str]:
+    rows = [[run["name"], " / ".join(m["positive_class"]["labels"]),
+             *(_pct(m["positive_class"][key]) for key, _ in CLINICAL_COLUMNS),
+             (f"{m['positive_class']['tp']} / {m['positive_class']['fn']} / {m['positive_class']['fp']} / "
+             f"{m['positive_class']['tn']}")]
+            for run, m in present if "positive_class" in m]
+    if not rows:
+        return []
+    return ["", ("Clinically positive class (from the knowledge card or --positive); invalid answers are errors for "
+                "sensitivity and specificity and no call for PPV/NPV:"), ""] + _table(
+        ["run", "positive", *(h for _, h in CLINICAL_COLUMNS), "TP / FN / FP / TN"], rows)
+
+
+def _consistency_lines(present: list[tuple[dict, dict]]) -> list[str]:
+    rows = [[run["name"], str(m["think_answer"]["n"]), _pct(m["think_answer"]["inconsistent"])]
+            for run, m in present if m.get("think_answer", {}).get("n")]
+    if not rows:
+        return []
+    return ["", ("Think/answer consistency: share of responses whose think names last a different class than the "
+                "answer (over responses with a valid answer and a class named in the think):"), ""] + _table(
+        ["run", "responses", "think ≠ answer"], rows)
+
+
+def _diff(differences: dict, key: str, fmt: Callable[[float | None], str]) -> str:
+    if key not in differences:
+        return "–"
+    ci = differences[key]["ci"]
+    text = fmt(differences[key]["difference"])
+    return text if not ci else f"{text} [{fmt(ci['low'])}, {fmt(ci['high'])}]"
+
+
+def comparison_table(comparisons: list[dict]) -> list[str]:
+    """Paired comparisons: differences with paired-bootstrap CIs and McNemar's exact p-value."""
+    rows = []
+    for c in comparisons:
+        if "error" in c:
+            rows.append([c["dataset"], f"{c['run']} − {c['baseline']}", str(c["n_prompts"]), c["error"], "", "", ""])
+            continue
+        d = c["differences"]
+        mc = c["mcnemar"]
+        rows.append([c["dataset"], f"{c['run']} − {c['baseline']}", str(c["n_prompts"]), _diff(d, "accuracy", _pct),
+                     _diff(d, "balanced_accuracy", _pct), _diff(d, "auroc", _num(3)),
+                     f"{mc['a_only']} / {mc['b_only']}, p = {mc['p_value']:.3g}"])
+    return _table(["dataset", "runs", "prompts", "Δ acc [95 % CI]", "Δ bal. acc", "Δ AUROC",
+                   "McNemar: only A / only B right"], rows)
 
 
 def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
@@ -82,12 +161,14 @@ def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
     runs = report["runs"]
     datasets = _datasets(report)
     out = ["# verl-med evaluation", "",
-           f"Answers parsed with `{report['parser']}`, the training reward's parser, called with each run's reward "
-           "kwargs. Rates in %; `n` = samples each metric covers.", ""]
+           (f"Answers parsed with `{report['parser']}`, the training reward's parser, called with each run's reward "
+           "kwargs. Rates in %; `n` = samples each metric covers."), ""]
     out += _table(["run", "source", "step", "reward kwargs", "skipped records"],
-                  [[r["name"], "<br>".join(f"`{s}`" for s in r["sources"]), "–" if r.get("step") is None else str(r["step"]),
+                  [[r["name"], "<br>".join(f"`{s}`" for s in r["sources"]),
+                    "–" if r.get("step") is None else str(r["step"]),
                     f"`{json.dumps(r['reward_kwargs'], sort_keys=True)}`",
-                    str(sum(p["count"] for p in r["problems"].values()))] for r in runs])
+                    str(sum(p["count"] for kind, p in r["problems"].items() if kind not in KEPT_KINDS))]
+                   for r in runs])
     if datasets:
         out += ["", "## Accuracy per dataset", ""]
         rows = []
@@ -102,6 +183,16 @@ def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
         classes = f", {len(first['labels'])} classes" if first["labels"] else ""
         out += ["", f"## {ds} ({first['task_type']}{classes})", ""]
         out += _dataset_table(present)
+        out += _ci_table(present) + _clinical_table(present) + _consistency_lines(present)
+        if first["task_type"] == "ordinal":
+            out += ["", ("QWK/MAE over valid answers (`graded` of `n`); QWK\\*/MAE\\*: every answer, an invalid one "
+                        "counted as the grade farthest from the truth.")]
+        if first["task_type"] == "grounding":
+            out += ["", ("Lesion hit / IoU: images with at least one true box only (an empty answer on a normal image "
+                        "scores IoU 1 but finds no lesion). With `iou_type: giou` the IoU column is the reward's "
+                        "(GIoU + 1) / 2, which is 0.5 for disjoint boxes that touch, not an overlap.")]
+        if any("chance@k" in m.get("sampling", {}) for _, m in present):
+            out += ["", "chance@k: best@k of a uniform random guesser, 1 − (1 − 1/C)^k."]
         if "per_class" in first:
             out += ["", "Per-class recall / precision (%); support per run when runs differ in samples per prompt:", ""]
             header = ["class", "support"] + [f"{run['name']} R / P" for run, _ in present]
@@ -115,9 +206,9 @@ def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
         for run, m in present:
             agreement = m.get("parser_agreement")
             if agreement and agreement["agree"] < 1:
-                out += ["", f"**{run['name']}**: the `pred` the training reward dumped differs from this parser's "
+                out += ["", (f"**{run['name']}**: the `pred` the training reward dumped differs from this parser's "
                             f"for {_pct(1 - agreement['agree'])}% of {agreement['n']} samples: different reward "
-                            "kwargs or code version."]
+                            "kwargs or code version.")]
         out += [""] + [f"![{Path(img).stem}]({img})" for img in images.get(ds, [])]
     rows = []
     for run in runs:
@@ -132,10 +223,18 @@ def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
                              values])
     if rows:
         out += ["", "## Reward sparsity", "",
-                "Share of GRPO groups (samples of one prompt) whose rewards are all equal: zero advantage, no "
+                ("Share of GRPO groups (samples of one prompt) whose rewards are all equal: zero advantage, no "
                 "gradient. `score` is the run's reward, `acc` the binary accuracy reward of the same answers; "
-                "last column: the common reward of those groups (0 = all wrong).", ""]
+                "last column: the common reward of those groups (0 = all wrong)."), ""]
         out += _table(["run", "groups from", "reward", "groups", "all equal", "all-equal groups by reward"], rows)
+    if report.get("comparisons"):
+        out += ["", "## Paired comparisons", "",
+                ("Run minus baseline on the prompts both answered: difference with a 95 % paired-bootstrap CI (the "
+                "same prompt resample for both runs) and McNemar's exact test on per-prompt correctness (majority "
+                "vote when k > 1)."), ""]
+        out += comparison_table(report["comparisons"])
+    if report.get("table_markdown"):
+        out += ["", "## Rows across datasets and seeds", "", report["table_markdown"].rstrip()]
     out += [""] + [f"![{Path(img).stem}]({img})" for img in images.get("", [])]
     problems = [(r["name"], kind, info) for r in runs for kind, info in r["problems"].items()]
     if problems:
@@ -310,13 +409,41 @@ def write_plots(report: dict, out_dir: Path) -> dict[str, list[str]]:
     return images
 
 
+def json_safe(value: Any) -> tuple[Any, int]:
+    """``value`` with every NaN/infinite float replaced by None (JSON has no such numbers: ``json.dumps`` would write
+    ``NaN``, which strict readers refuse), and how many were replaced."""
+    if isinstance(value, float):
+        return (value, 0) if math.isfinite(value) else (None, 1)
+    if isinstance(value, dict):
+        items = [(k, *json_safe(v)) for k, v in value.items()]
+        return {k: v for k, v, _ in items}, sum(n for _, _, n in items)
+    if isinstance(value, (list, tuple)):
+        items = [json_safe(v) for v in value]
+        return [v for v, _ in items], sum(n for _, n in items)
+    return value, 0
+
+
 def write_report(report: dict, out_dir: Path) -> list[Path]:
-    """``metrics.json``, ``summary.md`` and the PNGs in ``out_dir``; returns the written paths."""
+    """``metrics.json``, ``summary.md`` and the PNGs in ``out_dir``; returns the written paths. NaN/infinite values
+    are written as null; their count is ``non_finite_values`` in ``metrics.json`` (and set in ``report``)."""
+    original = report
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     images = write_plots(report, out_dir)
+    tables: list[Path] = []
+    if sum(bool(run.get("datasets")) for run in report["runs"]) >= 2:  # rows (and seeds) side by side
+        from verl_med_plugin.evaluation.table import markdown_table, write_table
+
+        boot = report.get("bootstrap") or {}
+        table, tables = write_table(report["runs"], out_dir, boot.get("n_resamples", 1000), boot.get("seed", 0))
+        report = {**report, "table": {k: v for k, v in table.items()}}
+        images[""] = images.get("", []) + [p.name for p in tables if p.suffix == ".png"]
     metrics_path = out_dir / "metrics.json"
-    _write_text_atomic(metrics_path, json.dumps(report, indent=2, default=str) + "\n")
+    safe, non_finite = json_safe(report)
+    original["non_finite_values"] = safe["non_finite_values"] = non_finite
+    _write_text_atomic(metrics_path, json.dumps(safe, indent=2, default=str, allow_nan=False) + "\n")
     summary_path = out_dir / "summary.md"
-    _write_text_atomic(summary_path, markdown_summary(report, images))
-    return [metrics_path, summary_path] + [out_dir / name for names in images.values() for name in names]
+    summary_report = {**report, "table_markdown": markdown_table(report["table"])} if tables else report
+    _write_text_atomic(summary_path, markdown_summary(summary_report, images))
+    written = [metrics_path, summary_path] + [out_dir / name for names in images.values() for name in names]
+    return written + [p for p in tables if p.suffix != ".png"]

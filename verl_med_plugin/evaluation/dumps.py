@@ -23,11 +23,13 @@ question, so this identifies the dataset, not the image.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 # Record keys the reader consumes; every other key of a dump line is a reward field (score, acc, pred, ...).
 RESPONSE_KEYS = ("output", "response")
@@ -40,6 +42,8 @@ LABEL_METADATA = ("dataset", "task_type", "labels", "label_aliases", "option_sty
 _VERL_KEY = re.compile(r"^(?P<prompt>.+)_(?P<session>\d+)_(?P<index>\d+)$")
 _PLACEHOLDER = re.compile(r"<image>|<video>|<audio>")
 MAX_EXAMPLES = 3
+# Problem kinds whose record is still evaluated (every other kind is a skipped record).
+KEPT_KINDS = ("non_finite_score",)
 
 
 class EvalDataError(ValueError):
@@ -119,8 +123,27 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+class MalformedLine(EvalDataError):
+    """A line that is JSON but not a usable dump line (a field of the wrong type); counted like bad JSON."""
+
+
+def _step(obj: dict[str, Any], origin: str, default_step: int | None) -> int | None:
+    """The line's global step as an int: verl writes an int; an integral float or a digit string (another writer)
+    is read as that int, so steps of mixed types still sort; anything else is a malformed line."""
+    value = obj.get("step", default_step)
+    if value is None or (type(value) is int and value >= 0):
+        return value
+    if isinstance(value, float) and value.is_integer() and 0 <= value < 1e15:
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 16:
+        return int(value.strip())
+    shown = repr(value)[:80] if isinstance(value, (str, int, float)) else f"a JSON {type(value).__name__}"
+    raise MalformedLine(f"{origin}: field 'step' is {shown}, expected an integer >= 0")
+
+
 def parse_line(obj: dict[str, Any], origin: str, default_step: int | None) -> Record:
-    """A ``Record`` from one decoded dump line; ``EvalDataError`` names a missing field."""
+    """A ``Record`` from one decoded dump line; ``EvalDataError`` names a missing field (``MalformedLine`` a field
+    of the wrong type)."""
     response = _first(obj, RESPONSE_KEYS)
     if response is None:
         raise EvalDataError(f"{origin}: missing field 'output' (the response; 'response' also accepted)")
@@ -129,14 +152,18 @@ def parse_line(obj: dict[str, Any], origin: str, default_step: int | None) -> Re
         raise EvalDataError(f"{origin}: missing field 'gts' (the ground truth; 'ground_truth' also accepted)")
     extra_info = obj.get("extra_info")
     if extra_info is not None and not isinstance(extra_info, dict):
-        raise EvalDataError(f"{origin}: field 'extra_info' is {type(extra_info).__name__}, expected an object")
+        raise MalformedLine(f"{origin}: field 'extra_info' is {type(extra_info).__name__}, expected an object")
+    data_source = obj.get("data_source")
+    if data_source is not None and not isinstance(data_source, str):
+        raise MalformedLine(f"{origin}: field 'data_source' is {type(data_source).__name__}, expected a string")
+    prompt_text = _first(obj, PROMPT_KEYS)
     record = Record(
         origin=origin,
-        response=str(response),
+        response=_text(response),
         ground_truth=_text(ground_truth),
-        step=obj.get("step", default_step),
-        prompt_text=_first(obj, PROMPT_KEYS),
-        data_source=obj.get("data_source"),
+        step=_step(obj, origin, default_step),
+        prompt_text=None if prompt_text is None else _text(prompt_text),
+        data_source=data_source,
         extra_info=extra_info,
         rewards={k: v for k, v in obj.items() if k not in CONSUMED_KEYS},
     )
@@ -168,19 +195,44 @@ def _final_outputs(objs: list[tuple[dict, str]]) -> list[tuple[dict, str]]:
     return kept
 
 
+def _decode(raw: bytes, origin: str) -> str:
+    """One line as text; a line that is not UTF-8 is one malformed line, not a lost evaluation."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise MalformedLine(f"{origin}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})"
+                            ) from None
+
+
+def _load(text: str, origin: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise MalformedLine(f"{origin}: not JSON ({err.msg})") from None
+    except RecursionError:
+        raise MalformedLine(f"{origin}: JSON nested too deeply to read") from None
+
+
+def non_finite_fields(record: Record) -> list[str]:
+    """Reward fields of the record holding NaN or an infinity (JSON has no such numbers; Python writes them)."""
+    return [k for k, v in record.rewards.items() if isinstance(v, float) and not math.isfinite(v)]
+
+
 def read_file(file: Path, problems: Problems) -> list[Record]:
-    """The records of one JSONL file; malformed lines and missing fields are counted in ``problems``."""
-    default_step = int(file.stem) if file.stem.isdigit() else None
+    """The records of one JSONL file. Lines that are not UTF-8, not JSON (or nested too deeply), not an object, or
+    hold a field of the wrong type are counted in ``problems`` as ``malformed_line``, records without a needed
+    field as ``missing_field``; records with a NaN/infinite reward are kept and counted as ``non_finite_score``."""
+    default_step = int(file.stem) if file.stem.isdigit() and len(file.stem) < 16 else None
     objs = []
-    with open(file, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
+    with open(file, "rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
             origin = f"{file}:{line_no}"
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                problems.add("malformed_line", f"{origin}: not JSON ({err.msg})")
+                obj = _load(_decode(raw, origin).removeprefix("\ufeff"), origin)
+            except MalformedLine as err:
+                problems.add("malformed_line", str(err))
                 continue
             if not isinstance(obj, dict):
                 problems.add("malformed_line", f"{origin}: a JSON {type(obj).__name__}, expected an object")
@@ -189,9 +241,18 @@ def read_file(file: Path, problems: Problems) -> list[Record]:
     records = []
     for obj, origin in _final_outputs(objs):
         try:
-            records.append(parse_line(obj, origin, default_step))
+            record = parse_line(obj, origin, default_step)
+        except MalformedLine as err:
+            problems.add("malformed_line", str(err))
+            continue
         except EvalDataError as err:
             problems.add("missing_field", str(err))
+            continue
+        bad = non_finite_fields(record)
+        if bad:
+            problems.add("non_finite_score", f"{origin}: {', '.join(f'{k}={record.rewards[k]}' for k in bad)} "
+                                             "(kept; its means are written as null)")
+        records.append(record)
     return records
 
 

@@ -1,0 +1,112 @@
+"""``--exclude``: no test leakage between a source dataset and a MedMNIST set made from it (issue 12).
+
+BreastMNIST is BUSI resized: a fake BUSI folder whose originals include the sources of fake BreastMNIST test
+images (downscaled to 28 px, as MedMNIST made them) must lose exactly those originals, and nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from convert_checks import read_rows
+from PIL import Image
+
+from data_preprocess import folder
+from data_preprocess import localization as loc
+from data_preprocess import medmnist as mm
+from data_preprocess.common import ConversionError
+from data_preprocess.exclude import ExcludeIndex, drop_excluded
+from data_preprocess.knowledge import load_card
+
+N_ORIGINALS, LEAKED = 14, (1, 4, 7, 9, 12)  # originals whose downscaled copies are BreastMNIST test images
+
+
+def ultrasound_like(seed: int, size: tuple[int, int] = (120, 90)) -> np.ndarray:
+    """A grey image with a dark lesion-like ellipse, a bright layer and multiplicative speckle: images of one
+    'modality' share the layout, as real scans do, so the match must not fire on layout alone."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = 110 + 50 * np.exp(-((yy - h * 0.2) ** 2) / (2 * (h * 0.08) ** 2))  # the bright skin layer
+    cy, cx, ry, rx = rng.uniform(0.4, 0.7) * h, rng.uniform(0.3, 0.7) * w, rng.uniform(8, 20), rng.uniform(10, 30)
+    base = base - 80 * (((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1)
+    speckle = rng.gamma(4.0, 0.25, (h, w))
+    return np.clip(base * speckle, 0, 255).astype(np.uint8)
+
+
+def write_fake_busi_and_breastmnist(root: Path) -> tuple[Path, Path]:
+    originals = [ultrasound_like(seed) for seed in range(N_ORIGINALS)]
+    busi = root / "busi"
+    for i, pixels in enumerate(originals):
+        cls = ("benign", "malignant", "normal")[i % 3]
+        (busi / cls).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(busi / cls / f"{cls} ({i}).png")
+        mask = np.zeros(pixels.shape, np.uint8)
+        if cls != "normal":
+            mask[30:60, 40:80] = 255
+        Image.fromarray(mask).save(busi / cls / f"{cls} ({i})_mask.png")
+    # MedMNIST squashes each source image to the target square (here 28 px, the official BreastMNIST size).
+    def small(pixels: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(pixels).resize((28, 28), Image.Resampling.BICUBIC))
+    others = [small(ultrasound_like(1000 + i)) for i in range(12)]
+    test = np.stack([small(originals[i]) for i in LEAKED])
+    npz = root / "breastmnist.npz"
+    np.savez_compressed(npz, train_images=np.stack(others[:8]), train_labels=np.arange(8).reshape(8, 1) % 2,
+                        val_images=np.stack(others[8:]), val_labels=np.arange(4).reshape(4, 1) % 2,
+                        test_images=test, test_labels=np.arange(len(LEAKED)).reshape(-1, 1) % 2)
+    return busi, npz
+
+
+def test_localization_exclude_drops_exactly_the_test_images_copies(tmp_path, capsys):
+    busi, npz = write_fake_busi_and_breastmnist(tmp_path)
+    prepared = mm.convert("breastmnist", tmp_path / "breastmnist", npz=npz, size=28, progress=False)
+    index = ExcludeIndex([prepared["test.parquet"], prepared["val.parquet"]])
+    samples = loc.read_mask_folder(busi)
+    kept = drop_excluded(samples, index, lambda s: Image.open(s.image))
+    dropped = {s.image.name for s in samples} - {s.image.name for s in kept}
+    assert dropped == {f"{('benign', 'malignant', 'normal')[i % 3]} ({i}).png" for i in LEAKED}
+    assert f"dropped {len(LEAKED)} of {N_ORIGINALS} source images" in capsys.readouterr().out
+
+    written = loc.convert(loc.read_mask_folder(busi), tmp_path / "busi_out", name="busi", max_side=56,
+                          progress=False, exclude=index)
+    assert sum(len(read_rows(p)) for p in written.values()) == N_ORIGINALS - len(LEAKED)
+
+
+def test_localization_cli_exclude_reports_the_count(tmp_path, capsys):
+    busi, npz = write_fake_busi_and_breastmnist(tmp_path)
+    prepared = mm.convert("breastmnist", tmp_path / "breastmnist", npz=npz, size=28, progress=False)
+    loc.main(["--masks", str(busi), "--name", "busi", "--output_dir", str(tmp_path / "out"), "--max_side", "56",
+              "--exclude", str(prepared["test.parquet"])])
+    assert f"dropped {len(LEAKED)} of {N_ORIGINALS}" in capsys.readouterr().out
+
+
+def test_unrelated_images_are_not_dropped(tmp_path):
+    """Without copies nothing matches: the threshold does not fire on shared layout and speckle statistics."""
+    _, npz = write_fake_busi_and_breastmnist(tmp_path)
+    prepared = mm.convert("breastmnist", tmp_path / "breastmnist", npz=npz, size=28, progress=False)
+    index = ExcludeIndex([prepared["test.parquet"]])
+    assert not any(index.matches(Image.fromarray(ultrasound_like(seed))) for seed in range(2000, 2060))
+
+
+def test_folder_converter_exclude(tmp_path):
+    busi, npz = write_fake_busi_and_breastmnist(tmp_path)
+    prepared = mm.convert("breastmnist", tmp_path / "breastmnist", npz=npz, size=28, progress=False)
+    images = tmp_path / "classes"
+    for cls, label in (("benign", "benign"), ("malignant", "malignant")):
+        (images / label).mkdir(parents=True)
+        for p in (busi / cls).glob("* ([0-9]*).png"):
+            if "_mask" not in p.name:
+                Image.open(p).save(images / label / p.name)
+    card = load_card("breastmnist")
+    samples = folder.read_image_folder(images, card)
+    index = ExcludeIndex([prepared["test.parquet"]])
+    written = folder.convert(samples, card, tmp_path / "out", source=images, max_side=56, progress=False,
+                             exclude=index, val_fraction=0.3, test_fraction=0.3)  # 5 images left: 3 + 2
+    leaked_here = sum(1 for i in LEAKED if i % 3 != 2)
+    assert sum(len(read_rows(p)) for p in written.values()) == len(samples) - leaked_here
+
+
+def test_exclude_threshold_is_checked(tmp_path):
+    with pytest.raises(ConversionError, match="exclude_threshold"):
+        ExcludeIndex([], threshold=1.5)

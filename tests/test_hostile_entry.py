@@ -1,0 +1,202 @@
+"""Issue 13, entry point: careless overrides end with one ``verl-med: error:`` line naming the key, exit 2, before
+Ray starts (with and without ``med.dry_run``); the ``med:`` group refuses unknown keys, also ones added with ``+``."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fixtures_data import write_fixture_parquet
+from hydra import compose, initialize_config_module
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+
+from verl_med_plugin.config_checks import (
+    composed_config_problems,
+    data_file_problems,
+    default_leaves,
+    type_problems,
+)
+from verl_med_plugin.med_settings import (
+    MED_KEYS,
+    SamplerSettings,
+    SettingsError,
+    check_med_config,
+)
+from verl_med_plugin.preflight import ConfigError, check_config
+
+GROUNDING_FIRST = "med.sampler.schedule=[{task:grounding,until_step:5},{task:all}]"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """Classification rows only (no grounding), plus a parquet of the wrong schema."""
+    root = tmp_path_factory.mktemp("verl_med_data")
+    for split in ("train", "val"):
+        write_fixture_parquet(root / "retinamnist" / f"{split}.parquet", n=6)
+    (root / "wrong").mkdir()
+    for split in ("train", "val"):
+        pq.write_table(pa.table({"text": ["a", "b"], "label": [0, 1]}), root / "wrong" / f"{split}.parquet")
+    (root / "empty").mkdir()
+    empty = pq.read_table(root / "retinamnist" / "train.parquet").slice(0, 0)
+    for split in ("train", "val"):
+        pq.write_table(empty, root / "empty" / f"{split}.parquet")
+    return root
+
+
+def _compose(*overrides: str):
+    with initialize_config_module("verl_med_plugin.configs", version_base=None):
+        return compose("med_grpo", overrides=list(overrides))
+
+
+def _main(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "verl_med_plugin.main", *args],
+                          check=False, capture_output=True, text=True, timeout=600)
+
+
+# (override, text the single error line must contain) -- the issue's examples.
+EXAMPLES = [
+    ("med.dry_run_rows=0", "med.dry_run_rows=0: expected an integer in [1, 100000]"),
+    ("med.dry_run_rows=abc", "med.dry_run_rows='abc': expected a finite number"),
+    ("med.dry_run=maybe", "med.dry_run='maybe': expected true or false"),
+    ("med.sampler.ema_decay=abc", "med.sampler.ema_decay='abc': expected a finite number"),
+    ("med.sampler.ema_decay=1.5", "med.sampler.ema_decay=1.5 (expected a number in [0, 1))"),
+    ("med.sampler.max_copies_per_batch=0", "med.sampler.max_copies_per_batch=0"),
+    ("data.train_batch_size=abc", "data.train_batch_size='abc': expected a finite number (default 32)"),
+    ("trainer.n_gpus_per_node=two", "trainer.n_gpus_per_node='two': expected a finite number"),
+    ("actor_rollout_ref.rollout.n=inf", "actor_rollout_ref.rollout.n=inf: expected a finite number"),
+    ("actor_rollout_ref.actor.use_kl_loss=1", "actor_rollout_ref.actor.use_kl_loss=1: expected true or false"),
+    ("data.train_files=${oc.env:VERL_MED_SURELY_UNSET}",
+     "data.train_files='${oc.env:VERL_MED_SURELY_UNSET}': cannot resolve the interpolation"),
+    ("+med.knowlege.mode=system", "med.knowlege: unknown key; did you mean med.knowledge?"),
+    ("+med.dryrun=true", "med.dryrun: unknown key; did you mean med.dry_run?"),
+    ("+med.knowledge.moed=user", "med.knowledge: unknown key(s) ['moed']"),
+    ("+med.sampler.ema=0.3", "med.sampler: unknown key(s) ['ema']"),
+    ("med.knowledge=abc", "med.knowledge='abc': expected a mapping"),
+    (GROUNDING_FIRST, "med.sampler.schedule draws grounding samples, but data.train_files has none"),
+    ("med.dataset=wrong", "no column(s) ['prompt', 'data_source', 'reward_model', 'extra_info']"),
+    ("med.dataset=empty", "the file has no rows"),
+]
+
+
+@pytest.mark.parametrize(("override", "expected"), EXAMPLES, ids=[o for o, _ in EXAMPLES])
+def test_careless_override_is_a_config_error_naming_the_key(data_dir, override, expected):
+    with pytest.raises(ConfigError) as err:
+        check_config(_compose(f"med.data_dir={data_dir}", override))
+    assert expected in str(err.value)
+
+
+@pytest.mark.parametrize(("override", "expected", "dry_run"), [
+    ("+med.dryrun=true", "med.dryrun: unknown key", False),  # would have started a real training run
+    ("data.train_batch_size=abc", "data.train_batch_size='abc'", True),
+    ("med.dry_run_rows=0", "med.dry_run_rows=0", True),
+    (GROUNDING_FIRST, "med.sampler.schedule draws grounding samples", False),  # failed after Ray started
+    ("data.val_files=${oc.env:VERL_MED_SURELY_UNSET}", "data.val_files=", True),
+])
+def test_entry_point_prints_one_error_line_and_exits_2_before_ray(data_dir, override, expected, dry_run):
+    proc = _main(f"med.dry_run={str(dry_run).lower()}", f"med.data_dir={data_dir}", override)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.count("verl-med: error:") == 1 and expected in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "ray init kwargs" not in proc.stdout and "Started a local Ray instance" not in proc.stderr
+
+
+def test_float_settings_written_as_integers_by_verl_are_not_refused():
+    """verl's yaml writes entropy_coeff 0 and top_p 1: a float there is a number like any other."""
+    cfg = _compose("actor_rollout_ref.actor.entropy_coeff=0.001", "actor_rollout_ref.rollout.top_p=0.9",
+                   "actor_rollout_ref.rollout.val_kwargs.temperature=0.7")
+    assert composed_config_problems(cfg) == []
+
+
+def test_entry_point_presets_pass_the_new_checks():
+    """No false alarms: every preset the project ships composes into a config with no type or med-key problem."""
+    configs = Path(__file__).resolve().parents[1] / "configs" / "med"
+    groups = [[f"med/{group.name}={f.stem}" for f in sorted(group.glob("*.yaml"))]
+              for group in sorted(configs.iterdir()) if group.is_dir()]
+    combinations = list(itertools.product(*groups))
+    assert len(combinations) >= 24
+    with initialize_config_module("verl_med_plugin.configs", version_base=None):
+        for overrides in combinations:
+            cfg = compose("med_grpo", overrides=list(overrides))
+            assert composed_config_problems(cfg) == [], overrides
+            assert check_med_config(cfg) == [], overrides
+
+
+def test_grounding_stage_passes_when_the_train_files_hold_grounding_rows(data_dir, tmp_path):
+    from fixtures_perception import grounding_row, write_rows
+
+    grounding = write_rows(tmp_path / "grounding.parquet", [grounding_row(i) for i in range(3)])
+    train = f"data.train_files=[{grounding},{data_dir}/retinamnist/train.parquet]"
+    assert data_file_problems(_compose(f"med.data_dir={data_dir}", GROUNDING_FIRST, train)) == []
+
+
+@pytest.fixture(scope="module")
+def base_config():
+    return _compose("med.data_dir=/nonexistent")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(sorted(default_leaves())), st.sampled_from(["abc", "1.5x", "[1]", "true?", ""]))
+def test_any_typed_key_given_text_is_named(base_config, key, text):
+    """Property over every bool/int/float default of the composed config: a text value is reported by key."""
+    cfg = OmegaConf.create(OmegaConf.to_container(base_config, resolve=False))
+    OmegaConf.update(cfg, key, text, force_add=True)
+    assert any(p.startswith(f"{key}=") for p in type_problems(cfg, default_leaves()))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.from_regex(r"[a-z][a-z_]{0,15}", fullmatch=True).filter(lambda k: k not in MED_KEYS))
+def test_any_unknown_med_key_is_refused(base_config, key):
+    cfg = OmegaConf.create(OmegaConf.to_container(base_config, resolve=False))
+    OmegaConf.update(cfg, f"med.{key}", True, force_add=True)
+    assert any(p.startswith(f"med.{key}: unknown key") for p in check_med_config(cfg))
+
+
+# (med.sampler key, bad value) -- type and range errors both name the key, no TypeError escapes.
+SAMPLER_TABLE = [("ema_decay", "abc"), ("ema_decay", float("nan")), ("ema_decay", 1), ("class_ema_decay", -0.1),
+                 ("class_weight", 2), ("floor", 0), ("floor", None), ("unseen_accuracy", True), ("seed", -1),
+                 ("seed", 1.5), ("max_copies_per_batch", "2"), ("enable", "yes"), ("signal_key", ""),
+                 ("signal_key", 3)]
+
+
+@pytest.mark.parametrize(("name", "value"), SAMPLER_TABLE)
+def test_sampler_settings_name_the_key(name, value):
+    with pytest.raises(SettingsError, match=rf"med\.sampler\.{name}="):
+        SamplerSettings.from_config({name: value})
+
+
+def _numbered_rows(names: list[str], aliases: list[list[str]]) -> list[dict]:
+    from fixtures_data import png_bytes, synthetic_images
+
+    from data_preprocess.schema import make_extra_info, make_row
+
+    rows = []
+    for i in range(len(names)):
+        info = make_extra_info(split="train", index=i, dataset="retinamnist", task_type="ordinal", labels=names,
+                               label_aliases=aliases, option_style="number", question="Grade?", template="vrft",
+                               image_size=[28, 28])
+        rows.append(make_row(dataset="retinamnist", prompt_text="<image>Grade?", ground_truth=names[i],
+                             image_bytes=[png_bytes(synthetic_images(1, size=28, seed=i)[0])], extra_info=info))
+    return rows
+
+
+def test_reference_check_tries_the_option_form_of_each_answer(tmp_path):
+    """Numbered options over the official bare-number names: the option form scores (options win over aliases);
+    hand-written rows whose label *names* are other options' numbers are caught before Ray starts."""
+    from fixtures_perception import write_rows
+
+    from verl_med_plugin.preflight import reference_answer_problems
+
+    names = ["no DR", "mild NPDR", "moderate NPDR", "severe NPDR", "proliferative DR"]
+    good = write_rows(tmp_path / "good.parquet", _numbered_rows(names, [[str(i)] for i in range(5)]))
+    cfg = _compose(f"data.train_files={good}", f"data.val_files={good}")
+    assert reference_answer_problems(cfg) == []
+    clashing = write_rows(tmp_path / "bad.parquet", _numbered_rows([str(i) for i in range(5)], [[]] * 5))
+    problems = reference_answer_problems(_compose(f"data.train_files={clashing}", f"data.val_files={good}"))
+    assert len(problems) == 1 and "the answer by its option token" in problems[0] and "bad.parquet" in problems[0]

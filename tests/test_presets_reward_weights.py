@@ -1,0 +1,44 @@
+"""Every preset uses the same format and accuracy weights (issue 12): no paper row differs from another by a
+weight it is not about. The shared value is Visual-RFT's 1:1 (format reward + accuracy reward, equal weights),
+documented in examples/README.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "med"
+SHARED = {"format_weight": 1.0, "acc_weight": 1.0}
+# Rows whose subject is a weight would be listed here with the weights they vary; none is today.
+ABOUT_A_WEIGHT: dict[str, set[str]] = {}
+EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
+MODELS = sorted(p.stem for p in (CONFIGS / "model").glob("*.yaml"))
+HARDWARE = sorted(p.stem for p in (CONFIGS / "hardware").glob("*.yaml"))
+
+
+def _weights(experiment: str | None, model: str, hardware: str) -> dict[str, float]:
+    overrides = [f"med/model={model}", f"med/hardware={hardware}"]
+    overrides += [f"med/experiment={experiment}"] if experiment else []
+    with initialize_config_module("verl_med_plugin.configs", version_base=None):
+        cfg = compose("med_grpo", overrides=overrides)
+    kwargs = cfg.reward.custom_reward_function.reward_kwargs
+    from reward_fns.config import RewardConfig  # what compute_score uses for a key the preset leaves out
+
+    return {key: float(kwargs.get(key, getattr(RewardConfig(), key))) for key in SHARED}
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_preset_uses_the_shared_weights(experiment):
+    expected = {k: v for k, v in SHARED.items() if k not in ABOUT_A_WEIGHT.get(experiment, set())}
+    # A model or hardware preset must not change a row's reward either.
+    combos = [(model, HARDWARE[0]) for model in MODELS] + [(MODELS[0], hardware) for hardware in HARDWARE[1:]]
+    for model, hardware in combos:
+        weights = _weights(experiment, model, hardware)
+        assert {k: weights[k] for k in expected} == expected, (experiment, model, hardware)
+
+
+def test_the_default_run_uses_the_shared_weights():
+    """The run without an experiment preset (examples/retinamnist_grpo_1gpu.sh) weighs format like every row."""
+    assert _weights(None, MODELS[0], HARDWARE[0]) == SHARED

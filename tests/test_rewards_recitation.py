@@ -1,0 +1,96 @@
+"""Recitation cannot be gamed (issue 12): multi-reference BLEU with the brevity penalty, equal to sacrebleu.
+
+The thinks are scored against a real knowledge card (DermaMNIST) as the converters render it."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rewards_rows import derma, respond
+from sacrebleu.metrics import BLEU
+
+from data_preprocess.knowledge import class_findings, load_card, render_knowledge
+from reward_fns import compute_score
+from reward_fns.recitation import MIN_REFERENCE_TOKENS, recitation_bleu, reference_lines, tokenize
+
+CARD_KNOWLEDGE = render_knowledge(load_card("dermamnist"))
+CLASS_LINE = "- melanoma: " + class_findings(CARD_KNOWLEDGE, "melanoma")
+PARAPHRASE = ("Melanoma is asymmetric in colour and structure, with many colours such as brown, black and blue, an "
+              "atypical network, irregular streaks at the border and a bluish white veil.")
+REASONING = ("The lesion is asymmetric with at least three colours, light brown, dark brown and blue-grey. The "
+             "pigment network is broken and irregular at the lower edge, with a few streaks. There is no arborising "
+             "vessel or milia-like cyst, so a keratosis or basal cell carcinoma is unlikely. Together these point to "
+             "melanoma.")
+
+
+def recite(think: str, **kwargs) -> float:
+    """The recite component of compute_score with the default settings, as a training run computes it."""
+    result = compute_score("verl_med/dermamnist", respond("melanoma", think=think), "melanoma",
+                           derma(knowledge=CARD_KNOWLEDGE), recite_delta=1.0, **kwargs)
+    return float(result["recite"])
+
+
+@pytest.mark.parametrize("think", [".", "...!?", "the", "melanoma", "pigment", "pigment network", "the melanoma",
+                                   "Distinguishing findings", "- melanoma:"])
+def test_short_thinks_of_knowledge_tokens_earn_well_under_0_3(think):
+    """Punctuation-only, one-word and two-word thinks earned 1.0 (precision only); now the brevity penalty."""
+    assert recite(think) < 0.1
+
+
+def test_header_line_is_not_a_short_reference():
+    """'Distinguishing findings per class:' (4 tokens) is joined to the next line, so copying it is not a
+    cheap 1.0."""
+    assert recite("Distinguishing findings per class:") < 0.3
+    assert min(len(ref) for ref in reference_lines(CARD_KNOWLEDGE)) >= MIN_REFERENCE_TOKENS
+
+
+def test_verbatim_class_line_high_paraphrase_between_reasoning_low():
+    verbatim, paraphrase, reasoning = recite(CLASS_LINE), recite(PARAPHRASE), recite(REASONING)
+    two_words = recite("pigment network")
+    assert verbatim == pytest.approx(1.0)
+    assert verbatim > 0.5 > paraphrase > two_words
+    assert reasoning < 0.3
+    assert recite(CARD_KNOWLEDGE) == pytest.approx(1.0)  # copying everything is the most recitation there is
+
+
+def test_repeating_one_word_or_line_does_not_pay():
+    assert recite("melanoma " * 40) < 0.05
+    assert recite(" ".join([CLASS_LINE] * 5)) < recite(CLASS_LINE)
+
+
+def test_brevity_penalty_off_is_precision_only():
+    """The ablation switch restores the old behaviour (a one-word think scores 1): never a training setting."""
+    assert recite("melanoma", recite_brevity_penalty=False) == pytest.approx(1.0)
+
+
+def sacrebleu_multi_reference(text: str, knowledge: str, order: int, smooth: str) -> float:
+    """sacrebleu's own sentence BLEU with each reference line as one reference string."""
+    bleu = BLEU(tokenize="none", smooth_method=smooth, max_ngram_order=order, effective_order=True)
+    refs = [" ".join(ref) for ref in reference_lines(knowledge)]
+    return bleu.sentence_score(" ".join(tokenize(text)), refs).score / 100
+
+
+VOCAB = tokenize(CARD_KNOWLEDGE)[:80] + [",", ".", "(", "lesion", "é", "Melanoma"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(words=st.lists(st.sampled_from(VOCAB), max_size=70), order=st.integers(1, 6),
+       smooth=st.sampled_from(["exp", "floor", "add-k", "none"]),
+       knowledge=st.sampled_from([CARD_KNOWLEDGE, render_knowledge(load_card("retinamnist")), "one short line"]))
+def test_recitation_equals_sacrebleu_multi_reference_sentence_bleu(words, order, smooth, knowledge):
+    text = " ".join(words)
+    expected = sacrebleu_multi_reference(text, knowledge, order, smooth) if tokenize(text) else 0.0
+    assert recitation_bleu(text, knowledge, order=order, smooth=smooth) == pytest.approx(expected, abs=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(hyp_len=st.integers(1, 300), lengths=st.lists(st.integers(1, 200), min_size=1, max_size=12))
+def test_closest_reference_length_is_sacrebleus(hyp_len, lengths):
+    """Ties go to the shorter reference, as in ``BLEU._get_closest_ref_len``."""
+    knowledge = "\n".join(" ".join(f"w{i}" for i in range(n + MIN_REFERENCE_TOKENS)) for n in lengths)
+    from reward_fns.recitation import _reference
+
+    ref = _reference(knowledge, 4)
+    expected = BLEU(tokenize="none")._get_closest_ref_len(hyp_len, [len(r) for r in reference_lines(knowledge)])
+    assert ref.closest_length(hyp_len) == expected

@@ -1,0 +1,83 @@
+"""What the driver does between the checks and Ray: the config the Ray actors receive, and verl's own validation
+on the training path (not only in the dry run)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fixtures_data import write_fixture_parquet
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+
+def _compose(*overrides: str):
+    with initialize_config_module("verl_med_plugin.configs", version_base=None):
+        return compose("med_grpo", overrides=list(overrides))
+
+
+def test_multinode_config_is_resolved_in_the_driver(monkeypatch):
+    from verl_med_plugin.trainer import SHIPPED_PACKAGES, prepare_for_ray
+
+    monkeypatch.setenv("NNODES", "4")
+    cfg = prepare_for_ray(_compose("med/hardware=multinode", "med.data_dir=/d"))
+    monkeypatch.setenv("NNODES", "7")  # what a Ray actor's environment holds no longer matters
+    assert cfg.trainer.nnodes == 4
+    assert "${" not in OmegaConf.to_yaml(cfg)  # nothing left to resolve inside the actor
+    shipped = cfg.ray_kwargs.ray_init.runtime_env.py_modules
+    assert [Path(p).name for p in shipped] == list(SHIPPED_PACKAGES)
+    assert all((Path(p) / "__init__.py").is_file() for p in shipped)
+    assert cfg.actor_rollout_ref.model.custom_chat_template.startswith("{")  # med.template filled in
+
+
+def test_single_node_ships_nothing():
+    from verl_med_plugin.trainer import prepare_for_ray
+
+    cfg = prepare_for_ray(_compose("med.data_dir=/d"))
+    assert not OmegaConf.select(cfg, "ray_kwargs.ray_init.runtime_env.py_modules")
+
+
+def test_training_path_runs_verls_validation_before_ray(tmp_path, tiny_model_dir):
+    """A batch setting verl rejects stops the real training path with one line, before any Ray start (the CPU
+    platform of the test bed lets the path past the GPU check)."""
+    for split in ("train", "val"):
+        write_fixture_parquet(tmp_path / "retinamnist" / f"{split}.parquet", n=6)
+    env = dict(os.environ, VERL_PLATFORM="cpu")
+    proc = subprocess.run(
+        [sys.executable, "-m", "verl_med_plugin.main", f"med.data_dir={tmp_path}",
+         f"actor_rollout_ref.model.path={tiny_model_dir}", "trainer.device=cpu", "trainer.n_gpus_per_node=1",
+         "data.train_batch_size=2", "actor_rollout_ref.actor.ppo_mini_batch_size=3"],
+        capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "verl-med: error: verl's config validation" in proc.stderr
+    assert "ray init kwargs" not in proc.stdout + proc.stderr  # verl prints this as it starts Ray
+
+
+def test_sampler_refuses_verl_settings_it_cannot_follow():
+    from verl_med_plugin.med_settings import check_med_config
+
+    colocated = _compose("med.data_dir=/d", "reward.reward_model.enable=true")
+    assert any("colocated reward model" in p for p in check_med_config(colocated))
+    assert not any("colocated" in p for p in check_med_config(
+        _compose("med.data_dir=/d", "reward.reward_model.enable=true", "med.sampler.signal_key=null")))
+    filtered = _compose("med.data_dir=/d", "algorithm.filter_groups.enable=true")
+    assert any("gen_batch_size=1" in p for p in check_med_config(filtered))
+    assert not any("gen_batch_size" in p for p in check_med_config(
+        _compose("med.data_dir=/d", "algorithm.filter_groups.enable=true", "med.sampler.enable=false")))
+
+
+def test_total_reward_signal_uses_the_rewards_own_bounds():
+    from reward_fns.config import reward_config
+
+    low, high = reward_config({"format_weight": 0.5, "acc_weight": 1.0}).score_bounds()
+    assert (low, high) == (0.0, 1.5)  # a formatted wrong answer (0.5) is a third of the way, not "solved"
+
+
+def test_length_filter_workers_scale_with_the_dataset():
+    from verl_med_plugin.dataset import length_filter_workers
+
+    assert [length_filter_workers(n, 8) for n in (10, 2000, 2001, 9000, 100_000)] == [1, 1, 2, 5, 8]
+    assert length_filter_workers(100_000, 1) == 1  # the configured bound wins
+    assert _compose("med.data_dir=/d").data.filter_overlong_prompts_workers == 8

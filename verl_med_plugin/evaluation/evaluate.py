@@ -1,0 +1,652 @@
+"""``python -m verl_med_plugin.evaluate`` / ``verl-med-eval``: metrics, plots and run comparisons from verl dumps.
+
+Answers are parsed by ``reward_fns.parse_answer``, the parser the training reward uses, with the run's reward
+kwargs, so offline numbers and in-training rewards cannot disagree through parsing. Inputs: verl's
+``trainer.validation_data_dir`` / ``trainer.rollout_data_dir`` dumps or any JSONL of the same fields (see
+``evaluation.dumps``), plus the prepared parquet (``--data``) when the records carry no ``extra_info``.
+
+    verl-med-eval sft=gen/sft.jsonl vrft=ckpt/vrft/val mfrs=ckpt/mfrs/val \\
+        --rollouts vrft=ckpt/vrft/rollout --rollouts mfrs=ckpt/mfrs/rollout \\
+        --data ~/data/verl_med/retinamnist/test.parquet --reward-kwargs mfrs=outputs/mfrs/.hydra/config.yaml \\
+        --out reports/retina
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import reward_fns
+from data_preprocess.schema import TASK_TYPES
+from reward_fns.accuracy import UngradableRow, truth_boxes, truth_label, truth_label_set
+from reward_fns.labels import label_space, names_every_label, normalize
+from reward_fns.task_info import TaskInfo
+from verl_med_plugin.evaluation.dumps import (
+    KEPT_KINDS,
+    EvalDataError,
+    PreparedData,
+    Problems,
+    Record,
+    dump_files,
+    read_file,
+    read_records,
+)
+from verl_med_plugin.evaluation.metrics import (
+    INVALID,
+    classification_metrics,
+    grounding_metrics,
+    multilabel_metrics,
+    positive_class_metrics,
+    sampling_metrics,
+    think_answer_consistency,
+    zero_advantage_stats,
+)
+from verl_med_plugin.evaluation.statistics import (
+    N_RESAMPLES,
+    Outcomes,
+    confidence_intervals,
+    paired_comparison,
+)
+
+CLASSIFICATION_TASKS = ("multiclass", "binary", "ordinal")
+# Dump keys that are not reward components: "reward" repeats "score" in verl's dumps.
+NON_COMPONENT_KEYS = {"reward", "sample_id"}
+# Rewards whose zero-advantage share is reported: the run's reward and the binary accuracy reward (V-RFT).
+ZERO_ADVANTAGE_KEYS = ("score", "acc")
+
+
+@dataclass
+class Scored:
+    """One record after parsing: prediction and truth as label indices (tuples for multilabel)."""
+
+    record: Record
+    task_type: str
+    labels: tuple[str, ...]
+    format_ok: bool
+    pred: str
+    truth: int | tuple[int, ...] | None
+    predicted: int | tuple[int, ...] | None
+    correct: bool
+    iou: float | None = None  # grounding: the reward's matched (G)IoU
+    think_class: int | None = None  # classification: the last class the think names (None: it names none)
+    has_lesion: bool = False  # grounding: the truth has at least one box
+
+    @property
+    def dataset(self) -> str:
+        return self.record.dataset
+
+
+def _graded_truth(record: Record, info: TaskInfo) -> Any:
+    """The ground truth as the reward reads it (``reward_fns.accuracy``): a label index, a sorted tuple of label
+    indices (multilabel) or a list of boxes (grounding). A row the reward cannot grade (in training it scores 0
+    with a logged warning) raises ``EvalDataError``, counted as ``bad_ground_truth``, so no metric includes it."""
+    try:
+        if info.task_type in CLASSIFICATION_TASKS:
+            return truth_label(record.ground_truth, info)
+        if info.task_type == "multilabel":
+            return truth_label_set(record.ground_truth, info)
+        if info.task_type == "grounding":
+            return truth_boxes(record.ground_truth, info)
+        raise UngradableRow(f"unknown extra_info.task_type {info.task_type!r}")
+    except UngradableRow as err:
+        context = (f"box_format {info.box_format!r}" if info.task_type == "grounding"
+                   else f"extra_info.labels {list(info.labels)}")
+        raise EvalDataError(f"{record.origin}: {err} (ground truth {str(record.ground_truth)[:200]!r}, {context})"
+                            ) from err
+
+
+def score_record(record: Record, reward_kwargs: dict[str, Any]) -> Scored:
+    """Parse the response with the reward's parser and compare it with the ground truth."""
+    extra_info = record.extra_info or {}
+    info = TaskInfo.from_extra_info(extra_info)  # the reward's reading of extra_info
+    parsed = reward_fns.parse_answer(record.response, extra_info, **reward_kwargs)
+    pred = parsed.pred or ""
+    iou = None
+    truth: Any = _graded_truth(record, info)
+    think_class, has_lesion = None, False
+    if info.task_type in CLASSIFICATION_TASKS:
+        predicted: Any = INVALID if parsed.label_index is None else int(parsed.label_index)
+        correct = predicted == truth
+        think_class = last_named_class(parsed.think, info)
+    elif info.task_type == "multilabel":
+        predicted = None if parsed.label_set is None else tuple(sorted(set(parsed.label_set)))
+        if predicted is not None and names_every_label(predicted, len(info.labels)) and predicted != truth:
+            predicted = None  # the reward's hedge guard (reward_fns.accuracy): no answer unless every label is true
+        correct = predicted == truth
+    else:  # grounding: a hit is what the reward counts as one (box count and IoU threshold), read from its "acc"
+        score = reward_fns.compute_score(
+            data_source=record.data_source or "", solution_str=record.response,
+            ground_truth=record.ground_truth, extra_info=extra_info, **reward_kwargs,
+        )
+        has_lesion = len(truth) > 0
+        truth, predicted, correct, iou = None, None, float(score["acc"]) == 1.0, float(score["iou"])
+    return Scored(record, info.task_type, info.labels, bool(parsed.format_ok), pred, truth,
+                  predicted, correct, iou, think_class, has_lesion)
+
+
+def last_named_class(think: str, info: TaskInfo) -> int | None:
+    """The class the think concludes with: the last label name or alias it contains (whole words, spelled as the
+    reward's label matcher normalises; the longest spelling wins where two overlap), None if it names none."""
+    space = label_space(tuple(info.labels), tuple(tuple(a) for a in info.aliases))
+    if not think or not space.lookup:
+        return None
+    found = _spelling_pattern(tuple(space.lookup)).findall(normalize(think))
+    return space.lookup[found[-1]] if found else None
+
+
+@lru_cache(maxsize=256)
+def _spelling_pattern(spellings: tuple[str, ...]) -> re.Pattern[str]:
+    """Any of the spellings as whole words, longest first (so "severe npdr" is not read as a shorter name)."""
+    ordered = sorted(spellings, key=len, reverse=True)
+    return re.compile(r"\b(?:" + "|".join(re.escape(s) for s in ordered) + r")\b")
+
+
+def score_records(records: list[Record], reward_kwargs: dict[str, Any], problems: Problems) -> list[Scored]:
+    """Score every record that names a known dataset and task; the others are counted in ``problems``."""
+    scored = []
+    for record in records:
+        if not record.dataset:
+            problems.add("unknown_dataset", f"{record.origin}: extra_info.dataset and data_source are empty")
+            continue
+        task_type = (record.extra_info or {}).get("task_type")
+        if task_type not in TASK_TYPES:
+            problems.add("unknown_task_type", f"{record.origin}: extra_info.task_type={task_type!r}, "
+                                              f"expected one of {TASK_TYPES}")
+            continue
+        try:
+            scored.append(score_record(record, reward_kwargs))
+        except EvalDataError as err:
+            problems.add("bad_ground_truth", str(err))
+    return scored
+
+
+def _numeric_keys(records: Sequence[Record]) -> list[str]:
+    """Reward keys verl dumped with a number for every record (score, acc, format, ...)."""
+    keys = set.intersection(*(set(r.rewards) for r in records)) - NON_COMPONENT_KEYS
+    return sorted(k for k in keys if all(isinstance(r.rewards[k], (int, float)) for r in records))
+
+
+def dataset_metrics(samples: Sequence[Scored], positive: Sequence[str] = (), n_resamples: int = N_RESAMPLES,
+                    seed: int = 0) -> dict[str, Any]:
+    """Every metric of one dataset's samples, with bootstrap CIs over prompts; raises on mixed label sets, which
+    would make the metrics meaningless. ``positive``: the clinically positive class name(s) of this dataset."""
+    first = samples[0]
+    kinds = {(s.task_type, s.labels) for s in samples}
+    if len(kinds) > 1:
+        raise EvalDataError(f"dataset {first.dataset!r} mixes label sets / task types: "
+                            + "; ".join(f"{t}: {list(lab)}" for t, lab in sorted(kinds)))
+    result: dict[str, Any] = {
+        "task_type": first.task_type,
+        "labels": list(first.labels),
+        "n_samples": len(samples),
+        "format_compliance": float(np.mean([s.format_ok for s in samples])),
+        "invalid_rate": float(np.mean([not s.pred for s in samples])),
+    }
+    n_classes = len(first.labels) if first.task_type != "grounding" else 0
+    if first.task_type in CLASSIFICATION_TASKS:
+        y_true, y_pred = [s.truth for s in samples], [s.predicted for s in samples]
+        result.update(classification_metrics(y_true, y_pred, first.labels, ordinal=first.task_type == "ordinal"))
+        unknown = [p for p in positive if p not in first.labels]
+        if unknown:
+            raise EvalDataError(f"dataset {first.dataset!r}: positive class {unknown} is not one of "
+                                f"{list(first.labels)}")
+        if positive:
+            result["positive_class"] = {"labels": list(positive), **positive_class_metrics(
+                y_true, y_pred, [first.labels.index(p) for p in positive])}
+        result["think_answer"] = think_answer_consistency([s.think_class for s in samples], y_pred)
+    elif first.task_type == "multilabel":
+        result.update(multilabel_metrics([s.truth for s in samples], [s.predicted for s in samples], first.labels))
+    else:
+        result.update(grounding_metrics([s.has_lesion for s in samples], [s.correct for s in samples],
+                                        [s.iou for s in samples]))
+    components = _numeric_keys([s.record for s in samples])
+    result["n_prompts"] = None  # unknown without prompt ids (verl's legacy dumps): no per-prompt metrics
+    if all(s.record.prompt_id is not None for s in samples):
+        sampling = sampling_metrics([s.record.prompt_id for s in samples], [s.pred for s in samples],
+                                    [s.correct for s in samples],
+                                    n_classes if first.task_type != "multilabel" else None)
+        result["n_prompts"] = sampling["n_prompts"]
+        if sampling["k"] > 1:
+            result["sampling"] = sampling
+            result["zero_advantage"] = {
+                key: zero_advantage_stats([s.record.prompt_id for s in samples],
+                                          [float(s.record.rewards[key]) for s in samples])
+                for key in components if key in ZERO_ADVANTAGE_KEYS
+            }
+    outcomes = prompt_outcomes(samples, n_classes)
+    auroc = outcomes.auroc()
+    if auroc is not None:
+        result["auroc"] = auroc["macro"]
+        result["auroc_detail"] = {"from": "vote share of the k samples per prompt", **auroc}
+    if n_resamples:
+        result["ci"] = confidence_intervals(outcomes, n_resamples=n_resamples, seed=seed)
+        result["ci_unit"] = "prompt" if result["n_prompts"] is not None else "sample (no prompt ids)"
+    result["outcomes"] = outcomes.as_dict()
+    dumped_preds = [(str(s.record.rewards["pred"]), s.pred) for s in samples if "pred" in s.record.rewards]
+    if dumped_preds:
+        result["parser_agreement"] = {
+            "n": len(dumped_preds),
+            "agree": float(np.mean([a == b for a, b in dumped_preds])),
+        }
+    result["reward_means"] = {k: float(np.mean([s.record.rewards[k] for s in samples])) for k in components}
+    return result
+
+
+def prompt_outcomes(samples: Sequence[Scored], n_classes: int) -> Outcomes:
+    """Samples grouped by prompt (each sample its own prompt when the dump has no prompt ids)."""
+    groups: dict[str, list[Scored]] = defaultdict(list)
+    for s in samples:
+        groups[s.record.prompt_id if s.record.prompt_id is not None else s.record.origin].append(s)
+    ids = list(groups)
+
+    def plain(value: Any) -> Any:
+        return list(value) if isinstance(value, tuple) else value
+
+    return Outcomes(samples[0].task_type, n_classes, ids, [plain(groups[p][0].truth) for p in ids],
+                    [[plain(s.predicted) for s in groups[p]] for p in ids],
+                    [[bool(s.correct) for s in groups[p]] for p in ids])
+
+
+def _by(items, key):
+    groups = defaultdict(list)
+    for item in items:
+        groups[key(item)].append(item)
+    return groups
+
+
+def _step_order(step: int | None) -> tuple[bool, int]:
+    return (step is not None, step or 0)
+
+
+def step_curves(samples: Sequence[Scored]) -> dict[str, dict[str, list]]:
+    """Per dataset, over steps: accuracy and format compliance (parser) and the mean of each dumped reward key."""
+    curves = {}
+    for dataset, items in sorted(_by(samples, lambda s: s.dataset).items()):
+        by_step = _by(items, lambda s: s.record.step)
+        steps = sorted(by_step, key=_step_order)
+        components = _numeric_keys([s.record for s in items])
+        curve: dict[str, list] = {"step": steps, "accuracy": [], "format_compliance": []}
+        curve.update({k: [] for k in components})
+        for step in steps:
+            chunk = by_step[step]
+            curve["accuracy"].append(float(np.mean([s.correct for s in chunk])))
+            curve["format_compliance"].append(float(np.mean([s.format_ok for s in chunk])))
+            for k in components:
+                curve[k].append(float(np.mean([s.record.rewards[k] for s in chunk])))
+        curves[dataset] = curve
+    return curves
+
+
+def rollout_sparsity(path: Path, problems: Problems) -> dict[str, Any]:
+    """Zero-advantage GRPO groups per step and overall, for ``score`` (and ``acc`` when dumped).
+
+    Read one step file at a time, keeping only group ids and rewards: rollout dumps hold every training response.
+    """
+    groups: list[tuple[Any, str]] = []
+    rewards: dict[str, list[float]] = defaultdict(list)
+    by_step: dict[str, list] = defaultdict(list)
+    for file in dump_files(path):
+        records = read_file(file, problems)
+        for r in records:
+            if r.prompt_id is None:
+                problems.add("missing_field", f"{r.origin}: no 'uid' (GRPO group)")
+        records = [r for r in records if r.prompt_id is not None]
+        if not records:
+            continue
+        keys = [k for k in _numeric_keys(records) if k in ZERO_ADVANTAGE_KEYS]
+        if "score" not in keys:
+            raise EvalDataError(f"{file}: not every record has a numeric 'score' (verl writes one per response)")
+        step_groups = [(r.step, r.prompt_id) for r in records]  # prompt ids repeat across steps only by chance
+        by_step["step"].append(records[0].step)
+        by_step["mean_score"].append(float(np.mean([r.rewards["score"] for r in records])))
+        for key in keys:
+            values = [float(r.rewards[key]) for r in records]
+            by_step[key].append(zero_advantage_stats(step_groups, values)["fraction_all_equal"])
+            rewards[key] += values
+        groups += step_groups
+    if not groups:
+        raise EvalDataError(f"{path}: no record with a 'uid' field, so GRPO groups are unknown (verl's legacy trainer "
+                            "does not write it; use the v1 trainer, trainer.use_v1=true)")
+    keys = [k for k in ZERO_ADVANTAGE_KEYS if len(rewards[k]) == len(groups)]
+    return {
+        "n_records": len(groups),
+        "overall": {k: zero_advantage_stats(groups, rewards[k]) for k in keys},
+        "by_step": {k: v for k, v in by_step.items() if k in ("step", "mean_score", *keys)},
+    }
+
+
+def _chosen_step(steps: list, step: str) -> int | None:
+    if step == "last":
+        return steps[-1]
+    if not step.isdigit() or int(step) not in steps:
+        raise EvalDataError(f"--step {step}: the dump has steps {steps}")
+    return int(step)
+
+
+def _attach_extra_info(records: list[Record], prepared: PreparedData | None, problems: Problems) -> list[Record]:
+    kept = []
+    for record in records:
+        if record.extra_info is None:
+            if prepared is None:
+                raise EvalDataError(f"{record.origin}: no 'extra_info' (labels, task_type); verl's dumps do not "
+                                    "carry it: pass the prepared parquet with --data path/to/test.parquet")
+            if not prepared.attach(record, problems):
+                continue
+        kept.append(record)
+    return kept
+
+
+def evaluate_run(
+    name: str,
+    generations: Path | None,
+    rollouts: Path | None,
+    prepared: PreparedData | None,
+    reward_kwargs: dict[str, Any],
+    step: str = "last",
+    strict: bool = False,
+    positive: dict[str, Sequence[str]] | None = None,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Metrics of one run: its generations (validation dump or offline JSONL) and/or its rollout dump.
+
+    ``positive``: per dataset, the clinically positive class(es) (default: the ``positive:`` key of the dataset's
+    knowledge card); ``n_resamples``: bootstrap resamples for the CIs (0: none).
+    """
+    problems = Problems(strict)
+    result: dict[str, Any] = {"name": name, "sources": [str(p) for p in (generations, rollouts) if p],
+                              "reward_kwargs": reward_kwargs}
+    if generations is not None:
+        records = read_records(generations, problems)
+        if not records:
+            raise EvalDataError(f"{generations}: no usable record ({problems.as_dict()})")
+        scored = score_records(_attach_extra_info(records, prepared, problems), reward_kwargs, problems)
+        if not scored:
+            raise EvalDataError(f"{generations}: no record could be scored ({problems.as_dict()})")
+        steps = sorted({s.record.step for s in scored}, key=_step_order)
+        chosen = _chosen_step(steps, step)
+        at_step = [s for s in scored if s.record.step == chosen]
+        result["step"], result["steps"] = chosen, steps
+        by_dataset = sorted(_by(at_step, lambda s: s.dataset).items())
+        result["datasets"] = {
+            ds: dataset_metrics(items, positive_classes(ds, items[0].labels, positive), n_resamples, seed)
+            for ds, items in by_dataset}
+        if len(steps) > 1:
+            result["curves"] = step_curves(scored)
+    if rollouts is not None:
+        result["rollout_sparsity"] = rollout_sparsity(rollouts, problems)
+    result["problems"] = problems.as_dict()
+    return result
+
+
+def check_comparable(runs: Sequence[dict[str, Any]]) -> None:
+    """Runs compared side by side must score each dataset on the same task and label list."""
+    seen: dict[str, tuple[str, dict]] = {}
+    for run in runs:
+        for ds, m in run.get("datasets", {}).items():
+            first = seen.setdefault(ds, (run["name"], m))
+            if (m["task_type"], m["labels"]) != (first[1]["task_type"], first[1]["labels"]):
+                raise EvalDataError(f"runs {first[0]!r} and {run['name']!r} disagree on dataset {ds!r}: "
+                                    f"{first[1]['task_type']} {first[1]['labels']} vs {m['task_type']} {m['labels']}")
+
+
+def positive_classes(dataset: str, labels: Sequence[str], overrides: dict[str, Sequence[str]] | None = None
+                     ) -> tuple[str, ...]:
+    """The clinically positive class(es) of a dataset: ``--positive``, else its knowledge card's ``positive:`` key
+    when the card lists the same labels; none otherwise (no sensitivity/specificity rather than a guessed label 1)."""
+    if overrides and dataset in overrides:
+        return tuple(overrides[dataset])
+    from data_preprocess.common import ConversionError
+    from data_preprocess.knowledge import available_cards, load_card
+
+    if dataset not in available_cards():
+        return ()
+    try:
+        card = load_card(dataset)
+    except ConversionError:
+        return ()
+    return card.positive if card.label_names == list(labels) else ()
+
+
+def comparisons(runs: Sequence[dict[str, Any]], baseline: str | None, n_resamples: int, seed: int) -> list[dict]:
+    """Every run against the baseline run (default: the first), per dataset both evaluated: paired bootstrap of
+    each metric's difference and McNemar's exact test (see ``statistics.paired_comparison``)."""
+    scored = [r for r in runs if r.get("datasets")]
+    if len(scored) < 2:
+        return []
+    names = [r["name"] for r in scored]
+    if baseline is not None and baseline not in names:
+        raise EvalDataError(f"--baseline {baseline!r} is not a run with generations: {names}")
+    base = next(r for r in scored if r["name"] == (baseline or names[0]))
+    out = []
+    for run in scored:
+        if run is base:
+            continue
+        for ds in sorted(run["datasets"].keys() & base["datasets"].keys()):
+            a = Outcomes.from_dict(run["datasets"][ds]["outcomes"])
+            b = Outcomes.from_dict(base["datasets"][ds]["outcomes"])
+            out.append({"dataset": ds, "run": run["name"], "baseline": base["name"],
+                        **paired_comparison(a, b, n_resamples=n_resamples, seed=seed)})
+    return out
+
+
+def load_reward_kwargs(value: str | None) -> dict[str, Any]:
+    """Reward kwargs from JSON text, a YAML/JSON mapping file, or a run's Hydra config (``.hydra/config.yaml``)."""
+    if not value:
+        return {}
+    path = Path(value)
+    if not path.is_file():
+        try:
+            data = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise EvalDataError(f"--reward-kwargs: neither a file nor JSON ({err.msg})") from err
+    else:
+        import yaml
+        from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
+
+        try:
+            config = OmegaConf.load(path)
+            node = OmegaConf.select(config, "reward.custom_reward_function.reward_kwargs", default=None)
+            data = OmegaConf.to_container(config if node is None else node, resolve=True)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, OmegaConfBaseException) as err:
+            raise EvalDataError(f"--reward-kwargs {path}: not a readable YAML/JSON mapping "
+                                f"({type(err).__name__}: {err})") from err
+    if not isinstance(data, dict):
+        raise EvalDataError(f"--reward-kwargs: expected a mapping, got {type(data).__name__}")
+    return data
+
+
+def check_reward_kwargs(kwargs: dict[str, Any], where: str) -> None:
+    """Refuse what training refuses (``preflight.reward_kwargs_problems``, the same validator): unknown keys and
+    values outside a setting's range; the first problem is raised naming ``where``."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from verl_med_plugin import verl_compat
+    from verl_med_plugin.preflight import reward_kwargs_problems
+
+    try:
+        config = OmegaConf.create({})
+        OmegaConf.update(config, verl_compat.REWARD_FN_KEY + ".reward_kwargs", kwargs, force_add=True)
+    except (OmegaConfBaseException, ValueError, TypeError) as err:
+        raise EvalDataError(f"{where}: not a mapping of reward settings ({type(err).__name__}: {err})") from None
+    problems = reward_kwargs_problems(config)
+    if problems:
+        # the validator names training's key; here the values came from --reward-kwargs
+        raise EvalDataError(f"{where}: " + problems[0].split(": ", 1)[-1])
+
+
+def reward_kwargs_by_run(specs: Sequence[str]) -> dict[str | None, dict[str, Any]]:
+    """``--reward-kwargs`` values: ``JSON|FILE`` applies to every run (key None), ``NAME=JSON|FILE`` to one run
+    (``main`` validates each with ``check_reward_kwargs``)."""
+    by_run: dict[str | None, dict[str, Any]] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        if not sep or spec.lstrip().startswith("{") or Path(spec).is_file():
+            name, value = None, spec
+        by_run[name] = load_reward_kwargs(value)
+    return by_run
+
+
+def _named_path(spec: str) -> tuple[str, Path]:
+    name, sep, path = spec.partition("=")
+    if not sep:
+        path = spec
+        name = Path(spec).stem if Path(spec).is_file() else Path(spec).name
+    return name, Path(path).expanduser()
+
+
+def named_paths(specs: Sequence[str], what: str) -> dict[str, Path]:
+    """``[NAME=]PATH`` arguments by name; a name given twice is an error (the second would silently replace the
+    first, and seeds of one row must be named ``row@seed``)."""
+    out: dict[str, Path] = {}
+    for spec in specs:
+        name, path = _named_path(spec)
+        if name in out:
+            raise EvalDataError(f"{what}: run name {name!r} given twice ({out[name]} and {path}); name runs "
+                                "NAME=PATH, seeds of one row ROW@SEED=PATH")
+        out[name] = path
+    return out
+
+
+def parse_positive(specs: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """``--positive DATASET=LABEL[,LABEL...]`` values."""
+    out = {}
+    for spec in specs:
+        dataset, sep, labels = spec.partition("=")
+        if not sep or not dataset or not labels.strip():
+            raise EvalDataError(f"--positive {spec!r}: expected DATASET=LABEL[,LABEL...]")
+        out[dataset] = tuple(label.strip() for label in labels.split(",") if label.strip())
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="verl-med-eval",
+        description="Evaluate verl-med runs from verl dumps with the reward's own answer parser.",
+    )
+    parser.add_argument("runs", nargs="*", metavar="[NAME=]PATH",
+                        help="generations of a run: trainer.validation_data_dir, one of its <step>.jsonl, or a JSONL "
+                             "from verl_med_plugin.evaluation.generate; several runs are compared side by side")
+    parser.add_argument("--rollouts", action="append", default=[], metavar="[NAME=]DIR",
+                        help="trainer.rollout_data_dir of a run (reward sparsity); NAME matches a run")
+    parser.add_argument("--data", action="append", default=[], type=Path, metavar="PARQUET",
+                        help="prepared parquet(s) the dumps were generated from: extra_info for records without it")
+    parser.add_argument("--reward-kwargs", action="append", default=[], metavar="[NAME=]JSON|FILE",
+                        help="reward kwargs the parser is called with, as in training: JSON, a YAML mapping or the "
+                             "run's .hydra/config.yaml; NAME= for one run, else every run")
+    parser.add_argument("--step", default="last", help="validation step to evaluate (default: the last one)")
+    parser.add_argument("--out", type=Path, default=Path("reports/eval"), help="report directory")
+    parser.add_argument("--strict", action="store_true", help="stop at the first bad record instead of counting it")
+    parser.add_argument("--positive", action="append", default=[], metavar="DATASET=LABEL[,LABEL]",
+                        help="clinically positive class(es) for sensitivity/specificity/PPV/NPV (default: the "
+                             "'positive:' key of the dataset's knowledge card)")
+    parser.add_argument("--bootstrap", type=int, default=N_RESAMPLES, metavar="N",
+                        help=f"bootstrap resamples of prompts for 95%% CIs and paired tests (default {N_RESAMPLES}; "
+                             "0: none)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap")
+    parser.add_argument("--baseline", help="run the others are compared with (paired bootstrap, McNemar); default: "
+                                           "the first run")
+    parser.add_argument("--table", nargs="+", metavar="METRICS_JSON",
+                        help="instead of evaluating: the paper's table (Markdown, LaTeX, PNG) and training curves from "
+                             "the metrics.json of earlier evaluations (rows x datasets x seeds; runs named ROW@SEED)")
+    return parser
+
+
+# Files the report writes (report.py, table.py); their hidden temporaries left by a killed run are removed.
+REPORT_SUFFIXES = (".json", ".md", ".png", ".tex")
+
+
+def prepare_out(out: Path) -> None:
+    """Create the report folder, or refuse it in one line (a file, under a file, not writable), before any
+    evaluation work; stale temporaries of a killed earlier run are removed (``data_preprocess.validate``)."""
+    from data_preprocess.common import ConversionError
+    from data_preprocess.validate import prepare_output_dir, remove_stale_temp_files
+
+    try:
+        prepare_output_dir(out, "--out")
+    except ConversionError as err:
+        raise EvalDataError(str(err)) from None
+    remove_stale_temp_files(out, REPORT_SUFFIXES)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; Ctrl-C / SIGTERM end it with one line and exit 130 / 143, no traceback, and no temporary
+    file left (``data_preprocess.validate.run_guarded``)."""
+    from data_preprocess.validate import run_guarded
+
+    status = 0
+
+    def guarded(args: Sequence[str] | None) -> None:
+        nonlocal status
+        status = _main(args)
+
+    run_guarded(guarded, argv)
+    return status
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.table:
+        from verl_med_plugin.evaluation.table import table_main
+
+        try:
+            prepare_out(args.out)
+        except EvalDataError as err:
+            print(f"verl-med-eval: error: {err}", file=sys.stderr)
+            return 2
+        return table_main(args.table, args.out, args.bootstrap, args.seed)
+    if not args.runs and not args.rollouts:
+        build_parser().error("give at least one run or --rollouts directory")
+    try:
+        prepare_out(args.out)
+        generations = named_paths(args.runs, "runs")
+        rollouts = named_paths(args.rollouts, "--rollouts")
+        positive = parse_positive(args.positive)
+        kwargs_by_run = reward_kwargs_by_run(args.reward_kwargs)
+        for name, kwargs in kwargs_by_run.items():
+            check_reward_kwargs(kwargs, "--reward-kwargs" if name is None else f"--reward-kwargs {name}=")
+        unknown = set(kwargs_by_run) - {None, *generations, *rollouts}
+        if unknown:
+            raise EvalDataError(f"--reward-kwargs names no run: {sorted(unknown)}")
+        prepared = PreparedData.from_parquet(args.data) if args.data else None
+        names = list(generations) + [n for n in rollouts if n not in generations]
+        runs = [evaluate_run(n, generations.get(n), rollouts.get(n), prepared,
+                             kwargs_by_run.get(n, kwargs_by_run.get(None, {})), args.step, args.strict,
+                             positive, args.bootstrap, args.seed)
+                for n in names]
+        check_comparable(runs)
+        compared = comparisons(runs, args.baseline, args.bootstrap, args.seed)
+    except EvalDataError as err:
+        print(f"verl-med-eval: error: {err}", file=sys.stderr)
+        return 2
+    from verl_med_plugin.evaluation.report import write_report
+
+    report = {"parser": "reward_fns.parse_answer", "runs": runs, "comparisons": compared,
+              "bootstrap": {"n_resamples": args.bootstrap, "seed": args.seed, "unit": "prompt"}}
+    for path in write_report(report, args.out):
+        print(path)
+    for run in runs:
+        for kind, info in run["problems"].items():
+            what = "kept with" if kind in KEPT_KINDS else "skipped:"
+            print(f"verl-med-eval: warning: {run['name']}: {info['count']} record(s) {what} {kind}, "
+                  f"e.g. {info['examples'][0]}", file=sys.stderr)
+    if report.get("non_finite_values"):
+        print(f"verl-med-eval: warning: {report['non_finite_values']} NaN/infinite value(s) written as null in "
+              "metrics.json", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
