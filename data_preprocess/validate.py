@@ -198,15 +198,16 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
-def run_guarded(main_fn: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None) -> None:
-    """Run a converter's main: a bad input ends with its one-line message (exit 1); Ctrl-C or SIGTERM with one
-    line and exit 130 / 143, after the temporary files are removed; never a traceback."""
+def run_guarded(main_fn: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None) -> Any:
+    """Run a command's main and return what it returns: a bad input ends with its one-line message (exit 1);
+    Ctrl-C or SIGTERM with one line and exit 130 / 143, after the temporary files are removed; never a
+    traceback."""
     def on_term(signum: int, frame: Any) -> None:
         raise Interrupted(signum)
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        main_fn(argv)
+        return main_fn(argv)
     except ConversionError as err:
         raise SystemExit(f"error: {err}") from None
     except KeyboardInterrupt:

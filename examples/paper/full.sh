@@ -3,13 +3,15 @@
 # Runs on every dataset of $DATASETS (examples/common.sh; default bloodmnist breastmnist retinamnist), one run
 # each, so the rows' reports form one table; DATASET=<flag> runs one.
 # The default list includes an ordinal dataset (RetinaMNIST), where MFRS acts; BUSI as in localization.sh.
-# Needs: BUSI_DIR (Dataset_BUSI_with_GT); HARDWARE=1gpu_lora (default, 1 GPU >= 40 GB), 8gpu or multinode.
+# Needs: BUSI_DIR (Dataset_BUSI_with_GT); HARDWARE=8gpu (default: full fine-tuning,
+#   as in the paper) or multinode; 1gpu_lora (1 GPU >= 40 GB, LoRA) is not paper-comparable.
 # Time = steps x an assumed 60 s/step (our guess, not measured); steps = floor(train rows / batch) x 15
 # epochs, batch = data.train_batch_size: 32 (1gpu_lora), 128 (8gpu; multinode 256 halves its steps):
 #   bloodmnist   546+11959 rows:  5850 steps ~98 h (1gpu_lora) | 1455 steps ~24 h (8gpu)
 #   breastmnist    382+546 rows:   435 steps ~7.2 h (1gpu_lora) |  105 steps ~1.8 h (8gpu)
 #   retinamnist   546+1080 rows:   750 steps ~12 h (1gpu_lora) |  180 steps ~3.0 h (8gpu)
 #   (BUSI train: 546 rows; ~382 for breastmnist after --exclude of its val/test images, approximate)
+HARDWARE=${HARDWARE:-8gpu}  # paper rows: full fine-tuning (1gpu_lora is not paper-comparable)
 source "$(dirname "$0")/../common.sh"
 for DATASET in $DATASETS; do
   prepare_medmnist "$DATASET"

@@ -586,14 +586,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     file left (``data_preprocess.validate.run_guarded``)."""
     from data_preprocess.validate import run_guarded
 
-    status = 0
-
-    def guarded(args: Sequence[str] | None) -> None:
-        nonlocal status
-        status = _main(args)
-
-    run_guarded(guarded, argv)
-    return status
+    return run_guarded(_main, argv)
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
