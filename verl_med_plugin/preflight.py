@@ -188,7 +188,7 @@ def training_blockers(config: DictConfig) -> list[str]:
     n_gpus = int(config.trainer.n_gpus_per_node)
     if str(config.trainer.get("device", "cuda")) == "cpu":
         # verl 0.9.1 ships no CPU platform; the test bed (tests/cpu_testbed) registers one for CI-sized runs.
-        platform = os.environ.get("VERL_PLATFORM", "")
+        platform = os.environ.get(verl_compat.PLATFORM_ENV, "")
         if platform != "cpu" or "cpu" not in verl_compat.registered_platforms():
             blockers.append(
                 "trainer.device=cpu needs a verl platform named 'cpu' selected with VERL_PLATFORM=cpu (verl ships "

@@ -22,6 +22,10 @@ def verl_version() -> str:
     return __version__
 
 
+# The environment variable that selects verl's device platform (verl/plugin/platform/platform_manager.py).
+PLATFORM_ENV = "VERL_PLATFORM"
+
+
 def registered_platforms() -> tuple[str, ...]:
     """Names of verl's device platforms (``VERL_PLATFORM`` picks one): nvidia, huawei, amd and any plugin's."""
     from verl.plugin.platform import PlatformRegistry
@@ -105,7 +109,9 @@ SAMPLER_INDEX_FIELD = "sampler_index"
 
 
 def rlhf_dataset_base() -> type:
-    """verl's ``RLHFDataset`` (base class of ``data.custom_cls``)."""
+    """verl's ``RLHFDataset`` (base class of ``data.custom_cls``). ``MedRLHFDataset`` overrides its
+    ``_build_messages`` and ``maybe_filter_out_long_prompts`` and sets its ``num_workers`` (the length filter's
+    processes): re-check those three on a verl upgrade."""
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
     return RLHFDataset
