@@ -80,3 +80,12 @@ def compose_med_config(*overrides: str):
     import copy
 
     return copy.deepcopy(_composed(overrides))
+
+
+def run_med_main(*args: str, env: dict[str, str] | None = None):
+    """``python -m verl_med_plugin.main ARGS`` as a user runs it (a ``CompletedProcess`` with text output)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "verl_med_plugin.main", *args], env=env,
+                          check=False, capture_output=True, text=True, timeout=600)

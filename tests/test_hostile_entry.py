@@ -4,14 +4,13 @@ Ray starts (with and without ``med.dry_run``); the ``med:`` group refuses unknow
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fixtures_data import write_fixture_parquet
+from fixtures_perception import compose_med_config, run_med_main
 from hydra import compose, initialize_config_module
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -50,14 +49,6 @@ def data_dir(tmp_path_factory):
     return root
 
 
-def _compose(*overrides: str):
-    with initialize_config_module("verl_med_plugin.configs", version_base=None):
-        return compose("med_grpo", overrides=list(overrides))
-
-
-def _main(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "verl_med_plugin.main", *args],
-                          check=False, capture_output=True, text=True, timeout=600)
 
 
 # (override, text the single error line must contain) -- the issue's examples.
@@ -88,7 +79,7 @@ EXAMPLES = [
 @pytest.mark.parametrize(("override", "expected"), EXAMPLES, ids=[o for o, _ in EXAMPLES])
 def test_careless_override_is_a_config_error_naming_the_key(data_dir, override, expected):
     with pytest.raises(ConfigError) as err:
-        check_config(_compose(f"med.data_dir={data_dir}", override))
+        check_config(compose_med_config(f"med.data_dir={data_dir}", override))
     assert expected in str(err.value)
 
 
@@ -100,7 +91,7 @@ def test_careless_override_is_a_config_error_naming_the_key(data_dir, override, 
     ("data.val_files=${oc.env:VERL_MED_SURELY_UNSET}", "data.val_files=", True),
 ])
 def test_entry_point_prints_one_error_line_and_exits_2_before_ray(data_dir, override, expected, dry_run):
-    proc = _main(f"med.dry_run={str(dry_run).lower()}", f"med.data_dir={data_dir}", override)
+    proc = run_med_main(f"med.dry_run={str(dry_run).lower()}", f"med.data_dir={data_dir}", override)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.count("verl-med: error:") == 1 and expected in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -109,7 +100,7 @@ def test_entry_point_prints_one_error_line_and_exits_2_before_ray(data_dir, over
 
 def test_float_settings_written_as_integers_by_verl_are_not_refused():
     """verl's yaml writes entropy_coeff 0 and top_p 1: a float there is a number like any other."""
-    cfg = _compose("actor_rollout_ref.actor.entropy_coeff=0.001", "actor_rollout_ref.rollout.top_p=0.9",
+    cfg = compose_med_config("actor_rollout_ref.actor.entropy_coeff=0.001", "actor_rollout_ref.rollout.top_p=0.9",
                    "actor_rollout_ref.rollout.val_kwargs.temperature=0.7")
     assert composed_config_problems(cfg) == []
 
@@ -133,12 +124,12 @@ def test_grounding_stage_passes_when_the_train_files_hold_grounding_rows(data_di
 
     grounding = write_rows(tmp_path / "grounding.parquet", [grounding_row(i) for i in range(3)])
     train = f"data.train_files=[{grounding},{data_dir}/retinamnist/train.parquet]"
-    assert data_file_problems(_compose(f"med.data_dir={data_dir}", GROUNDING_FIRST, train)) == []
+    assert data_file_problems(compose_med_config(f"med.data_dir={data_dir}", GROUNDING_FIRST, train)) == []
 
 
 @pytest.fixture(scope="module")
 def base_config():
-    return _compose("med.data_dir=/nonexistent")
+    return compose_med_config("med.data_dir=/nonexistent")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -195,8 +186,8 @@ def test_reference_check_tries_the_option_form_of_each_answer(tmp_path):
 
     names = ["no DR", "mild NPDR", "moderate NPDR", "severe NPDR", "proliferative DR"]
     good = write_rows(tmp_path / "good.parquet", _numbered_rows(names, [[str(i)] for i in range(5)]))
-    cfg = _compose(f"data.train_files={good}", f"data.val_files={good}")
+    cfg = compose_med_config(f"data.train_files={good}", f"data.val_files={good}")
     assert reference_answer_problems(cfg) == []
     clashing = write_rows(tmp_path / "bad.parquet", _numbered_rows([str(i) for i in range(5)], [[]] * 5))
-    problems = reference_answer_problems(_compose(f"data.train_files={clashing}", f"data.val_files={good}"))
+    problems = reference_answer_problems(compose_med_config(f"data.train_files={clashing}", f"data.val_files={good}"))
     assert len(problems) == 1 and "the answer by its option token" in problems[0] and "bad.parquet" in problems[0]

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from fixtures_data import write_fixture_parquet
-from hydra import compose, initialize_config_module
+from fixtures_perception import compose_med_config, run_med_main
 
 
 @pytest.fixture(scope="module")
@@ -18,18 +15,10 @@ def data_dir(tmp_path_factory):
     return root
 
 
-def _compose(*overrides: str):
-    with initialize_config_module("verl_med_plugin.configs", version_base=None):
-        return compose("med_grpo", overrides=list(overrides))
-
-
-def _main(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "verl_med_plugin.main", *args],
-                          capture_output=True, text=True, timeout=600)
 
 
 def test_config_extends_verl_ppo_trainer_with_med_group():
-    cfg = _compose("med.data_dir=/data", "actor_rollout_ref.rollout.n=4")
+    cfg = compose_med_config("med.data_dir=/data", "actor_rollout_ref.rollout.n=4")
     # verl's own keys, with verl's defaults where we do not override them
     assert cfg.actor_rollout_ref.actor.clip_ratio == 0.2
     assert cfg.trainer.use_v1 is True
@@ -42,14 +31,15 @@ def test_config_extends_verl_ppo_trainer_with_med_group():
 
 
 def test_cfg_job_prints_verl_and_med_keys():
-    proc = _main("--cfg", "job")
+    proc = run_med_main("--cfg", "job")
     assert proc.returncode == 0, proc.stderr
     for key in ("med:", "dry_run:", "actor_rollout_ref:", "custom_reward_function:", "pkg://reward_fns"):
         assert key in proc.stdout
 
 
 def test_dry_run_ends_with_the_plan(data_dir, tiny_model_dir):
-    proc = _main("med.dry_run=true", f"med.data_dir={data_dir}", f"actor_rollout_ref.model.path={tiny_model_dir}")
+    proc = run_med_main("med.dry_run=true", f"med.data_dir={data_dir}",
+                        f"actor_rollout_ref.model.path={tiny_model_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     assert "verl-med dry run: everything up to training checked" in out
@@ -72,7 +62,7 @@ def test_dry_run_ends_with_the_plan(data_dir, tiny_model_dir):
     ],
 )
 def test_broken_config_is_one_readable_error(data_dir, override, expected):
-    proc = _main("med.dry_run=true", f"med.data_dir={data_dir}", override)
+    proc = run_med_main("med.dry_run=true", f"med.data_dir={data_dir}", override)
     assert proc.returncode == 2
     assert proc.stderr.count("verl-med: error:") == 1
     assert expected in proc.stderr
@@ -85,7 +75,7 @@ def test_training_without_gpu_says_what_is_missing_before_ray_starts(data_dir):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    proc = _main(f"med.data_dir={data_dir}")
+    proc = run_med_main(f"med.data_dir={data_dir}")
     assert proc.returncode == 2
     assert "training cannot start on this machine" in proc.stderr
     assert "no CUDA GPU visible" in proc.stderr and "med.dry_run=true" in proc.stderr
@@ -103,7 +93,7 @@ def test_bad_reward_kwargs_are_config_errors_before_ray(data_dir, override, expe
     from verl_med_plugin.preflight import ConfigError, check_config
 
     with pytest.raises(ConfigError, match="med.reward") as err:
-        check_config(_compose(f"med.data_dir={data_dir}", override))
+        check_config(compose_med_config(f"med.data_dir={data_dir}", override))
     assert expected in str(err.value)
 
 
@@ -111,4 +101,4 @@ def test_preset_reward_kwargs_pass_the_check(data_dir):
     from verl_med_plugin.preflight import reward_kwargs_problems
 
     for experiment in ("full", "knowledge", "localization", "mfrs", "recite_neg", "recite_pos", "vrft_baseline"):
-        assert reward_kwargs_problems(_compose(f"med/experiment={experiment}")) == [], experiment
+        assert reward_kwargs_problems(compose_med_config(f"med/experiment={experiment}")) == [], experiment

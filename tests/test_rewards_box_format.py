@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from fixtures_data import write_busi_like_folder, write_fixture_parquet
+from fixtures_perception import compose_med_config
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from rewards_rows import grounding, respond
@@ -12,11 +13,6 @@ from rewards_rows import grounding, respond
 from data_preprocess import localization as loc
 from reward_fns import compute_score
 from verl_med_plugin.preflight import ConfigError, check_config, reference_answer_problems
-
-
-def _compose(*overrides: str):
-    with initialize_config_module("verl_med_plugin.configs", version_base=None):
-        return compose("med_grpo", overrides=list(overrides))
 
 
 def test_reward_refuses_a_configured_convention_that_contradicts_the_row():
@@ -59,7 +55,7 @@ def test_every_start_runs_the_reference_check(busi, tmp_path):
     """check_config (called before the dry run and before a real run) reports the mismatch as a ConfigError."""
     val = write_fixture_parquet(tmp_path / "breastmnist" / "val.parquet", n=4)
     train = write_fixture_parquet(tmp_path / "breastmnist" / "train.parquet", n=4)
-    cfg = _compose("med/model=qwen3_vl_8b", "med/experiment=localization", f"med.data_dir={tmp_path}",
+    cfg = compose_med_config("med/model=qwen3_vl_8b", "med/experiment=localization", f"med.data_dir={tmp_path}",
                    "med.dataset=breastmnist", f"data.train_files=[{busi['abs']},{train}]", f"data.val_files=[{val}]")
     with pytest.raises(ConfigError, match="contradicts the row's box_format=abs"):
         check_config(cfg)
@@ -69,6 +65,7 @@ def test_every_start_runs_the_reference_check(busi, tmp_path):
                                             ("qwen3_vl_4b", "rel1000"), ("qwen3_vl_8b", "rel1000")])
 @pytest.mark.parametrize("experiment", ["localization", "full"])
 def test_localization_presets_read_data_prepared_in_the_models_convention(model, fmt, experiment):
-    cfg = _compose(f"med/model={model}", f"med/experiment={experiment}", "med.data_dir=/d", "med.dataset=breastmnist")
+    cfg = compose_med_config(f"med/model={model}", f"med/experiment={experiment}", "med.data_dir=/d",
+                             "med.dataset=breastmnist")
     assert cfg.reward.custom_reward_function.reward_kwargs.box_format == fmt
     assert cfg.data.train_files[0] == f"/d/busi_{fmt}_minus_breastmnist/train.parquet"

@@ -9,20 +9,15 @@ import sys
 from pathlib import Path
 
 from fixtures_data import write_fixture_parquet
-from hydra import compose, initialize_config_module
+from fixtures_perception import compose_med_config
 from omegaconf import OmegaConf
-
-
-def _compose(*overrides: str):
-    with initialize_config_module("verl_med_plugin.configs", version_base=None):
-        return compose("med_grpo", overrides=list(overrides))
 
 
 def test_multinode_config_is_resolved_in_the_driver(monkeypatch):
     from verl_med_plugin.trainer import SHIPPED_PACKAGES, prepare_for_ray
 
     monkeypatch.setenv("NNODES", "4")
-    cfg = prepare_for_ray(_compose("med/hardware=multinode", "med.data_dir=/d"))
+    cfg = prepare_for_ray(compose_med_config("med/hardware=multinode", "med.data_dir=/d"))
     monkeypatch.setenv("NNODES", "7")  # what a Ray actor's environment holds no longer matters
     assert cfg.trainer.nnodes == 4
     assert "${" not in OmegaConf.to_yaml(cfg)  # nothing left to resolve inside the actor
@@ -35,7 +30,7 @@ def test_multinode_config_is_resolved_in_the_driver(monkeypatch):
 def test_single_node_ships_nothing():
     from verl_med_plugin.trainer import prepare_for_ray
 
-    cfg = prepare_for_ray(_compose("med.data_dir=/d"))
+    cfg = prepare_for_ray(compose_med_config("med.data_dir=/d"))
     assert not OmegaConf.select(cfg, "ray_kwargs.ray_init.runtime_env.py_modules")
 
 
@@ -58,14 +53,14 @@ def test_training_path_runs_verls_validation_before_ray(tmp_path, tiny_model_dir
 def test_sampler_refuses_verl_settings_it_cannot_follow():
     from verl_med_plugin.med_settings import check_med_config
 
-    colocated = _compose("med.data_dir=/d", "reward.reward_model.enable=true")
+    colocated = compose_med_config("med.data_dir=/d", "reward.reward_model.enable=true")
     assert any("colocated reward model" in p for p in check_med_config(colocated))
     assert not any("colocated" in p for p in check_med_config(
-        _compose("med.data_dir=/d", "reward.reward_model.enable=true", "med.sampler.signal_key=null")))
-    filtered = _compose("med.data_dir=/d", "algorithm.filter_groups.enable=true")
+        compose_med_config("med.data_dir=/d", "reward.reward_model.enable=true", "med.sampler.signal_key=null")))
+    filtered = compose_med_config("med.data_dir=/d", "algorithm.filter_groups.enable=true")
     assert any("gen_batch_size=1" in p for p in check_med_config(filtered))
     assert not any("gen_batch_size" in p for p in check_med_config(
-        _compose("med.data_dir=/d", "algorithm.filter_groups.enable=true", "med.sampler.enable=false")))
+        compose_med_config("med.data_dir=/d", "algorithm.filter_groups.enable=true", "med.sampler.enable=false")))
 
 
 def test_total_reward_signal_uses_the_rewards_own_bounds():
@@ -80,4 +75,4 @@ def test_length_filter_workers_scale_with_the_dataset():
 
     assert [length_filter_workers(n, 8) for n in (10, 2000, 2001, 9000, 100_000)] == [1, 1, 2, 5, 8]
     assert length_filter_workers(100_000, 1) == 1  # the configured bound wins
-    assert _compose("med.data_dir=/d").data.filter_overlong_prompts_workers == 8
+    assert compose_med_config("med.data_dir=/d").data.filter_overlong_prompts_workers == 8
