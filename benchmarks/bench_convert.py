@@ -17,8 +17,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 import zipfile
@@ -44,8 +42,9 @@ def fake_images(n: int, size: int, seed: int = 0, bases: int = 64):
         base[b] = np.clip(blob[..., None] * tint + rng.normal(0, 12, (size, size, 3)), 0, 255)
     for start in range(0, n, 256):
         idx = np.arange(start, min(n, start + 256))
-        yield np.stack([np.roll(base[i % bases], ((i // bases) % size, (i // bases // size) % size), axis=(1, 0))
-                        for i in idx])  # every image distinct (for n < bases * size**2)
+        yield np.stack(
+            [np.roll(base[i % bases], ((i // bases) % size, (i // bases // size) % size), axis=(1, 0)) for i in idx]
+        )  # every image distinct (for n < bases * size**2)
 
 
 def write_fake_npz(path: Path, n: int, size: int) -> None:
@@ -93,42 +92,22 @@ def run_baseline(npz: Path, out: Path) -> None:
                 "images": [example["image"]],
                 "ability": "medical_multiclass",
                 "reward_model": {"style": "rule", "ground_truth": task.labels[example["label"]]},
-                "extra_info": {"split": split, "index": idx, "labels": list(task.labels),
-                               "knowledge": task.knowledge, "task_type": task.task_type},
+                "extra_info": {
+                    "split": split,
+                    "index": idx,
+                    "labels": list(task.labels),
+                    "knowledge": task.knowledge,
+                    "task_type": task.task_type,
+                },
             }
 
         ds = ds.map(process_fn, with_indices=True, remove_columns=["image", "label"])
         ds.to_parquet(str(out / f"{split}.parquet"))
 
 
-def measure(side: str, npz: Path, out: Path) -> dict:
-    """Run one side in a fresh interpreter; wall time of the conversion alone and the process's peak RSS."""
-    code = (
-        "import json, resource, sys, time\n"
-        f"sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(REPO / 'benchmarks')!r})\n"
-        "import bench_convert as b\n"
-        "import datasets, medmnist, psutil, data_preprocess.medmnist\n"  # imports are not conversion time
-        "imported = psutil.Process().memory_info().rss / 2**20\n"
-        f"t = time.perf_counter(); b.run_{side}(b.Path({str(npz)!r}), b.Path({str(out)!r}))\n"
-        "seconds = time.perf_counter() - t\n"
-        "rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
-        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-        "print(json.dumps({'seconds': seconds, 'peak_rss_mb': rss / 1024, 'rss_after_imports_mb': imported}))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(f"{side} failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    import pyarrow.parquet as pq
-
-    files = sorted(out.glob("*.parquet"))
-    result["rows"] = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    result["output_mb"] = sum(f.stat().st_size for f in files) / 2**20
-    result["images_per_s"] = result["rows"] / result["seconds"]
-    return result
-
-
 def main() -> None:
+    from measure import compare, comparison_table
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=20_000, help="images in the fake npz (80/10/10 train/val/test)")
     parser.add_argument("--size", type=int, default=224, help="image side in px")
@@ -140,37 +119,43 @@ def main() -> None:
         npz = tmp / f"{DATASET}_{args.size}.npz"
         t = time.perf_counter()
         write_fake_npz(npz, args.n, args.size)
-        print(f"fake npz: {args.n} images {args.size}px, {npz.stat().st_size / 2**20:.0f} MB compressed, "
-              f"{args.n * args.size * args.size * 3 / 2**20:.0f} MB of pixels ({time.perf_counter() - t:.0f} s)")
-        ours = measure("ours", npz, tmp / "ours")
-        print("ours    ", json.dumps(ours))
-        baseline = measure("baseline", npz, tmp / "baseline")
-        print("baseline", json.dumps(baseline))
-    assert ours["rows"] == baseline["rows"] == args.n
-    speedup = ours["images_per_s"] / baseline["images_per_s"]
-    memory = ours["peak_rss_mb"] / baseline["peak_rss_mb"]
+        print(
+            f"fake npz: {args.n} images {args.size}px, {npz.stat().st_size / 2**20:.0f} MB compressed, "
+            f"{args.n * args.size * args.size * 3 / 2**20:.0f} MB of pixels ({time.perf_counter() - t:.0f} s)"
+        )
+        ours, baseline, speedup, memory = compare(
+            "bench_convert",
+            npz,
+            tmp,
+            rate="images_per_s",
+            rows=args.n,
+            imports="datasets, medmnist, data_preprocess.medmnist",
+        )
     report = {
-        "n_images": args.n, "image_size": args.size, "dataset_layout": f"{DATASET} (RGB)",
+        "n_images": args.n,
+        "image_size": args.size,
+        "dataset_layout": f"{DATASET} (RGB)",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "load_average_at_start": load,
-        "ours": ours, "baseline_geo3k_style": baseline,
-        "throughput_ratio": speedup, "peak_rss_ratio": memory,
+        "ours": ours,
+        "baseline_geo3k_style": baseline,
+        "throughput_ratio": speedup,
+        "peak_rss_ratio": memory,
     }
     print(f"throughput: {ours['images_per_s']:.0f} vs {baseline['images_per_s']:.0f} images/s -> {speedup:.1f}x")
     print(f"peak RSS:   {ours['peak_rss_mb']:.0f} vs {baseline['peak_rss_mb']:.0f} MB -> {memory:.2f}x")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "convert.json").write_text(json.dumps(report, indent=2) + "\n")
-    rows = [("", "data_preprocess.medmnist", "geo3k-style baseline")]
-    for key, fmt in (("images_per_s", "{:.0f}"), ("seconds", "{:.1f}"), ("peak_rss_mb", "{:.0f}"),
-                     ("rss_after_imports_mb", "{:.0f}"), ("output_mb", "{:.0f}")):
-        rows.append((key, fmt.format(ours[key]), fmt.format(baseline[key])))
-    table = "\n".join("| " + " | ".join(r) + " |" for r in [rows[0], ("---",) * 3, *rows[1:]])
+    table = comparison_table(
+        ours, baseline, columns=("data_preprocess.medmnist", "geo3k-style baseline"), rate="images_per_s"
+    )
     (RESULTS / "convert.md").write_text(
         f"# Conversion benchmark\n\n{args.n} fake {args.size}-px RGB images in PathMNIST's npz layout, "
         f"`python benchmarks/bench_convert.py --n {args.n}`; each side in its own process; {os.cpu_count()} CPUs, "
         f"load average {load:.1f} at start.\n\n{table}\n\n"
         f"Throughput {speedup:.1f}x the baseline at {memory:.2f}x its peak memory (both include the ~"
-        f"{ours['rss_after_imports_mb']:.0f} MB of imported libraries: torch via medmnist, datasets, pyarrow).\n")
+        f"{ours['rss_after_imports_mb']:.0f} MB of imported libraries: torch via medmnist, datasets, pyarrow).\n"
+    )
 
 
 if __name__ == "__main__":

@@ -28,14 +28,18 @@ sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 GOAL_RATIO = 1.1
-KNOWLEDGE = ("Diabetic retinopathy is graded by the ICDR scale. No DR: no lesions. Mild NPDR: microaneurysms only. "
-             "Moderate NPDR: haemorrhages, hard exudates or cotton-wool spots. Severe NPDR: venous beading, "
-             "intraretinal microvascular abnormalities. Proliferative DR: neovascularisation or vitreous haemorrhage.")
+KNOWLEDGE = (
+    "Diabetic retinopathy is graded by the ICDR scale. No DR: no lesions. Mild NPDR: microaneurysms only. "
+    "Moderate NPDR: haemorrhages, hard exudates or cotton-wool spots. Severe NPDR: venous beading, "
+    "intraretinal microvascular abnormalities. Proliferative DR: neovascularisation or vitreous haemorrhage."
+)
 LABELS = ["no DR", "mild NPDR", "moderate NPDR", "severe NPDR", "proliferative DR"]
 QUESTION = "What is the diabetic retinopathy grade of this fundus photograph?"
-INSTRUCTION = (" Output the thinking process in <think> </think> and final answer in <answer> </answer> tags. "
-               "The output answer format should be as follows: <think> ... </think> <answer>grade</answer> "
-               "Please strictly follow the format.")
+INSTRUCTION = (
+    " Output the thinking process in <think> </think> and final answer in <answer> </answer> tags. "
+    "The output answer format should be as follows: <think> ... </think> <answer>grade</answer> "
+    "Please strictly follow the format."
+)
 
 
 def write_parquet(path: Path, rows: int) -> Path:
@@ -48,10 +52,26 @@ def write_parquet(path: Path, rows: int) -> Path:
     images = synthetic_images(16, size=224, seed=0)
     table = []
     for i in range(rows):
-        info = make_extra_info(split="train", index=i, dataset="retinamnist", task_type="ordinal", labels=LABELS,
-                               question=QUESTION, knowledge=KNOWLEDGE, template="vrft", image_size=[224, 224])
-        table.append(make_row(dataset="retinamnist", prompt_text="<image>" + QUESTION + INSTRUCTION,
-                              image_bytes=[png_bytes(images[i % 16])], ground_truth=LABELS[i % 5], extra_info=info))
+        info = make_extra_info(
+            split="train",
+            index=i,
+            dataset="retinamnist",
+            task_type="ordinal",
+            labels=LABELS,
+            question=QUESTION,
+            knowledge=KNOWLEDGE,
+            template="vrft",
+            image_size=[224, 224],
+        )
+        table.append(
+            make_row(
+                dataset="retinamnist",
+                prompt_text="<image>" + QUESTION + INSTRUCTION,
+                image_bytes=[png_bytes(images[i % 16])],
+                ground_truth=LABELS[i % 5],
+                extra_info=info,
+            )
+        )
     pq.write_table(pa.Table.from_pylist(table, schema=arrow_schema()), path)
     return path
 
@@ -76,8 +96,13 @@ def main() -> None:
     model = build_tiny_qwen_vl_dir(work / "model")
     tokenizer, processor = hf_tokenizer(str(model)), hf_processor(str(model))
     parquet = write_parquet(work / "train.parquet", args.rows)
-    base = {"prompt_key": "prompt", "image_key": "images", "max_prompt_length": 1024, "filter_overlong_prompts": False,
-            "cache_dir": str(work / "cache")}
+    base = {
+        "prompt_key": "prompt",
+        "image_key": "images",
+        "max_prompt_length": 1024,
+        "filter_overlong_prompts": False,
+        "cache_dir": str(work / "cache"),
+    }
     variants = {"verl RLHFDataset": RLHFDataset(str(parquet), tokenizer, OmegaConf.create(base), processor=processor)}
     settings = [{"mode": mode} for mode in KNOWLEDGE_MODES] + [{"mode": "user", "classlist": True}]
     for knowledge in settings:
@@ -95,20 +120,27 @@ def main() -> None:
                 best[name] = min(best[name], time.perf_counter() - start)
     baseline = best["verl RLHFDataset"]
     result = {
-        "rows": args.rows, "repeats": args.repeats, "image_px": 224,
+        "rows": args.rows,
+        "repeats": args.repeats,
+        "image_px": 224,
         "us_per_item": {name: round(t / args.rows * 1e6, 1) for name, t in best.items()},
         "ratio_to_verl": {name: round(t / baseline, 3) for name, t in best.items() if name != "verl RLHFDataset"},
         "goal_ratio": GOAL_RATIO,
         "machine": machine_info(),
     }
-    save(args.out, result,
+    save(
+        args.out,
+        result,
         "# Dataset benchmark\n\n"
         f"`__getitem__` over {args.rows} rows (224-px PNG, project schema), best of {args.repeats} interleaved passes, "
         f"`python benchmarks/bench_dataset.py` (load average {result['machine']['load_avg_1m']} on "
         f"{result['machine']['cpus']} CPUs).\n\n| variant | us per item | ratio to verl |\n| --- | --- | --- |\n"
-        + "".join(f"| {name} | {us} | {result['ratio_to_verl'].get(name, 1.0)} |\n"
-                  for name, us in result["us_per_item"].items())
-        + f"\nGoal: <= {GOAL_RATIO}x verl's RLHFDataset.\n")
+        + "".join(
+            f"| {name} | {us} | {result['ratio_to_verl'].get(name, 1.0)} |\n"
+            for name, us in result["us_per_item"].items()
+        )
+        + f"\nGoal: <= {GOAL_RATIO}x verl's RLHFDataset.\n",
+    )
 
 
 if __name__ == "__main__":

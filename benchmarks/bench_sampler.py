@@ -34,8 +34,9 @@ def build(samples: int, prompts: int) -> MedCurriculumSampler:
     keys = [f"set{d}:class{c}" for d, n in enumerate(sizes) for c in range(n)] + ["loc0:grounding", "loc1:grounding"]
     is_grounding = np.array([key.endswith(":grounding") for key in keys])
     class_ids = rng.integers(0, len(keys), samples)
-    settings = SamplerSettings.from_config({"schedule": [{"grounding_share": [0.8, 0.2], "until_step": 1000},
-                                                         {"task": "all"}]})
+    settings = SamplerSettings.from_config(
+        {"schedule": [{"grounding_share": [0.8, 0.2], "until_step": 1000}, {"task": "all"}]}
+    )
     return MedCurriculumSampler(class_ids, keys, is_grounding, settings, batch_size=prompts)
 
 
@@ -43,15 +44,19 @@ def dense_step(sampler: MedCurriculumSampler, acc: np.ndarray, prompts: int, rng
     """The baseline: the same weights recomputed densely every step, then an inverse-CDF draw."""
     s = sampler.settings
     weight = (1 - s.class_weight) * np.maximum(s.floor, 1 - acc) + s.class_weight * np.maximum(
-        s.floor, 1 - sampler._class_acc[sampler._class_of])
+        s.floor, 1 - sampler._class_acc[sampler._class_of]
+    )
     cdf = np.cumsum(weight)
     return np.searchsorted(cdf, rng.random(prompts) * cdf[-1], side="right")
 
 
 def percentiles(times: list[float]) -> dict[str, float]:
     ms = np.array(times) * 1e3
-    return {"median_ms": round(float(np.median(ms)), 3), "p90_ms": round(float(np.percentile(ms, 90)), 3),
-            "max_ms": round(float(ms.max()), 3)}
+    return {
+        "median_ms": round(float(np.median(ms)), 3),
+        "p90_ms": round(float(np.percentile(ms, 90)), 3),
+        "max_ms": round(float(ms.max()), 3),
+    }
 
 
 def main() -> None:
@@ -88,30 +93,44 @@ def main() -> None:
     update, draw, dense = percentiles(update_t), percentiles(draw_t), percentiles(dense_t)
     step_ms = update["median_ms"] + draw["median_ms"]
     result = {
-        "samples": args.samples, "responses_per_step": args.prompts * args.rollouts, "prompts_per_step": args.prompts,
-        "classes": len(sampler.class_keys), "steps": args.steps,
+        "samples": args.samples,
+        "responses_per_step": args.prompts * args.rollouts,
+        "prompts_per_step": args.prompts,
+        "classes": len(sampler.class_keys),
+        "steps": args.steps,
         "construction_s": round(build_s, 3),
-        "update": update, "draw": draw, "dense_baseline_step": dense,
+        "update": update,
+        "draw": draw,
+        "dense_baseline_step": dense,
         "sampler_step_ms": round(step_ms, 3),
         "ratio_update_to_goal": round(update["median_ms"] / GOAL_UPDATE_MS, 3),
         "ratio_sampler_step_to_dense_baseline": round(step_ms / dense["median_ms"], 3),
-        "state_dict_mb": round(sum(v.nbytes for v in sampler.state_dict().values()
-                                   if isinstance(v, np.ndarray)) / 2**20, 1),
+        "state_dict_mb": round(
+            sum(v.nbytes for v in sampler.state_dict().values() if isinstance(v, np.ndarray)) / 2**20, 1
+        ),
         "machine": machine_info(numpy=np.__version__),
     }
-    save(args.out, result,
+    save(
+        args.out,
+        result,
         "# Curriculum sampler benchmark\n\n"
         f"{args.samples:,} samples, {len(sampler.class_keys)} classes, {args.prompts} prompts x {args.rollouts} "
         f"rollouts = {args.prompts * args.rollouts:,} responses per step, `python benchmarks/bench_sampler.py`; "
         f"medians over {args.steps} steps (load average {result['machine']['load_avg_1m']} on "
         f"{result['machine']['cpus']} CPUs).\n\n"
         "| per step | median ms | p90 ms | max ms |\n| --- | --- | --- | --- |\n"
-        + "".join(f"| {name} | {r['median_ms']} | {r['p90_ms']} | {r['max_ms']} |\n" for name, r in
-                  (("sampler update (4,096 responses)", update), ("sampler draw (next 512 prompts)", draw),
-                   ("dense numpy baseline (recompute 1M weights + draw)", dense)))
+        + "".join(
+            f"| {name} | {r['median_ms']} | {r['p90_ms']} | {r['max_ms']} |\n"
+            for name, r in (
+                ("sampler update (4,096 responses)", update),
+                ("sampler draw (next 512 prompts)", draw),
+                ("dense numpy baseline (recompute 1M weights + draw)", dense),
+            )
+        )
         + f"\nUpdate {result['ratio_update_to_goal']}x the 5 ms goal; update + draw "
         f"{result['ratio_sampler_step_to_dense_baseline']}x the dense baseline. Construction "
-        f"{result['construction_s']} s; checkpointed state {result['state_dict_mb']} MB.\n")
+        f"{result['construction_s']} s; checkpointed state {result['state_dict_mb']} MB.\n",
+    )
 
 
 if __name__ == "__main__":

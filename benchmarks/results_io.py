@@ -12,8 +12,12 @@ from typing import Any
 
 def machine_info(**extra: Any) -> dict[str, Any]:
     """Python version, CPU count and the 1-minute load average (the machine is shared: ratios, not times, count)."""
-    return {"python": platform.python_version(), **extra, "cpus": os.cpu_count(),
-            "load_avg_1m": round(os.getloadavg()[0], 2)}
+    return {
+        "python": platform.python_version(),
+        **extra,
+        "cpus": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
 
 
 def save(out: Path, result: dict[str, Any], markdown: str) -> None:

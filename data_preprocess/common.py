@@ -1,9 +1,9 @@
-"""Helpers every converter shares: errors, image encoding and guarded decoding, subset selection, and the
-atomic, incremental parquet writer. Converters only read their source format and call these."""
+"""Data helpers every converter shares: errors, image encoding and guarded decoding, subset selection and
+splits, and the atomic, incremental parquet writer. Converters only read their source format and call these;
+their shared command line is ``data_preprocess.cli``."""
 
 from __future__ import annotations
 
-import argparse
 import io
 import math
 import os
@@ -12,10 +12,17 @@ import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from PIL import Image
+
+from . import validate
+from .atomic import temp_sibling
+from .errors import ERROR_PREFIX as ERROR_PREFIX  # re-exported: verl_med_plugin and the tests import them from here
+from .errors import USER_ERROR_EXIT as USER_ERROR_EXIT
+from .errors import ConversionError
+from .errors import UserError as UserError
 
 # PNG deflate settings (lossless either way). After PNG's row filters, noisy medical images leave deflate little
 # but runs to find: run-length deflate at level 1 gives Pillow-default (level 6) file sizes on noisy 224-px RGB in
@@ -30,10 +37,6 @@ ROW_GROUP_ROWS = 256
 SPLITS = ("train", "val", "test")
 
 
-class ConversionError(ValueError):
-    """Bad input; the message names the file and the field at fault."""
-
-
 # --- images ----------------------------------------------------------------------------------------------------
 
 
@@ -44,11 +47,9 @@ def encode_png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def open_image(path: Path | str, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Image:
+def open_image(path: Path | str | IO[bytes], max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Image:
     """Decode an image file fully, as ``L`` or ``RGB`` (16-bit grey stretched to 8 bits); refuses decompression
     bombs and unreadable files with a ``ConversionError`` naming the file."""
-    from . import validate  # imported here: validate imports ConversionError from this module
-
     previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels  # Pillow reads the limit at open()
     try:
         with warnings.catch_warnings():
@@ -121,11 +122,10 @@ def select_indices(labels: np.ndarray, n: int, *, balanced: bool, seed: int, str
     return np.sort(np.concatenate(picked))
 
 
-def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int, strata: Sequence[Any] | None = None
-                  ) -> dict[str, np.ndarray]:
+def split_indices(
+    n: int, val_fraction: float, test_fraction: float, seed: int, strata: Sequence[Any] | None = None
+) -> dict[str, np.ndarray]:
     """Random train/val/test split of ``n`` items, per stratum (class) when ``strata`` is given."""
-    from . import validate
-
     validate.check_fractions(val_fraction, test_fraction)
     rng = np.random.default_rng(seed)
     keys = np.asarray(strata if strata is not None else np.zeros(n, dtype=np.int64))
@@ -140,8 +140,9 @@ def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int, 
     return {s: np.sort(np.concatenate(parts)) if parts else np.arange(0) for s, parts in out.items()}
 
 
-def assign_splits(samples: Sequence[Any], strata: Sequence[Any], val_fraction: float, test_fraction: float,
-                  seed: int) -> None:
+def assign_splits(
+    samples: Sequence[Any], strata: Sequence[Any], val_fraction: float, test_fraction: float, seed: int
+) -> None:
     """Give each sample (an object with a ``split`` attribute) that has no split a random one, per stratum;
     samples that come with a split keep it."""
     todo = [i for i, s in enumerate(samples) if not s.split]
@@ -208,11 +209,9 @@ class AtomicOutputs:
         if final in self._sinks:
             raise ValueError(f"{final}: opened twice in one run")
         if not self._sinks:
-            from . import validate
-
             validate.prepare_output_dir(self.output_dir)
             validate.remove_stale_temp_files(self.output_dir)
-        self._temp_paths.append(self.output_dir / f".{name}.{os.getpid()}.tmp")
+        self._temp_paths.append(temp_sibling(final))
         sink = ParquetSink(self._temp_paths[-1], schema)
         self._sinks[final] = sink
         if may_be_empty:
@@ -223,11 +222,12 @@ class AtomicOutputs:
         """Refuse to publish nothing, or an empty file nobody asked for (empty split, all rows filtered out)."""
         if not self._sinks:
             raise ConversionError(f"{self.output_dir}: no rows to write (the source has no usable samples)")
-        empty = [final.name for final, sink in self._sinks.items() if not sink.rows and final not in
-                 self._may_be_empty]
+        empty = [final.name for final, sink in self._sinks.items() if not sink.rows and final not in self._may_be_empty]
         if empty:
-            raise ConversionError(f"{self.output_dir}: {', '.join(empty)} would have no rows: check the split "
-                                  "sizes, --val_fraction/--test_fraction or the source's split column")
+            raise ConversionError(
+                f"{self.output_dir}: {', '.join(empty)} would have no rows: check the split "
+                "sizes, --val_fraction/--test_fraction or the source's split column"
+            )
 
     def close(self) -> None:
         for sink in self._sinks.values():
@@ -261,46 +261,3 @@ def atomic_outputs(output_dir: Path | str) -> Iterator[AtomicOutputs]:
         outputs.discard()
         raise
     outputs.publish()
-
-
-# --- command line ----------------------------------------------------------------------------------------------
-
-
-def add_output_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output_dir", required=True, help="folder for train/val/test.parquet (created)")
-    parser.add_argument("--seed", type=int, default=42, help="seed of subset sampling and random splits")
-
-
-def add_subset_args(parser: argparse.ArgumentParser) -> None:
-    from . import validate
-
-    for split in SPLITS:
-        parser.add_argument(f"--{split}_size", type=validate.train_size if split == "train" else validate.split_size,
-                            default=-1,
-                            help=f"rows to keep in {split} (-1: all); "
-                                 + ("balanced per class unless --no_balance" if split == "train"
-                                    else "uniform: keeps the class distribution"))
-    parser.add_argument("--no_balance", action="store_true",
-                        help="sample the train subset uniformly instead of the same number per class")
-
-
-def add_prompt_args(parser: argparse.ArgumentParser, options: bool = True) -> None:
-    from .prompts import available_templates
-
-    parser.add_argument("--template", default="vrft",
-                        help=f"prompt template, one of {available_templates()} (data_preprocess/templates/) or a "
-                             "YAML file of the same shape: 'vrft' = baseline V-RFT prompt, the knowledge stays in "
-                             "extra_info for verl-med's dataset class to inject; 'classlist' / 'knowledge' bake the "
-                             "class list / the knowledge into the prompt, for plain verl")
-    if options:
-        parser.add_argument("--option_style", default="none", choices=["none", "letter", "number"],
-                            help="list classes as plain names, 'A. name' or '1. name'")
-    parser.add_argument("--system_prompt", default=None, help="optional system message for every row")
-
-
-def run_cli(main_fn, argv: Sequence[str] | None = None) -> None:
-    """Run a converter's main: a bad input ends with its one-line message (exit status 1), Ctrl-C with exit 130;
-    never a traceback (``validate.run_guarded``)."""
-    from . import validate
-
-    validate.run_guarded(main_fn, argv)

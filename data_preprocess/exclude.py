@@ -69,11 +69,20 @@ class ExcludeIndex:
 
 
 def add_exclude_args(parser) -> None:
-    parser.add_argument("--exclude", nargs="+", default=(), metavar="PARQUET",
-                        help="drop source images matching any image of these prepared splits (e.g. the test and "
-                             "val parquet of a dataset made from the same source); the count dropped is printed")
-    parser.add_argument("--exclude_threshold", type=float, default=MATCH_CORRELATION,
-                        help="thumbnail correlation at which two images are the same (see data_preprocess/exclude.py)")
+    parser.add_argument(
+        "--exclude",
+        nargs="+",
+        default=(),
+        metavar="PARQUET",
+        help="drop source images matching any image of these prepared splits (e.g. the test and "
+        "val parquet of a dataset made from the same source); the count dropped is printed",
+    )
+    parser.add_argument(
+        "--exclude_threshold",
+        type=float,
+        default=MATCH_CORRELATION,
+        help="thumbnail correlation at which two images are the same (see data_preprocess/exclude.py)",
+    )
 
 
 def drop_excluded(samples: list, index: ExcludeIndex | None, load) -> list:
@@ -81,6 +90,8 @@ def drop_excluded(samples: list, index: ExcludeIndex | None, load) -> list:
     if index is None:
         return samples
     kept = [s for s in samples if not index.matches(load(s))]
-    print(f"--exclude: dropped {len(samples) - len(kept)} of {len(samples)} source images matching one of "
-          f"{index.count} images in {', '.join(map(str, index.paths))} (correlation >= {index.threshold})")
+    print(
+        f"--exclude: dropped {len(samples) - len(kept)} of {len(samples)} source images matching one of "
+        f"{index.count} images in {', '.join(map(str, index.paths))} (correlation >= {index.threshold})"
+    )
     return kept

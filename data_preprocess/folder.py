@@ -26,30 +26,15 @@ import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from tqdm import tqdm
 
 from . import validate
-from .common import (
-    DEFAULT_MAX_IMAGE_PIXELS,
-    SPLITS,
-    ConversionError,
-    add_output_args,
-    add_prompt_args,
-    add_subset_args,
-    assign_splits,
-    atomic_outputs,
-    encode_png,
-    fit_size,
-    open_image,
-    resize,
-    run_cli,
-    select_indices,
-)
-from .exclude import ExcludeIndex, add_exclude_args, drop_excluded
+from .cli import ImageOptions, PromptOptions, SplitOptions, SubsetOptions, add_output_args, option_keywords, run_cli
+from .common import SPLITS, ConversionError, atomic_outputs, encode_png
 from .knowledge import TaskCard, label_index, load_card, task_spec
-from .prompts import RowBuilder
 from .schema import arrow_schema
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -67,8 +52,10 @@ class Sample:
 def _lookup(card: TaskCard, value: str, where: str) -> int:
     index = label_index(card, value)
     if index is None:
-        raise ConversionError(f"{where}: {value!r} is not a label of the task card {card.path} "
-                              f"(labels: {card.label_names}, or their official names / aliases)")
+        raise ConversionError(
+            f"{where}: {value!r} is not a label of the task card {card.path} "
+            f"(labels: {card.label_names}, or their official names / aliases)"
+        )
     return index
 
 
@@ -86,8 +73,9 @@ def _class_folders(root: Path, card: TaskCard, split: str) -> list[Sample]:
 def read_image_folder(root: Path, card: TaskCard) -> list[Sample]:
     """Samples of ``root/<class>/`` or ``root/<split>/<class>/``, in path order."""
     if card.task_type == "multilabel":
-        raise ConversionError(f"{card.path}: field 'task_type': a folder per class cannot hold multi-label data; "
-                              "use --csv")
+        raise ConversionError(
+            f"{card.path}: field 'task_type': a folder per class cannot hold multi-label data; use --csv"
+        )
     if not root.is_dir():
         raise ConversionError(f"{root}: not a folder")
     subfolders = {p.name for p in root.iterdir() if p.is_dir()}
@@ -96,9 +84,15 @@ def read_image_folder(root: Path, card: TaskCard) -> list[Sample]:
     return _class_folders(root, card, "")
 
 
-def read_csv(path: Path, card: TaskCard, image_root: Path | None = None, image_column: str = "image",
-             label_column: str = "label", split_column: str = "split", group_column: str | None = None
-             ) -> list[Sample]:
+def read_csv(
+    path: Path,
+    card: TaskCard,
+    image_root: Path | None = None,
+    image_column: str = "image",
+    label_column: str = "label",
+    split_column: str = "split",
+    group_column: str | None = None,
+) -> list[Sample]:
     """Samples of a CSV with image path, label and optional split and group columns, in file order."""
     image_root = image_root if image_root is not None else path.parent
     try:
@@ -127,10 +121,13 @@ def read_csv(path: Path, card: TaskCard, image_root: Path | None = None, image_c
         if group_column:
             group = (row.get(group_column) or "").strip()
             if not group:
-                raise ConversionError(f"{path}:{line}: field '{group_column}': empty group id (every row needs one, "
-                                      "or a patient's images could straddle splits)")
-        samples.append(Sample(image=image_root / (row.get(image_column) or "").strip(), label=label, split=split,
-                              group=group))
+                raise ConversionError(
+                    f"{path}:{line}: field '{group_column}': empty group id (every row needs one, "
+                    "or a patient's images could straddle splits)"
+                )
+        samples.append(
+            Sample(image=image_root / (row.get(image_column) or "").strip(), label=label, split=split, group=group)
+        )
     return samples
 
 
@@ -154,8 +151,10 @@ def assign_group_splits(samples: list[Sample], val_fraction: float, test_fractio
     for group, items in members.items():
         given = sorted({s.split for s in items if s.split})
         if len(given) > 1:
-            raise ConversionError(f"group {group!r}: its images are in several splits ({', '.join(given)}); a group "
-                                  "must stay in one split")
+            raise ConversionError(
+                f"group {group!r}: its images are in several splits ({', '.join(given)}); a group "
+                "must stay in one split"
+            )
         if given:
             for s in items:
                 s.split = given[0]
@@ -189,83 +188,132 @@ def _check_coverage(samples: list[Sample], card: TaskCard, source: Path) -> None
             raise ConversionError(f"{card.path}: field 'labels': class(es) {missing} have no images in {source}")
 
 
+@option_keywords
 def convert(
     samples: list[Sample],
     card: TaskCard,
     output_dir: Path | str,
     *,
     source: Path | str = "",
-    max_side: int = 448,
-    split_sizes: dict[str, int] | None = None,
-    balanced: bool = True,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.2,
     seed: int = 42,
-    template: str = "vrft",
-    option_style: str = "none",
-    system_prompt: str | None = None,
-    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    image: ImageOptions = ImageOptions(),
+    subset: SubsetOptions = SubsetOptions(),
+    split: SplitOptions = SplitOptions(),
+    prompt: PromptOptions = PromptOptions(),
     progress: bool = True,
-    exclude: ExcludeIndex | None = None,
 ) -> dict[str, Path]:
-    """Write train/val/test parquet of a task card's samples; samples without a split are split at random.
-    Samples whose image matches ``exclude`` (images of another dataset's evaluation splits) are dropped first."""
-    validate.check_split_sizes(split_sizes)
-    samples = drop_excluded(samples, exclude, lambda s: open_image(s.image, max_image_pixels))
+    """Write the train/val/test parquet of a task card's samples (``python -m data_preprocess.folder``).
+
+    Samples without a split are split at random, per class, or per group when they carry one (``Sample.group``: a
+    patient never straddles splits). Samples whose image matches ``image.exclude`` (images of another dataset's
+    evaluation splits) are dropped first.
+
+    Args:
+        samples (`list[Sample]`):
+            The images and their labels, e.g. from ``read_image_folder`` or ``read_csv``.
+        card (`TaskCard`):
+            The task card (``knowledge.load_card``): label order, question, knowledge.
+        output_dir (`Path` or `str`):
+            Folder for ``train/val/test.parquet`` (created).
+        source (`Path` or `str`, *optional*):
+            Where the samples came from, named in errors.
+        seed (`int`, *optional*, defaults to `42`):
+            Seed of the random split and the subset sampling.
+        image (`ImageOptions`, *optional*):
+            Longest stored side (448 px), the decompression-bomb limit and the images to leave out.
+        subset (`SubsetOptions`, *optional*):
+            Rows to keep per split and whether train is balanced per class; defaults to every row.
+        split (`SplitOptions`, *optional*):
+            Val and test fractions of the random split (0.1 and 0.2).
+        prompt (`PromptOptions`, *optional*):
+            Template, option style and system prompt of the rows.
+        progress (`bool`, *optional*, defaults to `True`):
+            Show a progress bar per split.
+
+        The options' fields are taken as keywords too, as before the option groups (``max_side=``,
+        ``exclude=``, ``split_sizes=``, ``val_fraction=``, ``template=``, ...; ``cli.option_keywords``).
+
+    Returns:
+        `dict[str, Path]`: The written parquet files by file name (``train.parquet``, ``val.parquet``,
+        ``test.parquet``).
+
+    Example:
+
+    >>> import tempfile, pyarrow.parquet as pq, yaml
+    >>> from PIL import Image
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     root = Path(tmp)
+    ...     card = {"name": "colours", "task_type": "binary", "question": "Which colour is this image?",
+    ...             "labels": [{"name": "red"}, {"name": "blue"}]}
+    ...     _ = (root / "card.yaml").write_text(yaml.safe_dump(card))
+    ...     for i in range(20):
+    ...         colour = ("red", "blue")[i % 2]
+    ...         (root / "images" / colour).mkdir(parents=True, exist_ok=True)
+    ...         Image.new("RGB", (32, 32), colour).save(root / "images" / colour / f"{i}.png")
+    ...     card = load_card(root / "card.yaml")
+    ...     written = convert(read_image_folder(root / "images", card), card, root / "out", progress=False,
+    ...                       split=SplitOptions(val_fraction=0.2, test_fraction=0.2))
+    ...     {name: pq.ParquetFile(path).metadata.num_rows for name, path in written.items()}
+    {'train.parquet': 12, 'val.parquet': 4, 'test.parquet': 4}
+    """
+    subset.check()
+    samples = image.without_excluded(samples)
     _check_coverage(samples, card, Path(source))
     if any(s.group for s in samples):
-        assign_group_splits(samples, val_fraction, test_fraction, seed)
+        assign_group_splits(samples, split.val_fraction, split.test_fraction, seed)
     else:
-        assign_splits(samples, [s.label if isinstance(s.label, int) else -1 for s in samples], val_fraction,
-                      test_fraction, seed)
-    builder = RowBuilder(task_spec(card), template=template, option_style=option_style, system_prompt=system_prompt)
+        split.assign(samples, [s.label if isinstance(s.label, int) else -1 for s in samples], seed)
+    builder = prompt.row_builder(task_spec(card))
     multilabel = card.task_type == "multilabel"
     with atomic_outputs(output_dir) as outputs:
-        for stream, split in enumerate(SPLITS):
-            members = [s for s in samples if s.split == split]
+        for stream, name in enumerate(SPLITS):
+            members = [s for s in samples if s.split == name]
             if multilabel:
                 labels = np.zeros((len(members), len(card.labels)), dtype=np.uint8)
                 for row, s in enumerate(members):
-                    labels[row, list(s.label)] = 1
+                    labels[row, list(cast(tuple[int, ...], s.label))] = 1  # multilabel: sorted indices
             else:
                 labels = np.asarray([s.label for s in members], dtype=np.int64)
-            # Balancing shapes training only: val/test subsets keep the data's class distribution.
-            keep = select_indices(labels, (split_sizes or {}).get(split, -1), balanced=balanced and split == "train",
-                                  seed=seed, stream=stream)
-            sink = outputs.open(f"{split}.parquet", arrow_schema(), validate.may_be_empty(split, split_sizes))
-            for i in tqdm(keep, desc=f"{card.name} {split}", unit="img", disable=not progress):
+            keep = subset.select(labels, name, seed=seed, stream=stream)  # balanced in train only
+            sink = outputs.open(f"{name}.parquet", arrow_schema(), subset.may_be_empty(name))
+            for i in tqdm(keep, desc=f"{card.name} {name}", unit="img", disable=not progress):
                 sample = members[i]
-                image = open_image(sample.image, max_image_pixels)
-                image = resize(image, fit_size(*image.size, max_side))
-                sink.write(builder.row(split=split, index=int(i), image_png=encode_png(image), image_size=image.size,
-                                       label=sample.label))
+                stored = image.fit(image.open(sample.image))
+                sink.write(
+                    builder.row(
+                        split=name,
+                        index=int(i),
+                        image_png=encode_png(stored),
+                        image_size=stored.size,
+                        label=sample.label,
+                    )
+                )
     return {f"{split}.parquet": Path(output_dir).expanduser() / f"{split}.parquet" for split in SPLITS}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m data_preprocess.folder", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m data_preprocess.folder",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--card", required=True, help="task card YAML (format: docs/new_task.md)")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--image_dir", help="folder with one sub-folder per class (optionally inside train/val/test)")
-    source.add_argument("--csv", help="CSV with image path, label and optional split columns")
+    inputs = parser.add_mutually_exclusive_group(required=True)
+    inputs.add_argument("--image_dir", help="folder with one sub-folder per class (optionally inside train/val/test)")
+    inputs.add_argument("--csv", help="CSV with image path, label and optional split columns")
     parser.add_argument("--image_root", default=None, help="folder CSV image paths are relative to")
     parser.add_argument("--image_column", default="image")
     parser.add_argument("--label_column", default="label")
     parser.add_argument("--split_column", default="split")
-    parser.add_argument("--group_column", default=None,
-                        help="CSV column of a patient / lesion id: one group's images never straddle splits")
-    parser.add_argument("--max_side", type=validate.image_side, default=448,
-                        help="longest stored side, sides rounded to multiples of 28 (0: keep the file's size)")
-    parser.add_argument("--val_fraction", type=validate.fraction, default=0.1,
-                        help="random split when the source has none")
-    parser.add_argument("--test_fraction", type=validate.fraction, default=0.2,
-                        help="random split when the source has none")
-    parser.add_argument("--max_image_pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
-                        help="refuse larger images (decompression-bomb guard)")
-    add_subset_args(parser)
-    add_exclude_args(parser)
-    add_prompt_args(parser)
+    parser.add_argument(
+        "--group_column",
+        default=None,
+        help="CSV column of a patient / lesion id: one group's images never straddle splits",
+    )
+    ImageOptions.add_args(parser, "longest stored side, sides rounded to multiples of 28 (0: keep the file's size)")
+    SplitOptions.add_args(parser)
+    SubsetOptions.add_args(parser)
+    PromptOptions.add_args(parser)
     add_output_args(parser)
     args = parser.parse_args(argv)
     card = load_card(args.card)
@@ -276,14 +324,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         samples = read_image_folder(source, card)
     else:
         source = Path(args.csv)
-        samples = read_csv(source, card, Path(args.image_root) if args.image_root else None, args.image_column,
-                           args.label_column, args.split_column, args.group_column)
+        samples = read_csv(
+            source,
+            card,
+            Path(args.image_root) if args.image_root else None,
+            args.image_column,
+            args.label_column,
+            args.split_column,
+            args.group_column,
+        )
     written = convert(
-        samples, card, args.output_dir, source=source, max_side=args.max_side,
-        split_sizes={s: getattr(args, f"{s}_size") for s in SPLITS}, balanced=not args.no_balance,
-        val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed, template=args.template,
-        option_style=args.option_style, system_prompt=args.system_prompt, max_image_pixels=args.max_image_pixels,
-        exclude=ExcludeIndex(args.exclude, args.exclude_threshold) if args.exclude else None,
+        samples,
+        card,
+        args.output_dir,
+        source=source,
+        seed=args.seed,
+        image=ImageOptions.from_args(args),
+        subset=SubsetOptions.from_args(args),
+        split=SplitOptions.from_args(args),
+        prompt=PromptOptions.from_args(args),
     )
     for path in written.values():
         print(path)

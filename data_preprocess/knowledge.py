@@ -41,8 +41,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from reward_fns.labels import normalize  # the reward's spelling equivalence: the card must be unambiguous under it
 
 from . import validate
@@ -55,6 +53,9 @@ KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
 
 @dataclass(frozen=True)
 class ClassCard:
+    """One class of a task card: its display name, the dataset's official name, the other spellings the reward
+    accepts, and the findings that tell it apart in the image."""
+
     name: str
     official: str
     aliases: tuple[str, ...]
@@ -98,16 +99,15 @@ def load_card(name_or_path: str | Path) -> TaskCard:
         path = KNOWLEDGE_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise ConversionError(f"{path}: no such task card (knowledge base has: {available_cards()})")
-    try:
-        data = yaml.safe_load(validate.read_text(path, "task card"))
-    except yaml.YAMLError as err:
-        raise ConversionError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise ConversionError(f"{path}: expected a mapping of card fields")
+    data = validate.parse_document(
+        validate.read_text(path, "task card"), str(path), expect=dict, what="a mapping of card fields"
+    )
     task_type = _text(data.get("task_type"), path, "task_type", required=True)
     if task_type not in TASK_TYPES or task_type == "grounding":
-        raise ConversionError(f"{path}: field 'task_type': {task_type!r} is not a classification task type "
-                              f"{[t for t in TASK_TYPES if t != 'grounding']}")
+        raise ConversionError(
+            f"{path}: field 'task_type': {task_type!r} is not a classification task type "
+            f"{[t for t in TASK_TYPES if t != 'grounding']}"
+        )
     raw_labels = data.get("labels")
     if not isinstance(raw_labels, list) or len(raw_labels) < 2:
         raise ConversionError(f"{path}: field 'labels': expected a list of at least 2 classes")
@@ -120,12 +120,14 @@ def load_card(name_or_path: str | Path) -> TaskCard:
         aliases = item.get("aliases") or []
         if not isinstance(aliases, list):
             raise ConversionError(f"{path}: field '{where}.aliases': expected a list of strings")
-        labels.append(ClassCard(
-            name=name,
-            official=_text(item.get("official"), path, f"{where}.official") or name,
-            aliases=tuple(_text(a, path, f"{where}.aliases") for a in aliases),
-            findings=_text(item.get("findings"), path, f"{where}.findings"),
-        ))
+        labels.append(
+            ClassCard(
+                name=name,
+                official=_text(item.get("official"), path, f"{where}.official") or name,
+                aliases=tuple(_text(a, path, f"{where}.aliases") for a in aliases),
+                findings=_text(item.get("findings"), path, f"{where}.findings"),
+            )
+        )
     spellings: dict[str, str] = {}
     for c in labels:  # every accepted spelling must point to one class, or the reward drops it as ambiguous
         for spelling in {c.name, c.official, *c.aliases}:
@@ -138,8 +140,10 @@ def load_card(name_or_path: str | Path) -> TaskCard:
     positive = data.get("positive") or []
     positive = [positive] if isinstance(positive, str) else positive
     if not isinstance(positive, list) or any(p not in [c.name for c in labels] for p in positive):
-        raise ConversionError(f"{path}: field 'positive': expected a label name or a list of label names among "
-                              f"{[c.name for c in labels]}, got {data.get('positive')!r}")
+        raise ConversionError(
+            f"{path}: field 'positive': expected a label name or a list of label names among "
+            f"{[c.name for c in labels]}, got {data.get('positive')!r}"
+        )
     return TaskCard(
         name=_text(data.get("name"), path, "name", required=True),
         task_type=task_type,
@@ -157,15 +161,20 @@ def load_card(name_or_path: str | Path) -> TaskCard:
 def validate_card(card: TaskCard, official_labels: Sequence[str], task_type: str, source: str) -> None:
     """The card must list exactly the data's labels, in the data's order, for the data's task type."""
     if card.task_type != task_type:
-        raise ConversionError(f"{card.path}: field 'task_type': card says {card.task_type!r}, {source} is "
-                              f"{task_type!r}")
+        raise ConversionError(
+            f"{card.path}: field 'task_type': card says {card.task_type!r}, {source} is {task_type!r}"
+        )
     if len(card.labels) != len(official_labels):
-        raise ConversionError(f"{card.path}: field 'labels': card has {len(card.labels)} classes, {source} has "
-                              f"{len(official_labels)} ({list(official_labels)})")
+        raise ConversionError(
+            f"{card.path}: field 'labels': card has {len(card.labels)} classes, {source} has "
+            f"{len(official_labels)} ({list(official_labels)})"
+        )
     for i, (c, official) in enumerate(zip(card.labels, official_labels)):
         if c.official != " ".join(str(official).split()):
-            raise ConversionError(f"{card.path}: field 'labels[{i}].official': card says {c.official!r}, {source} "
-                                  f"has {official!r} at index {i} (class order must match the data)")
+            raise ConversionError(
+                f"{card.path}: field 'labels[{i}].official': card says {c.official!r}, {source} "
+                f"has {official!r} at index {i} (class order must match the data)"
+            )
 
 
 def render_knowledge(card: TaskCard) -> str:
@@ -199,8 +208,9 @@ def label_aliases(card: TaskCard) -> list[list[str]]:
 def label_index(card: TaskCard, value: str) -> int | None:
     """Index of the label that ``value`` (a folder name or CSV label) spells, as the reward would read it."""
     key = normalize(value)
-    return next((i for i, c in enumerate(card.labels) for s in (c.name, c.official, *c.aliases)
-                 if normalize(s) == key), None)
+    return next(
+        (i for i, c in enumerate(card.labels) for s in (c.name, c.official, *c.aliases) if normalize(s) == key), None
+    )
 
 
 def task_spec(card: TaskCard) -> TaskSpec:
@@ -217,7 +227,7 @@ def task_spec(card: TaskCard) -> TaskSpec:
 def class_findings(knowledge: str, label: str) -> str:
     """The findings of ``label`` in a knowledge text made by ``render_knowledge`` ("" when it has none)."""
     prefix = f"- {label}: "
-    return next((line[len(prefix):] for line in knowledge.splitlines() if line.startswith(prefix)), "")
+    return next((line[len(prefix) :] for line in knowledge.splitlines() if line.startswith(prefix)), "")
 
 
 # --- drafting a card with an LLM, and checking the card it returns -------------------------------------------------
@@ -268,14 +278,22 @@ def draft_prompt(flag: str) -> str:
     """The prompt that asks an LLM to draft the knowledge card of MedMNIST dataset ``flag``."""
     info, task_type, official = _medmnist_task(flag)
     title = info.get("python_class", flag)
-    skeleton = "".join(f"  - name: <display name>\n    official: {json.dumps(o)}\n"  # JSON strings are YAML
-                       f"    aliases: []\n    findings: <what distinguishes this class in the image>\n"
-                       for o in official)
+    skeleton = "".join(
+        f"  - name: <display name>\n    official: {json.dumps(o)}\n"  # JSON strings are YAML
+        f"    aliases: []\n    findings: <what distinguishes this class in the image>\n"
+        for o in official
+    )
     return DRAFT_PROMPT.format(
-        flag=flag, title=title, description=" ".join(str(info.get("description", "")).split()), task_type=task_type,
-        classes="\n".join(f"  {i}: {o}" for i, o in enumerate(official)), label_skeleton=skeleton,
-        multilabel="; several classes may be present, so ask which findings are present" if task_type == "multilabel"
-        else "")
+        flag=flag,
+        title=title,
+        description=" ".join(str(info.get("description", "")).split()),
+        task_type=task_type,
+        classes="\n".join(f"  {i}: {o}" for i, o in enumerate(official)),
+        label_skeleton=skeleton,
+        multilabel="; several classes may be present, so ask which findings are present"
+        if task_type == "multilabel"
+        else "",
+    )
 
 
 def check_card_for_dataset(card_path: str | Path, flag: str) -> TaskCard:
@@ -293,8 +311,10 @@ def check_card_for_dataset(card_path: str | Path, flag: str) -> TaskCard:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m data_preprocess.knowledge",
-                                     description="Draft a knowledge card with any LLM, and check the card it returns.")
+    parser = argparse.ArgumentParser(
+        prog="python -m data_preprocess.knowledge",
+        description="Draft a knowledge card with any LLM, and check the card it returns.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     draft = commands.add_parser("draft", help="print (or write) the prompt that asks an LLM for a card")
     draft.add_argument("--dataset", required=True, help="MedMNIST 2D flag, e.g. dermamnist")
@@ -307,18 +327,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         text = draft_prompt(args.dataset) + "\n"
         if args.out:
             Path(args.out).write_text(text, encoding="utf-8")
-            print(f"wrote {args.out}: give it to an LLM, save its YAML answer, then run: python -m "
-                  f"data_preprocess.knowledge validate --card <answer>.yaml --dataset {args.dataset}", file=sys.stderr)
+            print(
+                f"wrote {args.out}: give it to an LLM, save its YAML answer, then run: python -m "
+                f"data_preprocess.knowledge validate --card <answer>.yaml --dataset {args.dataset}",
+                file=sys.stderr,
+            )
         else:
             sys.stdout.write(text)
         return
     card = check_card_for_dataset(args.card, args.dataset)
-    print(f"ok: {card.path} matches medmnist.INFO['{args.dataset}'] ({len(card.labels)} classes in order, "
-          f"task type {card.task_type}); use it with: python -m data_preprocess.medmnist --dataset {args.dataset} "
-          f"--card {card.path} ...")
+    print(
+        f"ok: {card.path} matches medmnist.INFO['{args.dataset}'] ({len(card.labels)} classes in order, "
+        f"task type {card.task_type}); use it with: python -m data_preprocess.medmnist --dataset {args.dataset} "
+        f"--card {card.path} ..."
+    )
 
 
 if __name__ == "__main__":
-    from .common import run_cli
+    from .cli import run_cli
 
     run_cli(main)

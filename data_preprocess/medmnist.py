@@ -27,21 +27,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import validate
-from .common import (
-    SPLITS,
-    ConversionError,
-    add_output_args,
-    add_prompt_args,
-    add_subset_args,
-    atomic_outputs,
-    encode_png,
-    resize,
-    run_cli,
-    select_indices,
-)
+from .cli import PromptOptions, SubsetOptions, add_output_args, option_keywords, run_cli
+from .common import SPLITS, ConversionError, atomic_outputs, encode_png, resize
 from .knowledge import load_card, task_spec, validate_card
 from .npz_stream import NpzStream
-from .prompts import RowBuilder
 from .schema import arrow_schema
 
 DATASETS_2D = tuple(flag for flag in INFO if not flag.endswith("3d"))
@@ -85,24 +74,31 @@ def _check_split(npz: NpzStream, split: str, n_classes: int, multilabel: bool) -
     shape, dtype = npz.header(f"{split}_images")
     square = len(shape) in (3, 4) and shape[1] == shape[2]
     if dtype != np.uint8 or not square or (len(shape) == 4 and shape[3] not in (1, 3)):
-        raise ConversionError(f"{npz.path}: array '{split}_images': expected uint8 (N, H, W) or (N, H, W, 1|3) "
-                              f"square images, got {dtype} {shape}")
+        raise ConversionError(
+            f"{npz.path}: array '{split}_images': expected uint8 (N, H, W) or (N, H, W, 1|3) "
+            f"square images, got {dtype} {shape}"
+        )
     validate.check_image_size((shape[2], shape[1]), f"{npz.path}: array '{split}_images'")
     labels = npz.read(f"{split}_labels")
     want = n_classes if multilabel else 1
     if labels.ndim != 2 or labels.shape[1] != want or labels.shape[0] != shape[0]:
-        raise ConversionError(f"{npz.path}: array '{split}_labels': expected shape ({shape[0]}, {want}) to match "
-                              f"'{split}_images' {shape}, got {labels.shape}")
+        raise ConversionError(
+            f"{npz.path}: array '{split}_labels': expected shape ({shape[0]}, {want}) to match "
+            f"'{split}_images' {shape}, got {labels.shape}"
+        )
     if not np.issubdtype(labels.dtype, np.integer):
         raise ConversionError(f"{npz.path}: array '{split}_labels': expected integers, got {labels.dtype}")
     high = 1 if multilabel else n_classes - 1
     bad = np.flatnonzero((labels < 0).any(axis=1) | (labels > high).any(axis=1))
     if len(bad):
-        raise ConversionError(f"{npz.path}: array '{split}_labels': value {labels[bad[0]].tolist()} at row "
-                              f"{bad[0]} out of range [0, {high}] ({len(bad)} bad row(s))")
+        raise ConversionError(
+            f"{npz.path}: array '{split}_labels': value {labels[bad[0]].tolist()} at row "
+            f"{bad[0]} out of range [0, {high}] ({len(bad)} bad row(s))"
+        )
     return labels if multilabel else labels[:, 0]
 
 
+@option_keywords
 def convert(
     dataset: str,
     output_dir: Path | str,
@@ -110,28 +106,72 @@ def convert(
     npz: Path | str | None = None,
     size: int = 28,
     root: Path | str | None = None,
-    image_size: int = 224,
-    split_sizes: dict[str, int] | None = None,
-    balanced: bool = True,
-    seed: int = 42,
-    template: str = "vrft",
-    option_style: str = "none",
-    system_prompt: str | None = None,
     card: Path | str | None = None,
+    image_size: int = 224,
     chunk_rows: int = 256,
+    seed: int = 42,
+    subset: SubsetOptions = SubsetOptions(),
+    prompt: PromptOptions = PromptOptions(),
     progress: bool = True,
 ) -> dict[str, Path]:
-    """Convert one MedMNIST 2D dataset; returns the written parquet paths by file name."""
+    """Convert one MedMNIST 2D dataset (``python -m data_preprocess.medmnist``), streaming its ``.npz``.
+
+    Args:
+        dataset (`str`):
+            MedMNIST 2D flag, one of ``DATASETS_2D`` (``"retinamnist"``, ``"bloodmnist"``, ...).
+        output_dir (`Path` or `str`):
+            Folder for ``train/val/test.parquet`` (created).
+        npz (`Path` or `str`, *optional*):
+            Local ``.npz`` to read; by default medmnist's downloader fetches it into ``root``.
+        size (`int`, *optional*, defaults to `28`):
+            MedMNIST file resolution to download (28, 64, 128 or 224 px).
+        root (`Path` or `str`, *optional*):
+            Download folder; defaults to medmnist's ``~/.medmnist``.
+        card (`Path` or `str`, *optional*):
+            Task card to use instead of ``knowledge/<dataset>.yaml``.
+        image_size (`int`, *optional*, defaults to `224`):
+            Side the images are stored at (bicubic); ``0`` keeps the file's size.
+        chunk_rows (`int`, *optional*, defaults to `256`):
+            Images decoded from the ``.npz`` at a time.
+        seed (`int`, *optional*, defaults to `42`):
+            Seed of the subset sampling.
+        subset (`SubsetOptions`, *optional*):
+            Rows to keep per split and whether train is balanced per class; defaults to every row.
+        prompt (`PromptOptions`, *optional*):
+            Template, option style and system prompt of the rows.
+        progress (`bool`, *optional*, defaults to `True`):
+            Show a progress bar per split.
+
+        The options' fields are taken as keywords too, as before the option groups (``split_sizes=``,
+        ``balanced=``, ``template=``, ``option_style=``, ``system_prompt=``; ``cli.option_keywords``).
+
+    Returns:
+        `dict[str, Path]`: The written parquet files by file name (``train.parquet``, ``val.parquet``,
+        ``test.parquet``).
+
+    Example:
+
+    >>> import tempfile, pyarrow.parquet as pq
+    >>> rng, arrays = np.random.default_rng(0), {}
+    >>> for split, n in (("train", 8), ("val", 4), ("test", 4)):  # a BreastMNIST-like file: benign / malignant
+    ...     arrays[f"{split}_images"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    ...     arrays[f"{split}_labels"] = (np.arange(n) % 2).reshape(n, 1).astype(np.uint8)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     np.savez(f"{tmp}/breastmnist.npz", **arrays)
+    ...     written = convert("breastmnist", f"{tmp}/out", npz=f"{tmp}/breastmnist.npz", image_size=28,
+    ...                       subset=SubsetOptions(sizes={"train": 4}), progress=False)
+    ...     {name: pq.ParquetFile(path).metadata.num_rows for name, path in written.items()}
+    {'train.parquet': 4, 'val.parquet': 4, 'test.parquet': 4}
+    """
     if dataset not in DATASETS_2D:
         raise ConversionError(f"--dataset {dataset!r}: not a MedMNIST 2D dataset; choose from {DATASETS_2D}")
-    validate.check_split_sizes(split_sizes)
+    subset.check()
     info = INFO[dataset]
     task_type = TASK_TYPES[info["task"]]
     official = [info["label"][str(i)] for i in range(len(info["label"]))]
     task_card = load_card(card or dataset)
     validate_card(task_card, official, task_type, source=f"medmnist.INFO['{dataset}']")
-    builder = RowBuilder(task_spec(task_card), template=template, option_style=option_style,
-                         system_prompt=system_prompt)
+    builder = prompt.row_builder(task_spec(task_card))
     if npz is None:
         npz = download_npz(dataset, size, root if root is not None else medmnist.info.DEFAULT_ROOT)
     multilabel = task_type == "multilabel"
@@ -139,9 +179,8 @@ def convert(
         labels = {split: _check_split(source, split, len(official), multilabel) for split in SPLITS}  # fail early
         for stream, split in enumerate(SPLITS):
             # Balancing shapes training only: val/test subsets keep the official class distribution.
-            selected = select_indices(labels[split], (split_sizes or {}).get(split, -1),
-                                      balanced=balanced and split == "train", seed=seed, stream=stream)
-            sink = outputs.open(f"{split}.parquet", arrow_schema(), validate.may_be_empty(split, split_sizes))
+            selected = subset.select(labels[split], split, seed=seed, stream=stream)
+            sink = outputs.open(f"{split}.parquet", arrow_schema(), subset.may_be_empty(split))
             wanted = np.zeros(len(labels[split]), dtype=bool)
             wanted[selected] = True
             bar = tqdm(total=len(selected), desc=f"{dataset} {split}", unit="img", disable=not progress)
@@ -155,31 +194,46 @@ def convert(
                         img = resize(img, (image_size, image_size))
                     i = start + int(offset)
                     label = np.flatnonzero(labels[split][i]).tolist() if multilabel else int(labels[split][i])
-                    sink.write(builder.row(split=split, index=i, image_png=encode_png(img), image_size=img.size,
-                                           label=label))
+                    sink.write(
+                        builder.row(split=split, index=i, image_png=encode_png(img), image_size=img.size, label=label)
+                    )
                     bar.update()
             bar.close()
     return {f"{split}.parquet": Path(output_dir).expanduser() / f"{split}.parquet" for split in SPLITS}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m data_preprocess.medmnist", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m data_preprocess.medmnist",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--dataset", required=True, choices=DATASETS_2D, help="MedMNIST 2D flag")
     parser.add_argument("--size", type=int, default=28, choices=SIZES, help="MedMNIST file resolution to download")
     parser.add_argument("--npz", default=None, help="read this local .npz instead of downloading")
     parser.add_argument("--root", default=None, help="download folder (default: medmnist's ~/.medmnist)")
-    parser.add_argument("--image_size", type=validate.image_side, default=224,
-                        help="store images resized to this side (bicubic; 0 keeps the file's size); see above")
+    parser.add_argument(
+        "--image_size",
+        type=validate.image_side,
+        default=224,
+        help="store images resized to this side (bicubic; 0 keeps the file's size); see above",
+    )
     parser.add_argument("--card", default=None, help="task card YAML to use instead of knowledge/<dataset>.yaml")
-    add_subset_args(parser)
-    add_prompt_args(parser)
+    SubsetOptions.add_args(parser)
+    PromptOptions.add_args(parser)
     add_output_args(parser)
     args = parser.parse_args(argv)
     written = convert(
-        args.dataset, args.output_dir, npz=args.npz, size=args.size, root=args.root, image_size=args.image_size,
-        split_sizes={s: getattr(args, f"{s}_size") for s in SPLITS}, balanced=not args.no_balance, seed=args.seed,
-        template=args.template, option_style=args.option_style, system_prompt=args.system_prompt, card=args.card,
+        args.dataset,
+        args.output_dir,
+        npz=args.npz,
+        size=args.size,
+        root=args.root,
+        image_size=args.image_size,
+        subset=SubsetOptions.from_args(args),
+        prompt=PromptOptions.from_args(args),
+        seed=args.seed,
+        card=args.card,
     )
     for path in written.values():
         print(path)

@@ -83,8 +83,10 @@ class NpzStream:
                 except _READ_ERRORS as err:
                     raise ConversionError(f"{self.path}: array '{key}': corrupt data near row {start}: {err}") from err
                 if len(data) != rows * row_bytes:
-                    raise ConversionError(f"{self.path}: array '{key}': truncated: header says {n} rows of "
-                                          f"{shape[1:]} {dtype}, data ends near row {start + len(data) // row_bytes}")
+                    raise ConversionError(
+                        f"{self.path}: array '{key}': truncated: header says {n} rows of "
+                        f"{shape[1:]} {dtype}, data ends near row {start + len(data) // row_bytes}"
+                    )
                 yield start, np.frombuffer(data, dtype=dtype).reshape((rows, *shape[1:]))
 
     def read(self, key: str) -> np.ndarray:

@@ -64,8 +64,9 @@ def load_template(name_or_path: str) -> Template:
         raise ConversionError(f"{path}: field 'user': a template needs a 'user' string")
     unknown = {f for _, f, _, _ in string.Formatter().parse(data["user"]) if f} - PLACEHOLDERS
     if unknown:
-        raise ConversionError(f"{path}: field 'user': unknown placeholder(s) {sorted(unknown)}; "
-                              f"known: {sorted(PLACEHOLDERS)}")
+        raise ConversionError(
+            f"{path}: field 'user': unknown placeholder(s) {sorted(unknown)}; known: {sorted(PLACEHOLDERS)}"
+        )
     if data["user"].count("<image>") != 1:
         raise ConversionError(f"{path}: field 'user': needs exactly one <image> placeholder")
     return Template(name=str(data.get("name", path.stem)), user=data["user"], system=data.get("system"), path=path)
@@ -100,8 +101,9 @@ def _tidy(text: str) -> str:
 class RowBuilder:
     """Builds verl rows of one task with one template (see ``data_preprocess.schema``)."""
 
-    def __init__(self, task: TaskSpec, template: str = "vrft", option_style: str = "none",
-                 system_prompt: str | None = None):
+    def __init__(
+        self, task: TaskSpec, template: str = "vrft", option_style: str = "none", system_prompt: str | None = None
+    ):
         self.task, self.template, self.option_style = task, load_template(template), option_style
         self.system_prompt = system_prompt if system_prompt is not None else self.template.system
         formats = answer_formats()
@@ -113,8 +115,10 @@ class RowBuilder:
         validate.check_option_style(task.labels, option_style, f"task {task.name!r}")
         used = {f for _, f, _, _ in string.Formatter().parse(self.template.user) if f}
         if "knowledge" in used and not task.knowledge:
-            raise ConversionError(f"{self.template.path}: the template shows task knowledge, but task {task.name!r} "
-                                  "has none (no task card with a description or findings)")
+            raise ConversionError(
+                f"{self.template.path}: the template shows task knowledge, but task {task.name!r} "
+                "has none (no task card with a description or findings)"
+            )
         if "options" in used and not task.labels:
             raise ConversionError(f"{self.template.path}: the template lists classes, but task {task.name!r} has none")
         self._prompts: dict[tuple[int, int], str] = {}
@@ -128,8 +132,9 @@ class RowBuilder:
                 instruction = instruction[self.task.box_format]
             options = ""
             if self.task.labels:
-                options = "\n".join([self._formats["options_intro"], *render_options(self.task.labels,
-                                                                                     self.option_style)])
+                options = "\n".join(
+                    [self._formats["options_intro"], *render_options(self.task.labels, self.option_style)]
+                )
             fields = {
                 "question": self.task.question,
                 "options": options,
@@ -164,10 +169,24 @@ class RowBuilder:
         else:
             ground_truth = task.labels[label]
         extra_info = make_extra_info(
-            split=split, index=int(index), dataset=task.name, task_type=task.task_type, labels=list(task.labels),
-            label_aliases=[list(a) for a in task.label_aliases], option_style=self.option_style,
-            question=task.question, knowledge=task.knowledge, template=self.template.name,
-            image_size=[int(image_size[0]), int(image_size[1])], box_format=task.box_format,
+            split=split,
+            index=int(index),
+            dataset=task.name,
+            task_type=task.task_type,
+            labels=list(task.labels),
+            label_aliases=[list(a) for a in task.label_aliases],
+            option_style=self.option_style,
+            question=task.question,
+            knowledge=task.knowledge,
+            template=self.template.name,
+            image_size=[int(image_size[0]), int(image_size[1])],
+            box_format=task.box_format,
         )
-        return make_row(dataset=task.name, prompt_text=self.prompt_text(image_size), image_bytes=[image_png],
-                        ground_truth=ground_truth, extra_info=extra_info, system_prompt=self.system_prompt)
+        return make_row(
+            dataset=task.name,
+            prompt_text=self.prompt_text(image_size),
+            image_bytes=[image_png],
+            ground_truth=ground_truth,
+            extra_info=extra_info,
+            system_prompt=self.system_prompt,
+        )

@@ -31,8 +31,13 @@ EXTRA_INFO_DEFAULTS: dict[str, Any] = {
     "template": "",  # name of the prompt template used (see data_preprocess/templates/)
     "image_size": [],  # [width, height] of the stored image (box coordinates refer to it)
     "box_format": "abs",  # one of BOX_FORMATS: convention of grounding ground truth and expected answers
+    # Medical VQA (task types mcq / closed / open); empty for MedMNIST and localization rows.
+    "options": [],  # mcq: the option texts in order, shown lettered A, B, ...
+    "modality": "",  # imaging modality (CT, MRI, X-ray, ...): selects the modality knowledge card, splits studies
+    "organ": "",  # body part / organ where the benchmark names one (SLAKE's location)
+    "question_type": "",  # the benchmark's own question category (OmniMedVQA's question type, SLAKE's content type)
+    "answer": "",  # the benchmark's own answer as released (an option letter, "yes", a free text)
 }
-
 
 
 def data_source_for(dataset: str) -> str:
@@ -107,6 +112,11 @@ def arrow_schema():
         "template": pa.string(),
         "image_size": pa.list_(pa.int64()),
         "box_format": pa.string(),
+        "options": text_list,
+        "modality": pa.string(),
+        "organ": pa.string(),
+        "question_type": pa.string(),
+        "answer": pa.string(),
     }
     assert list(extra_info_types) == list(EXTRA_INFO_DEFAULTS), "arrow_schema() out of sync with EXTRA_INFO_DEFAULTS"
     message = pa.struct([("role", pa.string()), ("content", pa.string())])

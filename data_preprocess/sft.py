@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,31 +26,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from .common import SPLITS, ConversionError, atomic_outputs, run_cli
+from reward_fns.reference import reference_answer
+from reward_fns.task_info import json_or_list
+
+from .cli import run_cli
+from .common import SPLITS, ConversionError, atomic_outputs
 from .knowledge import class_findings
 
 FALLBACK_THINK = "I examine the image for the findings relevant to the question."
 BATCH_ROWS = 256
-# What splits a plain multilabel answer into items (reward_fns.labels); names holding one are written as JSON.
-_LIST_SEPARATOR = re.compile(r"[,;\n|]")
 
 
 def sft_schema() -> pa.Schema:
     message = pa.struct([("role", pa.string()), ("content", pa.string())])
-    return pa.schema([
-        ("messages", pa.list_(message)),
-        ("images", pa.list_(pa.struct([("bytes", pa.binary()), ("path", pa.string())]))),
-    ])
-
-
-def answer_text(ground_truth: str, extra_info: dict[str, Any]) -> str:
-    """The ground truth written as the model should answer it."""
-    if extra_info["task_type"] == "multilabel":
-        names = json.loads(ground_truth)
-        if any(_LIST_SEPARATOR.search(name) for name in names):  # "Effusion, pleural": a comma list would split it
-            return json.dumps(names, ensure_ascii=False)
-        return ", ".join(names) if names else "none"
-    return ground_truth
+    return pa.schema(
+        [
+            ("messages", pa.list_(message)),
+            ("images", pa.list_(pa.struct([("bytes", pa.binary()), ("path", pa.string())]))),
+        ]
+    )
 
 
 def think_text(ground_truth: str, extra_info: dict[str, Any]) -> str:
@@ -74,13 +67,21 @@ THINK_SOURCES = ("neutral", "knowledge")
 def sft_row(row: dict[str, Any], think: str | None = None, think_source: str = "neutral") -> dict[str, Any]:
     """The RL prompt plus the reference reply; its think block is ``think``, else neutral or the findings."""
     gt, info = row["reward_model"]["ground_truth"], row["extra_info"]
+    if info["task_type"] == "multilabel" and not isinstance(json_or_list(gt), list):
+        raise ValueError(f"multilabel ground truth {gt!r:.80} is not a JSON list of label names")
     reasoning = think or (think_text(gt, info) if think_source == "knowledge" else FALLBACK_THINK)
-    reply = f"<think>{reasoning}</think><answer>{answer_text(gt, info)}</answer>"
+    reply = f"<think>{reasoning}</think><answer>{reference_answer(gt, info)}</answer>"
     return {"messages": [*row["prompt"], {"role": "assistant", "content": reply}], "images": row["images"]}
 
 
-def convert(input_dir: Path | str, output_dir: Path | str | None = None, *, think: str | None = None,
-            think_source: str = "neutral", progress: bool = True) -> dict[str, Path]:
+def convert(
+    input_dir: Path | str,
+    output_dir: Path | str | None = None,
+    *,
+    think: str | None = None,
+    think_source: str = "neutral",
+    progress: bool = True,
+) -> dict[str, Path]:
     """``sft_<split>.parquet`` for each ``<split>.parquet`` in ``input_dir``; streams row groups."""
     if think_source not in THINK_SOURCES:
         raise ConversionError(f"--think {think_source!r}: expected one of {THINK_SOURCES}")
@@ -101,15 +102,17 @@ def convert(input_dir: Path | str, output_dir: Path | str | None = None, *, thin
             sink = outputs.open(f"sft_{source.name}", sft_schema(), may_be_empty=True)  # mirrors its source
             bar = tqdm(total=reader.metadata.num_rows, desc=f"sft {source.stem}", unit="row", disable=not progress)
             n_read = 0
-            for batch in reader.iter_batches(batch_size=BATCH_ROWS,
-                                             columns=["prompt", "images", "reward_model", "extra_info"]):
+            for batch in reader.iter_batches(
+                batch_size=BATCH_ROWS, columns=["prompt", "images", "reward_model", "extra_info"]
+            ):
                 for row in batch.to_pylist():
                     try:
                         sink.write(sft_row(row, think, think_source))
                     except (KeyError, TypeError, ValueError) as err:  # JSONDecodeError is a ValueError
-                        raise ConversionError(f"{source}: row {n_read}: reward_model.ground_truth / extra_info do "
-                                              f"not follow data_preprocess.schema ({type(err).__name__}: {err})"
-                                              ) from err
+                        raise ConversionError(
+                            f"{source}: row {n_read}: reward_model.ground_truth / extra_info do "
+                            f"not follow data_preprocess.schema ({type(err).__name__}: {err})"
+                        ) from err
                     n_read += 1
                 bar.update(batch.num_rows)
             bar.close()
@@ -117,17 +120,24 @@ def convert(input_dir: Path | str, output_dir: Path | str | None = None, *, thin
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m data_preprocess.sft", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m data_preprocess.sft", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--input_dir", required=True, help="folder with a converter's train/val/test.parquet")
     parser.add_argument("--output_dir", default=None, help="where sft_<split>.parquet go (default: --input_dir)")
-    parser.add_argument("--think", default="neutral", choices=THINK_SOURCES, dest="think_source",
-                        help="think block: one neutral sentence (default: plain SFT) or the knowledge-base findings "
-                             "of the true class (an SFT + knowledge variant)")
+    parser.add_argument(
+        "--think",
+        default="neutral",
+        choices=THINK_SOURCES,
+        dest="think_source",
+        help="think block: one neutral sentence (default: plain SFT) or the knowledge-base findings "
+        "of the true class (an SFT + knowledge variant)",
+    )
     parser.add_argument("--think_text", default=None, help="fixed think text for every row (overrides --think)")
     args = parser.parse_args(argv)
-    for path in convert(args.input_dir, args.output_dir, think=args.think_text,
-                        think_source=args.think_source).values():
+    for path in convert(
+        args.input_dir, args.output_dir, think=args.think_text, think_source=args.think_source
+    ).values():
         print(path)
 
 

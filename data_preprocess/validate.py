@@ -6,6 +6,7 @@ one ``error: <file or flag>: <what is wrong>`` line and no partial output, never
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import re
@@ -15,7 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .common import ConversionError
+import yaml
+
+from .errors import ERROR_PREFIX, USER_ERROR_EXIT, ConversionError, UserError
 
 # Longest stored side a converter accepts (--image_size, --max_side). Qwen2.5-VL's default max_pixels is about
 # 3584 x 3584; larger images are only resized down again, and --image_size 50000 ran for minutes.
@@ -24,6 +27,7 @@ EXIT_INTERRUPTED = 130  # shell convention for SIGINT; SIGTERM exits 128 + 15
 
 
 # --- command-line values (argparse ``type=`` functions: argparse names the flag in its error) --------------------
+
 
 def _integer(text: str) -> int:
     try:
@@ -71,8 +75,10 @@ def check_fractions(val_fraction: float, test_fraction: float) -> None:
     """The same rule for the Python API: finite fractions in [0, 1) with a sum below 1."""
     values = (val_fraction, test_fraction)
     if not all(isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v < 1 for v in values) or sum(values) >= 1:
-        raise ConversionError(f"--val_fraction {val_fraction} and --test_fraction {test_fraction}: need finite "
-                              "numbers >= 0 with a sum < 1")
+        raise ConversionError(
+            f"--val_fraction {val_fraction} and --test_fraction {test_fraction}: need finite "
+            "numbers >= 0 with a sum < 1"
+        )
 
 
 def check_split_sizes(split_sizes: Mapping[str, int] | None) -> None:
@@ -92,6 +98,7 @@ def may_be_empty(split: str, split_sizes: Mapping[str, int] | None) -> bool:
 
 
 # --- output folder ---------------------------------------------------------------------------------------------
+
 
 def prepare_output_dir(output_dir: Path, option: str = "--output_dir") -> None:
     """Create ``output_dir`` or refuse it in one line: a file, under a file, not writable. ``option`` is the flag
@@ -143,6 +150,7 @@ def _alive(pid: int) -> bool:
 
 # --- source data -----------------------------------------------------------------------------------------------
 
+
 def check_image_size(size: tuple[int, int], where: str) -> None:
     """Width and height of a decoded image or an array: both at least 1 (0x0 images encode to nothing usable)."""
     if len(size) != 2 or min(size) < 1:
@@ -154,10 +162,26 @@ def read_text(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
-        raise ConversionError(f"{path}: {what} is not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
-                              f"{err.start}); save it as UTF-8") from None
+        raise ConversionError(
+            f"{path}: {what} is not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
+            f"{err.start}); save it as UTF-8"
+        ) from None
     except OSError as err:
         raise ConversionError(f"{path}: cannot read the {what} ({err.strerror or err})") from None
+
+
+def parse_document(text: str, where: str, *, expect: type, what: str, fmt: str = "yaml") -> Any:
+    """``text`` parsed as YAML or JSON (``fmt``), which must be an ``expect`` (``dict``, ``list``): bad syntax or
+    another type is one error naming ``where`` and ``what`` was expected."""
+    try:
+        data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+    except json.JSONDecodeError as err:
+        raise ConversionError(f"{where}: not valid JSON (line {err.lineno}: {err.msg})") from None
+    except yaml.YAMLError as err:
+        raise ConversionError(f"{where}: not valid YAML: {err}") from None
+    if not isinstance(data, expect):
+        raise ConversionError(f"{where}: expected {what}, got {type(data).__name__}")
+    return data
 
 
 def check_unique_ids(entries: Sequence[tuple[Any, str]], source: str) -> None:
@@ -179,16 +203,25 @@ def check_option_style(labels: Sequence[str], option_style: str, where: str) -> 
     named like its own token ("A. a") is harmless."""
     if option_style not in ("letter", "number"):
         return
-    tokens = ([str(i + 1) for i in range(len(labels))] if option_style == "number"
-              else [chr(ord("a") + i) for i in range(len(labels))])
-    clash = [name for i, name in enumerate(labels) if name.strip().casefold() in tokens
-             and tokens.index(name.strip().casefold()) != i]
+    tokens = (
+        [str(i + 1) for i in range(len(labels))]
+        if option_style == "number"
+        else [chr(ord("a") + i) for i in range(len(labels))]
+    )
+    clash = [
+        name
+        for i, name in enumerate(labels)
+        if name.strip().casefold() in tokens and tokens.index(name.strip().casefold()) != i
+    ]
     if clash:
-        raise ConversionError(f"{where}: --option_style {option_style} collides with label name(s) {clash}: an "
-                              "answer like that would name both an option and a label; use another option style")
+        raise ConversionError(
+            f"{where}: --option_style {option_style} collides with label name(s) {clash}: an "
+            "answer like that would name both an option and a label; use another option style"
+        )
 
 
 # --- interrupts --------------------------------------------------------------------------------------------------
+
 
 class Interrupted(BaseException):
     """SIGTERM turned into an exception, so the atomic writer discards its temporary files on the way out."""
@@ -199,17 +232,19 @@ class Interrupted(BaseException):
 
 
 def run_guarded(main_fn: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None) -> Any:
-    """Run a command's main and return what it returns: a bad input ends with its one-line message (exit 1);
+    """Run a command's main and return what it returns: a bad input ends with its one-line message (exit 2);
     Ctrl-C or SIGTERM with one line and exit 130 / 143, after the temporary files are removed; never a
     traceback."""
+
     def on_term(signum: int, frame: Any) -> None:
         raise Interrupted(signum)
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
         return main_fn(argv)
-    except ConversionError as err:
-        raise SystemExit(f"error: {err}") from None
+    except UserError as err:
+        print(f"{ERROR_PREFIX} {err}", file=sys.stderr)
+        raise SystemExit(USER_ERROR_EXIT) from None
     except KeyboardInterrupt:
         print("interrupted: nothing written", file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None

@@ -15,6 +15,8 @@
 #   VERL_MED_DRY_RUN=1  stop after the dry run even on a GPU host (CI does this)
 #   VERL_MED_EXTRA_OVERRIDES  Hydra overrides appended to every training command (the CPU tests pass theirs here)
 #   VERL_MED_GENERATE_ARGS    extra arguments for verl-med-generate
+#   <BENCHMARK>_DIR  a medical-VQA benchmark's downloaded release (examples/vqa/; its script's header says how to
+#                   download it): VQA_RAD_DIR, SLAKE_DIR, PATHVQA_DIR, PMC_VQA_DIR, OMNIMEDVQA_DIR, MEDXPERTQA_MM_DIR
 set -euo pipefail
 
 DATA_DIR=${DATA_DIR:-$HOME/data/verl_med}
@@ -66,7 +68,7 @@ prepare_localization() {  # prepare_localization <dataset>: writes $DATA_DIR/bus
          "Dataset_BUSI_with_GT and set BUSI_DIR to it." >&2
     exit 2
   fi
-  python -m data_preprocess.localization --masks "$BUSI_DIR" --name busi --box_format "$fmt" \
+  python -m data_preprocess.grounding --masks "$BUSI_DIR" --name busi --box_format "$fmt" \
     --question "Locate the lesion in this breast ultrasound image." --output_dir "$out" \
     --exclude "$DATA_DIR/$dataset/test.parquet" "$DATA_DIR/$dataset/val.parquet"
 }
@@ -117,8 +119,8 @@ latest_checkpoint() {  # latest_checkpoint <checkpoints dir>: verl's own record 
   echo "$dir/global_step_$step"
 }
 
-evaluate() {  # evaluate <name> <dataset>: merge the last checkpoint, answer the test split, write the report
-  local name=$1 dataset=$2
+evaluate_on() {  # evaluate_on <name> <parquet>: merge the last checkpoint, answer that split, write the report
+  local name=$1 data=$2
   if [ "$DRY_RUN" = true ]; then
     if [ "$NO_GPU" = 1 ]; then
       echo "No GPU visible: ran everything up to training (the dry run above). Training and evaluation need a" \
@@ -130,8 +132,38 @@ evaluate() {  # evaluate <name> <dataset>: merge the last checkpoint, answer the
   last=$(latest_checkpoint "$RUN_DIR/checkpoints")
   [ -d "$last/actor" ] && last="$last/actor"  # RL checkpoints keep the policy in actor/, SFT ones at the top
   python -m verl.model_merger merge --backend fsdp --local_dir "$last" --target_dir "$RUN_DIR/hf_model"
-  verl-med-generate --model "$RUN_DIR/hf_model" --data "$DATA_DIR/$dataset/test.parquet" \
-    --run-config "$RUN_DIR/.hydra/config.yaml" --out "$RUN_DIR/test_generations.jsonl" ${VERL_MED_GENERATE_ARGS:-}
-  verl-med-eval "$name=$RUN_DIR/test_generations.jsonl" --data "$DATA_DIR/$dataset/test.parquet" \
-    --reward-kwargs "$name=$RUN_DIR/.hydra/config.yaml" --out "$RUN_DIR/report"
+  verl-med-generate --model "$RUN_DIR/hf_model" --data "$data" --run_config "$RUN_DIR/.hydra/config.yaml" \
+    --out "$RUN_DIR/test_generations.jsonl" ${VERL_MED_GENERATE_ARGS:-}
+  verl-med-eval "$name=$RUN_DIR/test_generations.jsonl" --data "$data" \
+    --reward_kwargs "$name=$RUN_DIR/.hydra/config.yaml" --out "$RUN_DIR/report"
+}
+
+evaluate() {  # evaluate <name> <dataset>: evaluate_on the dataset's test split
+  evaluate_on "$1" "$DATA_DIR/$2/test.parquet"
+}
+
+# --- medical VQA (examples/vqa/, issue 16) ---------------------------------------------------------------------
+
+prepare_vqa() {  # prepare_vqa <benchmark> <folder> [converter flags...]: $DATA_DIR/<folder>/<split>.parquet
+  local benchmark=$1 out="$DATA_DIR/$2" variable input
+  shift 2
+  # The converter writes every split or none (atomic), so one parquet means the folder is complete.
+  if compgen -G "$out/*.parquet" >/dev/null; then echo "data: $out (already prepared)"; return; fi
+  variable="$(echo "$benchmark" | tr '[:lower:]' '[:upper:]')_DIR"  # vqa_rad -> VQA_RAD_DIR
+  input=${!variable:-}
+  if [ -z "$input" ] || [ ! -e "$input" ]; then
+    echo "error: $benchmark needs its public release: download it as the header of $(basename "$0") says and" \
+         "set $variable to it (python -m data_preprocess.vqa --help lists what --input must hold)." >&2
+    exit 2
+  fi
+  local defaults=()
+  # PMC-VQA is reported on test_clean (configs/med/vqa/pmc_vqa.yaml); its full test.csv is not needed.
+  [ "$benchmark" = pmc_vqa ] && defaults=(--split train,test_clean)
+  python -m data_preprocess.vqa --benchmark "$benchmark" --input "$input" --output_dir "$out" "${defaults[@]}" "$@"
+}
+
+train_vqa() {  # train_vqa <benchmark> <folder> [hydra overrides...]: the vqa preset + configs/med/vqa/<benchmark>
+  local benchmark=$1 folder=$2
+  shift 2
+  train vqa "$folder" "+med/vqa=$benchmark" "$@"
 }

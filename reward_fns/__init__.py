@@ -7,6 +7,16 @@ verl: ``reward.custom_reward_function.path=pkg://reward_fns``, ``name=compute_sc
 from reward_fns.composite import SCORE_KEYS, compute_score
 from reward_fns.config import RewardConfig
 from reward_fns.parsing import ParsedAnswer, parse_answer
-from reward_fns.reference import reference_response
+from reward_fns.reference import reference_answer, reference_response
+from reward_fns.task_type import TaskType
 
-__all__ = ["SCORE_KEYS", "ParsedAnswer", "RewardConfig", "compute_score", "parse_answer", "reference_response"]
+__all__ = [
+    "SCORE_KEYS",
+    "ParsedAnswer",
+    "RewardConfig",
+    "TaskType",
+    "compute_score",
+    "parse_answer",
+    "reference_answer",
+    "reference_response",
+]

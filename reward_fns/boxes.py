@@ -7,12 +7,12 @@ the stored image (VLM-R1 #198, #320), so predictions and ground truth are compar
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Sequence
 
 from reward_fns.labels import normalize
+from reward_fns.task_info import json_or_list
 
 MAX_BOXES = 100  # more predicted boxes than this is garbage; it also bounds the matching cost
 MAX_COORD = 1e7  # larger coordinates are garbage in every convention (and would overflow when rescaled)
@@ -62,10 +62,7 @@ def _strip_fence(text: str) -> str:
 
 
 def _json_boxes(text: str) -> list[Box] | None:
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
+    value = json_or_list(text)
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list):
@@ -86,19 +83,12 @@ def _json_boxes(text: str) -> list[Box] | None:
 
 def parse_truth_boxes(ground_truth: object) -> list[Box] | None:
     """Ground-truth boxes: the JSON string the converters write (or an already decoded list)."""
-    if isinstance(ground_truth, str):
-        try:
-            ground_truth = json.loads(ground_truth)
-        except (ValueError, RecursionError):
-            return None
-    if hasattr(ground_truth, "tolist"):
-        ground_truth = ground_truth.tolist()
+    ground_truth = json_or_list(ground_truth)
     if not isinstance(ground_truth, list) or len(ground_truth) > MAX_BOXES:
         return None
     boxes = []
     for item in ground_truth:
-        if hasattr(item, "tolist"):
-            item = item.tolist()
+        item = item.tolist() if hasattr(item, "tolist") else item
         if not isinstance(item, (list, tuple)) or len(item) != 4 or not all(_is_number(v) for v in item):
             return None
         boxes.append([float(v) for v in item])
@@ -111,8 +101,13 @@ def _is_number(value: object) -> bool:
     return abs(value) <= MAX_COORD  # also False for NaN
 
 
-def smart_resize(width: int, height: int, factor: int = 28, min_pixels: int = 3136, max_pixels: int = 12845056,
-                 ) -> tuple[int, int]:
+def smart_resize(
+    width: int,
+    height: int,
+    factor: int = 28,
+    min_pixels: int = 3136,
+    max_pixels: int = 12845056,
+) -> tuple[int, int]:
     """(width, height) Qwen2.5-VL feeds the model: ``qwen_vl_utils.smart_resize`` without its aspect-ratio error."""
     h_bar = max(factor, round(height / factor) * factor)
     w_bar = max(factor, round(width / factor) * factor)
@@ -127,8 +122,9 @@ def smart_resize(width: int, height: int, factor: int = 28, min_pixels: int = 31
     return w_bar, h_bar
 
 
-def convert_boxes(boxes: list[Box], src: str, src_size: Sequence[float] | None, dst: str,
-                  dst_size: Sequence[float] | None) -> list[Box] | None:
+def convert_boxes(
+    boxes: list[Box], src: str, src_size: Sequence[float] | None, dst: str, dst_size: Sequence[float] | None
+) -> list[Box] | None:
     """Boxes from convention ``src`` (pixels of ``src_size`` for "abs") to ``dst``; None when a size is missing."""
     if src == dst and (src != "abs" or src_size == dst_size):
         return boxes

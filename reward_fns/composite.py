@@ -2,9 +2,11 @@
 
     score = format_weight * format + acc_weight * task_term + recite_delta * recite
 
-task_term: acc (multiclass, binary), MFRS (ordinal, ``ordinal_reward="mfrs"``) or acc (``"exact"``), set F1 /
-Jaccard / exact match (multilabel), matched (G)IoU (grounding). Every component is in [0, 1], so ``score`` lies in
-[sum of negative weights, sum of positive weights]: [0, 1.1] with the defaults (``RewardConfig.score_bounds``).
+task_term: acc (multiclass, binary, mcq, closed), MFRS (ordinal, ``ordinal_reward="mfrs"``) or acc (``"exact"``),
+set F1 / Jaccard / exact match (multilabel), matched (G)IoU (grounding), length-penalised token recall / token F1 /
+normalised exact match (open, ``open_reward``; ``acc`` is the exact match, ``token_f1`` the F1 whatever the mode).
+Every component is in [0, 1], so ``score`` lies in [sum of negative weights, sum of positive weights]: [0, 1.1]
+with the defaults (``RewardConfig.score_bounds``). Medical VQA rewards: docs/rewards.md.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 DATA_SOURCE_PREFIX = "verl_med/"
 # The keys of every returned dict, whatever the row (verl takes the key list from the first sample).
-SCORE_KEYS = ("score", "acc", "format", "pred", "parsed", "mfrs", "recite", "iou", "set_f1")
+SCORE_KEYS = ("score", "acc", "format", "pred", "parsed", "mfrs", "recite", "iou", "set_f1", "token_f1")
 
 _WARNED: set[tuple[str, str]] = set()
 
@@ -31,7 +33,30 @@ _WARNED: set[tuple[str, str]] = set()
 def compute_score(
     data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any = None, **kwargs: Any
 ) -> dict[str, float | str]:
-    """Score one response; returns floats for every key of ``SCORE_KEYS`` except ``pred`` (a string).
+    """Score one response; verl's ``reward.custom_reward_function`` (``name: compute_score``).
+
+    Args:
+        data_source: the row's ``data_source`` (ours start with ``verl_med/``).
+        solution_str: the decoded response (anything else scores as an empty response).
+        ground_truth: the row's ``reward_model.ground_truth`` (a label, a JSON list of labels or boxes, a text).
+        extra_info: the row's ``extra_info`` (task type, labels, knowledge: docs/contracts.md).
+        **kwargs: ``reward.custom_reward_function.reward_kwargs`` (``RewardConfig`` fields); verl's own call
+            arguments are ignored.
+
+    Returns:
+        A dict with the keys of ``SCORE_KEYS``, floats except ``pred`` (the answer read, a string); ``score`` is
+        the reward verl trains on.
+
+    Example:
+        >>> info = {"task_type": "multiclass", "labels": ["benign", "malignant"]}
+        >>> response = "<think>round, smooth</think><answer>benign</answer>"
+        >>> good = compute_score("verl_med/demo", response, "benign", info)
+        >>> good["score"], good["acc"], good["format"], good["pred"]
+        (1.1, 1.0, 1.0, 'benign')
+        >>> hedge = compute_score("verl_med/demo", "<think>?</think><answer>benign or malignant</answer>", "benign",
+        ...                       info)
+        >>> hedge["acc"], hedge["pred"]
+        (0.0, '')
 
     Rows are ours when ``data_source`` starts with "verl_med/" or ``extra_info.task_type`` is set; others go to
     verl's ``default_compute_score`` (imported only then) and are mapped onto the same keys. Never raises on data:
@@ -59,14 +84,21 @@ def _score(text: str, ground_truth: Any, info: TaskInfo, cfg: RewardConfig) -> d
     recite = 0.0
     if cfg.recite_delta and info.knowledge and (task.acc or not cfg.recite_requires_correct):
         span = parsed.think if cfg.recite_span == "think" else text
-        recite = recitation_bleu(span, info.knowledge, order=cfg.recite_ngram, smooth=cfg.recite_smooth,
-                                 brevity_penalty=cfg.recite_brevity_penalty, max_tokens=cfg.recite_max_tokens)
+        recite = recitation_bleu(
+            span,
+            info.knowledge,
+            order=cfg.recite_ngram,
+            smooth=cfg.recite_smooth,
+            brevity_penalty=cfg.recite_brevity_penalty,
+            max_tokens=cfg.recite_max_tokens,
+        )
     score = cfg.format_weight * fmt + cfg.acc_weight * task.task_term + cfg.recite_delta * recite
     return _result(score, task.acc, fmt, parsed.pred, task, recite)
 
 
-def _result(score: float, acc: float, fmt: float, pred: str, task: TaskScores | None = None,
-            recite: float = 0.0) -> dict[str, float | str]:
+def _result(
+    score: float, acc: float, fmt: float, pred: str, task: TaskScores | None = None, recite: float = 0.0
+) -> dict[str, float | str]:
     """The returned dict; ``parsed`` is 1.0 when a valid answer was read (``pred`` non-empty)."""
     return {
         "score": float(score),
@@ -78,11 +110,13 @@ def _result(score: float, acc: float, fmt: float, pred: str, task: TaskScores | 
         "recite": recite,
         "iou": task.iou if task else 0.0,
         "set_f1": task.set_f1 if task else 0.0,
+        "token_f1": task.token_f1 if task else 0.0,
     }
 
 
-def _verl_default(data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any,
-                  kwargs: Mapping[str, Any]) -> dict[str, float | str]:
+def _verl_default(
+    data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any, kwargs: Mapping[str, Any]
+) -> dict[str, float | str]:
     """verl's own scorer for rows we do not own (e.g. geo3k in a mixed run), mapped onto ``SCORE_KEYS``.
 
     A scalar result is both ``score`` and ``acc`` (verl's own convention for scalar rewards)."""

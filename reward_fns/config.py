@@ -1,9 +1,10 @@
 """Reward settings read from verl's ``reward.custom_reward_function.reward_kwargs``.
 
 verl merges ``dict(reward_kwargs)`` into every ``compute_score`` call, so nested values arrive as OmegaConf
-``ListConfig``/``DictConfig``: anything that is a ``Sequence``/``Mapping`` is accepted. Settings are validated
-once per distinct kwargs and cached; an invalid setting raises ``ValueError`` at the first call (a configuration
-error must stop the run, unlike bad data, which only ever scores 0).
+``ListConfig``/``DictConfig``. ``RewardConfig`` is their OmegaConf structured schema (types and Hydra's conversions,
+``reward_fns.settings``); ranges and cross-field rules are checked here. Settings are validated once per distinct
+kwargs and cached; an invalid setting raises ``ValueError`` at the first call (a configuration error must stop the
+run, unlike bad data, which only ever scores 0).
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import itertools
 import logging
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from reward_fns.settings import merge_structured
+from reward_fns.task_type import TASK_TYPES  # noqa: F401  (re-exported: the vocabulary callers import from here)
+
 logger = logging.getLogger(__name__)
 
-TASK_TYPES = ("multiclass", "binary", "ordinal", "multilabel", "grounding")
 BOX_FORMATS = ("abs", "rel1000", "rel1")
 
 # Keyword arguments verl itself may add to the call (reward model / sandbox plumbing): accepted and ignored.
@@ -49,6 +52,12 @@ class RewardConfig:
     # Multilabel task term: "balanced" (mean of per-label sensitivity and specificity), "f1" (set F1), "jaccard" or
     # "exact" (exact set match).
     multilabel_reward: str = "balanced"
+    # Open (free-text) VQA task term: "recall" (recall x min(1, reference tokens / answer tokens), i.e.
+    # min(precision, recall): the open-question recall the VQA-RAD / SLAKE / PathVQA papers report, length-penalised
+    # so listing candidates never pays in expectation), "f1" (SQuAD token F1) or "exact" (normalised exact match).
+    open_reward: str = "recall"
+    # An open answer with more than this many times the reference's tokens is padding: task term 0.
+    open_max_length_ratio: float = 3.0
     # Grounding: convention of predicted boxes (None: the row's extra_info.box_format).
     box_format: str | None = None
     # Frame of "abs" predictions: "qwen" = the image after Qwen2.5-VL smart_resize (what the model saw),
@@ -72,9 +81,13 @@ class RewardConfig:
     def __post_init__(self) -> None:
         """Every setting within its meaningful range (``SETTING_BOUNDS``), then the cross-field rules; one error
         lists every bad setting with the range it must lie in."""
-        bad = [f"{name}={getattr(self, name)!r} (expected {expected})"
-               for name, (ok, expected) in SETTING_BOUNDS.items()
-               if hasattr(self, name) and not _safe(ok, getattr(self, name))]
+        if isinstance(self.mfrs_table, list):  # OmegaConf.to_object gives a tuple field as a list
+            object.__setattr__(self, "mfrs_table", tuple(self.mfrs_table))
+        bad = [
+            f"{name}={getattr(self, name)!r} (expected {expected})"
+            for name, (ok, expected) in SETTING_BOUNDS.items()
+            if hasattr(self, name) and not _safe(ok, getattr(self, name))
+        ]
         if self.think_tag == self.answer_tag:
             bad.append(f"think_tag/answer_tag={self.think_tag!r} (expected two different tags)")
         if not bad and self.min_pixels > self.max_pixels:
@@ -97,8 +110,13 @@ def _safe(ok: Callable[[Any], bool], value: Any) -> bool:
 
 def _number_in(low: float, high: float, low_open: bool = False) -> Callable[[Any], bool]:
     """A finite number in [low, high] (or (low, high]); NaN and inf fail every comparison or the finite test."""
-    return lambda v: (not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-                      and (low < v if low_open else low <= v) and v <= high)
+    return lambda v: (
+        not isinstance(v, bool)
+        and isinstance(v, (int, float))
+        and math.isfinite(v)
+        and (low < v if low_open else low <= v)
+        and v <= high
+    )
 
 
 def _one_of(*choices: Any) -> Callable[[Any], bool]:
@@ -106,19 +124,30 @@ def _one_of(*choices: Any) -> Callable[[Any], bool]:
 
 
 def _mfrs_table_ok(table: Any) -> bool:
-    return (len(table) >= 1 and table[0] == 1.0 and all(0.0 <= v <= 1.0 for v in table)
-            and all(a > b for a, b in itertools.pairwise(table)))
+    return (
+        len(table) >= 1
+        and table[0] == 1.0
+        and all(0.0 <= v <= 1.0 for v in table)
+        and all(a > b for a, b in itertools.pairwise(table))
+    )
 
 
 _TAG = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,31}")
+
+
+def _tag_ok(value: Any) -> bool:
+    """A tag name (a str the pattern matches whole); a named helper so the bounds table stays typed."""
+    return isinstance(value, str) and _TAG.fullmatch(value) is not None
+
+
 MAX_WEIGHT = 100.0  # |weight| above this makes one term drown the others; surely a typo
 MAX_PIXELS_BOUND = 1 << 31  # a 46k x 46k image; far beyond any VLM processor
 
 # Setting -> (check, the meaningful range as told to the user). The single place bounds live: a test checks that
 # every RewardConfig field has an entry.
 SETTING_BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "think_tag": (_TAG.fullmatch, "a tag name: a letter, then up to 31 letters, digits, _ . : -"),
-    "answer_tag": (_TAG.fullmatch, "a tag name: a letter, then up to 31 letters, digits, _ . : -"),
+    "think_tag": (_tag_ok, "a tag name: a letter, then up to 31 letters, digits, _ . : -"),
+    "answer_tag": (_tag_ok, "a tag name: a letter, then up to 31 letters, digits, _ . : -"),
     "think_prefilled": (_one_of(True, False), "true or false"),
     "format_weight": (_number_in(-MAX_WEIGHT, MAX_WEIGHT), f"a finite number in [-{MAX_WEIGHT:g}, {MAX_WEIGHT:g}]"),
     "acc_weight": (_number_in(0.0, MAX_WEIGHT), f"a finite number in [0, {MAX_WEIGHT:g}]"),
@@ -128,6 +157,8 @@ SETTING_BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "mfrs_table": (_mfrs_table_ok, "a list starting at 1 and strictly decreasing within [0, 1]"),
     "mfrs_gamma": (lambda v: v is None or _number_in(0.0, 100.0, low_open=True)(v), "null or a number in (0, 100]"),
     "multilabel_reward": (_one_of("balanced", "f1", "jaccard", "exact"), "balanced, f1, jaccard or exact"),
+    "open_reward": (_one_of("recall", "f1", "exact"), "recall, f1 or exact"),
+    "open_max_length_ratio": (_number_in(1.0, 100.0), "a number in [1, 100]: below 1 a correct answer is padding"),
     "box_format": (_one_of(None, *BOX_FORMATS), f"null or one of {', '.join(BOX_FORMATS)}"),
     "abs_frame": (_one_of("qwen", "stored"), "qwen or stored"),
     "min_pixels": (_number_in(1, MAX_PIXELS_BOUND), f"an integer in [1, {MAX_PIXELS_BOUND}]"),
@@ -145,7 +176,8 @@ SETTING_BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-_FIELD_TYPES = {f.name: f.type for f in fields(RewardConfig)}
+_FIELDS = frozenset(f.name for f in fields(RewardConfig))
+_EXPECTED = {name: expected for name, (_, expected) in SETTING_BOUNDS.items()}  # told on a value of the wrong type
 _WARNED_UNKNOWN: set[str] = set()
 _CACHE: dict[tuple, tuple[RewardConfig, list]] = {}
 
@@ -176,42 +208,21 @@ def _freeze(value: Any) -> Any:
 
 
 def _build(kwargs: Mapping[str, Any]) -> RewardConfig:
+    """Types by OmegaConf (``reward_fns.settings``), ranges by ``RewardConfig.__post_init__``; only the known keys
+    are merged (verl's own call kwargs are skipped, unknown ones logged once)."""
     values: dict[str, Any] = {}
     for name, raw in kwargs.items():
         if name in VERL_CALL_KWARGS:
             continue
-        kind = _FIELD_TYPES.get(name)
-        if kind is None:
+        if name not in _FIELDS:
             if name not in _WARNED_UNKNOWN:
                 _WARNED_UNKNOWN.add(name)
                 logger.warning("reward_fns: ignoring unknown reward kwarg %r", name)
             continue
-        values[name] = _coerce(name, kind, raw)
-    return RewardConfig(**values)
-
-
-def _coerce(name: str, kind: str, raw: Any) -> Any:
-    try:
-        if raw is None and "None" in kind:
-            return None
-        if kind == "bool":
-            if not isinstance(raw, (bool, int)) or raw not in (0, 1):
-                raise TypeError
-            return bool(raw)
-        if kind == "int":
-            if isinstance(raw, bool) or int(raw) != raw:
-                raise TypeError
-            return int(raw)
-        if kind.startswith("float"):
-            if isinstance(raw, bool):
-                raise TypeError
-            return float(raw)
-        if kind.startswith("tuple"):
-            if isinstance(raw, (str, bytes)) or not isinstance(raw, Sequence):
-                raise TypeError
-            return tuple(float(v) for v in raw)
-        if not isinstance(raw, str):
-            raise TypeError
-        return raw.strip().strip("<>/") if name.endswith("_tag") else raw
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"reward_fns: invalid reward kwarg {name}={raw!r} (expected {kind})") from None
+        values[name] = raw.strip().strip("<>/") if name.endswith("_tag") and isinstance(raw, str) else raw
+    return merge_structured(
+        RewardConfig,
+        values,
+        expected=_EXPECTED,
+        error=lambda message: ValueError(f"reward_fns: invalid reward kwarg {message}"),
+    )

@@ -9,25 +9,34 @@ substring tricks (Visual-RFT issue #79) cannot work.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from reward_fns.task_info import json_or_list
+
 _NON_WORD = re.compile(r"[\W_]+")
 # Phrases a model puts before the answer proper; removed once, longest first (as normalised tokens).
 _LEAD_INS = tuple(
     tuple(p.split())
-    for p in ("the final answer is", "final answer is", "final answer", "the answer is", "answer is", "answer",
-              "option", "choice")
+    for p in (
+        "the final answer is",
+        "final answer is",
+        "final answer",
+        "the answer is",
+        "answer is",
+        "answer",
+        "option",
+        "choice",
+    )
 )
 _GRADE_PREFIXES = frozenset({"grade", "stage", "level", "class"})
 _NUMBER_WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten".split())}
 _ROMAN = {r: i for i, r in enumerate("i ii iii iv v vi vii viii ix x".split(), start=1)}
 # Ways to say "no label applies" in a multilabel answer.
 _EMPTY_SET_WORDS = frozenset({"none", "no finding", "no findings", "nothing"})
-_LIST_SEPARATORS = re.compile(r"[,;\n|]")
+LIST_SEPARATORS = re.compile(r"[,;\n|]")
 # A sign before a number ("-1", "grade -2", U+2212 minus): normalisation turns it into the word "minus", since
 # dropping it with the other punctuation would read "-1" as grade or option 1. Not after a word character:
 # "type-2" and "1-2" hold hyphens, not signs.
@@ -85,7 +94,7 @@ def match_label(answer: str, space: LabelSpace, option_style: str = "none", ordi
     norm = normalize(answer)
     if not norm:
         return None
-    tokens = _strip_lead_in(norm.split(" "))
+    tokens = strip_lead_in(norm.split(" "))
     if norm in space.names or not tokens:
         return space.lookup.get(norm)
     if len(tokens) == 1 and tokens[0] not in space.names and _option_shaped(tokens[0], option_style):
@@ -124,7 +133,7 @@ def match_label_set(answer: str, space: LabelSpace, option_style: str = "none") 
     elif norm in _EMPTY_SET_WORDS and norm not in space.lookup:
         return ()
     else:
-        items = [part for part in _LIST_SEPARATORS.split(text) if normalize(part)]
+        items = [part for part in LIST_SEPARATORS.split(text) if normalize(part)]
         if not items:
             return None
     indices: set[int] = set()
@@ -150,7 +159,8 @@ def names_every_label(label_set: tuple[int, ...], n_labels: int) -> bool:
     return n_labels >= 3 and len(set(label_set)) == n_labels
 
 
-def _strip_lead_in(tokens: list[str]) -> list[str]:
+def strip_lead_in(tokens: list[str]) -> list[str]:
+    """``tokens`` without one leading "the answer is" / "answer" / "option" ... (normalised tokens)."""
     for lead in _LEAD_INS:
         if tuple(tokens[: len(lead)]) == lead:
             return tokens[len(lead) :]
@@ -183,10 +193,7 @@ def _token_index(token: str, n_labels: int, option_style: str, ordinal: bool, ro
 
 
 def _json_strings(text: str) -> list[str] | None:
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
+    value = json_or_list(text)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         return None
     return value

@@ -13,12 +13,14 @@ from typing import Any
 from reward_fns.boxes import Box, convert_boxes, parse_boxes, smart_resize
 from reward_fns.config import BOX_FORMATS, RewardConfig, reward_config
 from reward_fns.format import split_blocks
-from reward_fns.labels import label_space, match_label, match_label_set
+from reward_fns.labels import LabelSpace, label_space, match_label, match_label_set, strip_lead_in
 from reward_fns.task_info import TaskInfo
+from reward_fns.task_type import TaskType
+from reward_fns.vqa import CLOSED_ANSWERS, open_tokens, read_yes_no
 
 # No label list or box list needs more; longer answers are not parsed (bounds the cost of garbage answers).
 MAX_ANSWER_CHARS = 8192
-LABEL_TASKS = ("multiclass", "binary", "ordinal")
+LABEL_TASKS = tuple(t.value for t in TaskType.single_label())
 
 
 @dataclass(frozen=True)
@@ -26,8 +28,10 @@ class ParsedAnswer:
     """What a response says. ``pred`` is "" exactly when no valid answer was found.
 
     ``pred``: the label name (classification/ordinal), a JSON list of label names in label order (multilabel),
-    or a JSON list of boxes (grounding). ``boxes`` are in the row's ``extra_info.box_format`` frame, i.e.
-    directly comparable with the ground truth.
+    a JSON list of boxes (grounding), the option text (mcq), "yes"/"no" (closed) or the normalised answer text
+    (open, ``reward_fns.vqa.normalize_open``). ``boxes`` are in the row's ``extra_info.box_format`` frame, i.e.
+    directly comparable with the ground truth. ``label_index``: the label (classification), the option (mcq) or
+    0 = yes / 1 = no (closed).
     """
 
     format_ok: bool
@@ -41,6 +45,25 @@ class ParsedAnswer:
 
 def parse_answer(solution_str: Any, extra_info: Any, **reward_kwargs: Any) -> ParsedAnswer:
     """Parse a ``<think>...</think><answer>...</answer>`` response for the task described by ``extra_info``.
+
+    The one answer reader: the rewards and ``verl-med-eval`` both call it, so evaluation grades what training
+    rewarded.
+
+    Args:
+        solution_str: the decoded response.
+        extra_info: the row's ``extra_info`` (``task_type``, ``labels``, ...).
+        **reward_kwargs: ``RewardConfig`` fields (tags, ``think_prefilled``, ``acc_requires_format``...).
+
+    Returns:
+        A ``ParsedAnswer``: ``format_ok``, the ``think`` and ``answer`` blocks, and ``pred``, the canonical
+        prediction ("" when the answer names no label, or several).
+
+    Example:
+        >>> info = {"task_type": "ordinal", "labels": ["grade 0", "grade 1", "grade 2"]}
+        >>> parse_answer("<think>mild</think><answer>Grade 1.</answer>", info).pred
+        'grade 1'
+        >>> parse_answer("<think>mild</think><answer>grade 1 or grade 2</answer>", info).pred
+        ''
 
     Never raises on any response or ``extra_info``; invalid ``reward_kwargs`` raise ``ValueError``.
     """
@@ -82,6 +105,23 @@ def parse_with(text: str, info: TaskInfo, cfg: RewardConfig) -> ParsedAnswer:
             return parsed
         return replace(parsed, pred=info.labels[index], label_index=index)
 
+    if task == TaskType.MCQ:
+        options = mcq_options(info)
+        if options is None:
+            return parsed
+        index = match_label(answer, *options)
+        return parsed if index is None else replace(parsed, pred=options[0].labels[index], label_index=index)
+
+    if task == TaskType.CLOSED:
+        polarity = read_yes_no(answer)
+        if polarity is None:
+            return parsed
+        return replace(parsed, pred=polarity, label_index=CLOSED_ANSWERS.index(polarity))
+
+    if task == TaskType.OPEN:
+        tokens = strip_lead_in(list(open_tokens(answer) or ()))  # "The answer is X" answers X
+        return replace(parsed, pred=" ".join(tokens)) if tokens else parsed
+
     if task == "grounding" and info.box_format in BOX_FORMATS:
         boxes = parse_boxes(answer)
         if boxes is not None:
@@ -91,6 +131,27 @@ def parse_with(text: str, info: TaskInfo, cfg: RewardConfig) -> ParsedAnswer:
         pred = json.dumps([[round(v, 3) for v in box] for box in boxes])
         return replace(parsed, pred=pred, boxes=boxes)
     return parsed
+
+
+def mcq_options(info: TaskInfo) -> tuple[LabelSpace, str] | None:
+    """The option space of a multiple-choice row and how the prompt listed its options (lettered unless the row
+    says numbered); None without options. ``extra_info.labels`` holds the option texts (``options`` is the
+    fallback), so an option is read exactly as a lettered MedMNIST label: its letter, its text, or both agreeing.
+
+    Args:
+        info: the row's ``TaskInfo``.
+
+    Returns:
+        (option space, option style) for ``labels.match_label``, or None.
+
+    >>> space, style = mcq_options(TaskInfo.from_extra_info({"task_type": "mcq", "options": ["CT", "MRI"]}))
+    >>> space.labels, style
+    (('CT', 'MRI'), 'letter')
+    """
+    options = info.labels or info.options
+    if not options:
+        return None
+    return label_space(options), info.option_style if info.option_style in ("letter", "number") else "letter"
 
 
 def _prediction_frame(info: TaskInfo, cfg: RewardConfig) -> tuple[str, tuple[float, float] | None]:

@@ -85,7 +85,8 @@ def recitation_bleu(
     reference = _reference(knowledge, order) if tokens and knowledge else None
     if reference is None:
         return 0.0
-    correct, total = [], []
+    correct: list[int] = []
+    total: list[int] = []
     for n, ref_counts in enumerate(reference.ngrams, start=1):
         total.append(max(0, len(tokens) - n + 1))
         if n > 1 and not correct[-1]:

@@ -10,39 +10,82 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from reward_fns.labels import LIST_SEPARATORS
+from reward_fns.task_info import json_or_list
+from reward_fns.task_type import TaskType
 
-def reference_response(ground_truth: Any, extra_info: Mapping[str, Any] | None = None) -> str:
-    """``<think>…</think><answer>…</answer>`` whose answer is the ground truth in the expected answer form."""
-    task_type = str((extra_info or {}).get("task_type", ""))
-    answer = str(ground_truth)
-    if task_type in ("multiclass", "binary", "ordinal") and not isinstance(ground_truth, str):
+
+def reference_answer(ground_truth: Any, extra_info: Mapping[str, Any] | None = None) -> str:
+    """The ground truth written as the model should answer it (the text inside ``<answer>``).
+
+    Args:
+        ground_truth: the row's ``reward_model.ground_truth`` (a label name, a label index, a JSON list of names or
+            boxes, a VQA answer).
+        extra_info: the row's ``extra_info`` (``task_type``, ``labels``).
+
+    Returns:
+        A label name; for multilabel the prompt's comma list ("none" when empty, a JSON list when a name holds a
+        list separator such as a comma); the ground truth as text for the other task types. The SFT baseline's
+        replies and the pre-flight reference check both use it, so both say the same thing.
+
+    >>> reference_answer('["mass","nodule"]', {"task_type": "multilabel"})
+    'mass, nodule'
+    >>> reference_answer('["Effusion, pleural"]', {"task_type": "multilabel"})
+    '["Effusion, pleural"]'
+    >>> reference_answer(2, {"task_type": "ordinal", "labels": ["no DR", "mild", "moderate"]})
+    'moderate'
+    """
+    task_type = TaskType.parse(str((extra_info or {}).get("task_type", "")))
+    if task_type in TaskType.single_label() and not isinstance(ground_truth, str):
         from reward_fns.accuracy import UngradableRow, truth_label
         from reward_fns.task_info import TaskInfo
 
         info = TaskInfo.from_extra_info(extra_info)
         try:  # a numeric ground truth (label index): answer with the label it stands for
-            answer = info.labels[truth_label(ground_truth, info)]
+            return info.labels[truth_label(ground_truth, info)]
         except UngradableRow:
             pass
-    if task_type == "multilabel":
-        names = json.loads(answer) if isinstance(ground_truth, str) else list(ground_truth)
-        answer = json.dumps(names) if names else "none"  # a JSON list survives label names with commas
-    return f"<think>The reference answer.</think><answer>{answer}</answer>"
+    if task_type is TaskType.MULTILABEL:
+        names = json_or_list(ground_truth)
+        names = list(names) if isinstance(names, (list, tuple)) else []
+        if any(LIST_SEPARATORS.search(str(name)) for name in names):  # "Effusion, pleural": a list would split it
+            return json.dumps(names, ensure_ascii=False)
+        return ", ".join(map(str, names)) if names else "none"
+    return str(ground_truth)
+
+
+def reference_response(ground_truth: Any, extra_info: Mapping[str, Any] | None = None) -> str:
+    """``<think>…</think><answer>…</answer>`` whose answer is ``reference_answer``; scored acc = 1 by
+    ``compute_score`` for every gradable row (the dry run checks this before training).
+
+    >>> reference_response("yes", {"task_type": "closed"})
+    '<think>The reference answer.</think><answer>yes</answer>'
+    """
+    return f"<think>The reference answer.</think><answer>{reference_answer(ground_truth, extra_info)}</answer>"
 
 
 def option_reference_response(ground_truth: Any, extra_info: Mapping[str, Any] | None = None) -> str | None:
     """The correct response by option token ("3" or "C") for a single-label row whose prompt listed numbered or
-    lettered options; None for other rows. Checked before training beside ``reference_response``: an alias that
-    spells another option's token must not steal the option's meaning (issue 13)."""
-    from reward_fns.accuracy import UngradableRow, truth_label
+    lettered options, or a multiple-choice VQA row; None for other rows. Checked before training beside
+    ``reference_response``: an alias that spells another option's token must not steal the option's meaning
+    (issue 13)."""
+    from reward_fns.accuracy import UngradableRow, truth_label, truth_option
+    from reward_fns.parsing import mcq_options
     from reward_fns.task_info import TaskInfo
 
     info = TaskInfo.from_extra_info(extra_info)
-    if info.task_type not in ("multiclass", "binary", "ordinal") or info.option_style not in ("letter", "number"):
+    if info.task_type == TaskType.MCQ:  # a multiple-choice row's options are always listed (lettered by default)
+        options = mcq_options(info)
+        style, read_truth = (options[1] if options else "letter"), truth_option
+    elif TaskType.parse(info.task_type) in TaskType.single_label() and info.option_style in ("letter", "number"):
+        style, read_truth = info.option_style, truth_label
+    else:
         return None
     try:
-        index = truth_label(ground_truth, info)
+        index = read_truth(ground_truth, info)
     except UngradableRow:
         return None
-    token = str(index + 1) if info.option_style == "number" else chr(ord("A") + index)
+    if style == "letter" and index >= 26:
+        return None
+    token = str(index + 1) if style == "number" else chr(ord("A") + index)
     return f"<think>The reference answer.</think><answer>{token}</answer>"

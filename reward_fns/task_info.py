@@ -6,6 +6,7 @@ we do not own), so every field falls back to an empty value instead of raising.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ class TaskInfo:
     knowledge: str
     image_size: tuple[float, float] | None  # (width, height) of the stored image
     box_format: str
+    options: tuple[str, ...] = ()  # mcq: the option texts in prompt order (lettered A, B, ...)
 
     @classmethod
     def from_extra_info(cls, extra_info: Any) -> TaskInfo:
@@ -32,7 +34,28 @@ class TaskInfo:
             knowledge=_text(info.get("knowledge")),
             image_size=_size(info.get("image_size")),
             box_format=_text(info.get("box_format")) or "abs",
+            options=_string_list(info.get("options")),
         )
+
+
+def json_or_list(value: Any) -> Any:
+    """A value that may be JSON text, decoded; numpy arrays become lists; anything else is returned as is.
+
+    Ground truths are JSON strings in our parquet, decoded lists when another pipeline built the row, and numpy
+    arrays after a pandas round trip; answers may hold a JSON list. Undecodable text (or nesting deep enough to
+    exhaust the recursion limit) gives None, never an exception.
+
+    >>> json_or_list('["a", "b"]'), json_or_list("not json"), json_or_list(("x",))
+    (['a', 'b'], None, ('x',))
+    """
+    if isinstance(value, (str, bytes, bytearray)):
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            return None
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
 
 
 def _text(value: Any) -> str:
@@ -64,7 +87,8 @@ def _aliases(value: Any) -> tuple[str, ...]:
 def _size(value: Any) -> tuple[float, float] | None:
     items = _items(value)
     if len(items) != 2 or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= 1e6 for v in items  # rejects NaN
+        isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= 1e6
+        for v in items  # rejects NaN
     ):
         return None
     return float(items[0]), float(items[1])

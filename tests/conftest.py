@@ -1,5 +1,7 @@
-"""Shared offline fixtures: a weight-free Qwen-VL model directory (real tokenizer and processor), synthetic
-images and fake MedMNIST files. Module-specific fixtures live in the test modules."""
+"""Shared offline fixtures: a weight-free Qwen-VL model directory (real tokenizer and processor, built once per
+pytest run and shared by the xdist workers), synthetic images and fake MedMNIST files. Module-specific fixtures
+live in the test modules; constants and helpers in fixtures_data.py (paths, presets, the RetinaMNIST fixture),
+fixtures_model.py (model folders) and fixtures_perception.py (rows, composed configs, in-process entry points)."""
 
 from __future__ import annotations
 
@@ -14,13 +16,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from fixtures_data import synthetic_images, write_fake_medmnist_npz  # noqa: E402
-from fixtures_model import build_tiny_qwen_vl_dir  # noqa: E402
+from fixtures_model import SHARED_ROOT_ENV, shared_model_dir  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_build_root(tmp_path_factory) -> Path:
+    """A folder of this pytest run shared by its xdist workers (the parent of their own temporary folders): fixture
+    model folders are built there once per run (``fixtures_model.shared_model_dir``), not once per worker."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    os.environ[SHARED_ROOT_ENV] = str(root / "shared")
+    return root / "shared"
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
+def tiny_model_dir(shared_build_root) -> Path:
     """A Qwen2.5-VL model directory without weights, loadable by verl's ``hf_tokenizer``/``hf_processor``."""
-    return build_tiny_qwen_vl_dir(tmp_path_factory.mktemp("tiny_qwen25vl"))
+    return shared_model_dir("tiny_qwen25vl")
 
 
 @pytest.fixture(scope="session")

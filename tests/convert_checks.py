@@ -14,10 +14,15 @@ def rl_dataset(files, tokenizer, processor, tmp_path: Path):
     from omegaconf import OmegaConf
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
-    config = OmegaConf.create({
-        "prompt_key": "prompt", "image_key": "images", "max_prompt_length": 8192, "filter_overlong_prompts": False,
-        "cache_dir": str(tmp_path / "verl_cache"),
-    })
+    config = OmegaConf.create(
+        {
+            "prompt_key": "prompt",
+            "image_key": "images",
+            "max_prompt_length": 8192,
+            "filter_overlong_prompts": False,
+            "cache_dir": str(tmp_path / "verl_cache"),
+        }
+    )
     return RLHFDataset([str(f) for f in files], tokenizer, config, processor)
 
 

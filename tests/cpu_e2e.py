@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
 CPU_ENV = {
     "VERL_PLATFORM": "cpu",  # the test bed's platform (tests/cpu_testbed)
     "HF_HUB_OFFLINE": "1",
@@ -26,10 +24,15 @@ CPU_ENV = {
 
 # Overrides that make verl 0.9.1 run on one CPU "device". Each one's reason is in docs/cpu.md.
 CPU_OVERRIDES = [
-    "trainer.device=cpu", "trainer.n_gpus_per_node=1", "trainer.nnodes=1",
-    "+ray_kwargs.ray_init.num_gpus=1", "ray_kwargs.ray_init.num_cpus=8",
-    "actor_rollout_ref.actor.strategy=fsdp2", "actor_rollout_ref.ref.strategy=fsdp2",
-    "actor_rollout_ref.actor.use_torch_compile=false", "actor_rollout_ref.ref.use_torch_compile=false",
+    "trainer.device=cpu",
+    "trainer.n_gpus_per_node=1",
+    "trainer.nnodes=1",
+    "+ray_kwargs.ray_init.num_gpus=1",
+    "ray_kwargs.ray_init.num_cpus=8",
+    "actor_rollout_ref.actor.strategy=fsdp2",
+    "actor_rollout_ref.ref.strategy=fsdp2",
+    "actor_rollout_ref.actor.use_torch_compile=false",
+    "actor_rollout_ref.ref.use_torch_compile=false",
     "actor_rollout_ref.model.use_remove_padding=false",
     "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
     "+actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype=fp32",
@@ -38,23 +41,33 @@ CPU_OVERRIDES = [
     "actor_rollout_ref.actor.fsdp_config.param_offload=false",
     "actor_rollout_ref.actor.fsdp_config.optimizer_offload=false",
     "actor_rollout_ref.ref.fsdp_config.param_offload=false",
-    "actor_rollout_ref.rollout.name=vllm", "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
-    "actor_rollout_ref.rollout.enforce_eager=true", "actor_rollout_ref.rollout.free_cache_engine=false",
-    "+actor_rollout_ref.rollout.enable_sleep_mode=false", "actor_rollout_ref.rollout.load_format=auto",
-    "actor_rollout_ref.rollout.layered_summon=false", "actor_rollout_ref.rollout.max_model_len=1536",
+    "actor_rollout_ref.rollout.name=vllm",
+    "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
+    "actor_rollout_ref.rollout.enforce_eager=true",
+    "actor_rollout_ref.rollout.free_cache_engine=false",
+    "+actor_rollout_ref.rollout.enable_sleep_mode=false",
+    "actor_rollout_ref.rollout.load_format=auto",
+    "actor_rollout_ref.rollout.layered_summon=false",
+    "actor_rollout_ref.rollout.max_model_len=1536",
     "actor_rollout_ref.rollout.checkpoint_engine.update_weights_bucket_megabytes=256",
-    "reward.num_workers=1", "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
+    "reward.num_workers=1",
+    "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
     "actor_rollout_ref.rollout.agent.num_workers=1",
 ]
 
 # A run small enough for two cores: 2 prompts x 4 samples, 16-token answers, no LoRA.
 SMALL_RUN = [
-    "data.train_batch_size=2", "data.val_batch_size=8", "data.max_prompt_length=1024", "data.max_response_length=16",
-    "actor_rollout_ref.rollout.n=4", "actor_rollout_ref.actor.ppo_mini_batch_size=2",
+    "data.train_batch_size=2",
+    "data.val_batch_size=8",
+    "data.max_prompt_length=1024",
+    "data.max_response_length=16",
+    "actor_rollout_ref.rollout.n=4",
+    "actor_rollout_ref.actor.ppo_mini_batch_size=2",
     "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
     "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=8",
     "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=8",
-    "actor_rollout_ref.model.lora_rank=0", "trainer.logger=[console,file]",
+    "actor_rollout_ref.model.lora_rank=0",
+    "trainer.logger=[console,file]",
 ]
 
 # Lines of a verl log worth showing when a run fails.
@@ -79,22 +92,25 @@ def run_logged(cmd: list[str], log_path: Path, *, env: dict[str, str], cwd: Path
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log:
         try:
-            proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout,
-                                  check=False)
+            proc = subprocess.run(
+                cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False
+            )
             returncode = proc.returncode
         except subprocess.TimeoutExpired:
             returncode = "timeout"
     text = log_path.read_text(encoding="utf-8", errors="replace")
     if returncode != 0:
         stop_ray()
-        raise AssertionError(f"{' '.join(cmd[:4])} ... failed ({returncode}); full log: {log_path}\n"
-                             + relevant_log_lines(text))
+        raise AssertionError(
+            f"{' '.join(cmd[:4])} ... failed ({returncode}); full log: {log_path}\n" + relevant_log_lines(text)
+        )
     return text
 
 
 def stop_ray() -> None:
-    subprocess.run([str(Path(sys.executable).parent / "ray"), "stop", "--force"], capture_output=True, timeout=120,
-                   check=False)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "ray"), "stop", "--force"], capture_output=True, timeout=120, check=False
+    )
 
 
 def read_jsonl(path: Path) -> list[dict]:

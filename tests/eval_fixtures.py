@@ -13,13 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fixtures_data import png_bytes, synthetic_images
+from fixtures_data import RETINA_LABELS, RETINA_QUESTION, png_bytes, synthetic_images
+from fixtures_data import VRFT_INSTRUCTION as INSTRUCTION  # the prompt's answer-format sentence (vrft template)
 
-RETINA_LABELS = ["no DR", "mild NPDR", "moderate NPDR", "severe NPDR", "proliferative DR"]
 BLOOD_LABELS = ["basophil", "immature granulocytes (myelocytes, metamyelocytes and promyelocytes)", "neutrophil"]
-RETINA_QUESTION = "Which diabetic retinopathy grade does this fundus image show?"
 BLOOD_QUESTION = "Which blood cell type is shown in this microscopy image?"
-INSTRUCTION = " Think in <think> </think>, then answer in <answer> </answer>."
 RETINA_TRUTH = [0, 1, 2, 4]
 BLOOD_TRUTH = [0, 1, 2]
 # step -> per prompt, the predicted label index of each sample (-1: a response without an answer)
@@ -44,11 +42,25 @@ def prepared_rows() -> list[dict[str, Any]]:
         ("bloodmnist", "multiclass", BLOOD_LABELS, BLOOD_QUESTION, BLOOD_TRUTH),
     ):
         for i, label in enumerate(truth):
-            info = make_extra_info(split="test", index=i, dataset=dataset, task_type=task, labels=labels,
-                                   label_aliases=[[] for _ in labels], question=question, image_size=[28, 28])
-            rows.append(make_row(dataset=dataset, prompt_text="<image>\n" + question + INSTRUCTION,
-                                 image_bytes=[png_bytes(images[len(rows)])], ground_truth=labels[label],
-                                 extra_info=info))
+            info = make_extra_info(
+                split="test",
+                index=i,
+                dataset=dataset,
+                task_type=task,
+                labels=labels,
+                label_aliases=[[] for _ in labels],
+                question=question,
+                image_size=[28, 28],
+            )
+            rows.append(
+                make_row(
+                    dataset=dataset,
+                    prompt_text="<image>\n" + question + INSTRUCTION,
+                    image_bytes=[png_bytes(images[len(rows)])],
+                    ground_truth=labels[label],
+                    extra_info=info,
+                )
+            )
     return rows
 
 
@@ -67,8 +79,11 @@ def decoded_prompt(row: dict[str, Any], tokenizer, processor) -> str:
     """The ``input`` verl dumps: chat template applied as the agent loop does, ids decoded without special tokens."""
     messages = []
     for message in row["prompt"]:
-        parts = [{"type": "image"} if p == "<image>" else {"type": "text", "text": p}
-                 for p in re.split("(<image>)", message["content"]) if p]
+        parts = [
+            {"type": "image"} if p == "<image>" else {"type": "text", "text": p}
+            for p in re.split("(<image>)", message["content"])
+            if p
+        ]
         messages.append({"role": message["role"], "content": parts})
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     return tokenizer.decode(tokenizer.encode(text), skip_special_tokens=True)
@@ -97,9 +112,13 @@ def write_validation_dumps(dump_dir: Path, rows, tokenizer, processor, reward_kw
             predictions = plan[info["dataset"]][step][info["index"]]
             for session, index in enumerate(predictions):
                 text = response(info["labels"], index)
-                result = reward_fns.compute_score(data_source=row["data_source"], solution_str=text,
-                                                  ground_truth=row["reward_model"]["ground_truth"], extra_info=info,
-                                                  **(reward_kwargs or {}))
+                result = reward_fns.compute_score(
+                    data_source=row["data_source"],
+                    solution_str=text,
+                    ground_truth=row["reward_model"]["ground_truth"],
+                    extra_info=info,
+                    **(reward_kwargs or {}),
+                )
                 inputs.append(decoded_prompt(row, tokenizer, processor))
                 outputs.append(text)
                 gts.append(row["reward_model"]["ground_truth"])
@@ -107,8 +126,9 @@ def write_validation_dumps(dump_dir: Path, rows, tokenizer, processor, reward_kw
                 keys.append(f"uuid-{step}-{row_no:04d}_{session}_0")
                 for key, value in result.items():
                     infos.setdefault(key, []).append(value)
-        verl_write_generations(dump_dir, step, inputs, outputs, gts, scores,
-                               {"reward": list(scores), **infos} | {"uid": keys})
+        verl_write_generations(
+            dump_dir, step, inputs, outputs, gts, scores, {"reward": list(scores), **infos} | {"uid": keys}
+        )
     return dump_dir
 
 
@@ -169,18 +189,196 @@ def write_table_fixture(root: Path) -> dict[str, Path]:
                     for i in range(n):
                         t = int(truth[i])
                         u = rng.random()
-                        answer = t if u < p_right else (-1 if u > 0.95 else
-                                                         int((t + rng.integers(1, len(labels))) % len(labels)))
+                        answer = (
+                            t
+                            if u < p_right
+                            else (-1 if u > 0.95 else int((t + rng.integers(1, len(labels))) % len(labels)))
+                        )
                         think = answer if answer >= 0 and rng.random() > 0.1 else int(rng.integers(len(labels)))
-                        info = make_extra_info(split="test", index=i, dataset=dataset, task_type=card.task_type,
-                                               labels=labels, label_aliases=label_aliases(card),
-                                               question=card.question, image_size=[28, 28])
+                        info = make_extra_info(
+                            split="test",
+                            index=i,
+                            dataset=dataset,
+                            task_type=card.task_type,
+                            labels=labels,
+                            label_aliases=label_aliases(card),
+                            question=card.question,
+                            image_size=[28, 28],
+                        )
                         text = table_response(labels, answer, think)
-                        scores = reward_fns.compute_score(data_source=f"verl_med/{dataset}", solution_str=text,
-                                                          ground_truth=labels[t], extra_info=info)
-                        lines.append({"prompt_id": f"{dataset}/test/{i}", "input": card.question, "output": text,
-                                      "gts": labels[t], "data_source": f"verl_med/{dataset}", "extra_info": info,
-                                      **{k: scores[k] for k in ("score", "acc", "format", "mfrs")}})
+                        scores = reward_fns.compute_score(
+                            data_source=f"verl_med/{dataset}",
+                            solution_str=text,
+                            ground_truth=labels[t],
+                            extra_info=info,
+                        )
+                        lines.append(
+                            {
+                                "prompt_id": f"{dataset}/test/{i}",
+                                "input": card.question,
+                                "output": text,
+                                "gts": labels[t],
+                                "data_source": f"verl_med/{dataset}",
+                                "extra_info": info,
+                                **{k: scores[k] for k in ("score", "acc", "format", "mfrs")},
+                            }
+                        )
                 (run_dir / f"{step}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
             runs[f"{row}@{seed}"] = run_dir
     return runs
+
+
+# --- medical VQA (issue 16): two benchmarks, hand-checked answers ---------------------------------------------------
+# SLAKE-like closed/open questions, one answer each: (question, ground truth, modality, question type, answer);
+# answer None = a response without an answer block. Questions repeat across images, as in the benchmarks.
+VQA_SLAKE = [
+    ("Is this a CT image?", "yes", "CT", "Modality", "yes"),  # closed, right
+    ("Is this a CT image?", "no", "MRI", "Modality", "yes"),  # closed, wrong
+    ("Does the picture contain lung?", "yes", "X-Ray", "Organ", "Yes."),  # closed, right
+    ("Which organ is abnormal?", "left lung", "X-Ray", "Abnormality", "the left lung"),  # open, exact
+    ("What is the largest organ in the picture?", "liver", "CT", "Organ", "liver and spleen"),  # P 1/3, R 1, F1 .5
+    ("Where is the lesion?", "right lower lobe", "CT", "Position", "lower lobe"),  # P 1, R 2/3, F1 .8
+    ("What modality is used?", "MRI", "MRI", "Modality", None),  # open, no answer
+]
+# OmniMedVQA-like MCQ, two samples per question: (question, options, correct index, modality, question type,
+# answers). A letter or the option text both name an option.
+VQA_OMNI = [
+    (
+        "What imaging modality is shown?",
+        ["CT", "MRI", "X-ray", "Ultrasound"],
+        0,
+        "CT(Computed Tomography)",
+        "Modality Recognition",
+        ["A", "CT"],
+    ),  # both right
+    (
+        "Which organ is shown?",
+        ["liver", "brain", "kidney", "heart"],
+        1,
+        "MR (Mag-netic Resonance Imaging)",
+        "Anatomy Identification",
+        ["A", "brain"],
+    ),  # wrong, right
+    (
+        "What is the diagnosis?",
+        ["pneumonia", "normal", "tuberculosis"],
+        1,
+        "CT(Computed Tomography)",
+        "Disease Diagnosis",
+        ["C", None],
+    ),  # wrong, no answer
+]
+
+
+def vqa_response(answer: str | None) -> str:
+    if answer is None:
+        return "<think>The image is unclear.</think> I cannot tell."
+    return f"<think>I look at the image.</think><answer>{answer}</answer>"
+
+
+def vqa_rows() -> list[dict[str, Any]]:
+    """Prepared test rows of the two VQA benchmarks in the row contract (docs/vqa.md)."""
+    from data_preprocess.modality_knowledge import modality_knowledge
+    from data_preprocess.schema import make_extra_info, make_row
+
+    images = synthetic_images(len(VQA_SLAKE) + len(VQA_OMNI), size=28)
+    rows = []
+    for i, (question, truth, modality, qtype, _) in enumerate(VQA_SLAKE):
+        closed = truth in ("yes", "no")
+        info = make_extra_info(
+            split="test",
+            index=i,
+            dataset="slake",
+            task_type="closed" if closed else "open",
+            labels=["yes", "no"] if closed else [],
+            question=question,
+            knowledge=modality_knowledge(modality)[1],
+            image_size=[28, 28],
+            modality=modality,
+            question_type=qtype,
+            answer=truth,
+        )
+        rows.append(
+            make_row(
+                dataset="slake",
+                prompt_text="<image>" + question + INSTRUCTION,
+                image_bytes=[png_bytes(images[len(rows)])],
+                ground_truth=truth,
+                extra_info=info,
+            )
+        )
+    for i, (question, options, correct, modality, qtype, _) in enumerate(VQA_OMNI):
+        info = make_extra_info(
+            split="test",
+            index=i,
+            dataset="omnimedvqa",
+            task_type="mcq",
+            labels=options,
+            options=options,
+            option_style="letter",
+            question=question,
+            knowledge=modality_knowledge(modality)[1],
+            image_size=[28, 28],
+            modality=modality,
+            question_type=qtype,
+            answer="ABCD"[correct],
+        )
+        shown = "\n".join([question, "Options:", *(f"{'ABCD'[k]}. {o}" for k, o in enumerate(options))])
+        rows.append(
+            make_row(
+                dataset="omnimedvqa",
+                prompt_text="<image>" + shown + INSTRUCTION,
+                image_bytes=[png_bytes(images[len(rows)])],
+                ground_truth=options[correct],
+                extra_info=info,
+            )
+        )
+    return rows
+
+
+def _vqa_answers(row: dict[str, Any]) -> list[str | None]:
+    info = row["extra_info"]
+    if info["dataset"] == "slake":
+        return [VQA_SLAKE[info["index"]][4]]
+    return VQA_OMNI[info["index"]][5]
+
+
+def write_vqa_generations(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """An offline-generation JSONL (``verl-med-generate``'s fields: prompt_id, extra_info) of the VQA rows."""
+    import json
+
+    lines = []
+    for row in rows:
+        info = row["extra_info"]
+        for answer in _vqa_answers(row):
+            lines.append(
+                {
+                    "prompt_id": f"{info['dataset']}/test/{info['index']}",
+                    "input": info["question"],
+                    "output": vqa_response(answer),
+                    "gts": row["reward_model"]["ground_truth"],
+                    "data_source": row["data_source"],
+                    "extra_info": info,
+                }
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    return path
+
+
+def write_vqa_validation_dump(dump_dir: Path, rows: list[dict[str, Any]], step: int = 5) -> Path:
+    """``trainer.validation_data_dir`` of a run validated on the VQA rows, by verl's own writer: no extra_info,
+    random prompt uuids, the decoded prompt as ``input`` (joined back with ``--data``)."""
+    inputs, outputs, gts, keys = [], [], [], []
+    for row_no, row in enumerate(rows):
+        for session, answer in enumerate(_vqa_answers(row)):
+            inputs.append(
+                "system\nYou are a helpful assistant.\nuser\n"
+                + row["prompt"][-1]["content"].replace("<image>", "")
+                + "\nassistant\n"
+            )
+            outputs.append(vqa_response(answer))
+            gts.append(row["reward_model"]["ground_truth"])
+            keys.append(f"uuid-{row_no:04d}_{session}_0")
+    scores = [0.0] * len(outputs)
+    return verl_write_generations(dump_dir, step, inputs, outputs, gts, scores, {"reward": scores, "uid": keys})

@@ -1,4 +1,5 @@
-"""Offline test data: synthetic medical-like images and fake MedMNIST ``.npz`` files in the official layout."""
+"""Offline test data: synthetic medical-like images and fake MedMNIST ``.npz`` files in the official layout, and the
+constants the tests share (one spelling each: the repository paths, the preset groups, the RetinaMNIST fixture)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,20 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+MED_CONFIGS = REPO / "configs" / "med"  # the preset groups: experiment/, model/, hardware/
+
+
+# The experiment presets of the paper's rows (configs/med/experiment/, examples/paper/).
+PAPER_ROWS = ("vrft_baseline", "knowledge", "mfrs", "localization", "recite_pos", "recite_neg", "full")
+# One image in a Qwen-VL prompt after the chat template (the processor expands the pad to the image's tokens).
+IMAGE_PAD = "<|vision_start|><|image_pad|><|vision_end|>"
+
+
+def preset_options(group: str) -> list[str]:
+    """The presets of ``configs/med/<group>/`` (``experiment``, ``model``, ``hardware``), sorted by name."""
+    return sorted(p.stem for p in (MED_CONFIGS / group).glob("*.yaml"))
 
 
 def synthetic_images(n: int, size: int = 28, channels: int = 3, seed: int = 0) -> np.ndarray:
@@ -56,29 +71,43 @@ def write_fake_medmnist_npz(
 
 
 RETINA_LABELS = ["no DR", "mild NPDR", "moderate NPDR", "severe NPDR", "proliferative DR"]
+RETINA_QUESTION = "What is the diabetic retinopathy grade of this fundus image?"
 RETINA_KNOWLEDGE = "Diabetic retinopathy is graded 0-4 by the ICDR scale from microaneurysms to neovascularisation."
-VRFT_INSTRUCTION = (
-    " Output the thinking process in <think> </think> and the final answer in <answer> </answer> tags."
-)
+VRFT_INSTRUCTION = " Output the thinking process in <think> </think> and the final answer in <answer> </answer> tags."
 
 
-def write_fixture_parquet(path: Path, n: int = 10, size: int = 56, seed: int = 0,
-                          knowledge: str = RETINA_KNOWLEDGE) -> Path:
+def write_fixture_parquet(
+    path: Path, n: int = 10, size: int = 56, seed: int = 0, knowledge: str = RETINA_KNOWLEDGE
+) -> Path:
     """A small RetinaMNIST-like ordinal parquet written through the project's row schema (no converter needed)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from data_preprocess.schema import arrow_schema, make_extra_info, make_row
 
-    question = "What is the diabetic retinopathy grade of this fundus image?"
     rows = []
     for i, img in enumerate(synthetic_images(n, size=size, seed=seed)):
         label = RETINA_LABELS[i % len(RETINA_LABELS)]
-        info = make_extra_info(split="train", index=i, dataset="retinamnist", task_type="ordinal",
-                               labels=RETINA_LABELS, question=question, knowledge=knowledge,
-                               template="vrft", image_size=[size, size])
-        rows.append(make_row(dataset="retinamnist", prompt_text="<image>" + question + VRFT_INSTRUCTION,
-                             image_bytes=[png_bytes(img)], ground_truth=label, extra_info=info))
+        info = make_extra_info(
+            split="train",
+            index=i,
+            dataset="retinamnist",
+            task_type="ordinal",
+            labels=RETINA_LABELS,
+            question=RETINA_QUESTION,
+            knowledge=knowledge,
+            template="vrft",
+            image_size=[size, size],
+        )
+        rows.append(
+            make_row(
+                dataset="retinamnist",
+                prompt_text="<image>" + RETINA_QUESTION + VRFT_INSTRUCTION,
+                image_bytes=[png_bytes(img)],
+                ground_truth=label,
+                extra_info=info,
+            )
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema()), path)
     return path

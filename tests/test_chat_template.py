@@ -4,6 +4,7 @@ the model's own layout, and a generation prompt that never pre-fills ``<think>``
 from __future__ import annotations
 
 import pytest
+from fixtures_data import IMAGE_PAD
 from fixtures_model import QWEN25_VL_TEMPLATE
 from fixtures_perception import compose_med_config, model_dir
 from transformers.utils.chat_template_utils import render_jinja_template
@@ -11,11 +12,12 @@ from transformers.utils.chat_template_utils import render_jinja_template
 from verl_med_plugin.med_settings import SettingsError, apply_chat_template_setting, chat_template_text
 
 IMAGE = {"type": "image", "image": "x.png"}
-PAD = "<|vision_start|><|image_pad|><|vision_end|>"
 CONVERSATIONS = {
     "user only": [{"role": "user", "content": [IMAGE, {"type": "text", "text": "Q?"}]}],
-    "knowledge system": [{"role": "system", "content": "Background knowledge:\nK"},
-                         {"role": "user", "content": [IMAGE, {"type": "text", "text": "Q?"}]}],
+    "knowledge system": [
+        {"role": "system", "content": "Background knowledge:\nK"},
+        {"role": "user", "content": [IMAGE, {"type": "text", "text": "Q?"}]},
+    ],
     "string content": [{"role": "user", "content": "<think> </think> plain"}],
     "history, two images": [
         {"role": "user", "content": "first"},
@@ -26,8 +28,9 @@ CONVERSATIONS = {
 
 
 def render(template: str, messages: list[dict], **kwargs) -> str:
-    rendered, _ = render_jinja_template(conversations=[messages], chat_template=template, add_generation_prompt=True,
-                                        **kwargs)
+    rendered, _ = render_jinja_template(
+        conversations=[messages], chat_template=template, add_generation_prompt=True, **kwargs
+    )
     return rendered[0]
 
 
@@ -36,28 +39,34 @@ def render(template: str, messages: list[dict], **kwargs) -> str:
 def test_qwen2_5_vl_template_renders_exactly_like_the_stock_template(name, add_vision_id):
     messages = CONVERSATIONS[name]
     assert render(chat_template_text("qwen2_5_vl"), messages, add_vision_id=add_vision_id) == render(
-        QWEN25_VL_TEMPLATE, messages, add_vision_id=add_vision_id)
+        QWEN25_VL_TEMPLATE, messages, add_vision_id=add_vision_id
+    )
 
 
 def test_qwen3_vl_template_layout():
     template = chat_template_text("qwen3_vl")
     # No default system prompt in Qwen3-VL; a system message renders first, as is.
     assert render(template, CONVERSATIONS["user only"]) == (
-        f"<|im_start|>user\n{PAD}Q?<|im_end|>\n<|im_start|>assistant\n")
+        f"<|im_start|>user\n{IMAGE_PAD}Q?<|im_end|>\n<|im_start|>assistant\n"
+    )
     assert render(template, CONVERSATIONS["knowledge system"]) == (
-        f"<|im_start|>system\nBackground knowledge:\nK<|im_end|>\n<|im_start|>user\n{PAD}Q?<|im_end|>\n"
-        "<|im_start|>assistant\n")
+        f"<|im_start|>system\nBackground knowledge:\nK<|im_end|>\n<|im_start|>user\n{IMAGE_PAD}Q?<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
     assert render(template, CONVERSATIONS["history, two images"], add_vision_id=True) == (
         "<|im_start|>user\nfirst<|im_end|>\n<|im_start|>assistant\n<think>a</think><answer>b</answer><|im_end|>\n"
-        f"<|im_start|>user\nPicture 1: {PAD}Picture 2: {PAD}two<|im_end|>\n<|im_start|>assistant\n")
-    tool_turn = [{"role": "user", "content": "q"},
-                 {"role": "assistant", "content": "",
-                  "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}]},
-                 {"role": "tool", "content": "r"}]
+        f"<|im_start|>user\nPicture 1: {IMAGE_PAD}Picture 2: {IMAGE_PAD}two<|im_end|>\n<|im_start|>assistant\n"
+    )
+    tool_turn = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}]},
+        {"role": "tool", "content": "r"},
+    ]
     assert render(template, tool_turn) == (
         '<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n'
         "</tool_call><|im_end|>\n<|im_start|>user\n<tool_response>\nr\n</tool_response><|im_end|>\n"
-        "<|im_start|>assistant\n")
+        "<|im_start|>assistant\n"
+    )
 
 
 @pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])

@@ -23,8 +23,9 @@ def skewed_npz(path):
 
 def test_subsets_balanced_in_train_only(tmp_path):
     npz = skewed_npz(tmp_path / "retinamnist.npz")
-    written = mm.convert("retinamnist", tmp_path / "out", npz=npz, split_sizes={"train": 20, "val": 20, "test": 20},
-                         progress=False)
+    written = mm.convert(
+        "retinamnist", tmp_path / "out", npz=npz, split_sizes={"train": 20, "val": 20, "test": 20}, progress=False
+    )
     counts = {}
     for split in ("train", "val", "test"):
         gts = [r["reward_model"]["ground_truth"] for r in read_rows(written[f"{split}.parquet"])]

@@ -13,7 +13,7 @@ from convert_checks import read_rows
 from PIL import Image
 
 from data_preprocess import folder
-from data_preprocess import localization as loc
+from data_preprocess import grounding as loc
 from data_preprocess import medmnist as mm
 from data_preprocess.common import ConversionError
 from data_preprocess.exclude import ExcludeIndex, drop_excluded
@@ -46,15 +46,23 @@ def write_fake_busi_and_breastmnist(root: Path) -> tuple[Path, Path]:
         if cls != "normal":
             mask[30:60, 40:80] = 255
         Image.fromarray(mask).save(busi / cls / f"{cls} ({i})_mask.png")
+
     # MedMNIST squashes each source image to the target square (here 28 px, the official BreastMNIST size).
     def small(pixels: np.ndarray) -> np.ndarray:
         return np.asarray(Image.fromarray(pixels).resize((28, 28), Image.Resampling.BICUBIC))
+
     others = [small(ultrasound_like(1000 + i)) for i in range(12)]
     test = np.stack([small(originals[i]) for i in LEAKED])
     npz = root / "breastmnist.npz"
-    np.savez_compressed(npz, train_images=np.stack(others[:8]), train_labels=np.arange(8).reshape(8, 1) % 2,
-                        val_images=np.stack(others[8:]), val_labels=np.arange(4).reshape(4, 1) % 2,
-                        test_images=test, test_labels=np.arange(len(LEAKED)).reshape(-1, 1) % 2)
+    np.savez_compressed(
+        npz,
+        train_images=np.stack(others[:8]),
+        train_labels=np.arange(8).reshape(8, 1) % 2,
+        val_images=np.stack(others[8:]),
+        val_labels=np.arange(4).reshape(4, 1) % 2,
+        test_images=test,
+        test_labels=np.arange(len(LEAKED)).reshape(-1, 1) % 2,
+    )
     return busi, npz
 
 
@@ -68,16 +76,29 @@ def test_localization_exclude_drops_exactly_the_test_images_copies(tmp_path, cap
     assert dropped == {f"{('benign', 'malignant', 'normal')[i % 3]} ({i}).png" for i in LEAKED}
     assert f"dropped {len(LEAKED)} of {N_ORIGINALS} source images" in capsys.readouterr().out
 
-    written = loc.convert(loc.read_mask_folder(busi), tmp_path / "busi_out", name="busi", max_side=56,
-                          progress=False, exclude=index)
+    written = loc.convert(
+        loc.read_mask_folder(busi), tmp_path / "busi_out", name="busi", max_side=56, progress=False, exclude=index
+    )
     assert sum(len(read_rows(p)) for p in written.values()) == N_ORIGINALS - len(LEAKED)
 
 
 def test_localization_cli_exclude_reports_the_count(tmp_path, capsys):
     busi, npz = write_fake_busi_and_breastmnist(tmp_path)
     prepared = mm.convert("breastmnist", tmp_path / "breastmnist", npz=npz, size=28, progress=False)
-    loc.main(["--masks", str(busi), "--name", "busi", "--output_dir", str(tmp_path / "out"), "--max_side", "56",
-              "--exclude", str(prepared["test.parquet"])])
+    loc.main(
+        [
+            "--masks",
+            str(busi),
+            "--name",
+            "busi",
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--max_side",
+            "56",
+            "--exclude",
+            str(prepared["test.parquet"]),
+        ]
+    )
     assert f"dropped {len(LEAKED)} of {N_ORIGINALS}" in capsys.readouterr().out
 
 
@@ -101,8 +122,17 @@ def test_folder_converter_exclude(tmp_path):
     card = load_card("breastmnist")
     samples = folder.read_image_folder(images, card)
     index = ExcludeIndex([prepared["test.parquet"]])
-    written = folder.convert(samples, card, tmp_path / "out", source=images, max_side=56, progress=False,
-                             exclude=index, val_fraction=0.3, test_fraction=0.3)  # 5 images left: 3 + 2
+    written = folder.convert(
+        samples,
+        card,
+        tmp_path / "out",
+        source=images,
+        max_side=56,
+        progress=False,
+        exclude=index,
+        val_fraction=0.3,
+        test_fraction=0.3,
+    )  # 5 images left: 3 + 2
     leaked_here = sum(1 for i in LEAKED if i % 3 != 2)
     assert sum(len(read_rows(p)) for p in written.values()) == len(samples) - leaked_here
 

@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from convert_checks import check_rl_rows, no_outputs, read_rows
+from fixtures_data import REPO
 from PIL import Image
 
 from data_preprocess import folder
 from data_preprocess.common import ConversionError
 from data_preprocess.knowledge import load_card
-
-REPO = Path(__file__).resolve().parents[1]
 
 CARD = """
 name: toy_fundus
@@ -55,9 +54,26 @@ def test_folder_per_class_end_to_end_via_cli(tmp_path, qwen_tokenizer, qwen_proc
     for k, name in enumerate(("grade_0", "Grade-1", "severe")):  # official name, spelling variant, display name
         _images(tmp_path / "data" / name, 6, seed=k)
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "data_preprocess.folder", "--card", str(_card(tmp_path)),
-                           "--image_dir", str(tmp_path / "data"), "--output_dir", str(out), "--template",
-                           "classlist", "--option_style", "number"], cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "data_preprocess.folder",
+            "--card",
+            str(_card(tmp_path)),
+            "--image_dir",
+            str(tmp_path / "data"),
+            "--output_dir",
+            str(out),
+            "--template",
+            "classlist",
+            "--option_style",
+            "number",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     files = [out / f"{s}.parquet" for s in ("train", "val", "test")]
     assert check_rl_rows(files, qwen_tokenizer, qwen_processor, tmp_path) == 18
@@ -76,8 +92,9 @@ def test_split_folders_and_balanced_subset(tmp_path):
         for k, name in enumerate(("none", "mild", "severe")):
             _images(tmp_path / "data" / split / name, n + k, seed=k)
     samples = folder.read_image_folder(tmp_path / "data", load_card(_card(tmp_path)))
-    written = folder.convert(samples, load_card(_card(tmp_path)), tmp_path / "out", split_sizes={"train": 9, "val": 0},
-                             progress=False)  # no val folder: an empty val split must be asked for (issue 13)
+    written = folder.convert(
+        samples, load_card(_card(tmp_path)), tmp_path / "out", split_sizes={"train": 9, "val": 0}, progress=False
+    )  # no val folder: an empty val split must be asked for (issue 13)
     train = read_rows(written["train.parquet"])
     gts = [r["reward_model"]["ground_truth"] for r in train]
     assert sorted(gts) == sorted(["none", "mild", "severe"] * 3)
@@ -85,7 +102,9 @@ def test_split_folders_and_balanced_subset(tmp_path):
 
 
 def test_csv_multilabel_with_split_column(tmp_path, qwen_tokenizer, qwen_processor):
-    card = _card(tmp_path, """
+    card = _card(
+        tmp_path,
+        """
 name: toy_cxr
 task_type: multilabel
 question: Which findings are present?
@@ -93,19 +112,32 @@ labels:
   - {name: effusion, findings: Blunted costophrenic angle.}
   - {name: nodule}
   - {name: cardiomegaly, aliases: [enlarged heart]}
-""")
+""",
+    )
     _images(tmp_path / "imgs", 6)
-    lines = ["image,label,split", "imgs/0.png,effusion;nodule,train", "imgs/1.png,,train", "imgs/2.png,none,val",
-             "imgs/3.png,Enlarged heart,test", "imgs/4.png,nodule,", "imgs/5.png,effusion,"]
+    lines = [
+        "image,label,split",
+        "imgs/0.png,effusion;nodule,train",
+        "imgs/1.png,,train",
+        "imgs/2.png,none,val",
+        "imgs/3.png,Enlarged heart,test",
+        "imgs/4.png,nodule,",
+        "imgs/5.png,effusion,",
+    ]
     (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
     samples = folder.read_csv(tmp_path / "labels.csv", load_card(card))
     assert [s.label for s in samples] == [(0, 1), (), (), (2,), (1,), (0,)]
-    written = folder.convert(samples, load_card(card), tmp_path / "out", val_fraction=0.0, test_fraction=0.0,
-                             progress=False)
+    written = folder.convert(
+        samples, load_card(card), tmp_path / "out", val_fraction=0.0, test_fraction=0.0, progress=False
+    )
     check_rl_rows(written.values(), qwen_tokenizer, qwen_processor, tmp_path)
     train = read_rows(written["train.parquet"])
-    assert [json.loads(r["reward_model"]["ground_truth"]) for r in train] == [["effusion", "nodule"], [], ["nodule"],
-                                                                              ["effusion"]]
+    assert [json.loads(r["reward_model"]["ground_truth"]) for r in train] == [
+        ["effusion", "nodule"],
+        [],
+        ["nodule"],
+        ["effusion"],
+    ]
 
 
 def test_bad_data_and_card_disagreements_are_named(tmp_path):

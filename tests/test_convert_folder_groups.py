@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from convert_checks import read_rows
+from fixtures_data import REPO
 from PIL import Image
 
 from data_preprocess import folder
 from data_preprocess.common import ConversionError, assign_splits
 from data_preprocess.knowledge import load_card
 
-REPO = Path(__file__).resolve().parents[1]
 CARD = """
 name: toy_derm
 task_type: multiclass
@@ -52,9 +52,25 @@ def _dataset(tmp_path: Path, n_patients: int = 60, seed: int = 0) -> tuple[Path,
 
 
 def _run(csv_path: Path, card: Path, out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "data_preprocess.folder", "--card", str(card), "--csv",
-                           str(csv_path), "--group_column", "patient", "--output_dir", str(out), "--no_balance"],
-                          cwd=REPO, capture_output=True, text=True)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "data_preprocess.folder",
+            "--card",
+            str(card),
+            "--csv",
+            str(csv_path),
+            "--group_column",
+            "patient",
+            "--output_dir",
+            str(out),
+            "--no_balance",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_no_patient_straddles_splits_sizes_balanced_and_rerun_identical(tmp_path):
@@ -92,8 +108,9 @@ def test_no_patient_straddles_splits_sizes_balanced_and_rerun_identical(tmp_path
 
 def test_group_given_splits_and_bad_groups(tmp_path):
     card = load_card(_dataset(tmp_path, n_patients=3)[1])
-    (tmp_path / "g.csv").write_text("image,label,split,patient\na.png,nevus,train,P1\nb.png,nevus,,P1\n"
-                                    "c.png,melanoma,,P2\n")
+    (tmp_path / "g.csv").write_text(
+        "image,label,split,patient\na.png,nevus,train,P1\nb.png,nevus,,P1\nc.png,melanoma,,P2\n"
+    )
     samples = folder.read_csv(tmp_path / "g.csv", card, group_column="patient")
     folder.assign_group_splits(samples, 0.1, 0.2, seed=0)
     assert samples[1].split == "train"  # follows its patient's given split

@@ -18,8 +18,9 @@ def test_every_medmnist_2d_dataset_has_a_valid_cited_card():
     for flag in mm.DATASETS_2D:
         info = mm.INFO[flag]
         card = load_card(flag)
-        validate_card(card, [info["label"][str(i)] for i in range(len(info["label"]))], mm.TASK_TYPES[info["task"]],
-                      flag)
+        validate_card(
+            card, [info["label"][str(i)] for i in range(len(info["label"]))], mm.TASK_TYPES[info["task"]], flag
+        )
         assert card.references and card.modality and card.description and card.question
         assert all(len(c.findings) > 20 for c in card.labels), flag
         text = render_knowledge(card)
@@ -37,8 +38,10 @@ def test_retina_knowledge_follows_icdr():
 
 def test_card_structure_errors_name_file_and_field(tmp_path):
     bad = tmp_path / "ambiguous.yaml"
-    bad.write_text("name: x\ntask_type: multiclass\nquestion: q?\nlabels:\n"
-                   "  - {name: cyst, aliases: [Lesion-A]}\n  - {name: tumour, aliases: [lesion a]}\n")
+    bad.write_text(
+        "name: x\ntask_type: multiclass\nquestion: q?\nlabels:\n"
+        "  - {name: cyst, aliases: [Lesion-A]}\n  - {name: tumour, aliases: [lesion a]}\n"
+    )
     with pytest.raises(ConversionError, match=r"ambiguous.yaml: field 'labels': 'lesion a' names both"):
         load_card(bad)
     bad.write_text("name: x\ntask_type: regression\nquestion: q?\nlabels: [{name: a}, {name: b}]\n")
@@ -52,16 +55,20 @@ def test_templates_are_data_and_render_for_every_task_type():
         assert load_template(name).user.count("<image>") == 1
     grounding = RowBuilder(TaskSpec(name="g", task_type="grounding", question="Locate the lesion."))
     assert "pixel coordinates of this 112x84 image" in grounding.prompt_text((112, 84))
-    multilabel = RowBuilder(TaskSpec(name="m", task_type="multilabel", question="Which?", labels=("a", "b")),
-                            template="classlist", option_style="letter")
+    multilabel = RowBuilder(
+        TaskSpec(name="m", task_type="multilabel", question="Which?", labels=("a", "b")),
+        template="classlist",
+        option_style="letter",
+    )
     text = multilabel.prompt_text((28, 28))
     assert "Possible findings:\nA. a\nB. b" in text and "or answer none" in text and "  " not in text
     with pytest.raises(ConversionError, match="knowledge.yaml: the template shows task knowledge"):
         RowBuilder(TaskSpec(name="g", task_type="grounding", question="Locate."), template="knowledge")
 
 
-def test_sft_rows_load_in_verl_sft_dataset_and_targets_score_correct(fake_medmnist_dir, tmp_path, qwen_tokenizer,
-                                                                     qwen_processor):
+def test_sft_rows_load_in_verl_sft_dataset_and_targets_score_correct(
+    fake_medmnist_dir, tmp_path, qwen_tokenizer, qwen_processor
+):
     from omegaconf import OmegaConf
     from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 
@@ -69,8 +76,14 @@ def test_sft_rows_load_in_verl_sft_dataset_and_targets_score_correct(fake_medmni
 
     for dataset, npz in (("retinamnist", "retinamnist.npz"), ("chestmnist", "chestmnist.npz")):
         out = tmp_path / dataset
-        mm.convert(dataset, out, npz=fake_medmnist_dir / npz, split_sizes={"train": 4, "val": 2, "test": 0},
-                   image_size=56, progress=False)
+        mm.convert(
+            dataset,
+            out,
+            npz=fake_medmnist_dir / npz,
+            split_sizes={"train": 4, "val": 2, "test": 0},
+            image_size=56,
+            progress=False,
+        )
         written = sft.convert(out)
         assert sorted(written) == ["sft_test.parquet", "sft_train.parquet", "sft_val.parquet"]
         rl_rows, sft_rows = read_rows(out / "train.parquet"), read_rows(written["sft_train.parquet"])
@@ -79,8 +92,9 @@ def test_sft_rows_load_in_verl_sft_dataset_and_targets_score_correct(fake_medmni
             assert row["messages"][:-1] == rl["prompt"] and row["images"] == rl["images"]
             reply = row["messages"][-1]
             assert reply["role"] == "assistant"
-            score = compute_score(rl["data_source"], reply["content"], rl["reward_model"]["ground_truth"],
-                                  rl["extra_info"])
+            score = compute_score(
+                rl["data_source"], reply["content"], rl["reward_model"]["ground_truth"], rl["extra_info"]
+            )
             assert score["acc"] == 1.0 and score["format"] == 1.0, (reply, score)
         config = OmegaConf.create({"max_length": 2048, "pad_mode": "no_padding", "truncation": "error"})
         sft_dataset = MultiTurnSFTDataset(str(written["sft_train.parquet"]), qwen_tokenizer, config, qwen_processor)
@@ -109,10 +123,11 @@ def test_bad_template_yaml_names_the_file(tmp_path):
 
 def test_sft_multilabel_answer_survives_label_names_with_commas():
     from reward_fns import compute_score
+    from reward_fns.reference import reference_answer
 
     info = {"task_type": "multilabel", "labels": ["Effusion, pleural", "mass", "nodule"], "knowledge": ""}
     gt = '["Effusion, pleural","nodule"]'
-    assert sft.answer_text('["mass","nodule"]', info) == "mass, nodule"  # plain names: the prompt's comma list
+    assert reference_answer('["mass","nodule"]', info) == "mass, nodule"  # plain names: the prompt's comma list
     reply = sft.sft_row({"reward_model": {"ground_truth": gt}, "extra_info": info, "prompt": [], "images": []})
     score = compute_score("verl_med/x", reply["messages"][-1]["content"], gt, info)
     assert score["acc"] == 1.0 and score["format"] == 1.0, reply

@@ -1,4 +1,5 @@
-"""Localization converter: masks and COCO boxes -> grounding rows verl loads and the IoU reward accepts."""
+"""Grounding converter (``data_preprocess.grounding``, once ``localization``): masks and COCO boxes -> grounding rows
+verl loads and the IoU reward accepts."""
 
 from __future__ import annotations
 
@@ -13,15 +14,16 @@ from fixtures_data import write_busi_like_folder
 from PIL import Image
 
 import reward_fns
-from data_preprocess import localization as loc
+from data_preprocess import grounding as loc
 from data_preprocess.common import ConversionError
 
 
 def test_mask_folder_rows_load_in_verl_and_reference_boxes_score(tmp_path, qwen_tokenizer, qwen_processor):
     samples = loc.read_mask_folder(write_busi_like_folder(tmp_path / "busi"))
     assert len(samples) == 10 and all(s.masks for s in samples)
-    written = loc.convert(samples, tmp_path / "out", name="busi", max_side=56, val_fraction=0.25,
-                          test_fraction=0.25, progress=False)
+    written = loc.convert(
+        samples, tmp_path / "out", name="busi", max_side=56, val_fraction=0.25, test_fraction=0.25, progress=False
+    )
     check_rl_rows(written.values(), qwen_tokenizer, qwen_processor, tmp_path)
     rows = [r for f in written.values() for r in read_rows(f)]
     assert len(rows) == 10 and {r["extra_info"]["task_type"] for r in rows} == {"grounding"}
@@ -54,19 +56,26 @@ def _coco(tmp_path: Path, annotations: list[dict], size=(100, 50)) -> Path:
     (tmp_path / "img").mkdir(exist_ok=True)
     for i in (1, 2):
         Image.new("RGB", size, (i * 40, 80, 120)).save(tmp_path / "img" / f"{i}.jpg")
-    data = {"images": [{"id": i, "file_name": f"{i}.jpg", "width": 100, "height": 50} for i in (1, 2)],
-            "annotations": annotations, "categories": [{"id": 1, "name": "lesion"}, {"id": 2, "name": "organ"}]}
+    data = {
+        "images": [{"id": i, "file_name": f"{i}.jpg", "width": 100, "height": 50} for i in (1, 2)],
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "lesion"}, {"id": 2, "name": "organ"}],
+    }
     path = tmp_path / "ann.json"
     path.write_text(json.dumps(data))
     return path
 
 
 def test_coco_boxes_in_rel1000_with_category_filter(tmp_path, qwen_tokenizer, qwen_processor):
-    ann = _coco(tmp_path, [{"image_id": 1, "bbox": [10, 5, 20, 10], "category_id": 1},
-                           {"image_id": 1, "bbox": [0, 0, 5, 5], "category_id": 2}])
+    ann = _coco(
+        tmp_path,
+        [
+            {"image_id": 1, "bbox": [10, 5, 20, 10], "category_id": 1},
+            {"image_id": 1, "bbox": [0, 0, 5, 5], "category_id": 2},
+        ],
+    )
     samples = loc.read_coco(ann, tmp_path / "img", "val", categories=["lesion"])
-    written = loc.convert(samples, tmp_path / "out", name="coco", box_format="rel1000", max_side=0,
-                          progress=False)
+    written = loc.convert(samples, tmp_path / "out", name="coco", box_format="rel1000", max_side=0, progress=False)
     assert list(written) == ["val.parquet"]
     check_rl_rows(written.values(), qwen_tokenizer, qwen_processor, tmp_path)
     rows = read_rows(written["val.parquet"])
@@ -74,11 +83,14 @@ def test_coco_boxes_in_rel1000_with_category_filter(tmp_path, qwen_tokenizer, qw
     assert rows[0]["extra_info"]["image_size"] == [100, 50] and "0-1000" in rows[0]["prompt"][0]["content"]
 
 
-@pytest.mark.parametrize("annotation, message", [
-    ({"image_id": 7, "bbox": [1, 1, 2, 2]}, r"ann.json: field 'annotations\[0\].image_id': no image with id 7"),
-    ({"image_id": 1, "bbox": [1, 1, -2, 2]}, r"ann.json: field 'annotations\[0\].bbox': expected"),
-    ({"image_id": 1, "bbox": [90, 1, 30, 2]}, r"ann.json: field 'annotations\[0\].bbox': .* outside"),
-])
+@pytest.mark.parametrize(
+    "annotation, message",
+    [
+        ({"image_id": 7, "bbox": [1, 1, 2, 2]}, r"ann.json: field 'annotations\[0\].image_id': no image with id 7"),
+        ({"image_id": 1, "bbox": [1, 1, -2, 2]}, r"ann.json: field 'annotations\[0\].bbox': expected"),
+        ({"image_id": 1, "bbox": [90, 1, 30, 2]}, r"ann.json: field 'annotations\[0\].bbox': .* outside"),
+    ],
+)
 def test_bad_coco_annotations_name_the_field(tmp_path, annotation, message):
     with pytest.raises(ConversionError, match=message):
         loc.read_coco(_coco(tmp_path, [annotation]), tmp_path / "img", "train")
@@ -104,17 +116,27 @@ def test_unreadable_or_mismatched_images_fail_without_partial_output(tmp_path):
 def test_decompression_bomb_is_refused(tmp_path):
     ann = _coco(tmp_path, [], size=(100, 50))
     with pytest.raises(ConversionError, match="1.jpg: image: refused as a decompression bomb"):
-        loc.convert(loc.read_coco(ann, tmp_path / "img", "train"), tmp_path / "out", name="x",
-                    max_image_pixels=1000, progress=False)
+        loc.convert(
+            loc.read_coco(ann, tmp_path / "img", "train"),
+            tmp_path / "out",
+            name="x",
+            max_image_pixels=1000,
+            progress=False,
+        )
 
 
-@pytest.mark.parametrize("annotation, message", [
-    ({"image_id": [1], "bbox": [1, 1, 2, 2]}, r"ann.json: field 'annotations\[0\].image_id': expected a number"),
-    ({"image_id": 1, "bbox": [1, 1, 2, 2], "category_id": {"id": 1}},
-     r"ann.json: field 'annotations\[0\].category_id': expected a number"),
-    ({"image_id": 1, "bbox": [1, 1, True, 2]}, r"ann.json: field 'annotations\[0\].bbox': expected"),
-    ({"image_id": 1, "bbox": [1, 1, float("nan"), 2]}, r"ann.json: field 'annotations\[0\].bbox': expected"),
-])
+@pytest.mark.parametrize(
+    "annotation, message",
+    [
+        ({"image_id": [1], "bbox": [1, 1, 2, 2]}, r"ann.json: field 'annotations\[0\].image_id': expected a number"),
+        (
+            {"image_id": 1, "bbox": [1, 1, 2, 2], "category_id": {"id": 1}},
+            r"ann.json: field 'annotations\[0\].category_id': expected a number",
+        ),
+        ({"image_id": 1, "bbox": [1, 1, True, 2]}, r"ann.json: field 'annotations\[0\].bbox': expected"),
+        ({"image_id": 1, "bbox": [1, 1, float("nan"), 2]}, r"ann.json: field 'annotations\[0\].bbox': expected"),
+    ],
+)
 def test_malformed_coco_field_types_name_the_file_and_field(tmp_path, annotation, message):
     with pytest.raises(ConversionError, match=message):
         loc.read_coco(_coco(tmp_path, [annotation]), tmp_path / "img", "train")
@@ -133,8 +155,11 @@ def test_coco_split_names_are_train_val_test(tmp_path):
     ann = _coco(tmp_path, [{"image_id": 1, "bbox": [10, 5, 20, 10]}])
     out = tmp_path / "out"
     base = ["--image_root", str(tmp_path / "img"), "--name", "x", "--output_dir", str(out), "--max_side", "56"]
-    with pytest.raises(ConversionError, match=r"--coco validation=.*ann.json: split 'validation': expected one of "
-                                              r"train, val, test"):
+    with pytest.raises(
+        ConversionError,
+        match=r"--coco validation=.*ann.json: split 'validation': expected one of "
+        r"train, val, test",
+    ):
         loc.main(["--coco", f"validation={ann}", *base])
     assert no_outputs(out)
     loc.main(["--coco", f"val={ann}", "--coco", str(ann), *base])
@@ -144,8 +169,14 @@ def test_coco_split_names_are_train_val_test(tmp_path):
 def test_max_side_0_pixel_boxes_need_the_stored_abs_frame(tmp_path, capsys):
     # 100x50 kept as is (not multiples of 28): Qwen's processor would see 112x56, the prompt and truth say 100x50.
     ann = _coco(tmp_path, [{"image_id": 1, "bbox": [10, 5, 20, 10]}])
-    written = loc.convert(loc.read_coco(ann, tmp_path / "img", "train"), tmp_path / "out", name="x",
-                          box_format="abs", max_side=0, progress=False)
+    written = loc.convert(
+        loc.read_coco(ann, tmp_path / "img", "train"),
+        tmp_path / "out",
+        name="x",
+        box_format="abs",
+        max_side=0,
+        progress=False,
+    )
     row = read_rows(written["train.parquet"])[0]
     assert row["extra_info"]["image_size"] == [100, 50] and "100x50 image" in row["prompt"][0]["content"]
     truth = row["reward_model"]["ground_truth"]
@@ -156,3 +187,35 @@ def test_max_side_0_pixel_boxes_need_the_stored_abs_frame(tmp_path, capsys):
     with pytest.raises(SystemExit):
         loc.main(["--help"])
     assert "med.reward.abs_frame=stored" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_old_module_name_warns_and_runs_the_grounding_converter(tmp_path):
+    import importlib
+    import subprocess
+    import sys
+
+    from fixtures_data import REPO
+
+    from data_preprocess.common import USER_ERROR_EXIT
+
+    sys.modules.pop("data_preprocess.localization", None)
+    with pytest.warns(DeprecationWarning, match=r"use data_preprocess\.grounding"):
+        assert importlib.import_module("data_preprocess.localization") is loc
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "data_preprocess.localization",
+            "--masks",
+            str(tmp_path / "none"),
+            "--name",
+            "x",
+            "--output_dir",
+            str(tmp_path / "out"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert "deprecated" in proc.stderr and "python -m data_preprocess.grounding" in proc.stderr
+    assert proc.returncode == USER_ERROR_EXIT and "not a folder of images" in proc.stderr, proc.stderr

@@ -10,7 +10,7 @@ import numpy as np
 from convert_checks import read_rows
 from PIL import Image
 
-from data_preprocess import localization as loc
+from data_preprocess import grounding as loc
 
 
 def jpeg_round_trip(mask: np.ndarray, quality: int = 75) -> np.ndarray:
@@ -37,11 +37,20 @@ def test_label_masks_of_zeros_and_ones_still_work():
 def test_coco_crowd_annotations_are_skipped(tmp_path: Path):
     (tmp_path / "img").mkdir()
     Image.new("RGB", (100, 50), (90, 80, 120)).save(tmp_path / "img" / "1.png")
-    anns = [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "iscrowd": 0},
-            {"image_id": 1, "category_id": 1, "bbox": [0, 0, 100, 50], "iscrowd": 1}]
+    anns = [
+        {"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "iscrowd": 0},
+        {"image_id": 1, "category_id": 1, "bbox": [0, 0, 100, 50], "iscrowd": 1},
+    ]
     path = tmp_path / "ann.json"
-    path.write_text(json.dumps({"images": [{"id": 1, "file_name": "1.png", "width": 100, "height": 50}],
-                                "annotations": anns, "categories": [{"id": 1, "name": "lesion"}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 1, "file_name": "1.png", "width": 100, "height": 50}],
+                "annotations": anns,
+                "categories": [{"id": 1, "name": "lesion"}],
+            }
+        )
+    )
     samples = loc.read_coco(path, tmp_path / "img", "train")
     assert samples[0].boxes == [[10.0, 10.0, 30.0, 30.0]]
     written = loc.convert(samples, tmp_path / "out", name="lesions", max_side=0, progress=False)

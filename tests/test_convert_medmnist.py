@@ -14,27 +14,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 from convert_checks import check_rl_rows, no_outputs, read_rows
+from fixtures_data import REPO
 from PIL import Image
 
 from data_preprocess import medmnist as mm
 from data_preprocess.common import ConversionError
 from data_preprocess.npz_stream import NpzStream
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def _convert(npz: Path, out: Path, dataset: str, **kw) -> dict[str, Path]:
     return mm.convert(dataset, out, npz=npz, progress=False, **kw)
 
 
-@pytest.mark.parametrize("dataset, npz_name, n_classes, channels", [
-    ("retinamnist", "retinamnist_224.npz", 5, 3),
-    ("breastmnist", "breastmnist.npz", 2, 1),
-    ("bloodmnist", "bloodmnist_64.npz", 8, 3),
-    ("chestmnist", "chestmnist.npz", 14, 1),
-])
-def test_fixture_npz_loads_in_verl_and_reference_answers_score(fake_medmnist_dir, tmp_path, qwen_tokenizer,
-                                                               qwen_processor, dataset, npz_name, n_classes, channels):
+@pytest.mark.parametrize(
+    "dataset, npz_name, n_classes, channels",
+    [
+        ("retinamnist", "retinamnist_224.npz", 5, 3),
+        ("breastmnist", "breastmnist.npz", 2, 1),
+        ("bloodmnist", "bloodmnist_64.npz", 8, 3),
+        ("chestmnist", "chestmnist.npz", 14, 1),
+    ],
+)
+def test_fixture_npz_loads_in_verl_and_reference_answers_score(
+    fake_medmnist_dir, tmp_path, qwen_tokenizer, qwen_processor, dataset, npz_name, n_classes, channels
+):
     out = tmp_path / dataset
     written = _convert(fake_medmnist_dir / npz_name, out, dataset, template="classlist")
     assert sorted(written) == ["test.parquet", "train.parquet", "val.parquet"]
@@ -49,8 +52,9 @@ def test_fixture_npz_loads_in_verl_and_reference_answers_score(fake_medmnist_dir
         for row in rows:  # ground truth follows the npz label of the row's source index
             truth = labels[row["extra_info"]["index"]]
             if dataset == "chestmnist":
-                assert json.loads(row["reward_model"]["ground_truth"]) == [info["labels"][k]
-                                                                          for k in np.flatnonzero(truth)]
+                assert json.loads(row["reward_model"]["ground_truth"]) == [
+                    info["labels"][k] for k in np.flatnonzero(truth)
+                ]
             else:
                 assert row["reward_model"]["ground_truth"] == info["labels"][int(truth[0])]
     image = Image.open(io.BytesIO(rows[0]["images"][0]["bytes"]))
@@ -63,8 +67,13 @@ def test_readable_display_names_keep_official_names_as_aliases(fake_medmnist_dir
     assert info["labels"][3] == "immature granulocyte"
     assert "immature granulocytes(myelocytes, metamyelocytes and promyelocytes)" in info["label_aliases"][3]
     retina = read_rows(_convert(fake_medmnist_dir / "retinamnist.npz", tmp_path / "r", "retinamnist")["val.parquet"])
-    assert retina[0]["extra_info"]["labels"] == ["no DR", "mild NPDR", "moderate NPDR", "severe NPDR",
-                                                 "proliferative DR"]
+    assert retina[0]["extra_info"]["labels"] == [
+        "no DR",
+        "mild NPDR",
+        "moderate NPDR",
+        "severe NPDR",
+        "proliferative DR",
+    ]
     assert retina[0]["extra_info"]["task_type"] == "ordinal"
     assert [a[0] for a in retina[0]["extra_info"]["label_aliases"]] == ["0", "1", "2", "3", "4"]
 
@@ -76,8 +85,15 @@ def test_default_template_is_vrft_with_knowledge_only_in_extra_info(fake_medmnis
     assert prompt.startswith("<image>What is the diabetic retinopathy severity grade")
     assert "<think>" in prompt and "<answer>" in prompt
     assert "4-2-1" not in prompt and "mild NPDR" not in prompt  # no knowledge, no class list
-    baked = read_rows(_convert(fake_medmnist_dir / "retinamnist.npz", tmp_path / "k", "retinamnist",
-                               template="knowledge", option_style="letter")["test.parquet"])[0]
+    baked = read_rows(
+        _convert(
+            fake_medmnist_dir / "retinamnist.npz",
+            tmp_path / "k",
+            "retinamnist",
+            template="knowledge",
+            option_style="letter",
+        )["test.parquet"]
+    )[0]
     assert "4-2-1 rule" in baked["prompt"][0]["content"] and "B. mild NPDR" in baked["prompt"][0]["content"]
     # The prompt is the same for every row: nothing image- or label-specific leaks into it.
     assert len({r["prompt"][0]["content"] for r in read_rows(tmp_path / "k" / "train.parquet")}) == 1
@@ -95,8 +111,9 @@ def test_balanced_few_shot_subsets_are_seeded_and_byte_identical(fake_medmnist_d
     assert len(train) == 10 and len(read_rows(a["val.parquet"])) == 5 and len(read_rows(a["test.parquet"])) == 8
     gts = [r["reward_model"]["ground_truth"] for r in train]
     assert all(gts.count(label) == 2 for label in set(gts)) and len(set(gts)) == 5  # 2 shots per class
-    assert [r["extra_info"]["index"] for r in train] != [r["extra_info"]["index"] for r in
-                                                         read_rows(c["train.parquet"])]
+    assert [r["extra_info"]["index"] for r in train] != [
+        r["extra_info"]["index"] for r in read_rows(c["train.parquet"])
+    ]
 
 
 def test_image_size_zero_keeps_native_pixels(fake_medmnist_dir, tmp_path):
@@ -183,18 +200,38 @@ def test_download_goes_through_medmnist_with_official_file_names(fake_medmnist_d
     assert path == tmp_path / "root" / "retinamnist_224.npz" and path.is_file()
     assert calls == [(mm.INFO["retinamnist"]["url_224"], "retinamnist_224.npz", mm.INFO["retinamnist"]["MD5_224"])]
     assert mm.npz_filename("pathmnist", 28) == "pathmnist.npz"
-    written = mm.convert("retinamnist", tmp_path / "o", size=224, root=tmp_path / "root", progress=False,
-                         split_sizes={"train": 5, "val": 0, "test": 0})
+    written = mm.convert(
+        "retinamnist",
+        tmp_path / "o",
+        size=224,
+        root=tmp_path / "root",
+        progress=False,
+        split_sizes={"train": 5, "val": 0, "test": 0},
+    )
     assert len(read_rows(written["train.parquet"])) == 5 and read_rows(written["val.parquet"]) == []
 
 
 def test_cli_reports_bad_input_without_traceback(tmp_path):
     bogus = tmp_path / "bogus.npz"
     bogus.write_bytes(b"not a zip")
-    proc = subprocess.run([sys.executable, "-m", "data_preprocess.medmnist", "--dataset", "breastmnist", "--npz",
-                           str(bogus), "--output_dir", str(tmp_path / "o")], cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().startswith("error:") and "bogus.npz" in proc.stderr
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "data_preprocess.medmnist",
+            "--dataset",
+            "breastmnist",
+            "--npz",
+            str(bogus),
+            "--output_dir",
+            str(tmp_path / "o"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("verl-med: error:") and "bogus.npz" in proc.stderr
 
 
 def test_memory_stays_flat_on_a_large_npz(tmp_path):
@@ -203,8 +240,15 @@ def test_memory_stays_flat_on_a_large_npz(tmp_path):
     images = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, size, size, 3))
     labels = (np.arange(n) % 9).reshape(n, 1).astype(np.uint8)
     small = np.zeros((2, size, size, 3), np.uint8), np.zeros((2, 1), np.uint8)
-    np.savez_compressed(tmp_path / "pathmnist_224.npz", train_images=images, train_labels=labels,
-                        val_images=small[0], val_labels=small[1], test_images=small[0], test_labels=small[1])
+    np.savez_compressed(
+        tmp_path / "pathmnist_224.npz",
+        train_images=images,
+        train_labels=labels,
+        val_images=small[0],
+        val_labels=small[1],
+        test_images=small[0],
+        test_labels=small[1],
+    )
     script = textwrap.dedent(f"""
         import resource
         from data_preprocess import medmnist as mm

@@ -17,14 +17,13 @@ import pytest
 import torch
 from cpu_e2e import (
     CPU_OVERRIDES,
-    REPO,
     SMALL_RUN,
     cpu_env,
     metrics_by_step,
     outcomes_by_step,
     run_logged,
 )
-from fixtures_data import write_fake_medmnist_npz
+from fixtures_data import REPO, write_fake_medmnist_npz
 from fixtures_model import build_tiny_qwen_vl_dir
 from omegaconf import OmegaConf
 
@@ -57,22 +56,49 @@ def e2e(tmp_path_factory):
     model = build_tiny_qwen_vl_dir(root / "model", weights=True)
     npz = write_fake_medmnist_npz(root / "npz" / "retinamnist.npz", n_classes=5, counts=(10, 5, 5), seed=1)
     data = root / "data"
-    subprocess.run([sys.executable, "-m", "data_preprocess.medmnist", "--dataset", "retinamnist", "--size", "28",
-                    "--npz", str(npz), "--image_size", "56", "--output_dir", str(data / "retinamnist")],
-                   check=True, cwd=REPO, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "data_preprocess.medmnist",
+            "--dataset",
+            "retinamnist",
+            "--size",
+            "28",
+            "--npz",
+            str(npz),
+            "--image_size",
+            "56",
+            "--output_dir",
+            str(data / "retinamnist"),
+        ],
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
     return {"root": root, "model": model, "data": data}
 
 
 def _train(e2e: dict, name: str, *extra: str, module: str = "verl_med_plugin.main") -> Path:
     run = e2e["root"] / name
     run.mkdir()
-    common = [f"actor_rollout_ref.model.path={e2e['model']}", f"trainer.default_local_dir={run / 'ckpt'}",
-              f"trainer.validation_data_dir={run / 'val'}", f"trainer.rollout_data_dir={run / 'rollout'}",
-              "trainer.val_before_train=false", *CPU_OVERRIDES, *SMALL_RUN]
+    common = [
+        f"actor_rollout_ref.model.path={e2e['model']}",
+        f"trainer.default_local_dir={run / 'ckpt'}",
+        f"trainer.validation_data_dir={run / 'val'}",
+        f"trainer.rollout_data_dir={run / 'rollout'}",
+        "trainer.val_before_train=false",
+        *CPU_OVERRIDES,
+        *SMALL_RUN,
+    ]
     if module == "verl_med_plugin.main":
         common += [f"med.data_dir={e2e['data']}", "med.dataset=retinamnist", f"hydra.run.dir={run}"]
-    run_logged([sys.executable, "-m", module, *common, *extra], run / "train.log",
-               env=cpu_env({"VERL_FILE_LOGGER_PATH": str(run / "metrics.jsonl")}), cwd=run)
+    run_logged(
+        [sys.executable, "-m", module, *common, *extra],
+        run / "train.log",
+        env=cpu_env({"VERL_FILE_LOGGER_PATH": str(run / "metrics.jsonl")}),
+        cwd=run,
+    )
     return run
 
 
@@ -80,10 +106,18 @@ def _train(e2e: dict, name: str, *extra: str, module: str = "verl_med_plugin.mai
 def grpo_run(e2e) -> Path:
     """3 GRPO steps: knowledge in the user turn, MFRS, curriculum sampler; a checkpoint every step, validation at
     the end."""
-    return _train(e2e, "grpo", f"reward.custom_reward_function.path={SHAPED_REWARD}",
-                  "med.knowledge.mode=user", "+med.reward.ordinal_reward=mfrs", "med.sampler.enable=true",
-                  f"trainer.total_training_steps={STEPS}", "trainer.save_freq=1", f"trainer.test_freq={STEPS}",
-                  "actor_rollout_ref.actor.optim.lr=1e-3")
+    return _train(
+        e2e,
+        "grpo",
+        f"reward.custom_reward_function.path={SHAPED_REWARD}",
+        "med.knowledge.mode=user",
+        "+med.reward.ordinal_reward=mfrs",
+        "med.sampler.enable=true",
+        f"trainer.total_training_steps={STEPS}",
+        "trainer.save_freq=1",
+        f"trainer.test_freq={STEPS}",
+        "actor_rollout_ref.actor.optim.lr=1e-3",
+    )
 
 
 def _sampler_state(obj):
@@ -124,12 +158,20 @@ def test_grpo_steps_update_the_actor(grpo_run, e2e):
     from safetensors.torch import load_file
 
     initial = load_file(str(e2e["model"] / "model.safetensors"))
-    shard = torch.load(grpo_run / "ckpt" / f"global_step_{STEPS}" / "actor" / "model_world_size_1_rank_0.pt",
-                       weights_only=False, map_location="cpu")
-    changed = [name for name, tensor in shard.items()
-               if name.endswith("layers.0.mlp.down_proj.weight") and not torch.equal(
-                   tensor.to_local().float() if hasattr(tensor, "to_local") else tensor.float(),
-                   next(v for k, v in initial.items() if k.endswith("layers.0.mlp.down_proj.weight")).float())]
+    shard = torch.load(
+        grpo_run / "ckpt" / f"global_step_{STEPS}" / "actor" / "model_world_size_1_rank_0.pt",
+        weights_only=False,
+        map_location="cpu",
+    )
+    changed = [
+        name
+        for name, tensor in shard.items()
+        if name.endswith("layers.0.mlp.down_proj.weight")
+        and not torch.equal(
+            tensor.to_local().float() if hasattr(tensor, "to_local") else tensor.float(),
+            next(v for k, v in initial.items() if k.endswith("layers.0.mlp.down_proj.weight")).float(),
+        )
+    ]
     assert changed, "the actor's weights did not change"
 
 
@@ -144,8 +186,12 @@ def test_every_trajectory_carried_the_sampler_fields_and_metrics_reached_the_log
         assert any(s > 0 for s in record["scores"])  # the shaping term reached rm_scores
     metrics = metrics_by_step(grpo_run / "metrics.jsonl")
     for step, data in metrics.items():
-        assert {"med_sampler/batch_acc", "med_sampler/zero_adv_group_frac", "med_sampler/seen_frac",
-                "timing_s/med_sampler"} <= set(data)
+        assert {
+            "med_sampler/batch_acc",
+            "med_sampler/zero_adv_group_frac",
+            "med_sampler/seen_frac",
+            "timing_s/med_sampler",
+        } <= set(data)
         assert not [k for k in data if k.startswith("med_sampler/") and (" " in k or ":" in k)]  # loggers choke
         assert data["med_sampler/batch_acc"] == pytest.approx(np.mean(outcomes[step]["accuracy"]))
 
@@ -161,8 +207,12 @@ def test_sampler_weights_after_each_checkpoint_equal_the_replayed_outcomes(grpo_
     outcomes = outcomes_by_step(grpo_run / "ckpt" / "med_sampler_outcomes.jsonl")
     for step in range(1, STEPS + 1):
         record = outcomes[step]
-        replay.update(np.array(record["sample_indices"]), np.array(record["accuracy"]),
-                      np.array(record["group_ids"]), np.array(record["scores"]))
+        replay.update(
+            np.array(record["sample_indices"]),
+            np.array(record["accuracy"]),
+            np.array(record["group_ids"]),
+            np.array(record["scores"]),
+        )
         saved = _sampler_state(torch.load(grpo_run / "ckpt" / f"global_step_{step}" / "data.pt", weights_only=False))
         assert saved is not None, f"no sampler state in global_step_{step}/data.pt"
         np.testing.assert_array_equal(np.asarray(saved["weights"]), replay.state_dict()["weights"])
@@ -175,8 +225,9 @@ def test_rollout_prompt_ids_equal_the_dry_run_rendering(grpo_run):
     config = _run_config(grpo_run)
     dataset, model = _train_dataset(config)
     first = outcomes_by_step(grpo_run / "ckpt" / "med_sampler_outcomes.jsonl")[1]
-    rendered = render_prompt(dataset, model.processor, index=first["first_sampler_index"],
-                             hf_model_type=model.hf_config.model_type)
+    rendered = render_prompt(
+        dataset, model.processor, index=first["first_sampler_index"], hf_model_type=model.hf_config.model_type
+    )
     assert rendered.num_image_tokens > 0 and "Background knowledge" in rendered.text
     assert first["first_prompt_ids"] == rendered.token_ids
 
@@ -186,10 +237,22 @@ def test_validation_dump_is_read_by_verl_med_eval(grpo_run, e2e):
     assert [p.name for p in dumps] == [f"{STEPS}.jsonl"]
     report = grpo_run / "report"
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "verl-med-eval"), f"grpo={grpo_run / 'val'}",
-         "--data", str(e2e["data"] / "retinamnist" / "val.parquet"),
-         "--reward-kwargs", f"grpo={grpo_run / '.hydra' / 'config.yaml'}", "--out", str(report)],
-        capture_output=True, text=True, cwd=REPO, timeout=600, check=False)
+        [
+            str(Path(sys.executable).parent / "verl-med-eval"),
+            f"grpo={grpo_run / 'val'}",
+            "--data",
+            str(e2e["data"] / "retinamnist" / "val.parquet"),
+            "--reward_kwargs",
+            f"grpo={grpo_run / '.hydra' / 'config.yaml'}",
+            "--out",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (report / "metrics.json").is_file() and (report / "summary.md").is_file()
     assert any(report.glob("*.png"))
@@ -198,10 +261,18 @@ def test_validation_dump_is_read_by_verl_med_eval(grpo_run, e2e):
 @pytest.fixture(scope="module")
 def resumed_run(grpo_run, e2e) -> Path:
     """A new process resumed from the first checkpoint of ``grpo_run`` (as after a crash there)."""
-    return _train(e2e, "resumed", f"reward.custom_reward_function.path={SHAPED_REWARD}",
-                  "+med.reward.ordinal_reward=mfrs", f"trainer.total_training_steps={STEPS}", "trainer.save_freq=-1",
-                  "trainer.test_freq=-1", "actor_rollout_ref.actor.optim.lr=1e-3", "trainer.resume_mode=resume_path",
-                  f"trainer.resume_from_path={grpo_run / 'ckpt' / 'global_step_1'}")
+    return _train(
+        e2e,
+        "resumed",
+        f"reward.custom_reward_function.path={SHAPED_REWARD}",
+        "+med.reward.ordinal_reward=mfrs",
+        f"trainer.total_training_steps={STEPS}",
+        "trainer.save_freq=-1",
+        "trainer.test_freq=-1",
+        "actor_rollout_ref.actor.optim.lr=1e-3",
+        "trainer.resume_mode=resume_path",
+        f"trainer.resume_from_path={grpo_run / 'ckpt' / 'global_step_1'}",
+    )
 
 
 def test_resumed_run_draws_what_the_uninterrupted_run_drew(grpo_run, resumed_run):
@@ -220,15 +291,27 @@ def test_plain_verl_main_ppo_with_the_readme_overrides(e2e):
     from test_plain_verl_command import README_OVERRIDES
 
     data = e2e["data"] / "retinamnist"
-    run = _train(e2e, "plain_verl", *README_OVERRIDES, f"data.train_files={data / 'train.parquet'}",
-                 f"data.val_files={data / 'val.parquet'}", "algorithm.adv_estimator=grpo",
-                 "trainer.total_training_steps=1", "trainer.save_freq=-1", "trainer.test_freq=1",
-                 module="verl.trainer.main_ppo")
+    run = _train(
+        e2e,
+        "plain_verl",
+        *README_OVERRIDES,
+        f"data.train_files={data / 'train.parquet'}",
+        f"data.val_files={data / 'val.parquet'}",
+        "algorithm.adv_estimator=grpo",
+        "trainer.total_training_steps=1",
+        "trainer.save_freq=-1",
+        "trainer.test_freq=1",
+        module="verl.trainer.main_ppo",
+    )
     assert list(metrics_by_step(run / "metrics.jsonl")) == [1]
     rollout = [json.loads(line) for line in (run / "rollout" / "1.jsonl").read_text().splitlines()]
     assert all("Background knowledge:" in r["input"] for r in rollout)  # MedRLHFDataset injected the card
     validation = [json.loads(line) for line in (run / "val" / "1.jsonl").read_text().splitlines()]
     assert validation and {"acc", "format", "mfrs", "pred"} <= set(validation[0])  # reward_fns.compute_score's keys
+    # trainer.v1.trainer_mode=med_sync: verl's own TaskRunnerV1 built MedSyncTrainer from its registry inside the Ray
+    # actor (registered by our verl.plugins entry point there), and its curriculum sampler saw the step's outcomes.
+    outcomes = outcomes_by_step(run / "ckpt" / "med_sampler_outcomes.jsonl")
+    assert list(outcomes) == [1] and outcomes[1]["sample_indices"]
 
 
 def test_example_script_chain_data_train_merge_generate_evaluate(e2e):
@@ -236,13 +319,28 @@ def test_example_script_chain_data_train_merge_generate_evaluate(e2e):
     merge the last checkpoint, generate on the test split, evaluate; only the CPU overrides are added, by
     environment variable. The evaluated model is the trained one."""
     runs, data = e2e["root"] / "chain_runs", e2e["root"] / "chain_data"
-    overrides = [*CPU_OVERRIDES, *SMALL_RUN, "trainer.total_training_steps=2", "trainer.save_freq=2",
-                 "trainer.test_freq=-1", "trainer.val_before_train=false",
-                 f"reward.custom_reward_function.path={SHAPED_REWARD}", "actor_rollout_ref.actor.optim.lr=1e-3"]
-    env = cpu_env({"MEDMNIST_SIZE": "28", "MEDMNIST_NPZ_DIR": str(e2e["root"] / "npz"), "MODEL_PATH": str(e2e["model"]),
-                   "DATA_DIR": str(data), "RUNS_DIR": str(runs), "HARDWARE": "8gpu",
-                   "VERL_MED_EXTRA_OVERRIDES": " ".join(overrides),
-                   "VERL_MED_GENERATE_ARGS": "--max-tokens 16 --limit 4"})
+    overrides = [
+        *CPU_OVERRIDES,
+        *SMALL_RUN,
+        "trainer.total_training_steps=2",
+        "trainer.save_freq=2",
+        "trainer.test_freq=-1",
+        "trainer.val_before_train=false",
+        f"reward.custom_reward_function.path={SHAPED_REWARD}",
+        "actor_rollout_ref.actor.optim.lr=1e-3",
+    ]
+    env = cpu_env(
+        {
+            "MEDMNIST_SIZE": "28",
+            "MEDMNIST_NPZ_DIR": str(e2e["root"] / "npz"),
+            "MODEL_PATH": str(e2e["model"]),
+            "DATA_DIR": str(data),
+            "RUNS_DIR": str(runs),
+            "HARDWARE": "8gpu",
+            "VERL_MED_EXTRA_OVERRIDES": " ".join(overrides),
+            "VERL_MED_GENERATE_ARGS": "--max_tokens 16 --limit 4",
+        }
+    )
     runs.mkdir()
     run_logged(["bash", str(REPO / "examples" / "retinamnist_grpo_1gpu.sh")], runs / "chain.log", env=env, cwd=runs)
     run = runs / "retinamnist_default_qwen2_5_vl_3b"

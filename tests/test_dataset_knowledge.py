@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 
 import pytest
-from fixtures_data import RETINA_KNOWLEDGE, RETINA_LABELS, VRFT_INSTRUCTION
+from fixtures_data import IMAGE_PAD, RETINA_KNOWLEDGE, RETINA_LABELS, VRFT_INSTRUCTION
 from fixtures_perception import (
     RETINA_QUESTION,
     classification_row,
@@ -20,7 +20,6 @@ from verl_med_plugin import verl_compat
 from verl_med_plugin.dataset import compose_messages, render_first_prompt, render_prompt
 from verl_med_plugin.med_settings import KNOWLEDGE_MODES, KnowledgeSettings, SettingsError
 
-PAD = "<|vision_start|><|image_pad|><|vision_end|>"
 KNOWLEDGE = "Background knowledge:\n" + RETINA_KNOWLEDGE
 OPTIONS = "Grades, from least to most severe:\n" + "\n".join(f"- {name}" for name in RETINA_LABELS)
 BASELINE = "<image>" + RETINA_QUESTION + VRFT_INSTRUCTION
@@ -31,14 +30,17 @@ def user_text(messages):
 
 
 # ------------------------------------------------------------------ message composition (no verl)
-@pytest.mark.parametrize(("mode", "classlist", "expected_user", "expected_system"), [
-    ("none", False, BASELINE, None),
-    ("classlist", False, f"<image>{RETINA_QUESTION}\n{OPTIONS}\n{VRFT_INSTRUCTION.lstrip()}", None),
-    ("user", False, f"<image>{KNOWLEDGE}\n\n{RETINA_QUESTION}{VRFT_INSTRUCTION}", None),
-    ("system", False, BASELINE, KNOWLEDGE),
-    ("user", True, f"<image>{KNOWLEDGE}\n\n{RETINA_QUESTION}\n{OPTIONS}\n{VRFT_INSTRUCTION.lstrip()}", None),
-    ("system", True, f"<image>{RETINA_QUESTION}\n{OPTIONS}\n{VRFT_INSTRUCTION.lstrip()}", KNOWLEDGE),
-])
+@pytest.mark.parametrize(
+    ("mode", "classlist", "expected_user", "expected_system"),
+    [
+        ("none", False, BASELINE, None),
+        ("classlist", False, f"<image>{RETINA_QUESTION}\n{OPTIONS}\n{VRFT_INSTRUCTION.lstrip()}", None),
+        ("user", False, f"<image>{KNOWLEDGE}\n\n{RETINA_QUESTION}{VRFT_INSTRUCTION}", None),
+        ("system", False, BASELINE, KNOWLEDGE),
+        ("user", True, f"<image>{KNOWLEDGE}\n\n{RETINA_QUESTION}\n{OPTIONS}\n{VRFT_INSTRUCTION.lstrip()}", None),
+        ("system", True, f"<image>{RETINA_QUESTION}\n{OPTIONS}\n{VRFT_INSTRUCTION.lstrip()}", KNOWLEDGE),
+    ],
+)
 def test_compose_messages_per_mode(mode, classlist, expected_user, expected_system):
     row = classification_row(0)
     original = [dict(m) for m in row["prompt"]]
@@ -70,7 +72,8 @@ def test_compose_messages_edge_cases():
     # A question the converter reworded: the block goes right after the image placeholder.
     row = classification_row(0, prompt_text="<image>Grade it." + VRFT_INSTRUCTION)
     assert user_text(compose_messages(row["prompt"], row["extra_info"], KnowledgeSettings())).startswith(
-        f"<image>{KNOWLEDGE}\n\nGrade it.")
+        f"<image>{KNOWLEDGE}\n\nGrade it."
+    )
 
 
 def test_invalid_mode_names_the_key():
@@ -124,11 +127,11 @@ def test_rollout_prompt_per_mode_and_family(mixed_parquet, family, mode):
     system_turn = text.split("<|im_start|>user\n")[0]
     user_turn = text.split("<|im_start|>user\n")[1].split("<|im_end|>")[0]
     assert (KNOWLEDGE in system_turn) == (mode == "system")
-    assert user_turn.startswith(PAD)
+    assert user_turn.startswith(IMAGE_PAD)
     if mode == "user":
-        assert user_turn.startswith(f"{PAD}{KNOWLEDGE}\n\n{RETINA_QUESTION}")
+        assert user_turn.startswith(f"{IMAGE_PAD}{KNOWLEDGE}\n\n{RETINA_QUESTION}")
     else:
-        assert user_turn.startswith(PAD + RETINA_QUESTION) and RETINA_KNOWLEDGE not in user_turn
+        assert user_turn.startswith(IMAGE_PAD + RETINA_QUESTION) and RETINA_KNOWLEDGE not in user_turn
     assert ("- proliferative DR" in user_turn) == (mode == "classlist")
     default_system = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
     assert text.startswith(default_system) == (family == "qwen2_5_vl" and mode != "system")
@@ -149,13 +152,18 @@ def test_rollout_prompt_per_mode_and_family(mixed_parquet, family, mode):
     assert ids == model.tokenizer(expanded, add_special_tokens=False)["input_ids"]
 
 
-@pytest.mark.parametrize(("family", "mode", "size"), [("qwen2_5_vl", m, 56) for m in KNOWLEDGE_MODES]
-                         + [("qwen3_vl", "system", 56), ("qwen3_vl", "user", 100)])
+@pytest.mark.parametrize(
+    ("family", "mode", "size"),
+    [("qwen2_5_vl", m, 56) for m in KNOWLEDGE_MODES] + [("qwen3_vl", "system", 56), ("qwen3_vl", "user", 100)],
+)
 def test_length_filter_counts_exactly_the_rollout_tokens(tmp_path, family, mode, size):
     # 100 px: Qwen3-VL's 16-px patches resize it differently from verl's default data.image_patch_size=14.
     path = write_rows(tmp_path / "one.parquet", [classification_row(0, size=size)])
-    n_tokens = len(render_prompt(build_dataset(path, family, mode), rollout_model(family).processor,
-                                 hf_model_type=family).token_ids)
+    n_tokens = len(
+        render_prompt(
+            build_dataset(path, family, mode), rollout_model(family).processor, hf_model_type=family
+        ).token_ids
+    )
     assert len(build_dataset(path, family, mode, max_prompt_length=n_tokens)) == 1
     assert len(build_dataset(path, family, mode, max_prompt_length=n_tokens - 1)) == 0
 
@@ -174,8 +182,13 @@ def test_rows_carry_sampler_index_and_the_knowledge_the_reward_reads(mixed_parqu
     # ... and the recitation reward compares the think text with that same extra_info field.
     answer = item["reward_model"]["ground_truth"]
     response = f"<think>{knowledge}</think><answer>{answer}</answer>"
-    reciting = compute_score(data_source=item["data_source"], solution_str=response, ground_truth=answer,
-                             extra_info=item["extra_info"], recite_delta=1.0)
+    reciting = compute_score(
+        data_source=item["data_source"],
+        solution_str=response,
+        ground_truth=answer,
+        extra_info=item["extra_info"],
+        recite_delta=1.0,
+    )
     assert reciting["recite"] > 0.9 and reciting["acc"] == 1.0
 
 

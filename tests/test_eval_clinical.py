@@ -21,8 +21,14 @@ from verl_med_plugin.evaluation.dumps import EvalDataError
 
 def _info(dataset: str, index: int) -> dict:
     card = load_card(dataset)
-    return {"dataset": dataset, "task_type": card.task_type, "labels": card.label_names,
-            "label_aliases": label_aliases(card), "index": index, "split": "test"}
+    return {
+        "dataset": dataset,
+        "task_type": card.task_type,
+        "labels": card.label_names,
+        "label_aliases": label_aliases(card),
+        "index": index,
+        "split": "test",
+    }
 
 
 def _answer(label: str | None, think: str = "I look at the image.") -> str:
@@ -37,9 +43,16 @@ def _write(path, records):
 def _run(tmp_path, dataset, truth, answers, **kwargs):
     """One record per (prompt, sample); ``answers[i]`` lists prompt i's answers (label index, None = no answer)."""
     labels = load_card(dataset).label_names
-    records = [{"prompt_id": f"{dataset}/test/{i}", "output": _answer(None if a is None else labels[a]),
-                "gts": labels[t], "extra_info": _info(dataset, i)}
-               for i, (t, samples) in enumerate(zip(truth, answers)) for a in samples]
+    records = [
+        {
+            "prompt_id": f"{dataset}/test/{i}",
+            "output": _answer(None if a is None else labels[a]),
+            "gts": labels[t],
+            "extra_info": _info(dataset, i),
+        }
+        for i, (t, samples) in enumerate(zip(truth, answers))
+        for a in samples
+    ]
     path = _write(tmp_path / f"{dataset}.jsonl", records)
     return evaluate.evaluate_run("run", path, None, None, {}, n_resamples=0, **kwargs)["datasets"][dataset]
 
@@ -67,8 +80,9 @@ def test_positive_class_list_and_bad_cards(tmp_path):
     retina = load_card("retinamnist")
     assert retina.positive == ("moderate NPDR", "severe NPDR", "proliferative DR")  # referable DR
     assert load_card("bloodmnist").positive == ()  # no clinically positive class: no such metrics
-    text = (retina.path.read_text(encoding="utf-8")
-            .replace("positive: [moderate NPDR, severe NPDR, proliferative DR]", "positive: [grade 9]"))
+    text = retina.path.read_text(encoding="utf-8").replace(
+        "positive: [moderate NPDR, severe NPDR, proliferative DR]", "positive: [grade 9]"
+    )
     bad = tmp_path / "retina.yaml"
     bad.write_text(text, encoding="utf-8")
     with pytest.raises(ConversionError, match="field 'positive'"):
@@ -104,12 +118,27 @@ def test_multilabel_auroc_per_label(tmp_path):
     labels = ["effusion", "mass", "nodule"]
     info = {"dataset": "chest", "task_type": "multilabel", "labels": labels, "split": "test"}
     truth_sets = [["effusion"], ["mass"], ["effusion", "mass"], [], ["effusion"], ["mass"]]
-    answers = [[["effusion"], ["effusion", "mass"]], [["mass"], []], [["effusion", "mass"], ["mass"]],
-               [[], ["nodule"]], [["mass"], ["effusion"]], [["mass"], ["mass"]]]
-    records = [{"prompt_id": str(i), "output": _answer(", ".join(a) if a else "none"), "gts": json.dumps(t),
-                "extra_info": info | {"index": i}} for i, (t, s) in enumerate(zip(truth_sets, answers)) for a in s]
-    m = evaluate.evaluate_run("x", _write(tmp_path / "c.jsonl", records), None, None, {}, n_resamples=0)[
-        "datasets"]["chest"]
+    answers = [
+        [["effusion"], ["effusion", "mass"]],
+        [["mass"], []],
+        [["effusion", "mass"], ["mass"]],
+        [[], ["nodule"]],
+        [["mass"], ["effusion"]],
+        [["mass"], ["mass"]],
+    ]
+    records = [
+        {
+            "prompt_id": str(i),
+            "output": _answer(", ".join(a) if a else "none"),
+            "gts": json.dumps(t),
+            "extra_info": info | {"index": i},
+        }
+        for i, (t, s) in enumerate(zip(truth_sets, answers))
+        for a in s
+    ]
+    m = evaluate.evaluate_run("x", _write(tmp_path / "c.jsonl", records), None, None, {}, n_resamples=0)["datasets"][
+        "chest"
+    ]
     truth = np.array([[label in t for label in labels] for t in truth_sets], dtype=int)
     shares = np.array([[sum(label in a for a in s) / 2 for label in labels] for s in answers])
     expected = [roc_auc_score(truth[:, j], shares[:, j]) for j in range(2)]  # nodule: never true, no AUROC
@@ -127,8 +156,9 @@ def test_ordinal_invalid_answers_as_the_farthest_grade(tmp_path):
     # every answer: grade 1 -> 4, grade 2 (the middle: tie) -> 0, grade 4 -> 0
     substituted = [0, 4, 0, 2, 4, 0]
     assert m["mae_invalid_farthest"] == pytest.approx(np.mean(np.abs(np.array(truth) - substituted)))
-    assert m["qwk_invalid_farthest"] == pytest.approx(cohen_kappa_score(truth, substituted, labels=range(5),
-                                                                        weights="quadratic"))
+    assert m["qwk_invalid_farthest"] == pytest.approx(
+        cohen_kappa_score(truth, substituted, labels=range(5), weights="quadratic")
+    )
     assert m["qwk_invalid_farthest"] < m["qwk"]  # a run cannot look better by refusing hard cases
 
 
@@ -137,20 +167,36 @@ def test_best_at_k_chance_level_matches_a_random_guesser():
     n_prompts, k, n_classes = 20_000, 4, 5
     truth = rng.integers(0, n_classes, n_prompts)
     guesses = rng.integers(0, n_classes, (n_prompts, k))
-    result = M.sampling_metrics(np.repeat(np.arange(n_prompts), k), [str(g) for g in guesses.ravel()],
-                                (guesses == truth[:, None]).ravel(), n_classes)
+    result = M.sampling_metrics(
+        np.repeat(np.arange(n_prompts), k),
+        [str(g) for g in guesses.ravel()],
+        (guesses == truth[:, None]).ravel(),
+        n_classes,
+    )
     assert result["chance@k"] == pytest.approx(1 - (1 - 1 / 5) ** 4)
     assert result["best@k"] == pytest.approx(result["chance@k"], abs=0.01)  # a guesser's best@k is the chance level
 
 
 def test_lesion_only_grounding_leaves_normal_images_out(tmp_path):
-    info = {"dataset": "busi", "task_type": "grounding", "labels": [], "box_format": "rel1000",
-            "image_size": [100, 100], "split": "test"}
-    rows = [("[]", "[]"), ("[]", "[]"), ("[[100,100,500,500]]", "[[100,100,500,500]]"),
-            ("[[300,300,700,700]]", "[[100,100,500,500]]"), ("[]", "[[100,100,500,500]]")]
+    info = {
+        "dataset": "busi",
+        "task_type": "grounding",
+        "labels": [],
+        "box_format": "rel1000",
+        "image_size": [100, 100],
+        "split": "test",
+    }
+    rows = [
+        ("[]", "[]"),
+        ("[]", "[]"),
+        ("[[100,100,500,500]]", "[[100,100,500,500]]"),
+        ("[[300,300,700,700]]", "[[100,100,500,500]]"),
+        ("[]", "[[100,100,500,500]]"),
+    ]
     records = [{"output": _answer(a), "gts": g, "extra_info": info | {"index": i}} for i, (a, g) in enumerate(rows)]
-    m = evaluate.evaluate_run("x", _write(tmp_path / "g.jsonl", records), None, None, {}, n_resamples=0)[
-        "datasets"]["busi"]
+    m = evaluate.evaluate_run("x", _write(tmp_path / "g.jsonl", records), None, None, {}, n_resamples=0)["datasets"][
+        "busi"
+    ]
     assert m["accuracy"] == pytest.approx(3 / 5) and m["mean_iou"] == pytest.approx((1 + 1 + 1 + 1 / 7 + 0) / 5)
     # lesions: 3 images; found 1 (IoU 1), missed by a far box (1/7) and by an empty answer (0)
     assert m["n_lesion"] == 3
@@ -159,15 +205,25 @@ def test_lesion_only_grounding_leaves_normal_images_out(tmp_path):
 
 def test_think_answer_consistency(tmp_path):
     labels = load_card("breastmnist").label_names
-    thinks = ["The margins are spiculated, so this is malignant.",  # consistent with "malignant"
-              "Benign features... on reflection, malignant.",  # last named class: malignant; answer benign
-              "Oval, circumscribed: benign.",  # alias of "normal or benign"; answer benign: consistent
-              "Hard to say."]  # names no class: not counted
+    thinks = [
+        "The margins are spiculated, so this is malignant.",  # consistent with "malignant"
+        "Benign features... on reflection, malignant.",  # last named class: malignant; answer benign
+        "Oval, circumscribed: benign.",  # alias of "normal or benign"; answer benign: consistent
+        "Hard to say.",
+    ]  # names no class: not counted
     answers = [0, 1, 1, 1]
-    records = [{"prompt_id": str(i), "output": _answer(labels[a], think), "gts": labels[0],
-                "extra_info": _info("breastmnist", i)} for i, (think, a) in enumerate(zip(thinks, answers))]
-    m = evaluate.evaluate_run("x", _write(tmp_path / "t.jsonl", records), None, None, {}, n_resamples=0)[
-        "datasets"]["breastmnist"]
+    records = [
+        {
+            "prompt_id": str(i),
+            "output": _answer(labels[a], think),
+            "gts": labels[0],
+            "extra_info": _info("breastmnist", i),
+        }
+        for i, (think, a) in enumerate(zip(thinks, answers))
+    ]
+    m = evaluate.evaluate_run("x", _write(tmp_path / "t.jsonl", records), None, None, {}, n_resamples=0)["datasets"][
+        "breastmnist"
+    ]
     assert m["think_answer"] == {"n": 3, "inconsistent": pytest.approx(1 / 3)}
 
 
@@ -176,8 +232,15 @@ def test_cis_appear_in_metrics_and_summary(tmp_path):
     truth = rng.integers(0, 5, 30)
     answers = [[int(t) if rng.random() < 0.6 else None] for t in truth]
     labels = load_card("retinamnist").label_names
-    records = [{"prompt_id": str(i), "output": _answer(None if a[0] is None else labels[a[0]]), "gts": labels[t],
-                "extra_info": _info("retinamnist", i)} for i, (t, a) in enumerate(zip(truth, answers))]
+    records = [
+        {
+            "prompt_id": str(i),
+            "output": _answer(None if a[0] is None else labels[a[0]]),
+            "gts": labels[t],
+            "extra_info": _info("retinamnist", i),
+        }
+        for i, (t, a) in enumerate(zip(truth, answers))
+    ]
     out = tmp_path / "report"
     assert evaluate.main([f"r={_write(tmp_path / 'r.jsonl', records)}", "--bootstrap", "300", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())

@@ -63,11 +63,21 @@ def test_read_rollout_dump_and_multi_output_sessions(tmp_path):
     path = write_rollout_dump(tmp_path, 3, [[1, 0], [0.5]])
     assert set(json.loads(path.read_text().splitlines()[0])) == {"input", "output", "gts", "score", "step", "uid"}
     records = read_records(path, Problems())
-    assert [(r.prompt_id, r.rewards["score"]) for r in records] == [("uuid-3-0", 1.0), ("uuid-3-0", 0.0),
-                                                                    ("uuid-3-1", 0.5)]
+    assert [(r.prompt_id, r.rewards["score"]) for r in records] == [
+        ("uuid-3-0", 1.0),
+        ("uuid-3-0", 0.0),
+        ("uuid-3-1", 0.5),
+    ]
     # a multi-output (multi-turn) session: only its last output is scored, as verl's GRPO does
-    verl_write_generations(tmp_path, 4, ["p"] * 3, ["turn 1", "turn 2", "other"], ["g"] * 3, [0.0, 1.0, 0.0],
-                           {"uid": ["u_0_0", "u_0_1", "u_1_0"]})
+    verl_write_generations(
+        tmp_path,
+        4,
+        ["p"] * 3,
+        ["turn 1", "turn 2", "other"],
+        ["g"] * 3,
+        [0.0, 1.0, 0.0],
+        {"uid": ["u_0_0", "u_0_1", "u_1_0"]},
+    )
     records = read_records(tmp_path / "4.jsonl", Problems())
     assert [r.response for r in records] == ["turn 2", "other"]
 
@@ -75,8 +85,12 @@ def test_read_rollout_dump_and_multi_output_sessions(tmp_path):
 def test_malformed_lines_and_missing_fields_are_counted(tmp_path):
     path = tmp_path / "gen.jsonl"
     good = {"output": "x", "gts": "no DR", "prompt_id": "p"}
-    path.write_text("\n".join([json.dumps(good), "{not json", "[1, 2]", json.dumps({"output": "x"}),
-                               json.dumps({"gts": "no DR"}), ""]) + "\n")
+    path.write_text(
+        "\n".join(
+            [json.dumps(good), "{not json", "[1, 2]", json.dumps({"output": "x"}), json.dumps({"gts": "no DR"}), ""]
+        )
+        + "\n"
+    )
     problems = Problems()
     records = read_records(path, problems)
     assert len(records) == 1
@@ -119,8 +133,12 @@ def test_join_problems_are_counted(tmp_path, rows):
     joined = [r for r in read_records(path, problems) if prepared.attach(r, problems)]
     assert [r.origin.rsplit(":", 1)[1] for r in joined] == ["1", "5"]
     assert joined[1].extra_info["index"] == 0 and joined[1].dataset == "bloodmnist"
-    assert problems.counts == {"ground_truth_mismatch": 1, "unmatched_prompt": 1, "unknown_sample": 1,
-                               "missing_field": 1}
+    assert problems.counts == {
+        "ground_truth_mismatch": 1,
+        "unmatched_prompt": 1,
+        "unknown_sample": 1,
+        "missing_field": 1,
+    }
 
 
 def test_same_prompt_with_different_label_sets_is_ambiguous(tmp_path, rows):
@@ -139,8 +157,10 @@ def test_same_prompt_with_different_label_sets_is_ambiguous(tmp_path, rows):
 def test_join_survives_knowledge_and_class_list_around_the_question(tmp_path, rows):
     """The dataset class may put knowledge before the question and the class list after it (med.knowledge.mode)."""
     prepared = PreparedData(rows)
-    rendered = (f"system\nYou are a helpful assistant.\nuser\n\nKnowledge:\nGrades follow the ICDR scale.\n\n"
-                f"{RETINA_QUESTION}\nOptions: {', '.join(RETINA_LABELS)}\n{INSTRUCTION.strip()}\nassistant\n")
+    rendered = (
+        f"system\nYou are a helpful assistant.\nuser\n\nKnowledge:\nGrades follow the ICDR scale.\n\n"
+        f"{RETINA_QUESTION}\nOptions: {', '.join(RETINA_LABELS)}\n{INSTRUCTION.strip()}\nassistant\n"
+    )
     path = tmp_path / "gen.jsonl"
     path.write_text(json.dumps({"input": rendered, "output": "x", "gts": "mild NPDR"}) + "\n")
     problems = Problems()

@@ -33,10 +33,20 @@ def run_dirs(tmp_path_factory, qwen_tokenizer, qwen_processor):
     for step, groups in ROLLOUT_STEPS.items():
         write_rollout_dump(root / "vrft_rollout", step, groups)
     sft = [0, 1, 2, 3, 1, 1, 1]  # one answer per row, in row order
-    requests = [GenerationRequest(f"{r['extra_info']['dataset']}/{r['extra_info']['index']}", "prompt", [],
-                                  r["reward_model"]["ground_truth"], r["data_source"], r["extra_info"]) for r in rows]
-    write_generations(requests, [[response(r["extra_info"]["labels"], p)] for r, p in zip(rows, sft)],
-                      root / "sft.jsonl")
+    requests = [
+        GenerationRequest(
+            f"{r['extra_info']['dataset']}/{r['extra_info']['index']}",
+            "prompt",
+            [],
+            r["reward_model"]["ground_truth"],
+            r["data_source"],
+            r["extra_info"],
+        )
+        for r in rows
+    ]
+    write_generations(
+        requests, [[response(r["extra_info"]["labels"], p)] for r, p in zip(rows, sft)], root / "sft.jsonl"
+    )
     return {"root": root, "parquet": write_parquet(rows, root / "test.parquet")}
 
 
@@ -63,9 +73,15 @@ def test_ordinal_dataset_metrics_by_hand(vrft):
     assert m["mae"] == pytest.approx(5 / 7)
     assert m["format_compliance"] == pytest.approx(7 / 8) and m["invalid_rate"] == pytest.approx(1 / 8)
     # per prompt: (right, right) (wrong, right) (wrong, none) (wrong, wrong); tie grade 2 vs 1 -> first seen
-    assert m["sampling"] == {"n_prompts": 4, "k": 2, "k_min": 2, "mean@k": pytest.approx((1 + 0.5) / 4),
-                             "best@k": pytest.approx(2 / 4), "maj@k": pytest.approx(1 / 4),
-                             "chance@k": pytest.approx(1 - (1 - 1 / 5) ** 2)}  # 5 grades, k = 2
+    assert m["sampling"] == {
+        "n_prompts": 4,
+        "k": 2,
+        "k_min": 2,
+        "mean@k": pytest.approx((1 + 0.5) / 4),
+        "best@k": pytest.approx(2 / 4),
+        "maj@k": pytest.approx(1 / 4),
+        "chance@k": pytest.approx(1 - (1 - 1 / 5) ** 2),
+    }  # 5 grades, k = 2
     assert m["parser_agreement"] == {"n": 8, "agree": 1.0}  # the dump's reward pred == this parser's pred
 
 
@@ -80,16 +96,16 @@ def test_multiclass_dataset_and_majority_vote(vrft):
 def test_zero_advantage_per_reward_key_shows_what_mfrs_changes(vrft):
     za = vrft["datasets"]["retinamnist"]["zero_advantage"]
     # binary acc: groups (1,1) (0,1) (0,0) (0,0) -> 3 of 4 all equal
-    assert za["acc"]["fraction_all_equal"] == pytest.approx(3 / 4)
+    assert za["acc"]["fraction_zero_advantage"] == pytest.approx(3 / 4)
     # MFRS score 0.1*format + table[d]: (1.1,1.1) (0.35,1.1) (0.1625,0) (0.35,0.35) -> 2 of 4
-    assert za["score"]["fraction_all_equal"] == pytest.approx(2 / 4)
+    assert za["score"]["fraction_zero_advantage"] == pytest.approx(2 / 4)
     assert za["score"]["equal_value_counts"] == {"0.35": 1, "1.1": 1}
 
 
 def test_rollout_sparsity_by_hand(vrft):
     sparsity = vrft["rollout_sparsity"]
     overall = sparsity["overall"]["score"]
-    assert (overall["n_groups"], overall["n_all_equal"]) == (5, 3)
+    assert (overall["n_groups"], overall["n_zero_advantage"]) == (5, 3)
     assert overall["equal_value_counts"] == {"0": 2, "1": 1}
     assert sparsity["by_step"]["step"] == [1, 2]
     assert sparsity["by_step"]["score"] == pytest.approx([2 / 3, 1 / 2])
@@ -158,8 +174,12 @@ def test_mixed_label_sets_unknown_datasets_and_bad_truths(tmp_path):
         evaluate.evaluate_run("x", mixed, None, None, {})
 
     odd = tmp_path / "odd.jsonl"
-    odd.write_text(line(RETINA_LABELS) + line(RETINA_LABELS, dataset="") + line(RETINA_LABELS, task="regression")
-                   + line(RETINA_LABELS, gts="grade 7"))
+    odd.write_text(
+        line(RETINA_LABELS)
+        + line(RETINA_LABELS, dataset="")
+        + line(RETINA_LABELS, task="regression")
+        + line(RETINA_LABELS, gts="grade 7")
+    )
     result = evaluate.evaluate_run("x", odd, None, None, {})
     assert result["problems"].keys() == {"unknown_dataset", "unknown_task_type", "bad_ground_truth"}
     assert result["datasets"]["retinamnist"]["n_samples"] == 1  # metrics state what they cover
@@ -169,8 +189,10 @@ def test_mixed_label_sets_unknown_datasets_and_bad_truths(tmp_path):
 
 def test_reward_kwargs_from_a_run_config(tmp_path):
     config = tmp_path / "config.yaml"
-    config.write_text("med:\n  reward: {ordinal_reward: exact}\nreward:\n  custom_reward_function:\n"
-                      "    reward_kwargs: ${med.reward}\n")
+    config.write_text(
+        "med:\n  reward: {ordinal_reward: exact}\nreward:\n  custom_reward_function:\n"
+        "    reward_kwargs: ${med.reward}\n"
+    )
     assert evaluate.load_reward_kwargs(str(config)) == {"ordinal_reward": "exact"}
     assert evaluate.load_reward_kwargs('{"format_weight": 0.5}') == {"format_weight": 0.5}
     with pytest.raises(EvalDataError, match="neither a file nor JSON"):
@@ -181,14 +203,37 @@ def test_reward_kwargs_from_a_run_config(tmp_path):
 
 def test_cli_writes_report_and_compares_runs(run_dirs, tmp_path, capsys):
     root, out = run_dirs["root"], tmp_path / "report"
-    code = evaluate.main([f"sft={root / 'sft.jsonl'}", f"vrft={root / 'vrft_val'}",
-                          "--rollouts", f"vrft={root / 'vrft_rollout'}", "--data", str(run_dirs["parquet"]),
-                          "--reward-kwargs", 'vrft={"ordinal_reward": "mfrs"}', "--out", str(out)])
+    code = evaluate.main(
+        [
+            f"sft={root / 'sft.jsonl'}",
+            f"vrft={root / 'vrft_val'}",
+            "--rollouts",
+            f"vrft={root / 'vrft_rollout'}",
+            "--data",
+            str(run_dirs["parquet"]),
+            "--reward_kwargs",
+            'vrft={"ordinal_reward": "mfrs"}',
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     names = {p.name for p in out.iterdir()}
-    assert {"metrics.json", "summary.md", "comparison.png", "sparsity.png", "curves_vrft.png",
-            "recall_retinamnist.png", "recall_bloodmnist.png", "confusion_sft_retinamnist.png",
-            "confusion_vrft_bloodmnist.png", "table.md", "table.tex", "table.png", "training_curves.png"} <= names
+    assert {
+        "metrics.json",
+        "summary.md",
+        "comparison.png",
+        "sparsity.png",
+        "curves_vrft.png",
+        "recall_retinamnist.png",
+        "recall_bloodmnist.png",
+        "confusion_sft_retinamnist.png",
+        "confusion_vrft_bloodmnist.png",
+        "table.md",
+        "table.tex",
+        "table.png",
+        "training_curves.png",
+    } <= names
     assert all((out / n).stat().st_size > 10_000 for n in names if n.endswith(".png"))
     metrics = json.loads((out / "metrics.json").read_text())
     assert [r["name"] for r in metrics["runs"]] == ["sft", "vrft"]
@@ -197,22 +242,30 @@ def test_cli_writes_report_and_compares_runs(run_dirs, tmp_path, capsys):
     summary = (out / "summary.md").read_text()
     assert "| run | bloodmnist | retinamnist | mean |" in summary  # accuracy per dataset, paper style
     assert "| sft | 33.3 | 75.0 | 54.2 |" in summary
-    header = ("| run | n | prompts | acc | bal. acc | macro-F1 | AUROC | graded | QWK | MAE | QWK* | MAE* | format | "
-              "invalid | k | mean@k | best@k | chance@k | maj@k |")
+    header = (
+        "| run | n | prompts | acc | bal. acc | macro-F1 | AUROC | graded | QWK | MAE | QWK* | MAE* | format | "
+        "invalid | k | mean@k | best@k | chance@k | maj@k |"
+    )
     assert header in summary
     # QWK*/MAE*: the invalid answer (truth grade 2, the middle) counted as grade 0; chance@k = 1 - (4/5)^2
-    assert ("| vrft | 8 | 4 | 37.5 | 37.5 | 33.3 | 0.667 | 7 | 0.784 | 0.71 | 0.690 | 0.88 | 87.5 | 12.5 | 2 | 37.5 | "
-            "50.0 | 36.0 | 25.0 |") in summary
+    assert (
+        "| vrft | 8 | 4 | 37.5 | 37.5 | 33.3 | 0.667 | 7 | 0.784 | 0.71 | 0.690 | 0.88 | 87.5 | 12.5 | 2 | 37.5 | "
+        "50.0 | 36.0 | 25.0 |"
+    ) in summary
     assert "| sft | 75.0 [25.0, 100.0] | 75.0 [50.0, 100.0] | 60.0 [33.3, 100.0] |" in summary  # bootstrap CIs
     assert "![confusion_vrft_retinamnist](confusion_vrft_retinamnist.png)" in summary
 
 
 def test_cli_errors_are_clear(run_dirs, tmp_path, capsys):
-    assert evaluate.main([str(run_dirs["root"] / "vrft_val"), "--out", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        evaluate.main([str(run_dirs["root"] / "vrft_val"), "--out", str(tmp_path)])
+    assert exit_.value.code == 2
     assert "pass the prepared parquet with --data" in capsys.readouterr().err
     sft = run_dirs["root"] / "sft.jsonl"
-    assert evaluate.main([f"a={sft}", "--reward-kwargs", "b={}", "--out", str(tmp_path)]) == 2
-    assert "--reward-kwargs names no run: ['b']" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        evaluate.main([f"a={sft}", "--reward_kwargs", "b={}", "--out", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "--reward_kwargs names no run: ['b']" in capsys.readouterr().err
 
 
 def _jsonl(path, lines):
@@ -221,22 +274,37 @@ def _jsonl(path, lines):
 
 
 def test_multilabel_and_grounding_tasks(tmp_path):
-    chest = {"dataset": "chestmnist", "task_type": "multilabel", "labels": ["effusion", "mass", "nodule"],
-             "index": 0, "split": "test"}
-    lesion = {"dataset": "lesions", "task_type": "grounding", "labels": [], "box_format": "rel1000",
-              "image_size": [100, 100], "index": 0, "split": "test"}
+    chest = {
+        "dataset": "chestmnist",
+        "task_type": "multilabel",
+        "labels": ["effusion", "mass", "nodule"],
+        "index": 0,
+        "split": "test",
+    }
+    lesion = {
+        "dataset": "lesions",
+        "task_type": "grounding",
+        "labels": [],
+        "box_format": "rel1000",
+        "image_size": [100, 100],
+        "index": 0,
+        "split": "test",
+    }
 
     def answer(text):
         return f"<think>I look.</think><answer>{text}</answer>"
 
-    path = _jsonl(tmp_path / "gen.jsonl", [
-        {"output": answer("effusion, mass"), "gts": '["effusion","mass"]', "extra_info": chest | {"index": 0}},
-        {"output": answer("mass"), "gts": '["effusion","mass"]', "extra_info": chest | {"index": 1}},
-        {"output": answer("none"), "gts": "[]", "extra_info": chest | {"index": 2}},
-        {"output": answer("[100,100,500,500]"), "gts": "[[100,100,500,500]]", "extra_info": lesion | {"index": 0}},
-        {"output": answer("[300,300,700,700]"), "gts": "[[100,100,500,500]]", "extra_info": lesion | {"index": 1}},
-        {"output": "no idea", "gts": "[[100,100,500,500]]", "extra_info": lesion | {"index": 2}},
-    ])
+    path = _jsonl(
+        tmp_path / "gen.jsonl",
+        [
+            {"output": answer("effusion, mass"), "gts": '["effusion","mass"]', "extra_info": chest | {"index": 0}},
+            {"output": answer("mass"), "gts": '["effusion","mass"]', "extra_info": chest | {"index": 1}},
+            {"output": answer("none"), "gts": "[]", "extra_info": chest | {"index": 2}},
+            {"output": answer("[100,100,500,500]"), "gts": "[[100,100,500,500]]", "extra_info": lesion | {"index": 0}},
+            {"output": answer("[300,300,700,700]"), "gts": "[[100,100,500,500]]", "extra_info": lesion | {"index": 1}},
+            {"output": "no idea", "gts": "[[100,100,500,500]]", "extra_info": lesion | {"index": 2}},
+        ],
+    )
     result = evaluate.evaluate_run("x", path, None, None, {})
     chest_m = result["datasets"]["chestmnist"]
     assert chest_m["accuracy"] == pytest.approx(2 / 3)  # exact sets: {e,m} right, {m} wrong, {} right
@@ -280,8 +348,10 @@ def test_interrupted_generation_leaves_no_partial_jsonl(tmp_path):
     out = tmp_path / "gen.jsonl"
     out.write_text("previous good run\n")
     rows = prepared_rows()[:2]
-    requests = [GenerationRequest(str(i), "prompt", [], r["reward_model"]["ground_truth"], r["data_source"],
-                                  r["extra_info"]) for i, r in enumerate(rows)]
+    requests = [
+        GenerationRequest(str(i), "prompt", [], r["reward_model"]["ground_truth"], r["data_source"], r["extra_info"])
+        for i, r in enumerate(rows)
+    ]
 
     def responses():
         yield ["<think>x</think><answer>a</answer>"]
@@ -296,8 +366,10 @@ def test_interrupted_generation_leaves_no_partial_jsonl(tmp_path):
 def test_report_files_are_replaced_atomically(tmp_path, monkeypatch):
     from verl_med_plugin.evaluation import report as eval_report
 
-    report = {"parser": "reward_fns.parse_answer", "runs": [{"name": "a", "sources": [], "reward_kwargs": {},
-                                                               "problems": {}}]}
+    report = {
+        "parser": "reward_fns.parse_answer",
+        "runs": [{"name": "a", "sources": [], "reward_kwargs": {}, "problems": {}}],
+    }
     written = eval_report.write_report(report, tmp_path)
     assert {p.name for p in written} == {"metrics.json", "summary.md"}
     assert {p.name for p in tmp_path.iterdir()} == {"metrics.json", "summary.md"}
@@ -315,19 +387,31 @@ def test_report_files_are_replaced_atomically(tmp_path, monkeypatch):
 
 
 def test_ungradable_grounding_truths_are_counted_not_scored(tmp_path):
-    lesion = {"dataset": "lesions", "task_type": "grounding", "labels": [], "box_format": "rel1000",
-              "image_size": [100, 100], "index": 0, "split": "test"}
+    lesion = {
+        "dataset": "lesions",
+        "task_type": "grounding",
+        "labels": [],
+        "box_format": "rel1000",
+        "image_size": [100, 100],
+        "index": 0,
+        "split": "test",
+    }
     good = "<think>I look.</think><answer>[100,100,500,500]</answer>"
-    path = _jsonl(tmp_path / "gen.jsonl", [
-        {"output": good, "gts": "[[100,100,500,500]]", "extra_info": lesion | {"index": 0}},
-        {"output": good, "gts": "[[100,100,500]]", "extra_info": lesion | {"index": 1}},
-        {"output": good, "gts": "the upper left", "extra_info": lesion | {"index": 2}},
-        {"output": good, "gts": "[[100,100,500,500]]", "extra_info": lesion | {"index": 3, "box_format": "px"}},
-    ])
+    path = _jsonl(
+        tmp_path / "gen.jsonl",
+        [
+            {"output": good, "gts": "[[100,100,500,500]]", "extra_info": lesion | {"index": 0}},
+            {"output": good, "gts": "[[100,100,500]]", "extra_info": lesion | {"index": 1}},
+            {"output": good, "gts": "the upper left", "extra_info": lesion | {"index": 2}},
+            {"output": good, "gts": "[[100,100,500,500]]", "extra_info": lesion | {"index": 3, "box_format": "px"}},
+        ],
+    )
     result = evaluate.evaluate_run("x", path, None, None, {})
     assert result["problems"]["bad_ground_truth"]["count"] == 3
-    assert "gen.jsonl:2: grounding ground truth is not a JSON list" in result["problems"]["bad_ground_truth"][
-        "examples"][0]
+    assert (
+        "gen.jsonl:2: grounding ground truth is not a JSON list"
+        in result["problems"]["bad_ground_truth"]["examples"][0]
+    )
     lesion_m = result["datasets"]["lesions"]
     assert lesion_m["n_samples"] == 1 and lesion_m["accuracy"] == 1.0  # only the gradable row is in the metrics
     with pytest.raises(EvalDataError, match="bad_ground_truth: .*gen.jsonl:2"):
@@ -340,16 +424,29 @@ def test_evaluation_reads_ground_truth_with_the_rewards_functions(tmp_path):
     assert not hasattr(evaluate, "_truth_indices")  # no second implementation
     for name in ("truth_label", "truth_label_set", "truth_boxes"):
         assert getattr(evaluate, name) is getattr(accuracy, name)
-    chest = {"dataset": "chestmnist", "task_type": "multilabel", "labels": ["effusion", "mass", "nodule"],
-             "label_aliases": [["pleural effusion"], [], []], "index": 0, "split": "test"}
-    path = _jsonl(tmp_path / "gen.jsonl", [
-        {"output": "<think>x</think><answer>effusion</answer>", "gts": '["pleural effusion"]', "extra_info": chest},
-        {"output": "<think>x</think><answer>mass</answer>", "gts": "mass", "extra_info": chest | {"index": 1}},
-    ])
+    chest = {
+        "dataset": "chestmnist",
+        "task_type": "multilabel",
+        "labels": ["effusion", "mass", "nodule"],
+        "label_aliases": [["pleural effusion"], [], []],
+        "index": 0,
+        "split": "test",
+    }
+    path = _jsonl(
+        tmp_path / "gen.jsonl",
+        [
+            {"output": "<think>x</think><answer>effusion</answer>", "gts": '["pleural effusion"]', "extra_info": chest},
+            {"output": "<think>x</think><answer>mass</answer>", "gts": "mass", "extra_info": chest | {"index": 1}},
+        ],
+    )
     result = evaluate.evaluate_run("x", path, None, None, {})
     # An alias in the ground truth grades as the reward grades it; a bare name is not a JSON list for either.
     assert result["datasets"]["chestmnist"]["accuracy"] == 1.0
     assert result["problems"]["bad_ground_truth"]["count"] == 1
     assert "multilabel ground truth is not a JSON list" in result["problems"]["bad_ground_truth"]["examples"][0]
-    assert reward_fns.compute_score("verl_med/chestmnist", "<think>x</think><answer>effusion</answer>",
-                                    '["pleural effusion"]', chest)["acc"] == 1.0
+    assert (
+        reward_fns.compute_score(
+            "verl_med/chestmnist", "<think>x</think><answer>effusion</answer>", '["pleural effusion"]', chest
+        )["acc"]
+        == 1.0
+    )

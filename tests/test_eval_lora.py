@@ -28,8 +28,9 @@ def lora_run(tmp_path_factory):
     model_dir = build_tiny_qwen_vl_dir(root / "hf_model", weights=True, seed=0)
     base = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
     # the language model only, as med/hardware=1gpu_lora trains it (vision tower excluded)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=r".*language_model.*\.(q_proj|v_proj|o_proj)",
-                        task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=4, lora_alpha=8, target_modules=r".*language_model.*\.(q_proj|v_proj|o_proj)", task_type="CAUSAL_LM"
+    )
     peft_model = get_peft_model(base, config)
     torch.manual_seed(1)
     with torch.no_grad():
@@ -37,8 +38,10 @@ def lora_run(tmp_path_factory):
             if "lora_B" in name:  # peft starts B at 0 (no change); a trained adapter is not 0
                 param.normal_(0.0, 0.5)
     # verl's own writer: the FSDP state dict of the peft model -> lora_adapter/adapter_config.json + safetensors
-    merger = SimpleNamespace(config=SimpleNamespace(target_dir=str(model_dir), local_dir=str(root)),
-                             _load_lora_train_meta=lambda: {"r": 4, "lora_alpha": 8, "task_type": "CAUSAL_LM"})
+    merger = SimpleNamespace(
+        config=SimpleNamespace(target_dir=str(model_dir), local_dir=str(root)),
+        _load_lora_train_meta=lambda: {"r": 4, "lora_alpha": 8, "task_type": "CAUSAL_LM"},
+    )
     state = {k: v.detach().clone() for k, v in peft_model.state_dict().items()}
     adapter_dir = BaseModelMerger.save_lora_adapter(merger, state)
     return {"model_dir": model_dir, "adapter_dir": adapter_dir, "peft_model": peft_model.eval(), "root": root}
@@ -52,9 +55,15 @@ def _ids(model_dir):
 
 def _greedy(model, ids):
     with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=NEW_TOKENS,
-                             do_sample=False, pad_token_id=151643, eos_token_id=None)
-    return out[0, ids.shape[1]:].tolist()
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=NEW_TOKENS,
+            do_sample=False,
+            pad_token_id=151643,
+            eos_token_id=None,
+        )
+    return out[0, ids.shape[1] :].tolist()
 
 
 def test_adapter_is_found_where_verls_merger_writes_it(lora_run, tmp_path):
@@ -93,6 +102,7 @@ def test_merged_model_generates_the_adapters_output(lora_run, tmp_path):
     assert hf_processor(str(merged_dir)) is not None
 
 
+@pytest.mark.slow  # merges the adapter into a random-weight model twice
 def test_generate_cli_hands_vllm_the_merged_model(lora_run, tmp_path, monkeypatch):
     from eval_fixtures import prepared_rows, response, write_parquet
 
@@ -117,6 +127,19 @@ def test_generate_cli_hands_vllm_the_merged_model(lora_run, tmp_path, monkeypatc
     assert [p.name for p in out.parent.iterdir()] == ["out.jsonl"]  # the temporary merged model is gone
 
     kept = tmp_path / "kept_merge"
-    assert generate.main(["--model", str(lora_run["model_dir"]), "--data", str(parquet), "--out", str(out),
-                          "--merged-dir", str(kept)]) == 0
+    assert (
+        generate.main(
+            [
+                "--model",
+                str(lora_run["model_dir"]),
+                "--data",
+                str(parquet),
+                "--out",
+                str(out),
+                "--merged-dir",
+                str(kept),
+            ]
+        )
+        == 0
+    )
     assert seen["model"] == str(kept) and (kept / "config.json").is_file()

@@ -106,7 +106,10 @@ def test_zero_advantage_stats_by_hand():
     groups = ["g1"] * 3 + ["g2"] * 2 + ["g3"] * 2 + ["g4"]
     rewards = [1, 1, 1, 0, 0, 0, 1, 0.5]
     m = zero_advantage_stats(groups, rewards)
-    assert (m["n_groups"], m["n_singletons"], m["n_all_equal"]) == (3, 1, 2)
-    assert m["fraction_all_equal"] == pytest.approx(2 / 3)
+    # g4 is a group of one with reward 0.5: verl's GRPO gives it advantage 0.5 (mean 0, std 1), so it teaches
+    assert (m["n_groups"], m["n_singletons"], m["n_zero_advantage"]) == (4, 1, 2)
+    assert m["fraction_zero_advantage"] == pytest.approx(2 / 4)
     assert m["equal_value_counts"] == {"0": 1, "1": 1}
-    assert zero_advantage_stats(["g"], [1.0])["fraction_all_equal"] is None
+    assert zero_advantage_stats(["g"], [1.0])["fraction_zero_advantage"] == 0.0
+    assert zero_advantage_stats(["g"], [0.0])["fraction_zero_advantage"] == 1.0  # the sampler counts it the same
+    assert zero_advantage_stats([], [])["fraction_zero_advantage"] is None

@@ -17,16 +17,26 @@ def _outcomes(truth, predicted, task_type="multiclass", n_classes=None, ids=None
     truth = [int(t) for t in truth]
     predicted = [[int(p) for p in preds] for preds in predicted]
     n = n_classes or max(truth + [p for preds in predicted for p in preds]) + 1
-    return S.Outcomes(task_type, n, ids or [f"p{i}" for i in range(len(truth))], truth, predicted,
-                      [[p == t for p in preds] for t, preds in zip(truth, predicted)])
+    return S.Outcomes(
+        task_type,
+        n,
+        ids or [f"p{i}" for i in range(len(truth))],
+        truth,
+        predicted,
+        [[p == t for p in preds] for t, preds in zip(truth, predicted)],
+    )
 
 
 def _coverage(true_value, draw, n_sims, rng, n_resamples=400):
     hits = 0
     for _ in range(n_sims):
         outcomes = draw(rng)
-        ci = S.bootstrap_ci(len(outcomes.prompt_ids), outcomes.metric_functions()["accuracy"],
-                            n_resamples=n_resamples, seed=int(rng.integers(1 << 30)))
+        ci = S.bootstrap_ci(
+            len(outcomes.prompt_ids),
+            outcomes.metric_functions()["accuracy"],
+            n_resamples=n_resamples,
+            seed=int(rng.integers(1 << 30)),
+        )
         hits += ci["low"] <= true_value <= ci["high"]
     return hits / n_sims
 
@@ -78,8 +88,9 @@ def test_resample_metrics_equal_scikit_learns():
     rng = np.random.default_rng(2)
     for task_type in ("multiclass", "ordinal"):
         truth = rng.integers(0, 5, 40)
-        predicted = [[int(p) for p in rng.choice([-1, 0, 1, 2, 3, 4], size=3, p=[.1, .3, .2, .2, .1, .1])]
-                     for _ in truth]
+        predicted = [
+            [int(p) for p in rng.choice([-1, 0, 1, 2, 3, 4], size=3, p=[0.1, 0.3, 0.2, 0.2, 0.1, 0.1])] for _ in truth
+        ]
         o = _outcomes(truth, predicted, task_type=task_type, n_classes=5)
         funcs = o.metric_functions()
         for _ in range(30):
@@ -89,8 +100,9 @@ def test_resample_metrics_equal_scikit_learns():
             assert funcs["balanced_accuracy"](idx) == pytest.approx(M.balanced_accuracy(y_true, y_pred))
             assert funcs["macro_f1"](idx) == pytest.approx(M.macro_f1(y_true, y_pred))
             onehot = np.eye(5, dtype=int)[truth[idx]]
-            assert funcs["auroc"](idx) == pytest.approx(M.auroc(onehot, M.vote_shares([predicted[i] for i in idx],
-                                                                                       5))["macro"])
+            assert funcs["auroc"](idx) == pytest.approx(
+                M.auroc(onehot, M.vote_shares([predicted[i] for i in idx], 5))["macro"]
+            )
             if task_type == "ordinal":
                 valid = y_pred != M.INVALID
                 assert funcs["qwk"](idx) == pytest.approx(M.quadratic_kappa(y_true[valid], y_pred[valid], 5))
@@ -121,7 +133,7 @@ def test_paired_comparison_of_two_runs():
     assert acc["difference"] == pytest.approx(1 - 20 / 30)
     assert acc["ci"]["low"] > 0  # A is right on every prompt B gets right, and on 10 more
     assert result["mcnemar"]["a_only"] == 10 and result["mcnemar"]["b_only"] == 0
-    assert result["mcnemar"]["p_value"] == pytest.approx(2 / 2 ** 10)
+    assert result["mcnemar"]["p_value"] == pytest.approx(2 / 2**10)
     other = _outcomes(truth, [[p] for p in a_pred], n_classes=3, ids=[f"q{i}" for i in range(30)])
     assert "error" in S.paired_comparison(a, other)  # different prompts: nothing to pair
 

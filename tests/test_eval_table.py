@@ -44,8 +44,9 @@ def test_table_cells_are_seed_means_with_sd_and_ci(report):
             assert cell["mean"] == pytest.approx(np.mean(values))
             assert cell["sd"] == pytest.approx(np.std(values, ddof=1))
             assert cell["ci"]["low"] <= cell["mean"] <= cell["ci"]["high"]
-        per_seed = [np.mean([runs[f"{row}@{s}"]["datasets"][ds]["accuracy"] for ds in TABLE_DATASETS])
-                    for s in TABLE_SEEDS]
+        per_seed = [
+            np.mean([runs[f"{row}@{s}"]["datasets"][ds]["accuracy"] for ds in TABLE_DATASETS]) for s in TABLE_SEEDS
+        ]
         assert cells[row]["mean"]["mean"] == pytest.approx(np.mean(per_seed))
     assert metrics["table"]["best"] == {"breastmnist": ["vrft_aug"], "retinamnist": ["vrft_aug"], "mean": ["vrft_aug"]}
 
@@ -74,8 +75,8 @@ def test_paired_comparisons_against_the_baseline(report):
     metrics = json.loads((report / "metrics.json").read_text())
     comparisons = metrics["comparisons"]
     assert {(c["run"], c["dataset"]) for c in comparisons} == {
-        (f"{row}@{s}", ds) for row in TABLE_ROWS for s in TABLE_SEEDS for ds in TABLE_DATASETS} - {
-        ("sft@1", ds) for ds in TABLE_DATASETS}
+        (f"{row}@{s}", ds) for row in TABLE_ROWS for s in TABLE_SEEDS for ds in TABLE_DATASETS
+    } - {("sft@1", ds) for ds in TABLE_DATASETS}
     runs = {r["name"]: r for r in metrics["runs"]}
     for c in comparisons:
         run, base = runs[c["run"]]["datasets"][c["dataset"]], runs["sft@1"]["datasets"][c["dataset"]]
@@ -104,7 +105,9 @@ def test_table_from_separate_metrics_files(fixture_runs, tmp_path, capsys):
 
 def test_duplicate_run_names_are_refused(fixture_runs, tmp_path, capsys):
     path = fixture_runs["sft@1"]
-    assert evaluate.main([f"a={path}", f"a={fixture_runs['sft@2']}", "--out", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        evaluate.main([f"a={path}", f"a={fixture_runs['sft@2']}", "--out", str(tmp_path)])
+    assert exit_.value.code == 2
     assert "run name 'a' given twice" in capsys.readouterr().err
     with pytest.raises(EvalDataError, match="given twice"):
         evaluate.named_paths([str(path), str(path)], "runs")
@@ -122,6 +125,7 @@ def test_old_module_paths_and_commands_still_work():
     assert old_evaluate.main is evaluate.main and old_generate.main is generate.main
     assert old_generate.write_generations is generate.write_generations
     for module in ("verl_med_plugin.evaluate", "verl_med_plugin.generate_offline"):
-        result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=300,
-                                check=False)
+        result = subprocess.run(
+            [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=300, check=False
+        )
         assert result.returncode == 0 and "usage:" in result.stdout, result.stderr

@@ -6,8 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fixtures_data import REPO
 
-COMMON = Path(__file__).resolve().parents[1] / "examples" / "common.sh"
+COMMON = REPO / "examples" / "common.sh"
 
 
 def _latest(checkpoints: Path) -> subprocess.CompletedProcess:
@@ -38,8 +39,7 @@ def test_no_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_base_config_saves_and_validates():
-    from hydra import compose, initialize_config_module
+    from fixtures_perception import compose_med_config
 
-    with initialize_config_module("verl_med_plugin.configs", version_base=None):
-        cfg = compose("med_grpo")
+    cfg = compose_med_config()
     assert cfg.trainer.save_freq > 0 and cfg.trainer.test_freq > 0

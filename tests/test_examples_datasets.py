@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from pathlib import Path
 
 import medmnist
 import pytest
 import yaml
+from fixtures_data import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 PAPER = sorted((REPO / "examples" / "paper").glob("*.sh"))
 LOOPING = [p for p in PAPER if "exec bash" not in p.read_text()]  # localization_curriculum.sh runs localization.sh
 TRAIN_ROWS = {flag: info["n_samples"]["train"] for flag, info in medmnist.INFO.items()}
@@ -23,8 +22,14 @@ ESTIMATE = re.compile(r"(\d+) steps ~([\d.]+) h \(([\w=]+)\)")
 
 def _datasets(**env: str) -> list[str]:
     clean = {k: v for k, v in os.environ.items() if k not in ("DATASET", "DATASETS")}
-    proc = subprocess.run(["bash", "-c", 'source examples/common.sh && echo "$DATASETS"'], cwd=REPO,
-                          env={**clean, "VERL_MED_DRY_RUN": "1", **env}, capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        ["bash", "-c", 'source examples/common.sh && echo "$DATASETS"'],
+        cwd=REPO,
+        env={**clean, "VERL_MED_DRY_RUN": "1", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return proc.stdout.split()
 
 

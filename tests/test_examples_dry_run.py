@@ -1,42 +1,45 @@
 """Every recipe preset composes and passes verl's config validation; every example script runs to the end of
-its dry run on fixture data, so a renamed key or a broken path fails here, not on a user's cluster."""
+its dry run on fixture data, so a renamed key or a broken path fails here, not on a user's cluster.
+
+Speed (issue 14): two scripts run for real, one process per command as a user runs them (the CLI smoke test of the
+converters, ``verl_med_plugin.main`` and ``sft_preflight``); the others run under bash with a ``python`` on PATH that
+records each ``python -m <entry point> ...`` they issue, and the test then runs those commands in order, in-process
+(``run_in_process``), instead of paying a ~15 s verl/torch import per command."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from fixtures_data import write_busi_like_folder, write_fake_medmnist_npz
+from fixtures_data import PAPER_ROWS, REPO, preset_options, write_busi_like_folder, write_fake_medmnist_npz
+from fixtures_perception import composed_preset, experiment_params, preset_combinations, record_script, replay
 from hydra import compose, initialize_config_module
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS = REPO / "configs" / "med"
 EXAMPLES = sorted([REPO / "examples" / "retinamnist_grpo_1gpu.sh", *(REPO / "examples" / "paper").glob("*.sh")])
+# One process per command, as a user runs them: every entry point the scripts call is started for real once.
+REAL_RUNS = ("retinamnist_grpo_1gpu.sh", "sft_baseline.sh")
+DONE = "verl-med dry run: everything up to training checked"
 
 
-def _options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+def test_every_paper_row_has_a_preset():
+    assert set(PAPER_ROWS) <= set(preset_options("experiment"))
 
 
-def test_every_preset_combination_composes_and_validates():
+@pytest.mark.parametrize("experiment", experiment_params(default=True))
+def test_every_preset_combination_composes_and_validates(experiment):
     from verl_med_plugin.verl_compat import validate_verl_config
 
-    experiments, models, hardware = _options("experiment"), _options("model"), _options("hardware")
-    rows = {"vrft_baseline", "knowledge", "localization", "mfrs", "recite_pos", "recite_neg", "full"}
-    assert rows <= set(experiments)
-    with initialize_config_module("verl_med_plugin.configs", version_base=None):
-        for experiment, model, hw in itertools.product([None, *experiments], models, hardware):
-            overrides = [f"med/model={model}", f"med/hardware={hw}"]
-            overrides += [f"med/experiment={experiment}"] if experiment else []
-            cfg = compose("med_grpo", overrides=overrides)
-            validate_verl_config(cfg)  # raises on a key verl's schema rejects
-            assert cfg.reward.custom_reward_function.path == "pkg://reward_fns"
-            assert "custom_reward_function" not in cfg or cfg.custom_reward_function.path is None  # legacy key unused
-            assert cfg.reward.custom_reward_function.reward_kwargs.box_format in ("abs", "rel1000")
+    combinations = [c for c in preset_combinations("and default") if c[0] == experiment]
+    assert len(combinations) == len(preset_options("model")) * len(preset_options("hardware"))
+    for combination in combinations:
+        cfg = composed_preset(*combination)  # composed once per process, shared with the other preset tests
+        validate_verl_config(cfg)  # raises on a key verl's schema rejects
+        assert cfg.reward.custom_reward_function.path == "pkg://reward_fns"
+        assert "custom_reward_function" not in cfg or cfg.custom_reward_function.path is None  # legacy key unused
+        assert cfg.reward.custom_reward_function.reward_kwargs.box_format in ("abs", "rel1000")
 
 
 def test_sft_preset_composes_over_verl_sft_trainer():
@@ -53,25 +56,36 @@ def example_env(tmp_path_factory, tiny_model_dir):
     write_fake_medmnist_npz(npz_dir / "retinamnist.npz", n_classes=5, counts=(10, 5, 5), seed=1)
     write_fake_medmnist_npz(npz_dir / "bloodmnist.npz", n_classes=8, counts=(16, 8, 8), seed=2)
     write_fake_medmnist_npz(npz_dir / "breastmnist.npz", n_classes=2, channels=1, counts=(8, 4, 4), seed=3)
-    env = dict(os.environ, VERL_MED_DRY_RUN="1", MEDMNIST_SIZE="28", MEDMNIST_NPZ_DIR=str(npz_dir),
-               BUSI_DIR=str(write_busi_like_folder(root / "busi")), MODEL_PATH=str(tiny_model_dir),
-               DATA_DIR=str(root / "data"), RUNS_DIR=str(root / "runs"),
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env = dict(
+        os.environ,
+        VERL_MED_DRY_RUN="1",
+        MEDMNIST_SIZE="28",
+        MEDMNIST_NPZ_DIR=str(npz_dir),
+        BUSI_DIR=str(write_busi_like_folder(root / "busi")),
+        MODEL_PATH=str(tiny_model_dir),
+        DATA_DIR=str(root / "data"),
+        RUNS_DIR=str(root / "runs"),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    )
     return env
 
 
 # The paper rows loop over $DATASETS (examples/common.sh). To keep this test's time, each row dry-runs one dataset of
 # the task type it was written for; the full row runs the whole default list (multi-class, binary, ordinal).
-ONE_DATASET = {"mfrs.sh": "retinamnist", "sft_baseline.sh": "retinamnist", "localization.sh": "breastmnist",
-               "localization_curriculum.sh": "breastmnist", "vrft_baseline.sh": "bloodmnist",
-               "knowledge.sh": "bloodmnist", "recite_pos.sh": "bloodmnist", "recite_neg.sh": "bloodmnist"}
+ONE_DATASET = {
+    "mfrs.sh": "retinamnist",
+    "sft_baseline.sh": "retinamnist",
+    "localization.sh": "breastmnist",
+    "localization_curriculum.sh": "breastmnist",
+    "vrft_baseline.sh": "bloodmnist",
+    "knowledge.sh": "bloodmnist",
+    "recite_pos.sh": "bloodmnist",
+    "recite_neg.sh": "bloodmnist",
+}
 DEFAULT_DATASETS = ("bloodmnist", "breastmnist", "retinamnist")
 
 
-@pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
-def test_example_script_dry_run(script, example_env):
-    header = script.read_text().splitlines()[1]
-    assert header.startswith("# ") and ("Paper row" in header or "Main job" in header or "combination" in header)
+def _script_env(script: Path, example_env: dict[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:
     env = dict(example_env)
     env.pop("DATASET", None)
     datasets = DEFAULT_DATASETS if script.name == "full.sh" else (ONE_DATASET.get(script.name, "retinamnist"),)
@@ -79,8 +93,39 @@ def test_example_script_dry_run(script, example_env):
         env["DATASETS"] = ONE_DATASET[script.name]
     else:
         env.pop("DATASETS", None)
+    return env, datasets
+
+
+def _check_header(script: Path) -> None:
+    header = script.read_text().splitlines()[1]
+    assert header.startswith("# ") and ("Paper row" in header or "Main job" in header or "combination" in header)
+
+
+def _check_output(stdout: str, datasets: tuple[str, ...]) -> None:
+    assert stdout.count(DONE) == len(datasets), stdout[-3000:]
+    assert "acc=1 for all" in stdout or "trained_text" in stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", REAL_RUNS)
+def test_example_script_dry_run_for_real(name, example_env):
+    """The CLI smoke test: bash, the converters and the entry points each in their own process."""
+    script = next(p for p in EXAMPLES if p.name == name)
+    _check_header(script)
+    env, datasets = _script_env(script, example_env)
     proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    done = proc.stdout.count("verl-med dry run: everything up to training checked")
-    assert done == len(datasets), proc.stdout[-3000:]
-    assert "acc=1 for all" in proc.stdout or "trained_text" in proc.stdout
+    _check_output(proc.stdout, datasets)
+
+
+@pytest.mark.parametrize("script", [p for p in EXAMPLES if p.name not in REAL_RUNS], ids=lambda p: p.name)
+def test_example_script_dry_run(script, example_env, tmp_path):
+    """The script under bash records its ``python -m`` commands (``fixtures_perception.record_script``); each then
+    runs in-process, in order, and must exit 0 (the script runs under ``set -e``)."""
+    _check_header(script)
+    env, datasets = _script_env(script, example_env)
+    proc, commands = record_script(script, env, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    entry_points = [c[0] for c in commands if c[0].startswith("verl_med_plugin.")]
+    assert len(entry_points) == len(datasets), commands  # one dry run per dataset of the row
+    _check_output(proc.stdout + replay(commands), datasets)

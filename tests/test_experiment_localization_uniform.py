@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_module
+from fixtures_perception import compose_med_config
 from omegaconf import OmegaConf
 
 from verl_med_plugin.med_settings import SamplerSettings
@@ -13,17 +13,18 @@ from verl_med_plugin.sampler import MedCurriculumSampler
 
 
 def sampler_of(experiment: str) -> MedCurriculumSampler:
-    with initialize_config_module("verl_med_plugin.configs", version_base=None):
-        cfg = compose("med_grpo", overrides=[f"med/experiment={experiment}"])
+    cfg = compose_med_config(f"med/experiment={experiment}")
     values = OmegaConf.to_container(cfg.med.sampler, resolve=True)
     values["schedule"] = [{"task": "all"}]  # the weights, not the stage, are under test here
     class_ids = np.repeat(np.arange(2), 6)
-    return MedCurriculumSampler(class_ids, ["set:c0", "set:c1"], np.zeros(2, bool), SamplerSettings.from_config(values),
-                                4)
+    return MedCurriculumSampler(
+        class_ids, ["set:c0", "set:c1"], np.zeros(2, bool), SamplerSettings.from_config(values), 4
+    )
 
 
-@pytest.mark.parametrize(("experiment", "uniform"), [("localization", True), ("full", True),
-                                                     ("localization_curriculum", False)])
+@pytest.mark.parametrize(
+    ("experiment", "uniform"), [("localization", True), ("full", True), ("localization_curriculum", False)]
+)
 def test_class_shares_after_rewards(experiment, uniform):
     sampler = sampler_of(experiment)
     rows = np.arange(sampler.num_samples)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 from convert_checks import read_rows
-from fixtures_data import write_fake_medmnist_npz
-from hydra import compose, initialize_config_module
+from fixtures_data import PAPER_ROWS, write_fake_medmnist_npz
+from fixtures_perception import compose_med_config
 from omegaconf import OmegaConf
 
 from data_preprocess import medmnist as mm
@@ -15,12 +15,9 @@ from data_preprocess.prompts import render_options
 from verl_med_plugin.dataset import compose_messages
 from verl_med_plugin.med_settings import KnowledgeSettings
 
-ROWS = ("vrft_baseline", "knowledge", "mfrs", "localization", "recite_pos", "recite_neg", "full")
-
 
 def prompt_of(experiment: str, row: dict) -> str:
-    with initialize_config_module("verl_med_plugin.configs", version_base=None):
-        cfg = compose("med_grpo", overrides=[f"med/experiment={experiment}"])
+    cfg = compose_med_config(f"med/experiment={experiment}")  # composed once per test process
     settings = KnowledgeSettings.from_config(OmegaConf.to_container(cfg.med.knowledge, resolve=True))
     messages = compose_messages([dict(m) for m in row["prompt"]], row["extra_info"], settings)
     return "\n".join(m["content"] for m in messages)
@@ -33,7 +30,7 @@ def breast_row(tmp_path_factory):
     return read_rows(mm.convert("breastmnist", root / "out", npz=npz, progress=False)["test.parquet"])[0]
 
 
-@pytest.mark.parametrize("experiment", ROWS)
+@pytest.mark.parametrize("experiment", PAPER_ROWS)
 def test_every_row_shows_the_class_list(experiment, breast_row):
     prompt = prompt_of(experiment, breast_row)
     for line in render_options(list(breast_row["extra_info"]["labels"]), "none"):
@@ -53,8 +50,10 @@ def test_questions_presuppose_no_list_and_no_yes_no(name):
     assert question.split()[0].lower() not in ("is", "does", "do", "are", "can"), question
 
 
-@pytest.mark.parametrize(("style", "shown", "answer"), [("none", "grade (0-4)", "2"), ("number", "option (1-5)", "3"),
-                                                        ("letter", "option (A-E)", "C")])
+@pytest.mark.parametrize(
+    ("style", "shown", "answer"),
+    [("none", "grade (0-4)", "2"), ("number", "option (1-5)", "3"), ("letter", "option (A-E)", "C")],
+)
 def test_ordinal_answer_format_shows_the_scale_the_reward_reads(style, shown, answer):
     """ "2" is grade 2 only if the model knows grades start at 0; with numbered options "3" is the third option."""
     from data_preprocess.knowledge import task_spec
@@ -65,8 +64,10 @@ def test_ordinal_answer_format_shows_the_scale_the_reward_reads(style, shown, an
     assert f"<answer>{shown}</answer>" in builder.prompt_text((28, 28))
     row = builder.row(split="test", index=0, image_png=b"", image_size=(28, 28), label=2)
     response = f"<think>Dot and blot haemorrhages.</think><answer>{answer}</answer>"
-    assert compute_score("verl_med/retinamnist", response, row["reward_model"]["ground_truth"],
-                         row["extra_info"])["acc"] == 1.0
+    assert (
+        compute_score("verl_med/retinamnist", response, row["reward_model"]["ground_truth"], row["extra_info"])["acc"]
+        == 1.0
+    )
 
 
 def test_loose_aliases_do_not_name_a_diagnosis():
@@ -80,7 +81,15 @@ def test_loose_aliases_do_not_name_a_diagnosis():
     for loose, label in (("hyperinflation", "emphysema"), ("lung infection", "pneumonia")):
         row = builder.row(split="test", index=0, image_png=b"", image_size=(28, 28), label=[labels.index(label)])
         truth = row["reward_model"]["ground_truth"]
-        assert compute_score("verl_med/chestmnist", f"<think>x</think><answer>{label}</answer>", truth,
-                             row["extra_info"])["acc"] == 1.0
-        assert compute_score("verl_med/chestmnist", f"<think>x</think><answer>{loose}</answer>", truth,
-                             row["extra_info"])["acc"] == 0.0
+        assert (
+            compute_score("verl_med/chestmnist", f"<think>x</think><answer>{label}</answer>", truth, row["extra_info"])[
+                "acc"
+            ]
+            == 1.0
+        )
+        assert (
+            compute_score("verl_med/chestmnist", f"<think>x</think><answer>{loose}</answer>", truth, row["extra_info"])[
+                "acc"
+            ]
+            == 0.0
+        )

@@ -17,19 +17,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from convert_checks import no_outputs, read_rows
-from fixtures_data import write_fake_medmnist_npz
+from fixtures_data import REPO, write_fake_medmnist_npz
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
 from data_preprocess import folder, validate
-from data_preprocess import localization as loc
+from data_preprocess import grounding as loc
 from data_preprocess import medmnist as mm
-from data_preprocess.common import ConversionError, atomic_outputs
+from data_preprocess.common import USER_ERROR_EXIT, ConversionError, atomic_outputs
 from data_preprocess.knowledge import load_card
 from reward_fns import compute_score
-
-REPO = Path(__file__).resolve().parents[1]
 
 CARD = """
 name: toy
@@ -107,8 +105,11 @@ def test_fraction_accepts_exactly_finite_numbers_in_0_1(text):
 
 @given(st.integers(-(10**6), 10**6))
 def test_size_flags_accept_exactly_their_ranges(value):
-    for check, ok in ((validate.train_size, value == -1 or value >= 1), (validate.split_size, value >= -1),
-                      (validate.image_side, 0 <= value <= validate.MAX_IMAGE_SIDE)):
+    for check, ok in (
+        (validate.train_size, value == -1 or value >= 1),
+        (validate.split_size, value >= -1),
+        (validate.image_side, 0 <= value <= validate.MAX_IMAGE_SIDE),
+    ):
         try:
             assert check(str(value)) == value and ok
         except argparse.ArgumentTypeError:
@@ -120,12 +121,18 @@ def test_api_split_sizes_follow_the_same_rules(tmp_path):
     with pytest.raises(ConversionError, match="--train_size 0"):
         mm.convert("breastmnist", tmp_path / "o", npz=npz, split_sizes={"train": 0}, progress=False)
     with pytest.raises(ConversionError, match=r"--val_fraction nan"):
-        folder.convert([folder.Sample(image=p, label=i % 2) for i, p in enumerate(_images(tmp_path / "i", 4))],
-                       load_card(_card(tmp_path)), tmp_path / "o", val_fraction=math.nan, progress=False)
+        folder.convert(
+            [folder.Sample(image=p, label=i % 2) for i, p in enumerate(_images(tmp_path / "i", 4))],
+            load_card(_card(tmp_path)),
+            tmp_path / "o",
+            val_fraction=math.nan,
+            progress=False,
+        )
     assert no_outputs(tmp_path / "o")
 
 
 # --- useless output: empty splits, 0x0 images, no images -----------------------------------------------------------
+
 
 def test_zero_by_zero_images_are_refused(tmp_path):
     npz = tmp_path / "zero.npz"
@@ -143,16 +150,16 @@ def test_an_empty_split_in_the_source_is_refused(tmp_path):
         mm.convert("breastmnist", tmp_path / "o", npz=npz, image_size=28, progress=False)
     assert no_outputs(tmp_path / "o")
     # Asked for explicitly, an empty val split is still fine.
-    written = mm.convert("breastmnist", tmp_path / "o", npz=npz, image_size=28, progress=False,
-                         split_sizes={"val": 0})
+    written = mm.convert("breastmnist", tmp_path / "o", npz=npz, image_size=28, progress=False, split_sizes={"val": 0})
     assert read_rows(written["val.parquet"]) == [] and len(read_rows(written["train.parquet"])) == 6
 
 
 def test_a_split_column_with_one_value_is_refused(tmp_path):
     _images(tmp_path / "imgs", 4)
     csv = tmp_path / "labels.csv"
-    csv.write_text("image,label,split\n" + "".join(f"imgs/{i}.png,{'cat' if i % 2 else 'dog'},train\n"
-                                                   for i in range(4)))
+    csv.write_text(
+        "image,label,split\n" + "".join(f"imgs/{i}.png,{'cat' if i % 2 else 'dog'},train\n" for i in range(4))
+    )
     card = load_card(_card(tmp_path))
     with pytest.raises(ConversionError, match=r"val.parquet, test.parquet would have no rows"):
         folder.convert(folder.read_csv(csv, card), card, tmp_path / "o", progress=False)
@@ -177,9 +184,11 @@ def test_coco_without_images_is_refused(tmp_path):
 
 def test_coco_duplicate_image_ids_name_both_entries(tmp_path):
     path = tmp_path / "c.json"
-    images = [{"id": 1, "file_name": "a.png", "width": 32, "height": 32},
-              {"id": 2, "file_name": "b.png", "width": 32, "height": 32},
-              {"id": 1, "file_name": "c.png", "width": 32, "height": 32}]
+    images = [
+        {"id": 1, "file_name": "a.png", "width": 32, "height": 32},
+        {"id": 2, "file_name": "b.png", "width": 32, "height": 32},
+        {"id": 1, "file_name": "c.png", "width": 32, "height": 32},
+    ]
     path.write_text(json.dumps({"images": images, "annotations": []}))
     with pytest.raises(ConversionError) as err:
         loc.read_coco(path, tmp_path, "train")
@@ -202,10 +211,11 @@ def test_deeply_nested_coco_is_one_line(tmp_path, capsys):
     path = tmp_path / "deep.json"
     path.write_text("[" * 100_000 + "]" * 100_000)
     code, err = _cli(loc.main, ["--coco", str(path), "--name", "n", "--output_dir", str(tmp_path / "o")], capsys)
-    assert code == 1 and "deep.json: not readable COCO json" in err and "Traceback" not in err
+    assert code == USER_ERROR_EXIT and "deep.json: not readable COCO json" in err and "Traceback" not in err
 
 
 # --- files: output folder, card encoding ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("case", ["is a file", "under a file"])
 def test_unusable_output_dir_is_one_line(tmp_path, capsys, case):
@@ -214,7 +224,8 @@ def test_unusable_output_dir_is_one_line(tmp_path, capsys, case):
     out = blocker if case == "is a file" else blocker / "sub" / "out"
     npz = write_fake_medmnist_npz(tmp_path / "b.npz", n_classes=2, channels=1)
     code, err = _cli(mm.main, ["--dataset", "breastmnist", "--npz", str(npz), "--output_dir", str(out)], capsys)
-    assert code == 1 and f"--output_dir {out}: " in err and case.split()[0] in err and "Traceback" not in err
+    assert code == USER_ERROR_EXIT and f"--output_dir {out}: " in err and case.split()[0] in err
+    assert "Traceback" not in err
     assert blocker.read_text() == "x"
 
 
@@ -228,7 +239,7 @@ def test_read_only_output_dir_is_one_line(tmp_path, capsys):
         code, err = _cli(mm.main, ["--dataset", "breastmnist", "--npz", str(npz), "--output_dir", str(out)], capsys)
     finally:
         out.chmod(0o755)
-    assert code == 1 and "not writable" in err and "Traceback" not in err
+    assert code == USER_ERROR_EXIT and "not writable" in err and "Traceback" not in err
 
 
 def test_non_utf8_task_card_is_one_line(tmp_path):
@@ -239,6 +250,7 @@ def test_non_utf8_task_card_is_one_line(tmp_path):
 
 
 # --- option styles against label names ------------------------------------------------------------------------------
+
 
 def test_option_style_colliding_with_label_names_is_refused(tmp_path):
     card = load_card(_card(tmp_path, CARD.replace("name: cat", "name: '2'").replace("name: dog", "name: '1'")))
@@ -252,8 +264,15 @@ def test_retinamnist_with_numbered_options_grades_the_option_number(tmp_path):
     """The issue's example end to end: the official names are '0'..'4', the prompt lists '1. no DR' ...; the row's
     own option number scores, the official number of the same label does not (it is another option)."""
     npz = write_fake_medmnist_npz(tmp_path / "r.npz", n_classes=5, counts=(10, 5, 5))
-    written = mm.convert("retinamnist", tmp_path / "o", npz=npz, image_size=28, option_style="number",
-                         template="classlist", progress=False)
+    written = mm.convert(
+        "retinamnist",
+        tmp_path / "o",
+        npz=npz,
+        image_size=28,
+        option_style="number",
+        template="classlist",
+        progress=False,
+    )
     for row in read_rows(written["train.parquet"]):
         info, truth = row["extra_info"], row["reward_model"]["ground_truth"]
         index = list(info["labels"]).index(truth)
@@ -267,11 +286,13 @@ def test_retinamnist_with_numbered_options_grades_the_option_number(tmp_path):
 
 # --- interrupts and stale temporary files ---------------------------------------------------------------------------
 
+
 def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path):
     out = tmp_path / "o"
     out.mkdir()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
-                          check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     stale = out / f".train.parquet.{int(dead.stdout)}.tmp"
     stale.write_bytes(b"partial")
     alive = out / f".val.parquet.{os.getppid()}.tmp"  # a running process's file is not ours to delete
@@ -290,14 +311,31 @@ def test_outputs_are_discarded_when_no_row_is_written(tmp_path):
     assert no_outputs(tmp_path / "o")
 
 
-@pytest.mark.parametrize(("signum", "status", "word"), [(signal.SIGINT, 130, "interrupted"),
-                                                        (signal.SIGTERM, 143, "terminated")])
+@pytest.mark.parametrize(
+    ("signum", "status", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
 def test_interrupt_exits_cleanly_without_leftovers(tmp_path, signum, status, word):
     npz = write_fake_medmnist_npz(tmp_path / "big.npz", n_classes=2, channels=1, counts=(3000, 10, 10))
     out = tmp_path / "o"
-    proc = subprocess.Popen([sys.executable, "-m", "data_preprocess.medmnist", "--dataset", "breastmnist", "--npz",
-                             str(npz), "--image_size", "448", "--output_dir", str(out)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "data_preprocess.medmnist",
+            "--dataset",
+            "breastmnist",
+            "--npz",
+            str(npz),
+            "--image_size",
+            "448",
+            "--output_dir",
+            str(out),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not list(out.glob(".*.tmp")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # wait until it is writing: the interrupt must find temporary files to remove

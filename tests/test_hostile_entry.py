@@ -3,15 +3,17 @@ Ray starts (with and without ``med.dry_run``); the ``med:`` group refuses unknow
 
 from __future__ import annotations
 
-import itertools
-from pathlib import Path
-
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from fixtures_data import write_fixture_parquet
-from fixtures_perception import compose_med_config, run_med_main
-from hydra import compose, initialize_config_module
+from fixtures_data import MED_CONFIGS, RETINA_LABELS, preset_options, write_fixture_parquet
+from fixtures_perception import (
+    compose_med_config,
+    composed_preset,
+    experiment_params,
+    preset_combinations,
+    run_in_process,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
@@ -24,6 +26,7 @@ from verl_med_plugin.config_checks import (
 )
 from verl_med_plugin.med_settings import (
     MED_KEYS,
+    MedGroup,
     SamplerSettings,
     SettingsError,
     check_med_config,
@@ -49,8 +52,6 @@ def data_dir(tmp_path_factory):
     return root
 
 
-
-
 # (override, text the single error line must contain) -- the issue's examples.
 EXAMPLES = [
     ("med.dry_run_rows=0", "med.dry_run_rows=0: expected an integer in [1, 100000]"),
@@ -63,8 +64,10 @@ EXAMPLES = [
     ("trainer.n_gpus_per_node=two", "trainer.n_gpus_per_node='two': expected a finite number"),
     ("actor_rollout_ref.rollout.n=inf", "actor_rollout_ref.rollout.n=inf: expected a finite number"),
     ("actor_rollout_ref.actor.use_kl_loss=1", "actor_rollout_ref.actor.use_kl_loss=1: expected true or false"),
-    ("data.train_files=${oc.env:VERL_MED_SURELY_UNSET}",
-     "data.train_files='${oc.env:VERL_MED_SURELY_UNSET}': cannot resolve the interpolation"),
+    (
+        "data.train_files=${oc.env:VERL_MED_SURELY_UNSET}",
+        "data.train_files='${oc.env:VERL_MED_SURELY_UNSET}': cannot resolve the interpolation",
+    ),
     ("+med.knowlege.mode=system", "med.knowlege: unknown key; did you mean med.knowledge?"),
     ("+med.dryrun=true", "med.dryrun: unknown key; did you mean med.dry_run?"),
     ("+med.knowledge.moed=user", "med.knowledge: unknown key(s) ['moed']"),
@@ -83,15 +86,24 @@ def test_careless_override_is_a_config_error_naming_the_key(data_dir, override, 
     assert expected in str(err.value)
 
 
-@pytest.mark.parametrize(("override", "expected", "dry_run"), [
-    ("+med.dryrun=true", "med.dryrun: unknown key", False),  # would have started a real training run
-    ("data.train_batch_size=abc", "data.train_batch_size='abc'", True),
-    ("med.dry_run_rows=0", "med.dry_run_rows=0", True),
-    (GROUNDING_FIRST, "med.sampler.schedule draws grounding samples", False),  # failed after Ray started
-    ("data.val_files=${oc.env:VERL_MED_SURELY_UNSET}", "data.val_files=", True),
-])
-def test_entry_point_prints_one_error_line_and_exits_2_before_ray(data_dir, override, expected, dry_run):
-    proc = run_med_main(f"med.dry_run={str(dry_run).lower()}", f"med.data_dir={data_dir}", override)
+@pytest.mark.parametrize(
+    ("override", "expected", "dry_run"),
+    [
+        ("+med.dryrun=true", "med.dryrun: unknown key", False),  # would have started a real training run
+        ("data.train_batch_size=abc", "data.train_batch_size='abc'", True),
+        ("med.dry_run_rows=0", "med.dry_run_rows=0", True),
+        (GROUNDING_FIRST, "med.sampler.schedule draws grounding samples", False),  # failed after Ray started
+        ("data.val_files=${oc.env:VERL_MED_SURELY_UNSET}", "data.val_files=", True),
+    ],
+)
+def test_entry_point_prints_one_error_line_and_exits_2_before_ray(data_dir, tmp_path, override, expected, dry_run):
+    """``python -m verl_med_plugin.main`` run in-process (its own process is started by the example scripts' smoke
+    test, tests/test_examples_dry_run.py); getting to training (Ray) raises ``ReachedTraining``."""
+    proc = run_in_process(
+        "verl_med_plugin.main",
+        [f"med.dry_run={str(dry_run).lower()}", f"med.data_dir={data_dir}", override],
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.count("verl-med: error:") == 1 and expected in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -100,23 +112,41 @@ def test_entry_point_prints_one_error_line_and_exits_2_before_ray(data_dir, over
 
 def test_float_settings_written_as_integers_by_verl_are_not_refused():
     """verl's yaml writes entropy_coeff 0 and top_p 1: a float there is a number like any other."""
-    cfg = compose_med_config("actor_rollout_ref.actor.entropy_coeff=0.001", "actor_rollout_ref.rollout.top_p=0.9",
-                   "actor_rollout_ref.rollout.val_kwargs.temperature=0.7")
+    cfg = compose_med_config(
+        "actor_rollout_ref.actor.entropy_coeff=0.001",
+        "actor_rollout_ref.rollout.top_p=0.9",
+        "actor_rollout_ref.rollout.val_kwargs.temperature=0.7",
+    )
     assert composed_config_problems(cfg) == []
 
 
-def test_entry_point_presets_pass_the_new_checks():
+def test_entry_point_presets_are_the_known_groups():
+    """A new preset group must join the checks below (this list was a product over every folder: with the optional
+    ``med/vqa`` group, added with ``+``, that product no longer composes)."""
+    assert sorted(p.name for p in MED_CONFIGS.iterdir() if p.is_dir() and any(p.glob("*.yaml"))) == [
+        "experiment",
+        "hardware",
+        "model",
+        "vqa",
+    ]
+    assert len(preset_combinations()) >= 24
+
+
+@pytest.mark.parametrize("benchmark", preset_options("vqa"))
+def test_vqa_presets_pass_the_new_checks(benchmark):
+    """The optional ``med/vqa`` group over its experiment (``+med/vqa=<benchmark>``, as examples/vqa/ adds it)."""
+    cfg = compose_med_config("med/experiment=vqa", f"+med/vqa={benchmark}")
+    assert composed_config_problems(cfg) == [], benchmark
+    assert check_med_config(cfg) == [], benchmark
+
+
+@pytest.mark.parametrize("experiment", experiment_params())  # shares the compositions of the other preset tests
+def test_entry_point_presets_pass_the_new_checks(experiment):
     """No false alarms: every preset the project ships composes into a config with no type or med-key problem."""
-    configs = Path(__file__).resolve().parents[1] / "configs" / "med"
-    groups = [[f"med/{group.name}={f.stem}" for f in sorted(group.glob("*.yaml"))]
-              for group in sorted(configs.iterdir()) if group.is_dir()]
-    combinations = list(itertools.product(*groups))
-    assert len(combinations) >= 24
-    with initialize_config_module("verl_med_plugin.configs", version_base=None):
-        for overrides in combinations:
-            cfg = compose("med_grpo", overrides=list(overrides))
-            assert composed_config_problems(cfg) == [], overrides
-            assert check_med_config(cfg) == [], overrides
+    for combination in [c for c in preset_combinations() if c[0] == experiment]:
+        cfg = composed_preset(*combination)
+        assert composed_config_problems(cfg) == [], combination
+        assert check_med_config(cfg) == [], combination
 
 
 def test_grounding_stage_passes_when_the_train_files_hold_grounding_rows(data_dir, tmp_path):
@@ -149,17 +179,83 @@ def test_any_unknown_med_key_is_refused(base_config, key):
     assert any(p.startswith(f"med.{key}: unknown key") for p in check_med_config(cfg))
 
 
+def test_med_keys_bound_every_key_of_the_med_group_schema():
+    import dataclasses
+
+    assert list(MED_KEYS) == [f.name for f in dataclasses.fields(MedGroup)]
+
+
+def _train_files(cfg) -> list[str]:
+    return list(OmegaConf.to_container(cfg, resolve=True)["data"]["train_files"])
+
+
+def test_grounding_dataset_names_the_localization_data():
+    cfg = compose_med_config("med/experiment=localization", "med.data_dir=/d", "med.grounding_dataset=kvasir")
+    assert _train_files(cfg)[0].startswith("/d/kvasir_")
+    assert check_med_config(cfg) == []
+
+
+def test_localization_dataset_is_a_deprecated_alias_of_grounding_dataset():
+    new = compose_med_config("med/experiment=localization", "med.data_dir=/d", "med.grounding_dataset=kvasir")
+    old = compose_med_config("med/experiment=localization", "med.data_dir=/d", "+med.localization_dataset=kvasir")
+    assert _train_files(old) == _train_files(new)
+    with pytest.warns(
+        DeprecationWarning,
+        match=r"med\.localization_dataset='kvasir' is deprecated: use "
+        r"med\.grounding_dataset=kvasir",
+    ):
+        assert check_med_config(old) == []
+
+
+def test_localization_dataset_conflicting_with_grounding_dataset_is_refused():
+    cfg = compose_med_config(
+        "med/experiment=localization", "med.grounding_dataset=kvasir", "+med.localization_dataset=busi"
+    )
+    with pytest.warns(DeprecationWarning):
+        problems = check_med_config(cfg)
+    assert any(p.startswith("med.localization_dataset='busi' and med.grounding_dataset='kvasir'") for p in problems)
+
+
 # (med.sampler key, bad value) -- type and range errors both name the key, no TypeError escapes.
-SAMPLER_TABLE = [("ema_decay", "abc"), ("ema_decay", float("nan")), ("ema_decay", 1), ("class_ema_decay", -0.1),
-                 ("class_weight", 2), ("floor", 0), ("floor", None), ("unseen_accuracy", True), ("seed", -1),
-                 ("seed", 1.5), ("max_copies_per_batch", "2"), ("enable", "yes"), ("signal_key", ""),
-                 ("signal_key", 3)]
+SAMPLER_TABLE = [
+    ("ema_decay", "abc"),
+    ("ema_decay", float("nan")),
+    ("ema_decay", 1),
+    ("ema_decay", True),
+    ("class_ema_decay", -0.1),
+    ("class_weight", 2),
+    ("floor", 0),
+    ("floor", None),
+    ("unseen_accuracy", True),
+    ("seed", -1),
+    ("seed", 1.5),
+    ("max_copies_per_batch", "abc"),
+    ("max_copies_per_batch", False),
+    ("enable", "maybe"),
+    ("signal_key", ""),
+    ("signal_key", [1]),
+]
 
 
 @pytest.mark.parametrize(("name", "value"), SAMPLER_TABLE)
 def test_sampler_settings_name_the_key(name, value):
     with pytest.raises(SettingsError, match=rf"med\.sampler\.{name}="):
         SamplerSettings.from_config({name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "converted"),
+    [
+        ("max_copies_per_batch", "2", 2),
+        ("enable", "yes", True),
+        ("enable", "off", False),
+        ("signal_key", 3, "3"),
+        ("ema_decay", "0.25", 0.25),
+    ],
+)
+def test_sampler_settings_convert_as_omegaconf_does(name, value, converted):
+    """Typed by OmegaConf's structured configs, as Hydra users expect (reward_fns.settings)."""
+    assert getattr(SamplerSettings.from_config({name: value}), name) == converted
 
 
 def _numbered_rows(names: list[str], aliases: list[list[str]]) -> list[dict]:
@@ -169,11 +265,27 @@ def _numbered_rows(names: list[str], aliases: list[list[str]]) -> list[dict]:
 
     rows = []
     for i in range(len(names)):
-        info = make_extra_info(split="train", index=i, dataset="retinamnist", task_type="ordinal", labels=names,
-                               label_aliases=aliases, option_style="number", question="Grade?", template="vrft",
-                               image_size=[28, 28])
-        rows.append(make_row(dataset="retinamnist", prompt_text="<image>Grade?", ground_truth=names[i],
-                             image_bytes=[png_bytes(synthetic_images(1, size=28, seed=i)[0])], extra_info=info))
+        info = make_extra_info(
+            split="train",
+            index=i,
+            dataset="retinamnist",
+            task_type="ordinal",
+            labels=names,
+            label_aliases=aliases,
+            option_style="number",
+            question="Grade?",
+            template="vrft",
+            image_size=[28, 28],
+        )
+        rows.append(
+            make_row(
+                dataset="retinamnist",
+                prompt_text="<image>Grade?",
+                ground_truth=names[i],
+                image_bytes=[png_bytes(synthetic_images(1, size=28, seed=i)[0])],
+                extra_info=info,
+            )
+        )
     return rows
 
 
@@ -184,7 +296,7 @@ def test_reference_check_tries_the_option_form_of_each_answer(tmp_path):
 
     from verl_med_plugin.preflight import reference_answer_problems
 
-    names = ["no DR", "mild NPDR", "moderate NPDR", "severe NPDR", "proliferative DR"]
+    names = list(RETINA_LABELS)
     good = write_rows(tmp_path / "good.parquet", _numbered_rows(names, [[str(i)] for i in range(5)]))
     cfg = compose_med_config(f"data.train_files={good}", f"data.val_files={good}")
     assert reference_answer_problems(cfg) == []

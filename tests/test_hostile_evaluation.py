@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures_data import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +24,6 @@ from verl_med_plugin.evaluation import evaluate, generate
 from verl_med_plugin.evaluation.dumps import EvalDataError, Problems, read_file
 from verl_med_plugin.evaluation.report import json_safe
 
-REPO = Path(__file__).resolve().parents[1]
 LABELS = ["basophil", "eosinophil", "neutrophil"]
 TOY = {"dataset": "toyset", "task_type": "multiclass", "labels": LABELS, "split": "test"}
 CHEST = {"dataset": "toychest", "task_type": "multilabel", "labels": ["effusion", "mass", "nodule"], "split": "test"}
@@ -35,27 +35,37 @@ def _answer(text: str) -> str:
 
 
 def _good_lines(n: int = 4, step: int = 1) -> list[dict]:
-    return [{"output": _answer(LABELS[i % 3]), "gts": LABELS[(i + 1) % 3 if i == 0 else i % 3], "step": step,
-             "score": float(i != 0), "extra_info": TOY | {"index": i}} for i in range(n)]
+    return [
+        {
+            "output": _answer(LABELS[i % 3]),
+            "gts": LABELS[(i + 1) % 3 if i == 0 else i % 3],
+            "step": step,
+            "score": float(i != 0),
+            "extra_info": TOY | {"index": i},
+        }
+        for i in range(n)
+    ]
 
 
 def _write(path: Path, lines: list[dict | bytes]) -> Path:
     """JSON objects (``json.dumps`` writes NaN as Python does) or raw bytes, one per line."""
-    path.write_bytes(b"".join((line if isinstance(line, bytes) else json.dumps(line).encode()) + b"\n"
-                              for line in lines))
+    path.write_bytes(
+        b"".join((line if isinstance(line, bytes) else json.dumps(line).encode()) + b"\n" for line in lines)
+    )
     return path
 
 
-def _run_cli(argv: list[str], capsys) -> tuple[int, str]:
-    """``verl-med-eval`` in-process as the console script runs it: (exit status, stderr)."""
+def _run_cli(argv: list[str], capsys, main=None) -> tuple[int, str]:
+    """``verl-med-eval`` (or another command's ``main``) in-process as the console script runs it: (exit status,
+    stderr)."""
     try:
-        code = evaluate.main(argv)
+        code = (main or evaluate.main)(argv)
     except SystemExit as stop:
         code = stop.code
     return code, capsys.readouterr().err
 
 
-def _one_error_line(err: str, prog: str = "verl-med-eval") -> str:
+def _one_error_line(err: str, prog: str = "verl-med") -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: ") and "Traceback" not in err, err
     return lines[0]
@@ -69,18 +79,22 @@ def _dead_pid() -> int:
 
 # --- 1. a bad line is counted, never the end of the evaluation ------------------------------------------------
 
+
 def test_non_utf8_nested_and_mixed_step_lines_are_counted(tmp_path, capsys):
     deep = b'{"output": "x", "gts": "y", "extra": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-    path = _write(tmp_path / "gen.jsonl", [
-        *_good_lines(2),
-        b'{"output": "caf\xe9", "gts": "basophil"}',  # one Latin-1 byte
-        deep,
-        {**_good_lines(1)[0], "step": "1"},  # a digit string: read as step 1 (mixed types still sort)
-        {**_good_lines(1)[0], "step": [1]},
-        {**_good_lines(1)[0], "step": "later"},
-        {**_good_lines(1)[0], "data_source": {"a": 1}},
-        b"\xff\xfe\x00",
-    ])
+    path = _write(
+        tmp_path / "gen.jsonl",
+        [
+            *_good_lines(2),
+            b'{"output": "caf\xe9", "gts": "basophil"}',  # one Latin-1 byte
+            deep,
+            {**_good_lines(1)[0], "step": "1"},  # a digit string: read as step 1 (mixed types still sort)
+            {**_good_lines(1)[0], "step": [1]},
+            {**_good_lines(1)[0], "step": "later"},
+            {**_good_lines(1)[0], "data_source": {"a": 1}},
+            b"\xff\xfe\x00",
+        ],
+    )
     result = evaluate.evaluate_run("x", path, None, None, {}, n_resamples=0)
     assert result["problems"]["malformed_line"]["count"] == 6
     examples = " ".join(result["problems"]["malformed_line"]["examples"])
@@ -103,15 +117,22 @@ def test_any_bytes_line_is_a_record_or_a_counted_problem(tmp_path, bad):
     assert len(records) + skipped == 3 + len(bad) and len(records) >= 3
 
 
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
-                                                                                       max_size=3), max_leaves=8)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
 
 
 @SETTINGS
-@given(steps=st.lists(JSON_VALUES, min_size=1, max_size=4), fields=st.dictionaries(
-    st.sampled_from(["output", "gts", "input", "uid", "prompt_id", "data_source", "extra_info", "sample_id"]),
-    JSON_VALUES, max_size=3))
+@given(
+    steps=st.lists(JSON_VALUES, min_size=1, max_size=4),
+    fields=st.dictionaries(
+        st.sampled_from(["output", "gts", "input", "uid", "prompt_id", "data_source", "extra_info", "sample_id"]),
+        JSON_VALUES,
+        max_size=3,
+    ),
+)
 def test_any_field_values_evaluate_or_fail_in_one_line(tmp_path, steps, fields):
     lines = [{**line, "step": step} for line, step in zip(_good_lines(len(steps)), steps, strict=True)]
     path = _write(tmp_path / "gen.jsonl", [*lines, {**_good_lines(1)[0], **fields}])
@@ -125,6 +146,7 @@ def test_any_field_values_evaluate_or_fail_in_one_line(tmp_path, steps, fields):
 
 
 # --- 2. NaN scores: valid JSON, counted -------------------------------------------------------------------------
+
 
 def test_nan_scores_are_written_as_null_and_counted(tmp_path, capsys):
     lines = _good_lines(4)
@@ -147,9 +169,17 @@ def test_nan_scores_are_written_as_null_and_counted(tmp_path, capsys):
 FLOATS = st.floats(allow_nan=True, allow_infinity=True)
 
 
-@given(st.recursive(st.none() | st.integers() | FLOATS | st.text(max_size=4),
-                    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
-                    | st.dictionaries(st.text(max_size=4), inner, max_size=4), max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.integers() | FLOATS | st.text(max_size=4),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.tuples(inner, inner)
+            | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
 def test_json_safe_output_is_always_strict_json(value):
     def count(v):
         if isinstance(v, float):
@@ -165,19 +195,23 @@ def test_json_safe_output_is_always_strict_json(value):
 
 # --- 3. reward kwargs: refused as training refuses them ---------------------------------------------------------
 
-@pytest.mark.parametrize(("kwargs", "needle"), [
-    ('{"iou_threshold": 0}', "iou_threshold"),
-    ('{"min_pixels": 1e400}', "min_pixels"),
-    ('{"acc_weight": "abc"}', "acc_weight"),
-    ('{"mfrs_gamma": NaN}', "mfrs_gamma"),
-    ('{"acc_wieght": 1.0}', "unknown key(s) ['acc_wieght']"),
-    ("run={\"think_tagg\": \"think\"}", "unknown key(s) ['think_tagg']"),
-])
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ('{"iou_threshold": 0}', "iou_threshold"),
+        ('{"min_pixels": 1e400}', "min_pixels"),
+        ('{"acc_weight": "abc"}', "acc_weight"),
+        ('{"mfrs_gamma": NaN}', "mfrs_gamma"),
+        ('{"acc_wieght": 1.0}', "unknown key(s) ['acc_wieght']"),
+        ('run={"think_tagg": "think"}', "unknown key(s) ['think_tagg']"),
+    ],
+)
 def test_invalid_or_unknown_reward_kwargs_are_refused_in_one_line(tmp_path, capsys, kwargs, needle):
     path = _write(tmp_path / "gen.jsonl", _good_lines(2))
-    code, err = _run_cli([f"run={path}", "--reward-kwargs", kwargs, "--out", str(tmp_path / "r")], capsys)
+    code, err = _run_cli([f"run={path}", "--reward_kwargs", kwargs, "--out", str(tmp_path / "r")], capsys)
     line = _one_error_line(err)
-    assert code == 2 and "--reward-kwargs" in line and needle in line
+    assert code == 2 and "--reward_kwargs" in line and needle in line
     assert not (tmp_path / "r" / "metrics.json").exists()
 
 
@@ -185,23 +219,39 @@ def test_reward_kwargs_file_is_validated_too(tmp_path, capsys):
     config = tmp_path / "config.yaml"
     config.write_text("reward:\n  custom_reward_function:\n    reward_kwargs:\n      iou_threshold: 2\n")
     path = _write(tmp_path / "gen.jsonl", _good_lines(2))
-    code, err = _run_cli([str(path), "--reward-kwargs", str(config), "--out", str(tmp_path / "r")], capsys)
+    code, err = _run_cli([str(path), "--reward_kwargs", str(config), "--out", str(tmp_path / "r")], capsys)
     assert code == 2 and "iou_threshold" in _one_error_line(err)
 
 
 @SETTINGS
-@given(kwargs=st.dictionaries(st.sampled_from(["iou_threshold", "acc_weight", "format_weight", "min_pixels",
-                                               "mfrs_gamma", "multilabel_reward", "think_prefilled", "no_such_key"]),
-                              JSON_VALUES, max_size=3))
+@given(
+    kwargs=st.dictionaries(
+        st.sampled_from(
+            [
+                "iou_threshold",
+                "acc_weight",
+                "format_weight",
+                "min_pixels",
+                "mfrs_gamma",
+                "multilabel_reward",
+                "think_prefilled",
+                "no_such_key",
+            ]
+        ),
+        JSON_VALUES,
+        max_size=3,
+    )
+)
 def test_evaluation_refuses_exactly_what_training_refuses(kwargs):
     from omegaconf import OmegaConf
 
     from verl_med_plugin.preflight import reward_kwargs_problems
 
-    training = reward_kwargs_problems(OmegaConf.create({"reward": {"custom_reward_function": {
-        "reward_kwargs": kwargs}}}))
+    training = reward_kwargs_problems(
+        OmegaConf.create({"reward": {"custom_reward_function": {"reward_kwargs": kwargs}}})
+    )
     try:
-        evaluate.check_reward_kwargs(kwargs, "--reward-kwargs")
+        evaluate.check_reward_kwargs(kwargs, "--reward_kwargs")
         refused = False
     except EvalDataError as err:
         refused = True
@@ -211,6 +261,7 @@ def test_evaluation_refuses_exactly_what_training_refuses(kwargs):
 
 # --- 4. an unusable --out ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("tool", ["eval", "table", "generate"])
 @pytest.mark.parametrize("where", ["file", "under_file"])
 def test_unusable_out_is_one_error_line(tmp_path, capsys, tool, where):
@@ -219,56 +270,97 @@ def test_unusable_out_is_one_error_line(tmp_path, capsys, tool, where):
     out = blocker if where == "file" else blocker / "sub" / "report"
     gen = _write(tmp_path / "gen.jsonl", _good_lines(2))
     if tool == "generate":
-        argv = ["--model", str(tmp_path / "no_model"), "--data", str(tmp_path / "x.parquet"),
-                "--out", str(out / "gen.jsonl" if where == "file" else out)]
-        code, err = generate.main(argv), capsys.readouterr().err
-        prog = "verl-med-generate"
+        argv = [
+            "--model",
+            str(tmp_path / "no_model"),
+            "--data",
+            str(tmp_path / "x.parquet"),
+            "--out",
+            str(out / "gen.jsonl" if where == "file" else out),
+        ]
+        code, err = _run_cli(argv, capsys, generate.main)
     else:
         argv = [str(gen)] if tool == "eval" else ["--table", str(tmp_path / "metrics.json")]
         code, err = _run_cli([*argv, "--out", str(out)], capsys)
-        prog = "verl-med-eval"
-    line = _one_error_line(err, prog)
+    line = _one_error_line(err)
     assert code == 2 and "--out" in line and "file" in line
     assert blocker.read_text() == "not a folder\n"
 
 
 def test_generate_out_that_is_a_folder_is_refused(tmp_path, capsys):
-    code = generate.main(["--model", "m", "--data", "x.parquet", "--out", str(tmp_path)])
-    assert code == 2 and "is a folder" in _one_error_line(capsys.readouterr().err, "verl-med-generate")
+    code, err = _run_cli(["--model", "m", "--data", "x.parquet", "--out", str(tmp_path)], capsys, generate.main)
+    assert code == 2 and "is a folder" in _one_error_line(err)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "needle"),
+    [
+        ("--model", "no/such/model/folder", "no such checkpoint folder"),
+        ("--data", "missing.parquet", "no such parquet file"),
+        ("--run_config", "missing.yaml", "does not exist"),
+        ("--max-tokens", "0", "--max_tokens 0"),  # the old hyphen spelling is still accepted
+    ],
+)
+def test_generate_bad_argument_is_one_line_before_any_model_loads(tmp_path, capsys, flag, value, needle):
+    model = tmp_path / "model"
+    model.mkdir()
+    data = _write(tmp_path / "test.parquet", [])
+    argv = {"--model": str(model), "--data": str(data), "--out": str(tmp_path / "out" / "gen.jsonl")}
+    argv[flag] = value if flag != "--data" else str(tmp_path / value)
+    code, err = _run_cli([x for item in argv.items() for x in item], capsys, generate.main)
+    assert code == 2 and needle in _one_error_line(err)
+    assert not (tmp_path / "out" / "gen.jsonl").exists()
 
 
 # --- 5. Ctrl-C / SIGTERM: one line, exit 130 / 143, no temporary file; stale temporaries are removed ----------------
 
 EVAL_SCRIPT = """
 import os, sys, time, types
-from verl_med_plugin.evaluation import evaluate, report
-report.os = types.SimpleNamespace(**{**vars(os), "replace": lambda *a: time.sleep(600)})  # hang mid-write
+from data_preprocess import atomic
+from verl_med_plugin.evaluation import evaluate
+atomic.os = types.SimpleNamespace(**{**vars(os), "replace": lambda *a: time.sleep(600)})  # hang mid-write
 sys.exit(evaluate.main(sys.argv[1:]))
 """
 GENERATE_SCRIPT = """
 import os, sys, time, types
 from verl_med_plugin import verl_compat
+from data_preprocess import atomic
 from verl_med_plugin.evaluation import generate
+generate.check_inputs = lambda args: None  # no model folder or parquet: everything that reads them is replaced
 verl_compat.load_tokenizer_and_processor = lambda model: (None, None)
 generate.build_requests = lambda *a, **k: [generate.GenerationRequest("p0", "prompt", [], "a", "toy", {})]
 generate.generate_with_vllm = lambda requests, model, **k: [["<answer>a</answer>"] for _ in requests]
-generate.os = types.SimpleNamespace(**{**vars(os), "replace": lambda *a: time.sleep(600)})  # hang mid-write
+atomic.os = types.SimpleNamespace(**{**vars(os), "replace": lambda *a: time.sleep(600)})  # hang mid-write
 sys.exit(generate.main(sys.argv[1:]))
 """
 
 
 @pytest.mark.parametrize("tool", ["eval", "generate"])
-@pytest.mark.parametrize(("signum", "status", "word"), [(signal.SIGINT, 130, "interrupted"),
-                                                        (signal.SIGTERM, 143, "terminated")])
+@pytest.mark.parametrize(
+    ("signum", "status", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
 def test_interrupt_exits_cleanly_without_temporary_files(tmp_path, tool, signum, status, word):
     out = tmp_path / "out"
     if tool == "eval":
-        args = ["-c", EVAL_SCRIPT, str(_write(tmp_path / "gen.jsonl", _good_lines(4))), "--out", str(out),
-                "--bootstrap", "0"]
+        args = [
+            "-c",
+            EVAL_SCRIPT,
+            str(_write(tmp_path / "gen.jsonl", _good_lines(4))),
+            "--out",
+            str(out),
+            "--bootstrap",
+            "0",
+        ]
     else:
         args = ["-c", GENERATE_SCRIPT, "--model", "m", "--data", "x.parquet", "--out", str(out / "gen.jsonl")]
-    proc = subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"})
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"},
+    )
     deadline = time.monotonic() + 120
     while not list(out.glob(".*.tmp")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # wait until it is writing: the interrupt must find a temporary file to remove
@@ -292,12 +384,14 @@ def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path, capsys, monkeyp
     for path in (stale, running, foreign):
         path.write_text("partial")
     if tool == "eval":
-        code, _ = _run_cli([str(_write(tmp_path / "gen.jsonl", _good_lines(2))), "--out", str(out),
-                            "--bootstrap", "0"], capsys)
+        code, _ = _run_cli(
+            [str(_write(tmp_path / "gen.jsonl", _good_lines(2))), "--out", str(out), "--bootstrap", "0"], capsys
+        )
     else:
         from verl_med_plugin import verl_compat
 
         monkeypatch.setattr(verl_compat, "load_tokenizer_and_processor", lambda model: (None, None))
+        monkeypatch.setattr(generate, "check_inputs", lambda args: None)
         monkeypatch.setattr(generate, "build_requests", lambda *a, **k: [])
         monkeypatch.setattr(generate, "generate_with_vllm", lambda requests, model, **k: [])
         code = generate.main(["--model", "m", "--data", "x.parquet", "--out", str(out / "gen.jsonl")])
@@ -306,6 +400,7 @@ def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path, capsys, monkeyp
 
 
 # --- 6. multilabel: "every label" graded as the reward grades it -----------------------------------------------------
+
 
 def _chest_record(answer: str, truth: list[str]):
     from verl_med_plugin.evaluation.dumps import Record
@@ -326,8 +421,9 @@ def test_every_label_answer_counts_only_when_every_label_is_true():
 def test_multilabel_correct_is_the_rewards_acc(truth, answer):
     record = _chest_record(", ".join(sorted(answer)), sorted(truth))
     scored = evaluate.score_record(record, {})
-    reward = reward_fns.compute_score(data_source="toychest", solution_str=record.response,
-                                      ground_truth=record.ground_truth, extra_info=CHEST)
+    reward = reward_fns.compute_score(
+        data_source="toychest", solution_str=record.response, ground_truth=record.ground_truth, extra_info=CHEST
+    )
     assert scored.correct == (float(reward["acc"]) == 1.0)
     if len(answer) == 3 and answer != truth:
         assert scored.predicted is None

@@ -7,6 +7,7 @@ import dataclasses
 import math
 
 import pytest
+from fixtures_data import RETINA_LABELS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rewards_rows import CHEST_LABELS, ROWS, chest, respond
@@ -22,15 +23,17 @@ from reward_fns.labels import label_space, match_label
 BOUNDS_TABLE = {
     "think_tag": (["", "th ink", "a>b", "x" * 40, "1think"], ["t", "reasoning", "think_1"]),
     "answer_tag": (["", "ans wer", "<", "\n"], ["a", "final_answer"]),
-    "think_prefilled": (["yes", 2], [True, False]),
-    "format_weight": ([math.nan, math.inf, 1e9, -101], [-100, 0, 100]),
+    "think_prefilled": (["maybe", 0.5, [True]], [True, False]),
+    "format_weight": ([math.nan, math.inf, 1e9, -101, True, "high"], [-100, 0, 100]),
     "acc_weight": ([-0.5, math.nan, 1e9], [0, 1.0, 100]),
-    "acc_requires_format": (["no", 5], [False]),
-    "ordinal_reward": (["soft", ""], ["mfrs", "exact"]),
+    "acc_requires_format": (["nope", None], [False]),
+    "ordinal_reward": (["soft", "", ["mfrs"]], ["mfrs", "exact"]),
     "mfrs_shape": (["cosine"], ["linear"]),
     "mfrs_table": ([[], [0.5], [1, 1], [1, 2], [1, math.nan]], [[1], [1, 0]]),
     "mfrs_gamma": ([0, -1, math.inf, math.nan, 1e6], [None, 1e-3, 100]),
     "multilabel_reward": (["dice"], ["jaccard"]),
+    "open_reward": (["bleu", "F1", ""], ["recall", "f1", "exact"]),
+    "open_max_length_ratio": ([0.5, 0, -1, math.nan, math.inf, 1e3], [1, 3.0, 100]),
     "box_format": (["xywh", ""], [None, "rel1"]),
     "abs_frame": (["model"], ["stored"]),
     "min_pixels": ([0, -1, 1e400, 1 << 40], [1, 3136]),
@@ -39,10 +42,10 @@ BOUNDS_TABLE = {
     "iou_type": (["diou"], ["giou"]),
     "iou_threshold": ([0, -0.1, 1.01, math.nan], [1e-6, 0.5, 1]),
     "recite_delta": ([math.nan, -1e3, 1e3], [-1, 0, 1]),
-    "recite_ngram": ([0, 9, 2.5], [1, 8]),
+    "recite_ngram": ([0, 9, 2.5, False, "abc"], [1, 8]),
     "recite_smooth": (["laplace"], ["none"]),
     "recite_span": (["answer"], ["response"]),
-    "recite_brevity_penalty": (["on"], [True]),
+    "recite_brevity_penalty": (["maybe"], [True]),
     "recite_requires_correct": ([None], [True]),
     "recite_max_tokens": ([0, -5, 10**9], [1, 1_000_000]),
 }
@@ -55,17 +58,36 @@ def test_every_setting_has_bounds_and_a_table_row():
     assert names - set(BOUNDS_TABLE) <= names - set(SETTING_BOUNDS), "bounded settings without a test row"
 
 
-@pytest.mark.parametrize(("name", "value"), [(n, v) for n, (bad, _) in BOUNDS_TABLE.items() for v in bad],
-                         ids=lambda x: repr(x)[:20])
+@pytest.mark.parametrize(
+    ("name", "value"), [(n, v) for n, (bad, _) in BOUNDS_TABLE.items() for v in bad], ids=lambda x: repr(x)[:20]
+)
 def test_out_of_range_settings_are_refused_naming_the_setting(name, value):
     with pytest.raises(ValueError, match=f"reward kwarg {name}"):
         reward_config({name: value})
 
 
-@pytest.mark.parametrize(("name", "value"), [(n, v) for n, (_, good) in BOUNDS_TABLE.items() for v in good],
-                         ids=lambda x: repr(x)[:20])
+@pytest.mark.parametrize(
+    ("name", "value"), [(n, v) for n, (_, good) in BOUNDS_TABLE.items() for v in good], ids=lambda x: repr(x)[:20]
+)
 def test_boundary_settings_are_accepted(name, value):
     assert getattr(reward_config({name: value}), name) == (tuple(value) if isinstance(value, list) else value)
+
+
+# Values OmegaConf converts for a typed field, as it does for Hydra overrides (reward_fns.settings): accepted.
+@pytest.mark.parametrize(
+    ("name", "value", "converted"),
+    [
+        ("think_prefilled", "yes", True),
+        ("acc_requires_format", "no", False),
+        ("recite_brevity_penalty", "on", True),
+        ("think_prefilled", 2, True),
+        ("recite_ngram", "3", 3),
+        ("format_weight", "0.5", 0.5),
+        ("acc_weight", 2, 2.0),
+    ],
+)
+def test_omegaconf_conversions_are_accepted(name, value, converted):
+    assert getattr(reward_config({name: value}), name) == converted
 
 
 def test_min_above_max_pixels_and_equal_tags_are_refused():
@@ -91,9 +113,14 @@ def test_min_pixels_overflow_is_refused():
         reward_config({"min_pixels": float("1e400")})
 
 
-_ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-(10**12), 10**12),
-                       st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
-                       st.lists(st.floats(allow_nan=True), max_size=4))
+_ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.lists(st.floats(allow_nan=True), max_size=4),
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -109,20 +136,26 @@ def test_any_setting_value_is_refused_by_name_or_keeps_scores_in_bounds(name, va
     low, high = cfg.score_bounds()
     kwargs = {name: value}
     for source, truth, info in ROWS.values():
-        answer = respond("[40, 40, 120, 120]" if info["task_type"] == "grounding" else "melanoma",
-                         ).replace("think>", f"{cfg.think_tag}>").replace("answer>", f"{cfg.answer_tag}>")
+        answer = (
+            respond(
+                "[40, 40, 120, 120]" if info["task_type"] == "grounding" else "melanoma",
+            )
+            .replace("think>", f"{cfg.think_tag}>")
+            .replace("answer>", f"{cfg.answer_tag}>")
+        )
         result = compute_score(source, answer, truth, info, **kwargs)
         assert low - 1e-9 <= result["score"] <= high + 1e-9
 
 
 # --- negative grades ---------------------------------------------------------------------------------------------
 
-RETINA = ("no DR", "mild NPDR", "moderate NPDR", "severe NPDR", "proliferative DR")
+RETINA = tuple(RETINA_LABELS)
 RETINA_OFFICIAL = (("0", "grade 0"), ("1", "grade 1"), ("2", "grade 2"), ("3", "grade 3"), ("4", "grade 4"))
 
 
-@pytest.mark.parametrize("answer", ["-1", "grade -2", "\u22121", "- 2", "grade \u20133", "Answer: -4", "(-1)",
-                                    "stage -1", "-0"])
+@pytest.mark.parametrize(
+    "answer", ["-1", "grade -2", "\u22121", "- 2", "grade \u20133", "Answer: -4", "(-1)", "stage -1", "-0"]
+)
 @pytest.mark.parametrize("option_style", ["none", "number"])
 def test_negative_grades_name_no_grade(answer, option_style):
     for aliases in ((), RETINA_OFFICIAL):
@@ -140,8 +173,12 @@ def test_a_label_that_spells_a_negative_number_still_matches():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(0, 9), st.sampled_from(["", "grade ", "stage ", "level ", "answer: ", "class "]),
-       st.sampled_from(["-", "\u2212", "\u2013", "- "]), st.sampled_from(["none", "number", "letter"]))
+@given(
+    st.integers(0, 9),
+    st.sampled_from(["", "grade ", "stage ", "level ", "answer: ", "class "]),
+    st.sampled_from(["-", "\u2212", "\u2013", "- "]),
+    st.sampled_from(["none", "number", "letter"]),
+)
 def test_no_negative_number_ever_names_a_grade(grade, prefix, sign, option_style):
     """Property: '<prefix><sign><digit>' is never read as a grade, option or alias."""
     space = label_space(RETINA, RETINA_OFFICIAL)
@@ -150,17 +187,34 @@ def test_no_negative_number_ever_names_a_grade(grade, prefix, sign, option_style
 
 # --- option tokens against bare-number aliases -------------------------------------------------------------------
 
+
 def retina_row(option_style: str) -> dict:
     """A RetinaMNIST row as the converter writes it: aliases are the official names '0'..'4'."""
-    return make_extra_info(dataset="retinamnist", task_type="ordinal", labels=list(RETINA),
-                           label_aliases=[list(a) for a in RETINA_OFFICIAL], option_style=option_style,
-                           image_size=[224, 224])
+    return make_extra_info(
+        dataset="retinamnist",
+        task_type="ordinal",
+        labels=list(RETINA),
+        label_aliases=[list(a) for a in RETINA_OFFICIAL],
+        option_style=option_style,
+        image_size=[224, 224],
+    )
 
 
-@pytest.mark.parametrize(("answer", "expected"), [
-    ("1", "no DR"), ("5", "proliferative DR"), ("option 1", "no DR"), ("1. no DR", "no DR"), ("(2)", "mild NPDR"),
-    ("0", ""), ("6", ""), ("1. mild NPDR", ""), ("mild NPDR", "mild NPDR"), ("grade 1", "mild NPDR"),
-])
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("1", "no DR"),
+        ("5", "proliferative DR"),
+        ("option 1", "no DR"),
+        ("1. no DR", "no DR"),
+        ("(2)", "mild NPDR"),
+        ("0", ""),
+        ("6", ""),
+        ("1. mild NPDR", ""),
+        ("mild NPDR", "mild NPDR"),
+        ("grade 1", "mild NPDR"),
+    ],
+)
 def test_numbered_options_win_over_official_number_names(answer, expected):
     """The issue's example: the prompt lists '1. no DR ... 5. proliferative DR'; '1' is option 1 (no DR), not the
     official name '1' (mild NPDR)."""
@@ -187,6 +241,7 @@ def test_an_option_token_always_reads_as_its_option(n_labels, style, pick):
 
 
 # --- multilabel: a truth naming every label ------------------------------------------------------------------------
+
 
 def test_every_label_scores_when_the_truth_is_every_label():
     """The issue's example: the 'names every label' guard fired on a correct answer."""

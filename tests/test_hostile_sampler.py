@@ -39,8 +39,12 @@ def plain(state: dict) -> dict:
     return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in state.items()}
 
 
-GOOD = {"sample_indices": [0, 1, 2, 3], "accuracy": [1.0, 0.0, 0.5, 1.0], "group_ids": [0, 0, 1, 1],
-        "scores": [1.0, 0.0, 0.5, 1.0]}
+GOOD = {
+    "sample_indices": [0, 1, 2, 3],
+    "accuracy": [1.0, 0.0, 0.5, 1.0],
+    "group_ids": [0, 0, 1, 1],
+    "scores": [1.0, 0.0, 0.5, 1.0],
+}
 
 # (argument, bad value, words the message must contain) -- one row per example of the issue, and its relatives.
 BAD_UPDATES = [
@@ -85,10 +89,16 @@ def test_update_accepts_integral_float_indices_and_an_empty_step():
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.one_of(st.integers(-5, N_ROWS + 5), st.floats(allow_nan=True, allow_infinity=True), st.none()),
-                min_size=1, max_size=8),
-       st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.none(), st.integers(-2, 2)),
-                min_size=1, max_size=8))
+@given(
+    st.lists(
+        st.one_of(st.integers(-5, N_ROWS + 5), st.floats(allow_nan=True, allow_infinity=True), st.none()),
+        min_size=1,
+        max_size=8,
+    ),
+    st.lists(
+        st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.none(), st.integers(-2, 2)), min_size=1, max_size=8
+    ),
+)
 def test_update_either_refuses_or_keeps_every_weight_valid(indices, accuracy):
     """Property: whatever ``update`` is fed, it raises ValueError or leaves weights, EMAs and the tree valid."""
     sampler = make_sampler()
@@ -121,6 +131,7 @@ def corrupt(key: str, value):
         else:
             state[key] = value(state[key]) if callable(value) else value
         return state
+
     return apply
 
 
@@ -132,6 +143,7 @@ def _set(index: int, new):
         array = np.array(array)
         array[index] = new
         return array
+
     return apply
 
 
@@ -171,8 +183,9 @@ BAD_STATES = [
 ]
 
 
-@pytest.mark.parametrize(("key", "change", "message"), BAD_STATES, ids=[f"{k}-{i}" for i, (k, _, _) in
-                                                                       enumerate(BAD_STATES)])
+@pytest.mark.parametrize(
+    ("key", "change", "message"), BAD_STATES, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(BAD_STATES)]
+)
 def test_load_state_dict_refuses_a_damaged_state_naming_the_key(key, change, message):
     state = corrupt(key, change)(copy.deepcopy(trained_sampler().state_dict()))
     target = make_sampler()
@@ -191,9 +204,13 @@ ARRAY_KEYS = ("acc", "seen", "weights", "class_acc", "class_seen", "block")
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.sampled_from(ARRAY_KEYS), st.integers(0, 20),
-       st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-2 * WEIGHT_SCALE, 2 * WEIGHT_SCALE),
-                 st.booleans()))
+@given(
+    st.sampled_from(ARRAY_KEYS),
+    st.integers(0, 20),
+    st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True), st.integers(-2 * WEIGHT_SCALE, 2 * WEIGHT_SCALE), st.booleans()
+    ),
+)
 def test_any_loaded_state_is_refused_or_usable(key, position, value):
     """Property: after one entry of any state array is overwritten, loading either raises ValueError naming that
     key or yields a sampler that iterates, draws and updates without error."""

@@ -7,23 +7,35 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from fixtures_data import REPO
+from fixtures_perception import run_in_process
 from medmnist import INFO
 
-from data_preprocess.common import ConversionError
+from data_preprocess.common import USER_ERROR_EXIT, ConversionError
 from data_preprocess.knowledge import KNOWLEDGE_DIR, available_cards, check_card_for_dataset, draft_prompt
 
-REPO = Path(__file__).resolve().parents[1]
 ORGAN_CARDS = sorted(KNOWLEDGE_DIR.glob("organ*mnist.yaml"))
 IMAGE_SIDE = re.compile(r"image (left|right)|(left|right) (side|half|of the image)|(left|right) of the image", re.I)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "data_preprocess.knowledge", *args], cwd=REPO, capture_output=True,
-                          text=True)
+    """``python -m data_preprocess.knowledge ARGS``, in-process (``test_the_command_runs_in_its_own_process``
+    starts it once for real)."""
+    return run_in_process("data_preprocess.knowledge", list(args), cwd=REPO)
+
+
+def test_the_command_runs_in_its_own_process():
+    proc = subprocess.run(
+        [sys.executable, "-m", "data_preprocess.knowledge", "draft", "--dataset", "retinamnist"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0 and 'official: "4"' in proc.stdout and "task_type: ordinal" in proc.stdout
 
 
 @pytest.mark.parametrize("path", ORGAN_CARDS, ids=lambda p: p.stem)
@@ -42,12 +54,12 @@ def test_organ_cards_use_patient_side_and_neighbours_not_image_side(path):
 def test_draft_prompt_lists_the_official_labels_in_order_and_the_rules():
     text = draft_prompt("dermamnist")
     official = [INFO["dermamnist"]["label"][str(i)] for i in range(7)]
-    positions = [text.index(f"official: \"{o}\"") for o in official]
+    positions = [text.index(f'official: "{o}"') for o in official]
     assert positions == sorted(positions)
     assert "name: dermamnist" in text and "task_type: multiclass" in text and "patient's side" in text
     proc = _cli("draft", "--dataset", "retinamnist")
     assert proc.returncode == 0 and 'official: "4"' in proc.stdout and "task_type: ordinal" in proc.stdout
-    assert _cli("draft", "--dataset", "nosuchmnist").returncode == 1
+    assert _cli("draft", "--dataset", "nosuchmnist").returncode == USER_ERROR_EXIT
 
 
 @pytest.mark.parametrize("name", [n for n in available_cards() if n in INFO])
@@ -67,7 +79,7 @@ def test_validate_refuses_a_card_whose_labels_or_order_differ(tmp_path):
     with pytest.raises(ConversionError, match=r"labels\[0\].official.*class order must match"):
         check_card_for_dataset(tmp_path / "swapped.yaml", "bloodmnist")
     proc = _cli("validate", "--card", str(tmp_path / "swapped.yaml"), "--dataset", "bloodmnist")
-    assert proc.returncode == 1 and "class order must match" in proc.stderr + proc.stdout
+    assert proc.returncode == USER_ERROR_EXIT and "class order must match" in proc.stderr + proc.stdout
     renamed = dict(data, labels=[dict(data["labels"][0], official="basophil cell"), *data["labels"][1:]])
     (tmp_path / "renamed.yaml").write_text(yaml.safe_dump(renamed))
     with pytest.raises(ConversionError, match=r"labels\[0\].official"):

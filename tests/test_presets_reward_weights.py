@@ -4,32 +4,25 @@ documented in examples/README.md."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from hydra import compose, initialize_config_module
+from fixtures_data import preset_options
+from fixtures_perception import composed_preset, experiment_params
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "med"
 SHARED = {"format_weight": 1.0, "acc_weight": 1.0}
 # Rows whose subject is a weight would be listed here with the weights they vary; none is today.
 ABOUT_A_WEIGHT: dict[str, set[str]] = {}
-EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
-MODELS = sorted(p.stem for p in (CONFIGS / "model").glob("*.yaml"))
-HARDWARE = sorted(p.stem for p in (CONFIGS / "hardware").glob("*.yaml"))
+MODELS = preset_options("model")
+HARDWARE = preset_options("hardware")
 
 
 def _weights(experiment: str | None, model: str, hardware: str) -> dict[str, float]:
-    overrides = [f"med/model={model}", f"med/hardware={hardware}"]
-    overrides += [f"med/experiment={experiment}"] if experiment else []
-    with initialize_config_module("verl_med_plugin.configs", version_base=None):
-        cfg = compose("med_grpo", overrides=overrides)
-    kwargs = cfg.reward.custom_reward_function.reward_kwargs
+    kwargs = composed_preset(experiment, model, hardware).reward.custom_reward_function.reward_kwargs
     from reward_fns.config import RewardConfig  # what compute_score uses for a key the preset leaves out
 
     return {key: float(kwargs.get(key, getattr(RewardConfig(), key))) for key in SHARED}
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("experiment", experiment_params())  # shares the compositions of the other preset tests
 def test_every_experiment_preset_uses_the_shared_weights(experiment):
     expected = {k: v for k, v in SHARED.items() if k not in ABOUT_A_WEIGHT.get(experiment, set())}
     # A model or hardware preset must not change a row's reward either.
@@ -39,6 +32,7 @@ def test_every_experiment_preset_uses_the_shared_weights(experiment):
         assert {k: weights[k] for k in expected} == expected, (experiment, model, hardware)
 
 
+@pytest.mark.xdist_group("preset_default")
 def test_the_default_run_uses_the_shared_weights():
     """The run without an experiment preset (examples/retinamnist_grpo_1gpu.sh) weighs format like every row."""
     assert _weights(None, MODELS[0], HARDWARE[0]) == SHARED

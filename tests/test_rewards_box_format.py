@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from rewards_rows import grounding, respond
 
-from data_preprocess import localization as loc
+from data_preprocess import grounding as loc
 from reward_fns import compute_score
 from verl_med_plugin.preflight import ConfigError, check_config, reference_answer_problems
 
@@ -30,14 +30,28 @@ def busi(tmp_path_factory):
     """Real converter output: BUSI-like masks as pixel boxes and as 0-1000 boxes."""
     root = tmp_path_factory.mktemp("busi")
     source = write_busi_like_folder(root / "src")
-    return {fmt: loc.convert(loc.read_mask_folder(source), root / fmt, name="busi", box_format=fmt, max_side=56,
-                             progress=False, val_fraction=0.25, test_fraction=0.25)["train.parquet"]
-            for fmt in ("abs", "rel1000")}
+    return {
+        fmt: loc.convert(
+            loc.read_mask_folder(source),
+            root / fmt,
+            name="busi",
+            box_format=fmt,
+            max_side=56,
+            progress=False,
+            val_fraction=0.25,
+            test_fraction=0.25,
+        )["train.parquet"]
+        for fmt in ("abs", "rel1000")
+    }
 
 
 def _config(train: str, model: str):
-    cfg = OmegaConf.create({"data": {"train_files": [str(train)], "val_files": []},
-                            "reward": {"custom_reward_function": {"reward_kwargs": {}}}})
+    cfg = OmegaConf.create(
+        {
+            "data": {"train_files": [str(train)], "val_files": []},
+            "reward": {"custom_reward_function": {"reward_kwargs": {}}},
+        }
+    )
     with initialize_config_module("verl_med_plugin.configs", version_base=None):
         preset = compose("med_grpo", overrides=[f"med/model={model}"])
     cfg.reward.custom_reward_function.reward_kwargs = OmegaConf.to_container(preset.med.reward, resolve=True)
@@ -55,17 +69,26 @@ def test_every_start_runs_the_reference_check(busi, tmp_path):
     """check_config (called before the dry run and before a real run) reports the mismatch as a ConfigError."""
     val = write_fixture_parquet(tmp_path / "breastmnist" / "val.parquet", n=4)
     train = write_fixture_parquet(tmp_path / "breastmnist" / "train.parquet", n=4)
-    cfg = compose_med_config("med/model=qwen3_vl_8b", "med/experiment=localization", f"med.data_dir={tmp_path}",
-                   "med.dataset=breastmnist", f"data.train_files=[{busi['abs']},{train}]", f"data.val_files=[{val}]")
+    cfg = compose_med_config(
+        "med/model=qwen3_vl_8b",
+        "med/experiment=localization",
+        f"med.data_dir={tmp_path}",
+        "med.dataset=breastmnist",
+        f"data.train_files=[{busi['abs']},{train}]",
+        f"data.val_files=[{val}]",
+    )
     with pytest.raises(ConfigError, match="contradicts the row's box_format=abs"):
         check_config(cfg)
 
 
-@pytest.mark.parametrize(("model", "fmt"), [("qwen2_5_vl_3b", "abs"), ("qwen2_5_vl_7b", "abs"),
-                                            ("qwen3_vl_4b", "rel1000"), ("qwen3_vl_8b", "rel1000")])
+@pytest.mark.parametrize(
+    ("model", "fmt"),
+    [("qwen2_5_vl_3b", "abs"), ("qwen2_5_vl_7b", "abs"), ("qwen3_vl_4b", "rel1000"), ("qwen3_vl_8b", "rel1000")],
+)
 @pytest.mark.parametrize("experiment", ["localization", "full"])
 def test_localization_presets_read_data_prepared_in_the_models_convention(model, fmt, experiment):
-    cfg = compose_med_config(f"med/model={model}", f"med/experiment={experiment}", "med.data_dir=/d",
-                             "med.dataset=breastmnist")
+    cfg = compose_med_config(
+        f"med/model={model}", f"med/experiment={experiment}", "med.data_dir=/d", "med.dataset=breastmnist"
+    )
     assert cfg.reward.custom_reward_function.reward_kwargs.box_format == fmt
     assert cfg.data.train_files[0] == f"/d/busi_{fmt}_minus_breastmnist/train.parquet"

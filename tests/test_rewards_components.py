@@ -52,6 +52,7 @@ def test_mfrs_default_table_and_paper_forms():
 
 # --- recitation ---
 
+
 def test_recitation_of_the_knowledge_itself_is_one():
     assert recitation_bleu(KNOWLEDGE, KNOWLEDGE) == pytest.approx(1.0)
 
@@ -66,6 +67,8 @@ def test_recitation_orders_paraphrase_below_copy():
     copy = KNOWLEDGE.splitlines()[0]  # one class line, verbatim
     paraphrase = "The spot is lopsided; its edge looks ragged, it has many shades and a bluish white veil."
     assert recitation_bleu(copy, KNOWLEDGE) > 0.5 > recitation_bleu(paraphrase, KNOWLEDGE) > 0.0
+
+
 # Equality with sacrebleu's multi-reference sentence BLEU: tests/test_rewards_recitation.py.
 
 
@@ -93,6 +96,7 @@ def test_recitation_brevity_penalty_only_lowers():
 
 # --- set overlap ---
 
+
 def test_set_metrics():
     assert set_f1((1, 2), (2, 3)) == pytest.approx(0.5)
     assert jaccard((1, 2), (2, 3)) == pytest.approx(1 / 3)
@@ -101,6 +105,7 @@ def test_set_metrics():
 
 
 # --- boxes ---
+
 
 def test_iou_and_giou():
     a, b = [0, 0, 10, 10], [5, 0, 15, 10]
@@ -134,6 +139,7 @@ def test_match_boxes_threshold_decides_acc():
 
 # --- config ---
 
+
 def test_config_defaults_and_bounds():
     cfg = reward_config({})
     assert cfg == RewardConfig()
@@ -151,10 +157,24 @@ def test_config_accepts_omegaconf_values_as_verl_passes_them():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(mfrs_table=[1, 0.5, 0.5]), dict(mfrs_table=[0.9, 0.1]), dict(mfrs_table=[]), dict(mfrs_table="1,0"),
-     dict(mfrs_shape="cosine"), dict(mfrs_gamma=0), dict(ordinal_reward="soft"), dict(iou_type="diou"),
-     dict(box_format="xywh"), dict(think_tag="answer"), dict(format_weight=math.nan), dict(format_weight="high"),
-     dict(acc_requires_format="yes"), dict(recite_ngram=0), dict(recite_ngram=2.5), dict(recite_span="answer")],
+    [
+        dict(mfrs_table=[1, 0.5, 0.5]),
+        dict(mfrs_table=[0.9, 0.1]),
+        dict(mfrs_table=[]),
+        dict(mfrs_table="1,0"),
+        dict(mfrs_shape="cosine"),
+        dict(mfrs_gamma=0),
+        dict(ordinal_reward="soft"),
+        dict(iou_type="diou"),
+        dict(box_format="xywh"),
+        dict(think_tag="answer"),
+        dict(format_weight=math.nan),
+        dict(format_weight="high"),
+        dict(acc_requires_format="maybe"),
+        dict(recite_ngram=0),
+        dict(recite_ngram=2.5),
+        dict(recite_span="answer"),
+    ],
 )
 def test_invalid_config_raises(kwargs):
     with pytest.raises(ValueError, match="reward kwarg"):

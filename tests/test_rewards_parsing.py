@@ -20,6 +20,7 @@ SPACE = label_space(tuple(DERMA_LABELS), tuple(tuple(a) for a in DERMA_ALIASES))
 
 # --- blocks and format ---
 
+
 @pytest.mark.parametrize(
     "text, format_ok, think, answer",
     [
@@ -50,6 +51,7 @@ def test_split_blocks_on_tag_floods():
 
 
 # --- labels ---
+
 
 def test_normalize_folds_case_width_and_punctuation():
     assert normalize("  **Melanocytic-Nevi.** ") == "melanocytic nevi"
@@ -94,8 +96,18 @@ def test_label_names_win_over_option_numbers():
 
 @pytest.mark.parametrize(
     "answer, expected",
-    [("0", 0), ("grade 3", 3), ("Stage IV", 4), ("level two", 2), ("iv", None), ("5", None), ("moderate", 2),
-     ("grade 2: moderate", 2), ("grade 2: mild", None), ("3 or 4", None)],
+    [
+        ("0", 0),
+        ("grade 3", 3),
+        ("Stage IV", 4),
+        ("level two", 2),
+        ("iv", None),
+        ("5", None),
+        ("moderate", 2),
+        ("grade 2: moderate", 2),
+        ("grade 2: mild", None),
+        ("3 or 4", None),
+    ],
 )
 def test_match_grade(answer, expected):
     space = label_space(("no retinopathy", "mild", "moderate", "severe", "proliferative"))
@@ -110,9 +122,19 @@ def test_ordinal_with_numbered_options_reads_option_numbers():
 
 @pytest.mark.parametrize(
     "answer, expected",
-    [('["effusion", "mass"]', (2, 4)), ("mass, effusion", (2, 4)), ("effusion and mass", (2, 4)),
-     ("[]", ()), ("None", ()), ("effusion\nmass\n", (2, 4)), ("effusion, effusion", (2,)),
-     ('["effusion", 3]', None), ("[effusion", None), ("effusion, pleura", None), ("", None)],
+    [
+        ('["effusion", "mass"]', (2, 4)),
+        ("mass, effusion", (2, 4)),
+        ("effusion and mass", (2, 4)),
+        ("[]", ()),
+        ("None", ()),
+        ("effusion\nmass\n", (2, 4)),
+        ("effusion, effusion", (2,)),
+        ('["effusion", 3]', None),
+        ("[effusion", None),
+        ("effusion, pleura", None),
+        ("", None),
+    ],
 )
 def test_match_label_set(answer, expected):
     space = label_space(("atelectasis", "cardiomegaly", "effusion", "infiltration", "mass"))
@@ -120,6 +142,7 @@ def test_match_label_set(answer, expected):
 
 
 # --- boxes ---
+
 
 @pytest.mark.parametrize(
     "answer, expected",
@@ -175,6 +198,7 @@ def test_convert_boxes_between_conventions():
 
 # --- parse_answer: the contract of docs/contracts.md ---
 
+
 def test_parse_answer_signature_and_fields():
     params = list(inspect.signature(parse_answer).parameters.values())
     assert [p.name for p in params[:2]] == ["solution_str", "extra_info"]
@@ -185,8 +209,13 @@ def test_parse_answer_signature_and_fields():
 
 def test_parse_answer_classification():
     parsed = parse_answer(respond("Melanoma"), derma())
-    assert parsed == ParsedAnswer(format_ok=True, think="The lesion is asymmetric with irregular borders.",
-                                  answer="Melanoma", pred="melanoma", label_index=4)
+    assert parsed == ParsedAnswer(
+        format_ok=True,
+        think="The lesion is asymmetric with irregular borders.",
+        answer="Melanoma",
+        pred="melanoma",
+        label_index=4,
+    )
 
 
 def test_parse_answer_ordinal_and_multilabel():
@@ -215,9 +244,18 @@ def test_parse_answer_tolerates_numpy_extra_info():
     assert parse_answer(respond("mole"), info).pred == "melanocytic nevi"
 
 
-@pytest.mark.parametrize("extra_info", [None, {}, {"task_type": "multiclass"}, {"task_type": "multiclass",
-                                        "labels": "melanoma"}, {"task_type": "grounding", "box_format": "px"},
-                                        {"task_type": "multiclass", "labels": ["a", None]}, "garbage"])
+@pytest.mark.parametrize(
+    "extra_info",
+    [
+        None,
+        {},
+        {"task_type": "multiclass"},
+        {"task_type": "multiclass", "labels": "melanoma"},
+        {"task_type": "grounding", "box_format": "px"},
+        {"task_type": "multiclass", "labels": ["a", None]},
+        "garbage",
+    ],
+)
 def test_parse_answer_with_bad_extra_info_parses_nothing(extra_info):
     parsed = parse_answer(respond("melanoma"), extra_info)
     assert parsed.format_ok and parsed.pred == "" and parsed.label_index is None

@@ -9,20 +9,85 @@ import math
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rewards_rows import CHEST_LABELS, DERMA_LABELS, KNOWLEDGE, RETINA_LABELS, ROWS, respond
+from rewards_rows import CHEST_LABELS, DERMA_LABELS, KNOWLEDGE, MCQ_OPTIONS, RETINA_LABELS, ROWS, respond
 
 from data_preprocess.schema import EXTRA_INFO_DEFAULTS
 from reward_fns import SCORE_KEYS, compute_score, parse_answer
 from reward_fns.config import reward_config
+from reward_fns.task_type import TaskType
+from reward_fns.vqa import HEDGE_WORDS, NO_SPELLINGS, YES_SPELLINGS, normalize_open, open_tokens
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 FRAGMENTS = [
-    "<think>", "</think>", "<answer>", "</answer>", "<think", "answer>", "</", "<", ">", " ", "\n", "\t",
-    *DERMA_LABELS, *RETINA_LABELS, *CHEST_LABELS, "nevus", "Melanoma", "MELANOMA.", "A", "(B)", "E.", "1", "2",
-    "grade", "II", "or", "either", "and", ",", ";", "/", "[", "]", "(", ")", '"', "[40, 40, 120, 120]",
-    '{"bbox_2d": [1, 2, 3, 4]}', "(40,40),(120,120)", "none", "[]", "NaN", "1e999", "-5", "é", "\u200b", "\ufeff",
-    "ｍｅｌａｎｏｍａ", "```json", "```", "The answer is", KNOWLEDGE,
+    "<think>",
+    "</think>",
+    "<answer>",
+    "</answer>",
+    "<think",
+    "answer>",
+    "</",
+    "<",
+    ">",
+    " ",
+    "\n",
+    "\t",
+    *DERMA_LABELS,
+    *RETINA_LABELS,
+    *CHEST_LABELS,
+    "nevus",
+    "Melanoma",
+    "MELANOMA.",
+    "A",
+    "(B)",
+    "E.",
+    "1",
+    "2",
+    "grade",
+    "II",
+    "or",
+    "either",
+    "and",
+    ",",
+    ";",
+    "/",
+    "[",
+    "]",
+    "(",
+    ")",
+    '"',
+    "[40, 40, 120, 120]",
+    '{"bbox_2d": [1, 2, 3, 4]}',
+    "(40,40),(120,120)",
+    "none",
+    "[]",
+    "NaN",
+    "1e999",
+    "-5",
+    "é",
+    "\u200b",
+    "\ufeff",
+    "ｍｅｌａｎｏｍａ",
+    "```json",
+    "```",
+    "The answer is",
+    KNOWLEDGE,
+    *MCQ_OPTIONS,
+    "B",
+    "C.",
+    "(D)",
+    "yes",
+    "No",
+    "not",
+    "present",
+    "absent",
+    "negative",
+    "right lower lobe",
+    "lobe",
+    "Two",
+    "2.0",
+    "the",
+    "either",
 ]
 
 any_response = st.one_of(
@@ -50,6 +115,8 @@ valid_kwargs = st.fixed_dictionaries(
         # The rows' own convention (abs) or none: another one is a config error (test_rewards_box_format.py).
         "box_format": st.sampled_from([None, "abs"]),
         "abs_frame": st.sampled_from(["qwen", "stored"]),
+        "open_reward": st.sampled_from(["recall", "f1", "exact"]),
+        "open_max_length_ratio": st.floats(1, 100),
     },
 )
 
@@ -77,7 +144,7 @@ def check_result(result: dict, kwargs: dict) -> None:
             assert type(result[key]) is float and math.isfinite(result[key]), key
     for key in ("acc", "format", "parsed"):
         assert result[key] in (0.0, 1.0), key
-    for key in ("mfrs", "recite", "iou", "set_f1"):
+    for key in ("mfrs", "recite", "iou", "set_f1", "token_f1"):
         assert 0.0 <= result[key] <= 1.0, key
     low, high = reward_config(kwargs).score_bounds()
     assert low - 1e-9 <= result["score"] <= high + 1e-9
@@ -105,7 +172,7 @@ def test_structured_near_misses_keep_keys_and_bounds(row, answer, think):
 
 @SETTINGS
 @given(
-    row=st.sampled_from(["multiclass", "letter", "number", "binary", "ordinal"]),
+    row=st.sampled_from(["multiclass", "letter", "number", "binary", "ordinal", "mcq", "mcq_numbers"]),
     picks=st.lists(st.integers(0, 6), min_size=2, max_size=4, unique=True),
     connector=st.sampled_from([" or ", " and ", ", ", "; ", "/", " vs ", " either ", " ", " | ", "\n"]),
     spell=st.sampled_from(["name", "upper", "letter", "number"]),
@@ -150,25 +217,118 @@ def test_mfrs_orders_grades_by_distance(grade, truth):
 
 
 extra_info_values = st.one_of(
-    st.none(), st.text(max_size=20), st.integers(), st.floats(), st.booleans(),
+    st.none(),
+    st.text(max_size=20),
+    st.integers(),
+    st.floats(),
+    st.booleans(),
     st.lists(st.one_of(st.text(max_size=10), st.integers(), st.none(), st.lists(st.text(max_size=5))), max_size=5),
-    st.sampled_from(["multiclass", "binary", "ordinal", "multilabel", "grounding", "letter", "number", "abs"]),
+    st.sampled_from([*(t.value for t in TaskType), "letter", "number", "abs"]),
 )
 any_extra_info = st.one_of(
-    st.none(), st.text(max_size=10), st.integers(),
+    st.none(),
+    st.text(max_size=10),
+    st.integers(),
     st.dictionaries(st.sampled_from(sorted(EXTRA_INFO_DEFAULTS)), extra_info_values, max_size=8),
 )
 
 
 @SETTINGS
-@given(data_source=st.sampled_from(["verl_med/x", "other", None, 3]), response=any_response,
-       ground_truth=st.one_of(st.none(), st.text(max_size=30), st.integers(), st.sampled_from(["[]", "[[1,2,3,4]]"])),
-       extra_info=any_extra_info)
+@given(
+    data_source=st.sampled_from(["verl_med/x", "other", None, 3]),
+    response=any_response,
+    ground_truth=st.one_of(st.none(), st.text(max_size=30), st.integers(), st.sampled_from(["[]", "[[1,2,3,4]]"])),
+    extra_info=any_extra_info,
+)
 def test_arbitrary_rows_never_raise(data_source, response, ground_truth, extra_info):
     result = compute_score(data_source, response, ground_truth, extra_info)
     assert tuple(result) == SCORE_KEYS and isinstance(result["pred"], str)
     parsed = parse_answer(response, extra_info)
-    assert (parsed.pred == "") == (parsed.label_index is None and parsed.label_set is None and parsed.boxes is None)
+    if isinstance(extra_info, dict) and extra_info.get("task_type") == "open":  # free text: no index, set or box
+        assert parsed.pred == "" or normalize_open(parsed.pred) == parsed.pred
+    else:
+        assert (parsed.pred == "") == (parsed.label_index is None and parsed.label_set is None and parsed.boxes is None)
+
+
+# --- medical VQA ---------------------------------------------------------------------------------------------
+
+CONNECTORS = [" or ", " and ", ", ", "; ", "/", " vs ", " ", " | ", "\n", " but ", ", it is "]
+
+
+@SETTINGS
+@given(
+    yes=st.sampled_from(sorted(YES_SPELLINGS)),
+    no=st.sampled_from(sorted(NO_SPELLINGS)),
+    connector=st.sampled_from(CONNECTORS),
+    yes_first=st.booleans(),
+)
+def test_closed_answers_naming_both_polarities_never_earn_accuracy(yes, no, connector, yes_first):
+    answer = connector.join([yes, no] if yes_first else [no, yes])
+    for row in ("closed", "closed_no"):
+        data_source, truth, info = ROWS[row]
+        result = compute_score(data_source, respond(answer), truth, info)
+        assert result["acc"] == 0.0 and result["pred"] == "" and result["score"] <= 0.1 + 1e-9
+
+
+@SETTINGS
+@given(
+    spelling=st.sampled_from(sorted(YES_SPELLINGS | NO_SPELLINGS)),
+    negation=st.sampled_from(["not ", "not a ", "no ", "isn't ", "never ", "hardly ", "not\n"]),
+)
+def test_a_negated_polarity_word_never_scores_as_that_polarity(spelling, negation):
+    """Negation-safe: "not yes", "no positive", "not absent"... never read as the word they negate."""
+    polarity = "yes" if spelling in YES_SPELLINGS else "no"
+    data_source, truth, info = ROWS["closed" if polarity == "yes" else "closed_no"]
+    result = compute_score(data_source, respond(negation + spelling), truth, info)
+    assert result["acc"] == 0.0
+
+
+@SETTINGS
+@given(
+    extra=st.lists(
+        st.sampled_from(
+            ["left", "upper", "middle", "lung", "liver", "kidney", "mass", "cyst", "2", "lobe", "right", "nodule"]
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    kwargs=st.fixed_dictionaries(
+        {},
+        optional={"open_reward": st.sampled_from(["recall", "f1", "exact"]), "open_max_length_ratio": st.floats(1, 10)},
+    ),
+)
+def test_padding_an_open_answer_never_pays(extra, kwargs):
+    """Property: appending candidate words to the correct answer never raises its score, and an answer longer
+    than open_max_length_ratio x the reference earns the format term only."""
+    data_source, truth, info = ROWS["open"]
+    correct = compute_score(data_source, respond(truth), truth, info, **kwargs)
+    padded = compute_score(data_source, respond(truth + " " + " ".join(extra)), truth, info, **kwargs)
+    assert padded["score"] <= correct["score"] + 1e-9 and padded["acc"] == 0.0
+    ratio = reward_config(kwargs).open_max_length_ratio
+    if len(open_tokens(truth)) + len(extra) > ratio * len(open_tokens(truth)):
+        assert padded["score"] == 0.1
+
+
+@SETTINGS
+@given(
+    candidates=st.lists(
+        st.sampled_from(
+            ["pneumonia", "edema", "effusion", "mass", "nodule", "fracture", "cardiomegaly", "atelectasis"]
+        ),
+        min_size=2,
+        max_size=6,
+        unique=True,
+    ),
+    truth=st.sampled_from(["pneumonia", "edema", "effusion"]),
+)
+def test_listing_open_candidates_never_beats_committing_to_one(candidates, truth):
+    """Length-penalised recall (the default): k candidates holding the reference earn at most 1/k, so listing never
+    beats the single best guess in expectation; a hedge word earns nothing."""
+    data_source, _, info = ROWS["open"]
+    listed = compute_score(data_source, respond(" ".join(candidates)), truth, info)
+    assert listed["score"] - 0.1 <= 1 / len(candidates) + 1e-9
+    hedged = compute_score(data_source, respond(" or ".join(candidates)), truth, info)
+    assert hedged["score"] == 0.1 and not HEDGE_WORDS.isdisjoint(hedged["pred"].split())
 
 
 ADVERSARIAL = [
@@ -181,6 +341,10 @@ ADVERSARIAL = [
     "<think>x</think><answer>" + "1," * 50_000 + "</answer>",
     "<think>" + KNOWLEDGE * 400 + "</think><answer>melanoma</answer>",
     "\x00\ud800" * 30_000,
+    "<think>x</think><answer>" + "yes no " * 600 + "</answer>",
+    "<think>x</think><answer>" + "the " * 2_000 + "</answer>",
+    "<think>x</think><answer>" + "right lower lobe or " * 400 + "</answer>",
+    "<think>x</think><answer>" + "A B C D " * 1_000 + "</answer>",
 ]
 
 

@@ -16,23 +16,45 @@ from reward_fns.recitation import MIN_REFERENCE_TOKENS, recitation_bleu, referen
 
 CARD_KNOWLEDGE = render_knowledge(load_card("dermamnist"))
 CLASS_LINE = "- melanoma: " + class_findings(CARD_KNOWLEDGE, "melanoma")
-PARAPHRASE = ("Melanoma is asymmetric in colour and structure, with many colours such as brown, black and blue, an "
-              "atypical network, irregular streaks at the border and a bluish white veil.")
-REASONING = ("The lesion is asymmetric with at least three colours, light brown, dark brown and blue-grey. The "
-             "pigment network is broken and irregular at the lower edge, with a few streaks. There is no arborising "
-             "vessel or milia-like cyst, so a keratosis or basal cell carcinoma is unlikely. Together these point to "
-             "melanoma.")
+PARAPHRASE = (
+    "Melanoma is asymmetric in colour and structure, with many colours such as brown, black and blue, an "
+    "atypical network, irregular streaks at the border and a bluish white veil."
+)
+REASONING = (
+    "The lesion is asymmetric with at least three colours, light brown, dark brown and blue-grey. The "
+    "pigment network is broken and irregular at the lower edge, with a few streaks. There is no arborising "
+    "vessel or milia-like cyst, so a keratosis or basal cell carcinoma is unlikely. Together these point to "
+    "melanoma."
+)
 
 
 def recite(think: str, **kwargs) -> float:
     """The recite component of compute_score with the default settings, as a training run computes it."""
-    result = compute_score("verl_med/dermamnist", respond("melanoma", think=think), "melanoma",
-                           derma(knowledge=CARD_KNOWLEDGE), recite_delta=1.0, **kwargs)
+    result = compute_score(
+        "verl_med/dermamnist",
+        respond("melanoma", think=think),
+        "melanoma",
+        derma(knowledge=CARD_KNOWLEDGE),
+        recite_delta=1.0,
+        **kwargs,
+    )
     return float(result["recite"])
 
 
-@pytest.mark.parametrize("think", [".", "...!?", "the", "melanoma", "pigment", "pigment network", "the melanoma",
-                                   "Distinguishing findings", "- melanoma:"])
+@pytest.mark.parametrize(
+    "think",
+    [
+        ".",
+        "...!?",
+        "the",
+        "melanoma",
+        "pigment",
+        "pigment network",
+        "the melanoma",
+        "Distinguishing findings",
+        "- melanoma:",
+    ],
+)
 def test_short_thinks_of_knowledge_tokens_earn_well_under_0_3(think):
     """Punctuation-only, one-word and two-word thinks earned 1.0 (precision only); now the brevity penalty."""
     assert recite(think) < 0.1
@@ -75,9 +97,12 @@ VOCAB = tokenize(CARD_KNOWLEDGE)[:80] + [",", ".", "(", "lesion", "é", "Melanom
 
 
 @settings(max_examples=200, deadline=None)
-@given(words=st.lists(st.sampled_from(VOCAB), max_size=70), order=st.integers(1, 6),
-       smooth=st.sampled_from(["exp", "floor", "add-k", "none"]),
-       knowledge=st.sampled_from([CARD_KNOWLEDGE, render_knowledge(load_card("retinamnist")), "one short line"]))
+@given(
+    words=st.lists(st.sampled_from(VOCAB), max_size=70),
+    order=st.integers(1, 6),
+    smooth=st.sampled_from(["exp", "floor", "add-k", "none"]),
+    knowledge=st.sampled_from([CARD_KNOWLEDGE, render_knowledge(load_card("retinamnist")), "one short line"]),
+)
 def test_recitation_equals_sacrebleu_multi_reference_sentence_bleu(words, order, smooth, knowledge):
     text = " ".join(words)
     expected = sacrebleu_multi_reference(text, knowledge, order, smooth) if tokenize(text) else 0.0

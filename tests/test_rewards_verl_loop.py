@@ -31,15 +31,20 @@ SAMPLES = [
 
 
 def reward_config(tokenizer_dir: str):
-    return OmegaConf.create({
-        "actor_rollout_ref": {"model": {"path": tokenizer_dir, "tokenizer_path": None}},
-        "reward": {
-            "custom_reward_function": {"path": "pkg://reward_fns", "name": "compute_score",
-                                       "reward_kwargs": REWARD_KWARGS},
-            "reward_manager": {"source": "register", "name": "naive", "module": {"path": None, "name": None}},
-            "reward_model": {"enable": False},
-        },
-    })
+    return OmegaConf.create(
+        {
+            "actor_rollout_ref": {"model": {"path": tokenizer_dir, "tokenizer_path": None}},
+            "reward": {
+                "custom_reward_function": {
+                    "path": "pkg://reward_fns",
+                    "name": "compute_score",
+                    "reward_kwargs": REWARD_KWARGS,
+                },
+                "reward_manager": {"source": "register", "name": "naive", "module": {"path": None, "name": None}},
+                "reward_model": {"enable": False},
+            },
+        }
+    )
 
 
 def build_batch(tokenizer, samples):
@@ -55,12 +60,16 @@ def build_batch(tokenizer, samples):
         pad = tokenizer.pad_token_id
         prompts.append([pad] * (prompt_len - len(prompt_ids)) + prompt_ids)  # left-padded prompt
         responses.append(ids + [pad] * (response_len - len(ids)))  # right-padded response
-        masks.append([0] * (prompt_len - len(prompt_ids)) + [1] * (len(prompt_ids) + len(ids))
-                     + [0] * (response_len - len(ids)))
+        masks.append(
+            [0] * (prompt_len - len(prompt_ids)) + [1] * (len(prompt_ids) + len(ids)) + [0] * (response_len - len(ids))
+        )
     rows = [ROWS[name] for name, _, _ in samples]
     return DataProto.from_dict(
-        tensors={"prompts": torch.tensor(prompts), "responses": torch.tensor(responses),
-                 "attention_mask": torch.tensor(masks)},
+        tensors={
+            "prompts": torch.tensor(prompts),
+            "responses": torch.tensor(responses),
+            "attention_mask": torch.tensor(masks),
+        },
         non_tensors={
             "data_source": np.array([r[0] for r in rows], dtype=object),
             "reward_model": np.array([{"style": "rule", "ground_truth": r[1]} for r in rows], dtype=object),

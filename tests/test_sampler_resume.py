@@ -29,10 +29,12 @@ class Rows(Dataset):
 def new_loader() -> tuple[StatefulDataLoader, MedCurriculumSampler]:
     """The loader verl builds (PPOTrainer._init_dataloader), with the sampler swapped in as MedSyncTrainer does."""
     settings = SamplerSettings.from_config({"seed": 11, "schedule": SCHEDULE, "floor": 0.2})
-    sampler = MedCurriculumSampler(CLASS_IDS, ["d:a", "d:b", "d:c", "d:grounding"], np.array([0, 0, 0, 1], bool),
-                                   settings, BATCH)
-    verl_loader = StatefulDataLoader(dataset=Rows(), batch_size=BATCH, num_workers=0, drop_last=True,
-                                     collate_fn=verl_compat.dataset_collate_fn())
+    sampler = MedCurriculumSampler(
+        CLASS_IDS, ["d:a", "d:b", "d:c", "d:grounding"], np.array([0, 0, 0, 1], bool), settings, BATCH
+    )
+    verl_loader = StatefulDataLoader(
+        dataset=Rows(), batch_size=BATCH, num_workers=0, drop_last=True, collate_fn=verl_compat.dataset_collate_fn()
+    )
     return verl_compat.train_dataloader_with_sampler(verl_loader, sampler), sampler
 
 
@@ -100,7 +102,8 @@ def test_state_of_another_dataset_is_refused(tmp_path):
     next(iter(loader))
     state = loader.state_dict()
     settings = SamplerSettings.from_config({"schedule": SCHEDULE})
-    other = MedCurriculumSampler(np.arange(N_ROWS + 1) % 4, ["d:a", "d:b", "d:c", "d:grounding"],
-                                 np.array([0, 0, 0, 1], bool), settings, BATCH)
+    other = MedCurriculumSampler(
+        np.arange(N_ROWS + 1) % 4, ["d:a", "d:b", "d:c", "d:grounding"], np.array([0, 0, 0, 1], bool), settings, BATCH
+    )
     with pytest.raises(ValueError, match=r"resume with the same data\.train_files"):
         other.load_state_dict(state["_sampler_iter_state"]["sampler_state"])

@@ -104,8 +104,11 @@ def test_no_sample_exceeds_its_per_batch_cap():
 
 
 def test_stage_schedule_switches_from_localization_to_classification():
-    schedule = [{"task": "grounding", "until_step": 2}, {"grounding_share": [1.0, 0.0], "until_step": 6},
-                {"task": "classification"}]
+    schedule = [
+        {"task": "grounding", "until_step": 2},
+        {"grounding_share": [1.0, 0.0], "until_step": 6},
+        {"task": "classification"},
+    ]
     sampler = make_sampler(class_sizes=(8, 8, 8), grounding=(True, False, False), batch_size=8, schedule=schedule)
     grounding_per_step, stages = [], []
     for _ in range(8):
@@ -150,15 +153,21 @@ def test_groups_are_read_from_the_filtered_dataframe():
     # Filtered like verl's length filter does it: the dataframe gets an indices mapping.
     frame = datasets.Dataset.from_list(rows).filter(lambda row: row["extra_info"]["index"] != 1)
     class_ids, keys, is_grounding = sample_groups_from_dataframe(frame)
-    assert [keys[c] for c in class_ids] == ["retinamnist:no DR", "retinamnist:moderate NPDR", "retinamnist:severe NPDR",
-                                           "retinamnist:proliferative DR", "lesions:grounding"]
+    assert [keys[c] for c in class_ids] == [
+        "retinamnist:no DR",
+        "retinamnist:moderate NPDR",
+        "retinamnist:severe NPDR",
+        "retinamnist:proliferative DR",
+        "lesions:grounding",
+    ]
     assert is_grounding.tolist() == [key == "lesions:grounding" for key in keys]
 
     class Frame:  # what describe_first_indices needs from verl's dataset
         dataframe = frame
 
-    preview = describe_first_indices(Frame(), {"schedule": [{"task": "grounding", "until_step": 1}, {"task": "all"}]},
-                                     batch_size=1, num_batches=1)
+    preview = describe_first_indices(
+        Frame(), {"schedule": [{"task": "grounding", "until_step": 1}, {"task": "all"}]}, batch_size=1, num_batches=1
+    )
     assert preview["stage"] == 0 and preview["first_indices"] == [[4]]
     assert preview["classes_per_batch"] == [{"lesions:grounding": 1}]
 

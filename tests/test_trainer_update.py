@@ -17,10 +17,13 @@ import pytest
 import torch
 from fixtures_data import RETINA_LABELS
 from fixtures_perception import classification_row, compose_med_config, grounding_row, model_dir, write_rows
+from omegaconf import open_dict
 
 from verl_med_plugin import verl_compat
 from verl_med_plugin.med_settings import apply_chat_template_setting, check_med_config
-from verl_med_plugin.trainer import MedSyncTrainer, MedTaskRunner
+from verl_med_plugin.preflight import trainer_mode_problems
+from verl_med_plugin.register import MED_TRAINER_MODE
+from verl_med_plugin.trainer import MedSyncTrainer, registration_problems
 
 N_ROLLOUTS, BATCH = 2, 4
 SOLVED, COIN_FLIP = RETINA_LABELS[0], RETINA_LABELS[1]  # always right / right on every other response
@@ -31,11 +34,16 @@ def training_config(data_dir: str):
     rows = [classification_row(i) for i in range(10)] + [grounding_row(i) for i in range(2)]
     path = write_rows(Path(data_dir) / "train.parquet", rows)
     config = compose_med_config(
-        f"actor_rollout_ref.model.path={model_dir('qwen2_5_vl')}", f"data.train_files={path}", f"data.val_files={path}",
-        f"data.train_batch_size={BATCH}", f"actor_rollout_ref.rollout.n={N_ROLLOUTS}",
-        "data.filter_overlong_prompts=false", "actor_rollout_ref.actor.ppo_mini_batch_size=2",
+        f"actor_rollout_ref.model.path={model_dir('qwen2_5_vl')}",
+        f"data.train_files={path}",
+        f"data.val_files={path}",
+        f"data.train_batch_size={BATCH}",
+        f"actor_rollout_ref.rollout.n={N_ROLLOUTS}",
+        "data.filter_overlong_prompts=false",
+        "actor_rollout_ref.actor.ppo_mini_batch_size=2",
         "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
-        f"trainer.default_local_dir={Path(data_dir) / 'checkpoints'}")  # MedSyncTrainer logs outcomes there
+        f"trainer.default_local_dir={Path(data_dir) / 'checkpoints'}",
+    )  # MedSyncTrainer logs outcomes there
     apply_chat_template_setting(config)
     return config
 
@@ -55,7 +63,7 @@ def rollout_model(config):
 def new_trainer(config, cls=MedSyncTrainer):
     """The trainer as far as ``PPOTrainer._setup`` gets before it asks Ray for GPUs."""
     trainer = cls.__new__(cls)
-    trainer.config, trainer.trainer_mode, trainer.parameter_sync_step = config, "sync", 1
+    trainer.config, trainer.trainer_mode, trainer.parameter_sync_step = config, MED_TRAINER_MODE, 1
     model = rollout_model(config)
     trainer.tokenizer, trainer.processor = model.tokenizer, model.processor
     trainer._init_dataloader()
@@ -67,22 +75,63 @@ def config(tmp_path_factory):
     return training_config(str(tmp_path_factory.mktemp("trainer")))
 
 
-def test_med_config_is_valid_and_launches_our_runner(config):
-    assert check_med_config(config) == []
-    runner_cls = MedTaskRunner.__ray_actor_class__
-    assert issubclass(runner_cls, verl_compat.task_runner_base())
-    assert runner_cls.run is not verl_compat.task_runner_base().run
+def test_med_config_is_valid_and_selects_our_trainer(config):
+    assert check_med_config(config) == [] and registration_problems(config) == []
+    assert config.trainer.v1.trainer_mode == MED_TRAINER_MODE
+    assert verl_compat.trainer_class(MED_TRAINER_MODE) is MedSyncTrainer  # what verl's TaskRunnerV1 builds
     bad = copy.deepcopy(config)
     bad.data.dataloader_num_workers = 4  # allowed: the sampler's loader runs without workers whatever this says
     bad.data.custom_cls.path = None
-    bad.trainer.v1.trainer_mode = "separate_async"
     bad.med.knowledge.mode = "context"
     bad.med.template = "qwen9"
     problems = "\n".join(check_med_config(bad))
     assert "dataloader_num_workers" not in problems
-    for expected in ("data.custom_cls.path=pkg://verl_med_plugin.dataset",
-                     "trainer.v1.trainer_mode=separate_async", "med.knowledge.mode='context'", "med.template='qwen9'"):
+    for expected in (
+        "data.custom_cls.path=pkg://verl_med_plugin.dataset",
+        "med.knowledge.mode='context'",
+        "med.template='qwen9'",
+    ):
         assert expected in problems
+    for mode in ("sync", "separate_async"):  # verl's own trainers would never feed the sampler
+        bad.trainer.v1.trainer_mode = mode
+        assert f"trainer.v1.trainer_mode={mode}: verl-med trains with its own sync trainer" in "".join(
+            trainer_mode_problems(bad)
+        )
+        assert registration_problems(bad) == trainer_mode_problems(bad)
+
+
+def test_registered_under_its_own_mode_it_keeps_sync_semantics(config):
+    """verl's ``PPOTrainer.__init__`` (run for real here) compares ``trainer_mode`` with "sync": under the name
+    ``med_sync`` our trainer still gets the sync replay buffer, batch-sized refills and the ``trainer.v1.sync``
+    section; a plain subclass registered under a new name would turn into an async trainer."""
+    config = copy.deepcopy(config)
+    with open_dict(config):
+        config.trainer.v1.sync.parameter_sync_step = 2  # read from trainer.v1.<mode>: must be the sync section
+    trainer = MedSyncTrainer(config)
+    sync_buffer = trainer.replay_buffer
+    assert (trainer.trainer_mode, trainer.selected_mode) == ("sync", MED_TRAINER_MODE)
+    assert type(sync_buffer).__name__ == "ReplayBuffer" and sync_buffer.trainer_mode == "sync"
+    assert sync_buffer.gen_batch_size == BATCH and trainer.parameter_sync_step == 2
+
+    class Unpinned(verl_compat.sync_trainer_base()):  # PPOTrainerSync under a new name, nothing else
+        pass
+
+    unpinned = Unpinned(config)
+    assert type(unpinned.replay_buffer).__name__ == "ReplayBufferAsync" and unpinned.parameter_sync_step == 1
+
+
+def test_our_trainer_refuses_a_config_it_cannot_serve(config):
+    """Plain ``python -m verl.trainer.main_ppo trainer.v1.trainer_mode=med_sync`` runs no verl-med check but this
+    one, in verl's task runner before any worker starts."""
+    without_sampler = copy.deepcopy(config)
+    with open_dict(without_sampler):
+        del without_sampler.med["sampler"]
+    with pytest.raises(ValueError, match=r"add \+med.sampler.enable=true"):
+        MedSyncTrainer(without_sampler)
+    wrong_dataset = copy.deepcopy(config)
+    wrong_dataset.data.custom_cls.path = None
+    with pytest.raises(ValueError, match="med.sampler needs the verl-med dataset class"):
+        MedSyncTrainer(wrong_dataset)
 
 
 def test_init_dataloader_installs_the_sampler_and_resumes_it(config, tmp_path):
@@ -129,10 +178,18 @@ def rollout_worker(config):
         async def _run_agent_loop(self, sampling_params, trajectory, *, agent_name, trace=True, **kwargs):
             acc = scripted_accuracy(kwargs, kwargs["session_id"])
             output = AgentLoopOutput(
-                prompt_ids=[1, 2, 3], response_ids=[4, 5, 6], response_mask=[1, 1, 1], reward_score=acc + 0.5,
-                num_turns=2, metrics=AgentLoopMetrics(),
-                extra_fields={"reward_extra_info": {"acc": acc, "score": acc + 0.5},
-                              "min_global_steps": kwargs["global_steps"], "max_global_steps": kwargs["global_steps"]})
+                prompt_ids=[1, 2, 3],
+                response_ids=[4, 5, 6],
+                response_mask=[1, 1, 1],
+                reward_score=acc + 0.5,
+                num_turns=2,
+                metrics=AgentLoopMetrics(),
+                extra_fields={
+                    "reward_extra_info": {"acc": acc, "score": acc + 0.5},
+                    "min_global_steps": kwargs["global_steps"],
+                    "max_global_steps": kwargs["global_steps"],
+                },
+            )
             return await self._agent_loop_postprocess(output, trajectory["validate"], **kwargs)
 
     worker = ScriptedWorker.__new__(ScriptedWorker)  # skips the LLM server / tokenizer setup of __init__
@@ -175,8 +232,9 @@ def test_step_feeds_the_finished_batch_to_the_sampler(config, transfer_queue):
         def _step_once(self, metrics, timing_raw, sample_batch_size):
             # verl's stage 1 (replay-buffer sample) and the padding of stage 3 (_balance_batch); the GPU stages
             # (log-probs, advantages, actor update) only add tensor fields we do not read.
-            batch, buffer_metrics = self.replay_buffer.sample(global_steps=self.global_steps, partition_id="train",
-                                                              batch_size=sample_batch_size)
+            batch, buffer_metrics = self.replay_buffer.sample(
+                global_steps=self.global_steps, partition_id="train", batch_size=sample_batch_size
+            )
             metrics.update(buffer_metrics)
             return upsample_batch_to_divisible_size(batch, 3, self.tokenizer.eos_token_id)
 
@@ -193,11 +251,15 @@ def test_step_feeds_the_finished_batch_to_the_sampler(config, transfer_queue):
         assert sum(real) == BATCH * N_ROLLOUTS and not all(real)  # padding present, and skipped below
 
         outcomes = verl_compat.read_rollout_outcomes(batch, "acc")
-        data = transfer_queue.kv_batch_get(keys=[k for k, r in zip(batch.keys, real) if r], partition_id="train",
-                                           select_fields=["reward_model", "session_id"])
+        data = transfer_queue.kv_batch_get(
+            keys=[k for k, r in zip(batch.keys, real) if r],
+            partition_id="train",
+            select_fields=["reward_model", "session_id"],
+        )
         truths = [rm["ground_truth"] for rm in data["reward_model"]]
-        expected_acc = [scripted_accuracy({"reward_model": {"ground_truth": t}}, s)
-                        for t, s in zip(truths, data["session_id"])]
+        expected_acc = [
+            scripted_accuracy({"reward_model": {"ground_truth": t}}, s) for t, s in zip(truths, data["session_id"])
+        ]
         assert outcomes["accuracy"].tolist() == expected_acc
         assert outcomes["scores"].tolist() == pytest.approx([a + 0.5 for a in expected_acc])  # rm_scores summed
         assert np.bincount(outcomes["group_ids"]).tolist() == [N_ROLLOUTS] * BATCH  # one GRPO group per prompt

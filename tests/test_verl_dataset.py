@@ -11,8 +11,18 @@ def test_rlhf_dataset_builds_messages_and_images(tmp_path, qwen_tokenizer, qwen_
     from verl.utils.dataset.rl_dataset import RLHFDataset, collate_fn
 
     path = write_fixture_parquet(tmp_path / "train.parquet", n=5)
-    config = OmegaConf.create({"prompt_key": "prompt", "image_key": "images", "max_prompt_length": 1024,
-                               "filter_overlong_prompts": True, "truncation": "error"})
+    # filter_overlong_prompts_workers None: the length filter in this process (verl's default, cpu_count // 4, is 1
+    # here, and datasets >= 5 forks a process pool even for num_proc=1: a fork of a threaded process can hang).
+    config = OmegaConf.create(
+        {
+            "prompt_key": "prompt",
+            "image_key": "images",
+            "max_prompt_length": 1024,
+            "filter_overlong_prompts": True,
+            "truncation": "error",
+            "filter_overlong_prompts_workers": None,
+        }
+    )
     dataset = RLHFDataset(str(path), qwen_tokenizer, config, processor=qwen_processor)
     assert len(dataset) == 5  # nothing dropped by the length filter
 

@@ -40,9 +40,8 @@ def _raw_value(config: DictConfig, key: str) -> Any:
     """The unresolved text of ``key`` (``${oc.env:UNSET}``), for the message."""
     parent_key, _, leaf = key.rpartition(".")
     parent = OmegaConf.select(config, parent_key, throw_on_resolution_failure=False) if parent_key else config
-    if isinstance(parent, DictConfig) and leaf in parent:
-        return parent._get_node(leaf)._value()
-    return None
+    node = parent._get_node(leaf) if isinstance(parent, DictConfig) and leaf in parent else None
+    return node._value() if node is not None else None
 
 
 @functools.cache
@@ -132,15 +131,19 @@ def data_file_problems(config: DictConfig) -> list[str]:
                 names = parquet.schema_arrow.names
                 missing = [c for c in (prompt_key, *REQUIRED_COLUMNS) if c not in names]
                 if missing:
-                    problems.append(f"{key}: {path}: no column(s) {missing} (it has {names}); write verl-med data "
-                                    "with data_preprocess (schema: data_preprocess/schema.py) or set data.prompt_key")
+                    problems.append(
+                        f"{key}: {path}: no column(s) {missing} (it has {names}); write verl-med data "
+                        "with data_preprocess (schema: data_preprocess/schema.py) or set data.prompt_key"
+                    )
                 elif parquet.metadata.num_rows == 0:
                     problems.append(f"{key}: {path}: the file has no rows")
                 elif key == "data.train_files":
                     train_task_types[path] = _task_types(file)
             except (OSError, ValueError, KeyError, ArrowException) as err:
-                problems.append(f"{key}: {path}: not a readable parquet file of verl-med rows ({type(err).__name__}: "
-                                f"{str(err).splitlines()[0] if str(err) else ''})")
+                problems.append(
+                    f"{key}: {path}: not a readable parquet file of verl-med rows ({type(err).__name__}: "
+                    f"{str(err).splitlines()[0] if str(err) else ''})"
+                )
     if problems or not train_task_types or not OmegaConf.select(config, "med.sampler.enable"):
         return problems
     try:
@@ -151,9 +154,11 @@ def data_file_problems(config: DictConfig) -> list[str]:
     have = {"grounding": "grounding" in found, "classification": bool(found - {"grounding"})}
     for task in sorted(schedule.needs_tasks()):
         if not have[task]:
-            problems.append(f"med.sampler.schedule draws {task} samples, but data.train_files has none (task types: "
-                            f"{sorted(found)} in {list(train_task_types)}): add a {task} parquet to data.train_files "
-                            "or change the schedule")
+            problems.append(
+                f"med.sampler.schedule draws {task} samples, but data.train_files has none (task types: "
+                f"{sorted(found)} in {list(train_task_types)}): add a {task} parquet to data.train_files "
+                "or change the schedule"
+            )
     return problems
 
 

@@ -10,6 +10,11 @@ Modes: ``none`` (baseline prompt), ``classlist`` (the label list after the quest
 the system message, replacing the template's default one), ``user`` (knowledge in the user turn before the
 question; the default: the paper expands the prompt itself, and the model's own system prompt stays as trained).
 The knowledge text is ``extra_info.knowledge``, the same field the recitation reward reads.
+
+Medical VQA rows (task types mcq / closed / open) carry the card of their imaging modality
+(``data_preprocess.modality_knowledge``, chosen per row by ``extra_info.modality``) and get it in the ``system`` and
+``user`` modes like any row; they never get a class list (``classlist`` mode or flag): only labelled tasks
+(``TaskType.is_labelled``) have one, and an MCQ's options are already part of its question.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from data_preprocess.prompts import answer_formats, render_options
+from reward_fns.task_type import TaskType
 from verl_med_plugin import verl_compat
 from verl_med_plugin.med_settings import KnowledgeSettings
 
-LABELLED_TASKS = ("multiclass", "binary", "ordinal", "multilabel")
+LABELLED_TASKS = tuple(t.value for t in TaskType.labelled())
 
 
 @functools.lru_cache(maxsize=1)
@@ -35,7 +41,7 @@ def _options_intros() -> dict[str, str]:
 def _class_list(task_type: str, labels: tuple[str, ...], option_style: str) -> tuple[tuple[str, ...], str]:
     """Option lines and the whole block, as the converters' ``classlist`` template writes them (same letters or
     numbers, which the reward parses). Cached: every row of a dataset shares them."""
-    if not labels or task_type not in LABELLED_TASKS:
+    if not labels or task_type not in LABELLED_TASKS:  # VQA: yes/no and options belong to the question itself
         return (), ""
     lines = tuple(render_options(labels, option_style or "none"))
     intro = _options_intros().get(task_type, "")
@@ -72,9 +78,15 @@ def compose_messages(messages: list[dict], extra_info: dict | None, settings: Kn
     info = extra_info or {}
     labels = info.get("labels")
     user["content"], system_text = _inject(
-        user["content"], system["content"] if system else None, str(info.get("question") or ""),
-        str(info.get("knowledge") or "").strip(), str(info.get("task_type") or ""),
-        tuple(labels) if labels is not None else (), str(info.get("option_style") or "none"), settings)
+        user["content"],
+        system["content"] if system else None,
+        str(info.get("question") or ""),
+        str(info.get("knowledge") or "").strip(),
+        str(info.get("task_type") or ""),
+        tuple(labels) if labels is not None else (),
+        str(info.get("option_style") or "none"),
+        settings,
+    )
     if system is not None:
         system["content"] = system_text
     elif system_text is not None:
@@ -83,8 +95,16 @@ def compose_messages(messages: list[dict], extra_info: dict | None, settings: Kn
 
 
 @functools.lru_cache(maxsize=4096)
-def _inject(user: str, system: str | None, question: str, knowledge: str, task_type: str, labels: tuple[str, ...],
-            option_style: str, settings: KnowledgeSettings) -> tuple[str, str | None]:
+def _inject(
+    user: str,
+    system: str | None,
+    question: str,
+    knowledge: str,
+    task_type: str,
+    labels: tuple[str, ...],
+    option_style: str,
+    settings: KnowledgeSettings,
+) -> tuple[str, str | None]:
     """New user and system text. Cached: the rows of a dataset share question, knowledge and labels, so this runs
     once per dataset (per image size for grounding prompts), not once per item."""
     texts = [user] if system is None else [user, system]
@@ -115,7 +135,11 @@ def length_filter_workers(num_rows: int, upper_bound: int) -> int:
     return max(1, min(upper_bound, -(-num_rows // ROWS_PER_FILTER_WORKER)))
 
 
-class MedRLHFDataset(verl_compat.rlhf_dataset_base()):
+# A named base: mypy accepts no call expression as a base class; verl's class is resolved at import, typed Any.
+_RLHFDatasetBase: Any = verl_compat.rlhf_dataset_base()
+
+
+class MedRLHFDataset(_RLHFDatasetBase):
     """verl's ``RLHFDataset`` with prior-knowledge injection; also tags each row with the index the sampler drew
     (``sampler_index``), so rewards can be traced back to dataframe rows when several files are concatenated."""
 
@@ -158,8 +182,9 @@ class RenderedPrompt:
         return self.text
 
 
-def render_prompt(dataset: MedRLHFDataset, processor: Any, mode: str | None = None, index: int = 0,
-                  hf_model_type: str | None = None) -> RenderedPrompt:
+def render_prompt(
+    dataset: MedRLHFDataset, processor: Any, mode: str | None = None, index: int = 0, hf_model_type: str | None = None
+) -> RenderedPrompt:
     """Row ``index`` of ``dataset`` rendered by verl's rollout-side prompt builder (the continuous-token builder
     the agent loop uses), with knowledge mode ``mode`` (default: the dataset's own). ``processor`` must carry
     the training chat template (``verl_compat.load_rollout_model(config).processor`` does)."""
@@ -174,11 +199,16 @@ def render_prompt(dataset: MedRLHFDataset, processor: Any, mode: str | None = No
     builder = verl_compat.continuous_token_builder(dataset.tokenizer, processor, hf_model_type, dataset.config)
     token_ids = builder.build_initial_tokens(messages, images=images, videos=videos, mm_inputs_out={})
     image_pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
-    return RenderedPrompt(mode=knowledge.mode, text=verl_compat.render_chat_text(processor, messages, dataset.config),
-                          token_ids=list(token_ids), num_image_tokens=sum(t == image_pad for t in token_ids))
+    return RenderedPrompt(
+        mode=knowledge.mode,
+        text=verl_compat.render_chat_text(processor, messages, dataset.config),
+        token_ids=list(token_ids),
+        num_image_tokens=sum(t == image_pad for t in token_ids),
+    )
 
 
-def render_first_prompt(dataset: MedRLHFDataset, processor: Any, mode: str,
-                        hf_model_type: str | None = None) -> RenderedPrompt:
+def render_first_prompt(
+    dataset: MedRLHFDataset, processor: Any, mode: str, hf_model_type: str | None = None
+) -> RenderedPrompt:
     """The dry run's view of knowledge mode ``mode``: the first row as the rollout would prompt the model."""
     return render_prompt(dataset, processor, mode=mode, index=0, hf_model_type=hf_model_type)

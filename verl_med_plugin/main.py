@@ -2,7 +2,8 @@
 
 The config is ``configs/med_grpo.yaml`` (verl's ``ppo_trainer`` + the ``med:`` group); any verl override works.
 Everything that can be checked without a GPU is checked before Ray starts; ``med.dry_run=true`` stops there
-and prints the plan.
+and prints the plan. Training is then verl's own ``run_ppo`` and ``TaskRunnerV1``, which builds verl-med's trainer
+from verl's trainer registry (``trainer.v1.trainer_mode=med_sync``, ``docs/plugin.md``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from data_preprocess.common import ERROR_PREFIX, USER_ERROR_EXIT
 from verl_med_plugin.preflight import (
     ConfigError,
     check_config,
@@ -32,13 +34,14 @@ def main(config: DictConfig) -> None:
         blockers = training_blockers(config)
         if blockers:
             raise ConfigError(
-                "training cannot start on this machine:\n  - " + "\n  - ".join(blockers)
+                "training cannot start on this machine:\n  - "
+                + "\n  - ".join(blockers)
                 + "\nRun with med.dry_run=true to check everything up to training."
             )
         check_verl_config(config)  # verl's own validation, as verl's main runs it before Ray starts
     except ConfigError as err:
-        print(f"verl-med: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        print(f"{ERROR_PREFIX} {err}", file=sys.stderr)
+        sys.exit(USER_ERROR_EXIT)
     from verl_med_plugin.trainer import run
 
     run(config)

@@ -7,13 +7,19 @@ Light on purpose (no verl, no torch): the pre-flight checks import it on the log
 from __future__ import annotations
 
 import importlib.resources
+import logging
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
+
+from reward_fns.settings import merge_structured
+
+logger = logging.getLogger(__name__)
 
 KNOWLEDGE_MODES = ("none", "classlist", "system", "user")
 STAGE_TASKS = ("grounding", "classification", "all")
@@ -29,6 +35,31 @@ def _plain(cfg: Any) -> Any:
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
 
 
+_Settings = TypeVar("_Settings")
+
+
+def _any(value: Any) -> bool:
+    """A bounds-table check for a setting with no range beyond its type (which OmegaConf checked)."""
+    return True
+
+
+def _parse_group(
+    cls: type[_Settings], cfg: Any, key: str, bounds: Mapping[str, tuple[Callable[[Any], bool], str]]
+) -> _Settings:
+    """A ``med.*`` group as ``cls``: unknown keys and types by OmegaConf (``reward_fns.settings``, which converts
+    what Hydra converts: "3" to 3, "yes" to true), then the ranges of ``bounds`` on the typed values."""
+    expected = {name: text for name, (_, text) in bounds.items()}
+    settings = merge_structured(cls, _plain(cfg) or {}, key, expected=expected, error=SettingsError)
+    bad = [
+        f"{key}.{name}={getattr(settings, name)!r} (expected {text})"
+        for name, (ok, text) in bounds.items()
+        if not ok(getattr(settings, name))
+    ]
+    if bad:
+        raise SettingsError("invalid value(s) " + ", ".join(bad))
+    return settings
+
+
 @dataclass(frozen=True)
 class KnowledgeSettings:
     """How the dataset class injects ``extra_info.knowledge`` / the class list (``med.knowledge``)."""
@@ -39,18 +70,15 @@ class KnowledgeSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping | None, key: str = "med.knowledge") -> KnowledgeSettings:
-        values = dict(_plain(cfg) or {})
-        unknown = set(values) - {"mode", "classlist", "header"}
-        if unknown:
-            raise SettingsError(f"{key}: unknown key(s) {sorted(unknown)}; known: mode, classlist, header")
-        settings = cls(**values)
-        if settings.mode not in KNOWLEDGE_MODES:
-            raise SettingsError(f"{key}.mode={settings.mode!r}: expected one of {KNOWLEDGE_MODES}")
-        if not isinstance(settings.classlist, bool):
-            raise SettingsError(f"{key}.classlist={settings.classlist!r}: expected true or false")
-        if not isinstance(settings.header, str) or not settings.header.strip():
-            raise SettingsError(f"{key}.header: expected a non-empty string")
-        return settings
+        return _parse_group(cls, cfg, key, KNOWLEDGE_BOUNDS)
+
+
+# med.knowledge key -> (range check of the typed value, what it must hold as told to the user).
+KNOWLEDGE_BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "mode": (lambda v: v in KNOWLEDGE_MODES, f"one of {KNOWLEDGE_MODES}"),
+    "classlist": (_any, "true or false"),
+    "header": (lambda v: v.strip() != "", "a non-empty string"),
+}
 
 
 @dataclass(frozen=True)
@@ -104,11 +132,13 @@ class Schedule:
                 raise SettingsError(f"{where}: expected a mapping like {{task: grounding, until_step: 200}}")
             unknown = set(entry) - {"task", "grounding_share", "until_step"}
             if unknown:
-                raise SettingsError(f"{where}: unknown key(s) {sorted(unknown)}; "
-                                    "known: task, grounding_share, until_step")
+                raise SettingsError(
+                    f"{where}: unknown key(s) {sorted(unknown)}; known: task, grounding_share, until_step"
+                )
             if ("task" in entry) == ("grounding_share" in entry):
-                raise SettingsError(f"{where}: give exactly one of 'task' ({'/'.join(STAGE_TASKS)}) "
-                                    "or 'grounding_share'")
+                raise SettingsError(
+                    f"{where}: give exactly one of 'task' ({'/'.join(STAGE_TASKS)}) or 'grounding_share'"
+                )
             until = entry.get("until_step")
             if until is not None and (not isinstance(until, int) or isinstance(until, bool) or until <= previous):
                 raise SettingsError(f"{where}.until_step={until!r}: expected an integer step > {previous}")
@@ -143,7 +173,9 @@ class SamplerSettings:
 
     enable: bool = True
     seed: int = 0
-    schedule: Schedule = field(default_factory=Schedule)
+    # A Schedule. OmegaConf cannot type its stages (a share, a [start, end] pair or null), so the schema holds the
+    # yaml's list of stages as Any and __post_init__ parses it (Schedule.from_config).
+    schedule: Any = field(default_factory=lambda: [{"task": "all"}])
     ema_decay: float = 0.5  # per-sample EMA; a sample is seen about once per epoch
     class_ema_decay: float = 0.9  # per-class EMA; updated every step
     class_weight: float = 0.5
@@ -152,48 +184,38 @@ class SamplerSettings:
     max_copies_per_batch: int = 1
     signal_key: str | None = "acc"  # reward_extra_info key; null = the trajectory's total reward clipped to [0, 1]
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.schedule, Schedule):
+            object.__setattr__(self, "schedule", Schedule.from_config(self.schedule))
+
     @classmethod
     def from_config(cls, cfg: Mapping | None, key: str = "med.sampler") -> SamplerSettings:
-        values = dict(_plain(cfg) or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = set(values) - known
-        if unknown:
-            raise SettingsError(f"{key}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
-        bad = [f"{key}.{name}={values[name]!r} (expected {expected})"
-               for name, (ok, expected) in SAMPLER_BOUNDS.items() if name in values and not ok(values[name])]
-        if bad:
-            raise SettingsError("invalid value(s) " + ", ".join(bad))
-        if "schedule" in values:
-            values["schedule"] = Schedule.from_config(values["schedule"], f"{key}.schedule")
-        return cls(**values)
+        return _parse_group(cls, cfg, key, SAMPLER_BOUNDS)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _number_in(low: float, high: float, low_open: bool = False, high_open: bool = False
-               ) -> Callable[[Any], bool]:
+def _number_in(low: float, high: float, low_open: bool = False, high_open: bool = False) -> Callable[[Any], bool]:
     """A check for a finite real number in the interval (NaN fails every comparison; bools are refused)."""
+
     def ok(value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return False
         return (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
+
     return ok
 
 
-# med.sampler key -> (check of the raw value, its meaningful range as told to the user). Type and range in one
-# place, so "ema_decay=abc" is reported by key like "ema_decay=2" (not as a TypeError from a comparison).
+# med.sampler key -> (range check of the typed value, its meaningful range as told to the user, also when OmegaConf
+# refuses the type: "ema_decay=abc" is reported by key like "ema_decay=2"). The schedule is checked by Schedule.
 SAMPLER_BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "enable": (lambda v: isinstance(v, bool), "true or false"),
-    "seed": (lambda v: _is_int(v) and 0 <= v < 2**63, "a non-negative integer"),
+    "enable": (_any, "true or false"),
+    "seed": (lambda v: 0 <= v < 2**63, "a non-negative integer"),
     "ema_decay": (_number_in(0, 1, high_open=True), "a number in [0, 1)"),
     "class_ema_decay": (_number_in(0, 1, high_open=True), "a number in [0, 1)"),
     "class_weight": (_number_in(0, 1), "a number in [0, 1]"),
     "floor": (_number_in(0, 1, low_open=True), "a number in (0, 1]"),
     "unseen_accuracy": (_number_in(0, 1), "a number in [0, 1]"),
-    "max_copies_per_batch": (lambda v: _is_int(v) and 1 <= v <= 1_000_000, "an integer >= 1"),
-    "signal_key": (lambda v: v is None or (isinstance(v, str) and v.strip() != ""), "null or a reward key name"),
+    "max_copies_per_batch": (lambda v: 1 <= v <= 1_000_000, "an integer >= 1"),
+    "signal_key": (lambda v: v is None or v.strip() != "", "null or a reward key name"),
 }
 
 
@@ -204,8 +226,10 @@ def chat_template_text(name_or_path: str) -> str:
         return shipped.read_text()
     path = Path(name_or_path).expanduser()
     if path.suffix != ".jinja" or not path.is_file():
-        raise SettingsError(f"med.template={name_or_path!r}: expected one of {CHAT_TEMPLATES}, a path to a .jinja "
-                            "file, or null (the model's own template)")
+        raise SettingsError(
+            f"med.template={name_or_path!r}: expected one of {CHAT_TEMPLATES}, a path to a .jinja "
+            "file, or null (the model's own template)"
+        )
     return path.read_text()
 
 
@@ -221,18 +245,39 @@ def apply_chat_template_setting(config: DictConfig) -> None:
     config.actor_rollout_ref.model.custom_chat_template = chat_template_text(str(name))
 
 
-# The med: group's own keys (configs/med_grpo.yaml, configs/med/*): what each must hold. Unknown keys are refused,
-# also ones added with "+med.xxx": a misspelt key (+med.dryrun=true) would otherwise be ignored in silence.
+@dataclass(frozen=True)
+class MedGroup:
+    """The med: group's own keys (configs/med_grpo.yaml, configs/med/*), typed for OmegaConf; the groups below it
+    are parsed by KnowledgeSettings / SamplerSettings / reward_fns.config."""
+
+    dry_run: bool = False
+    dry_run_rows: int = 8
+    dataset: str = ""
+    data_dir: str = ""
+    grounding_dataset: str = ""  # the grounding (box) data of the localization stage (blocks/localization_stage)
+    localization_dataset: str | None = None  # deprecated: the old name of grounding_dataset
+    reward: dict[str, Any] | None = None
+    knowledge: dict[str, Any] = field(default_factory=dict)
+    template: str | None = None
+    sampler: dict[str, Any] = field(default_factory=dict)
+
+
+# Each MedGroup key -> (range check of the typed value, what it must hold as told to the user). Unknown keys are
+# refused, also ones added with "+med.xxx": a misspelt key (+med.dryrun=true) would otherwise be ignored in silence.
 MED_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "dry_run": (lambda v: isinstance(v, bool), "true or false"),
-    "dry_run_rows": (lambda v: _is_int(v) and 1 <= v <= 100_000, "an integer in [1, 100000]"),
-    "dataset": (lambda v: isinstance(v, str) and v.strip() != "", "a dataset name"),
-    "data_dir": (lambda v: isinstance(v, str) and v.strip() != "", "a folder"),
-    "localization_dataset": (lambda v: isinstance(v, str) and v.strip() != "", "a dataset name"),
-    "reward": (lambda v: v is None or isinstance(v, Mapping), "a mapping of reward kwargs (reward_fns/config.py)"),
-    "knowledge": (lambda v: isinstance(v, Mapping), "a mapping (mode, classlist, header)"),
-    "template": (lambda v: v is None or isinstance(v, str), f"null, one of {CHAT_TEMPLATES} or a .jinja path"),
-    "sampler": (lambda v: isinstance(v, Mapping), "a mapping (enable, schedule, ...)"),
+    "dry_run": (_any, "true or false"),
+    "dry_run_rows": (lambda v: 1 <= v <= 100_000, "an integer in [1, 100000]"),
+    "dataset": (lambda v: v.strip() != "", "a dataset name"),
+    "data_dir": (lambda v: v.strip() != "", "a folder"),
+    "grounding_dataset": (lambda v: v.strip() != "", "a dataset name"),
+    "localization_dataset": (
+        lambda v: v is None or v.strip() != "",
+        "a dataset name (deprecated: the old name of med.grounding_dataset)",
+    ),
+    "reward": (_any, "a mapping of reward kwargs (reward_fns/config.py)"),
+    "knowledge": (_any, "a mapping (mode, classlist, header)"),
+    "template": (_any, f"null, one of {CHAT_TEMPLATES} or a .jinja path"),
+    "sampler": (_any, "a mapping (enable, schedule, ...)"),
 }
 
 
@@ -240,24 +285,31 @@ def _sampler_combination_problems(config: DictConfig) -> list[str]:
     """verl settings under which the sampler would read the wrong outcomes or draw the wrong batch size."""
     problems = []
     signal_key = OmegaConf.select(config, "med.sampler.signal_key")
-    colocated_rm = (OmegaConf.select(config, "reward.reward_model.enable")
-                    and not OmegaConf.select(config, "reward.reward_model.enable_resource_pool"))
+    colocated_rm = OmegaConf.select(config, "reward.reward_model.enable") and not OmegaConf.select(
+        config, "reward.reward_model.enable_resource_pool"
+    )
     if colocated_rm and signal_key is not None:
-        problems.append(f"med.sampler.signal_key={signal_key!r} with a colocated reward model "
-                        "(reward.reward_model.enable=true, enable_resource_pool=false): verl then returns the reward "
-                        "extras as top-level fields, not in reward_extra_info; set med.sampler.signal_key=null "
-                        "(the total reward, scaled by the reward's bounds)")
-    if (OmegaConf.select(config, "algorithm.filter_groups.enable")
-            or OmegaConf.select(config, "trainer.v1.sampler.sync_refill_failed_groups")):
-        problems.append("med.sampler with group filtering or failed-group refill "
-                        "(algorithm.filter_groups.enable / sync_refill_failed_groups): verl then draws one prompt "
-                        "at a time (gen_batch_size=1), so the curriculum could not re-weight between batches; "
-                        "turn one of them off")
+        problems.append(
+            f"med.sampler.signal_key={signal_key!r} with a colocated reward model "
+            "(reward.reward_model.enable=true, enable_resource_pool=false): verl then returns the reward "
+            "extras as top-level fields, not in reward_extra_info; set med.sampler.signal_key=null "
+            "(the total reward, scaled by the reward's bounds)"
+        )
+    if OmegaConf.select(config, "algorithm.filter_groups.enable") or OmegaConf.select(
+        config, "trainer.v1.sampler.sync_refill_failed_groups"
+    ):
+        problems.append(
+            "med.sampler with group filtering or failed-group refill "
+            "(algorithm.filter_groups.enable / sync_refill_failed_groups): verl then draws one prompt "
+            "at a time (gen_batch_size=1), so the curriculum could not re-weight between batches; "
+            "turn one of them off"
+        )
     return problems
 
 
 def med_group_problems(config: DictConfig) -> list[str]:
-    """Unknown ``med.*`` keys (with the closest known one) and top-level ``med.*`` values of the wrong kind."""
+    """Unknown ``med.*`` keys (with the closest known one), top-level ``med.*`` values of the wrong type
+    (``MedGroup``) or out of range (``MED_KEYS``), and ``med.localization_dataset`` against its new name."""
     import difflib
 
     med = OmegaConf.select(config, "med")
@@ -266,17 +318,43 @@ def med_group_problems(config: DictConfig) -> list[str]:
     if not isinstance(med, DictConfig):
         return [f"med={med!r}: expected the med: group (a mapping)"]
     problems = []
-    for name in med:
+    expected = {name: text for name, (_, text) in MED_KEYS.items()}
+    for name in med:  # key by key, so every problem is reported, and an unknown key with the closest known one
         if name not in MED_KEYS:
             close = difflib.get_close_matches(str(name), MED_KEYS, n=1)
             hint = f"did you mean med.{close[0]}? " if close else ""
-            problems.append(f"med.{name}: unknown key; {hint}known: {', '.join(MED_KEYS)}")
+            problems.append(f"med.{name!s}: unknown key; {hint}known: {', '.join(MED_KEYS)}")
             continue
-        value = _plain(med[name])
-        ok, expected = MED_KEYS[name]
+        try:
+            value = getattr(
+                merge_structured(MedGroup, {name: _plain(med[name])}, "med", expected=expected, error=SettingsError),
+                str(name),
+            )
+        except SettingsError as err:
+            problems.append(str(err))
+            continue
+        ok, text = MED_KEYS[name]
         if not ok(value):
-            problems.append(f"med.{name}={value!r}: expected {expected}")
-    return problems
+            problems.append(f"med.{name}={value!r}: expected {text}")
+    return problems + _deprecated_key_problems(med)
+
+
+def _deprecated_key_problems(med: DictConfig) -> list[str]:
+    """``med.localization_dataset`` (the old name of ``med.grounding_dataset``) still works, with a warning; the
+    localization stage block reads it through ``${oc.select:med.localization_dataset,...}``."""
+    old = med.get("localization_dataset")
+    if old is None:
+        return []
+    message = f"med.localization_dataset={old!r} is deprecated: use med.grounding_dataset={old}"
+    warnings.warn(message, DeprecationWarning, stacklevel=3)
+    logger.warning(message)
+    new = med.get("grounding_dataset")
+    if new is not None and new != old:
+        return [
+            f"med.localization_dataset={old!r} and med.grounding_dataset={new!r}: both name the grounding "
+            "dataset; give only med.grounding_dataset (med.localization_dataset is its deprecated name)"
+        ]
+    return []
 
 
 def check_med_config(config: DictConfig) -> list[str]:
@@ -298,15 +376,17 @@ def check_med_config(config: DictConfig) -> list[str]:
             problems.append(str(err))
     custom_cls = (OmegaConf.select(config, "data.custom_cls.path"), OmegaConf.select(config, "data.custom_cls.name"))
     if OmegaConf.select(config, "med.knowledge.mode") not in (None, "none") and custom_cls != DATASET_CLS:
-        problems.append(f"med.knowledge needs data.custom_cls.path={DATASET_CLS[0]} and data.custom_cls.name="
-                        f"{DATASET_CLS[1]} (got {custom_cls[0]}:{custom_cls[1]}); verl's own dataset ignores it")
+        problems.append(
+            f"med.knowledge needs data.custom_cls.path={DATASET_CLS[0]} and data.custom_cls.name="
+            f"{DATASET_CLS[1]} (got {custom_cls[0]}:{custom_cls[1]}); verl's own dataset ignores it"
+        )
     if OmegaConf.select(config, "med.sampler.enable"):
         if custom_cls != DATASET_CLS:
-            problems.append("med.sampler needs the verl-med dataset class (data.custom_cls): it tags each row with "
-                            "the index the sampler drew")
+            problems.append(
+                "med.sampler needs the verl-med dataset class (data.custom_cls): it tags each row with "
+                "the index the sampler drew"
+            )
     if OmegaConf.select(config, "med.sampler.enable"):
         problems += _sampler_combination_problems(config)
-    mode = OmegaConf.select(config, "trainer.v1.trainer_mode")
-    if mode not in (None, "sync"):
-        problems.append(f"trainer.v1.trainer_mode={mode}: verl-med trains with the sync trainer only (MedSyncTrainer)")
+    # trainer.v1.trainer_mode is checked in preflight.trainer_mode_problems (it needs the trainer registry).
     return problems

@@ -10,20 +10,31 @@ import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
+from data_preprocess.common import UserError
 from verl_med_plugin import config_checks, med_settings, verl_compat
 
 MEDMNIST_2D = (
-    "pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist",
-    "breastmnist", "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist",
+    "pathmnist",
+    "chestmnist",
+    "dermamnist",
+    "octmnist",
+    "pneumoniamnist",
+    "retinamnist",
+    "breastmnist",
+    "bloodmnist",
+    "tissuemnist",
+    "organamnist",
+    "organcmnist",
+    "organsmnist",
 )
 ROLLOUT_PACKAGES = {"vllm": "vllm", "sglang": "sglang", "trtllm": "tensorrt_llm"}
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A config problem found before training; the message names the key or file."""
 
 
@@ -66,9 +77,26 @@ def check_config(config: DictConfig) -> None:
     if reward_path == "pkg://reward_fns" and not problems:
         problems += reference_answer_problems(config)
     problems += med_settings.check_med_config(config)
+    problems += trainer_mode_problems(config)
     if problems:
         raise ConfigError("\n  - ".join(["invalid config:"] + problems))
     med_settings.apply_chat_template_setting(config)
+
+
+def trainer_mode_problems(config: DictConfig) -> list[str]:
+    """verl's task runner builds ``MedSyncTrainer`` only for ``trainer.v1.trainer_mode=med_sync``, and only where
+    verl loads verl-med's entry point (which registers it); any other mode trains without the curriculum sampler.
+    Cheap: the registry itself is looked up in ``verl_med_plugin.trainer.registration_problems``."""
+    from verl_med_plugin.register import MED_TRAINER_MODE, entry_point_problems
+
+    mode = OmegaConf.select(config, verl_compat.TRAINER_MODE_KEY)
+    if mode != MED_TRAINER_MODE:
+        return [
+            f"{verl_compat.TRAINER_MODE_KEY}={mode}: verl-med trains with its own sync trainer "
+            f"({verl_compat.TRAINER_MODE_KEY}={MED_TRAINER_MODE}, MedSyncTrainer); verl's {mode!r} trainer "
+            "never feeds the curriculum sampler"
+        ]
+    return entry_point_problems()
 
 
 def reward_kwargs_problems(config: DictConfig) -> list[str]:
@@ -110,7 +138,11 @@ def reference_answer_problems(config: DictConfig, rows_per_file: int = REFERENCE
     from reward_fns.reference import option_reference_response
 
     kwargs = OmegaConf.select(config, verl_compat.REWARD_FN_KEY + ".reward_kwargs")
-    kwargs = dict(OmegaConf.to_container(kwargs, resolve=True) if OmegaConf.is_config(kwargs) else kwargs or {})
+    # cast: to_container is annotated with every container kind; the reward kwargs node is a DictConfig
+    plain = (
+        cast(dict[str, Any], OmegaConf.to_container(kwargs, resolve=True)) if OmegaConf.is_config(kwargs) else kwargs
+    )
+    kwargs = dict(plain or {})
     configured_box = kwargs.get("box_format")
     problems: list[str] = []
     for key in ("data.train_files", "data.val_files"):
@@ -128,17 +160,22 @@ def reference_answer_problems(config: DictConfig, rows_per_file: int = REFERENCE
                         f"{where}: med.reward.box_format={configured_box} contradicts the row's box_format="
                         f"{info.get('box_format')}: the model preset reads boxes as {configured_box}, the data asks "
                         f"for {info.get('box_format')}. Prepare the data in the model's convention "
-                        f"(python -m data_preprocess.localization --box_format {configured_box} ...)")
+                        f"(python -m data_preprocess.grounding --box_format {configured_box} ...)"
+                    )
                     break
                 result = compute_score(row.get("data_source"), reference_response(gt, info), gt, info, **kwargs)
                 if result["acc"] != 1.0:
-                    problems.append(f"{where}: its reference answer scores {result}; the reward and the data "
-                                    "disagree (labels, task_type, box_format or reward kwargs)")
+                    problems.append(
+                        f"{where}: its reference answer scores {result}; the reward and the data "
+                        "disagree (labels, task_type, box_format or reward kwargs)"
+                    )
                     break
                 option = option_reference_response(gt, info)  # issue 13: the answer by option token scores too
                 if option is not None and compute_score(row.get("data_source"), option, gt, info, **kwargs)["acc"] != 1:
-                    problems.append(f"{where}: the answer by its option token {option!r} does not score; the "
-                                    "option style and the label spellings collide")
+                    problems.append(
+                        f"{where}: the answer by its option token {option!r} does not score; the "
+                        "option style and the label spellings collide"
+                    )
                     break
     return problems
 
@@ -156,10 +193,12 @@ def _sample_rows(parquet: Any, n: int) -> list[dict]:
 
 
 def _missing_data_files(config: DictConfig) -> list[str]:
-    return [f"{key}: {path} does not exist. {_prepare_hint(config)}"
-            for key in ("data.train_files", "data.val_files")
-            for path in _as_list(OmegaConf.select(config, key))
-            if not Path(os.path.expanduser(path)).is_file()]
+    return [
+        f"{key}: {path} does not exist. {_prepare_hint(config)}"
+        for key in ("data.train_files", "data.val_files")
+        for path in _as_list(OmegaConf.select(config, key))
+        if not Path(os.path.expanduser(path)).is_file()
+    ]
 
 
 def check_data_files(config: DictConfig) -> None:
@@ -173,11 +212,22 @@ def _prepare_hint(config: DictConfig) -> str:
     dataset = str(OmegaConf.select(config, "med.dataset") or "")
     out = OmegaConf.select(config, "med.data_dir")
     if dataset in MEDMNIST_2D:
-        return (f"Prepare it with: python -m data_preprocess.medmnist --dataset {dataset} --size 224 "
-                f"--output_dir {out}/{dataset}")
-    return (f"med.dataset={dataset!r} is not a MedMNIST 2D dataset ({', '.join(MEDMNIST_2D)}); for your own "
-            f"task run: python -m data_preprocess.folder --card <task.yaml> --image_dir <folder-per-class> "
-            f"--output_dir {out}/{dataset}")
+        return (
+            f"Prepare it with: python -m data_preprocess.medmnist --dataset {dataset} --size 224 "
+            f"--output_dir {out}/{dataset}"
+        )
+    from data_preprocess.vqa import MODULES as VQA_BENCHMARKS  # light: names only, no reader imported
+
+    if dataset in VQA_BENCHMARKS:
+        return (
+            f"Prepare it with: python -m data_preprocess.vqa --benchmark {dataset} --input <the downloaded "
+            f"release, see docs/vqa.md> --output_dir {out}/{dataset}"
+        )
+    return (
+        f"med.dataset={dataset!r} is not a MedMNIST 2D dataset ({', '.join(MEDMNIST_2D)}); for your own "
+        f"task run: python -m data_preprocess.folder --card <task.yaml> --image_dir <folder-per-class> "
+        f"--output_dir {out}/{dataset}"
+    )
 
 
 def training_blockers(config: DictConfig) -> list[str]:
@@ -225,8 +275,12 @@ def run_dry_run(config: DictConfig) -> DryRunPlan:
         skipped = verl_compat.validate_verl_config(config)
     except Exception as err:  # verl raises assorted types; the message names the key
         raise ConfigError(f"verl rejects the config: {err}") from err
-    plan.add("verl config", validated=f"verl {verl_compat.verl_version()} validate_config passed",
-             skipped_checks=skipped or "none")
+    plan.add(
+        "verl config",
+        validated=f"verl {verl_compat.verl_version()} validate_config passed",
+        skipped_checks=skipped or "none",
+    )
+    _check_trainer_registry(plan, config)
 
     model_path = str(config.actor_rollout_ref.model.path)
     try:
@@ -237,9 +291,13 @@ def run_dry_run(config: DictConfig) -> DryRunPlan:
             f"({type(err).__name__}: {err}). Download the model or point the key at a local copy."
         ) from err
     tokenizer, processor = model.tokenizer, model.processor
-    plan.add("model", path=model_path, model_type=model.hf_config.model_type,
-             processor=type(processor).__name__ if processor else None,
-             chat_template=OmegaConf.select(config, "med.template") or "the model's own")
+    plan.add(
+        "model",
+        path=model_path,
+        model_type=model.hf_config.model_type,
+        processor=type(processor).__name__ if processor else None,
+        chat_template=OmegaConf.select(config, "med.template") or "the model's own",
+    )
 
     datasets = {}
     for split, key in (("train", "train_files"), ("val", "val_files")):
@@ -272,23 +330,48 @@ def run_dry_run(config: DictConfig) -> DryRunPlan:
     return plan
 
 
-def _render_first_prompts(plan: DryRunPlan, config: DictConfig, dataset: Any, row: dict, processor: Any,
-                          tokenizer: Any, model_type: str) -> None:
+def _check_trainer_registry(plan: DryRunPlan, config: DictConfig) -> None:
+    """The class verl's own task runner will build, looked up in verl's trainer registry as it looks it up."""
+    from verl_med_plugin.trainer import registration_problems
+
+    problems = registration_problems(config)
+    if problems:
+        raise ConfigError("\n  - ".join(["verl would not build verl-med's trainer:"] + problems))
+    mode = OmegaConf.select(config, verl_compat.TRAINER_MODE_KEY)
+    cls = verl_compat.trainer_class(mode)
+    plan.add(
+        "trainer",
+        **{
+            verl_compat.TRAINER_MODE_KEY: mode,
+            "verl_builds": f"{cls.__module__}.{cls.__qualname__}",
+            "behaves_as": f"trainer_mode={verl_compat.SYNC_MODE} plus the curriculum sampler",
+        },
+    )
+
+
+def _render_first_prompts(
+    plan: DryRunPlan, config: DictConfig, dataset: Any, row: dict, processor: Any, tokenizer: Any, model_type: str
+) -> None:
     """The first prompt as the rollout's prompt builder renders it: for verl-med's dataset class in every
     knowledge mode (the configured one first), for another dataset class as it is."""
     from verl_med_plugin.dataset import MedRLHFDataset, render_first_prompt
 
     if not isinstance(dataset, MedRLHFDataset):
-        text = (processor or tokenizer).apply_chat_template(row["raw_prompt"], add_generation_prompt=True,
-                                                            tokenize=False)
+        text = (processor or tokenizer).apply_chat_template(
+            row["raw_prompt"], add_generation_prompt=True, tokenize=False
+        )
         plan.add("first prompt", dataset_class=type(dataset).__name__, text=text)
         return
     configured = str(OmegaConf.select(config, "med.knowledge.mode"))
     for mode in sorted(med_settings.KNOWLEDGE_MODES, key=lambda m: m != configured):
         prompt = render_first_prompt(dataset, processor, mode, hf_model_type=model_type)
         label = "first prompt" + (" (configured)" if mode == configured else "")
-        plan.add(f"{label}: knowledge mode {mode}", tokens=len(prompt.token_ids),
-                 image_tokens=prompt.num_image_tokens, text=prompt.text)
+        plan.add(
+            f"{label}: knowledge mode {mode}",
+            tokens=len(prompt.token_ids),
+            image_tokens=prompt.num_image_tokens,
+            text=prompt.text,
+        )
 
 
 def _score_reference_answers(plan: DryRunPlan, config: DictConfig, rows: list[dict]) -> None:
@@ -303,8 +386,12 @@ def _score_reference_answers(plan: DryRunPlan, config: DictConfig, rows: list[di
     for i, row in enumerate(rows):
         gt = row["reward_model"]["ground_truth"]
         extra_info = dict(row.get("extra_info") or {})
-        result = reward_fn(data_source=row["data_source"], solution_str=reference_response(gt, extra_info),
-                           ground_truth=gt, extra_info=extra_info)
+        result = reward_fn(
+            data_source=row["data_source"],
+            solution_str=reference_response(gt, extra_info),
+            ground_truth=gt,
+            extra_info=extra_info,
+        )
         result = result if isinstance(result, dict) else {"score": float(result), "acc": float(result)}
         if float(result.get("acc", 0.0)) != 1.0:
             raise ConfigError(
@@ -314,10 +401,13 @@ def _score_reference_answers(plan: DryRunPlan, config: DictConfig, rows: list[di
             )
         scores.append(float(result["score"]))
         accs.append(float(result["acc"]))
-    plan.add("reward", function=f"{OmegaConf.select(config, verl_compat.REWARD_FN_KEY + '.path')}:"
-             f"{OmegaConf.select(config, verl_compat.REWARD_FN_KEY + '.name')}",
-             kwargs=OmegaConf.to_container(config.med.reward, resolve=True),
-             reference_answers=f"{len(rows)} scored, acc=1 for all, mean score {sum(scores) / len(scores):.3f}")
+    plan.add(
+        "reward",
+        function=f"{OmegaConf.select(config, verl_compat.REWARD_FN_KEY + '.path')}:"
+        f"{OmegaConf.select(config, verl_compat.REWARD_FN_KEY + '.name')}",
+        kwargs=OmegaConf.to_container(config.med.reward, resolve=True),
+        reference_answers=f"{len(rows)} scored, acc=1 for all, mean score {sum(scores) / len(scores):.3f}",
+    )
 
 
 def print_plan(plan: DryRunPlan) -> None:

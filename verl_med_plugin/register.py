@@ -1,17 +1,38 @@
 """verl entry point (group ``verl.plugins``): ``import verl`` imports this module in every verl process.
 
-verl swallows entry-point errors at DEBUG level, so a broken install would otherwise only show up later as
-an obscure failure inside a Ray reward worker. This module checks that verl-med's pieces import in this
-process and says so loudly, with the cause, when they do not. It imports no verl module (verl is still
-initialising when it runs) and nothing heavy.
+It does two things, both without importing any verl module (verl is still initialising when it runs):
+
+1. Checks that verl-med's pieces import in this process and says so loudly, with the cause, when they do not:
+   verl swallows entry-point errors at DEBUG level, so a broken install would otherwise only show up later as an
+   obscure failure inside a Ray reward worker.
+2. Puts ``MedSyncTrainer`` into verl's trainer registry under ``MED_TRAINER_MODE`` as soon as verl's v1 trainer
+   package is imported in this process (so verl's own ``TaskRunnerV1`` builds it for
+   ``trainer.v1.trainer_mode=med_sync``). Not now: the trainer package costs about 10 s and 300 MB, and most verl
+   processes (reward, agent-loop and FSDP workers) never train. ``docs/plugin.md`` explains the choice.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
 import logging
+import os
+import sys
+from collections.abc import Callable, Mapping
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any
 
 logger = logging.getLogger("verl_med_plugin")
+
+# verl-med's trainer in verl's registry: ``trainer.v1.trainer_mode=med_sync`` (verl's own are sync,
+# colocate_async, separate_async).
+MED_TRAINER_MODE = "med_sync"
+# The module that defines MedSyncTrainer (and registers it, as verl's trainer_sync.py registers "sync").
+TRAINER_MODULE = "verl_med_plugin.trainer"
+# This module's entry point (pyproject.toml: [project.entry-points."verl.plugins"]).
+ENTRY_POINT_GROUP, ENTRY_POINT_VALUE = "verl.plugins", __name__
 
 # Modules verl loads by pkg:// path inside its workers (reward loop, dataset).
 CHECKED_MODULES = ("reward_fns",)
@@ -20,6 +41,125 @@ CHECKED_MODULES = ("reward_fns",)
 def _check_imports() -> None:
     for name in CHECKED_MODULES:
         importlib.import_module(name)
+
+
+# ----------------------------------------------------------------------------------- registration, deferred
+class _CallAfterExec(importlib.abc.Loader):
+    """A module's own loader, then ``callback(module)`` once the module's code has run."""
+
+    def __init__(self, loader: importlib.abc.Loader, callback: Callable[[ModuleType], None]) -> None:
+        self._loader, self._callback = loader, callback
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        self._callback(module)
+
+    def __getattr__(self, name: str) -> Any:  # get_resource_reader, is_package, ...: the real loader's
+        return getattr(self._loader, name)
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Calls ``callback(module)`` right after module ``name`` is first imported in this process (the standard
+    library has no post-import hook). Acts once; every other import passes straight through."""
+
+    verl_med_hook = True
+
+    def __init__(self, name: str, callback: Callable[[ModuleType], None]) -> None:
+        self.name, self.callback, self.done = name, callback, False
+
+    def find_spec(self, fullname: str, path=None, target=None):
+        if fullname != self.name or self.done:
+            return None
+        self.done = True  # first, so that the lookup below skips this finder (sys.meta_path is being iterated)
+        spec = importlib.util.find_spec(fullname)  # the other finders' spec (the parent is imported by now)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _CallAfterExec(spec.loader, self.callback)
+        return spec
+
+
+def call_after_import(name: str, callback: Callable[[ModuleType], None]) -> None:
+    """Run ``callback(module)`` once module ``name`` is imported: now if it already is, else right after its
+    code has run, before anything else can use it.
+
+    Args:
+        name: Dotted module name.
+        callback: Called with the module object.
+
+    >>> seen = []
+    >>> call_after_import("sys", lambda module: seen.append(module.__name__))
+    >>> seen
+    ['sys']
+    """
+    module = sys.modules.get(name)
+    if module is not None:
+        callback(module)
+        return
+    sys.meta_path.insert(0, _AfterImport(name, callback))
+
+
+def _import_trainer(_verl_trainers: ModuleType | None = None) -> None:
+    """Import ``verl_med_plugin.trainer``, whose class decorator registers ``MedSyncTrainer``. Never raises:
+    it runs inside verl's own import, and a failure must be reported, not break verl."""
+    try:
+        importlib.import_module(TRAINER_MODULE)
+    except Exception as exc:  # noqa: BLE001 - reported loudly; verl's own trainers stay usable
+        logger.warning(
+            "verl-med could not register its trainer (trainer.v1.trainer_mode=%s) in this process: %s: %s. "
+            "verl will report the mode as unknown.",
+            MED_TRAINER_MODE,
+            type(exc).__name__,
+            exc,
+            exc_info=True,
+        )
+
+
+def _trainer_registry_module() -> str:
+    from verl_med_plugin.verl_compat import TRAINER_REGISTRY_MODULE  # verl_compat imports verl lazily
+
+    return TRAINER_REGISTRY_MODULE
+
+
+def _install_trainer_registration() -> None:
+    # duck-typed: after importlib.reload a pending hook is an instance of the previous _AfterImport class
+    if any(getattr(finder, "verl_med_hook", False) and not getattr(finder, "done") for finder in sys.meta_path):
+        return  # this module was executed again (importlib.reload); one pending hook is enough
+    call_after_import(_trainer_registry_module(), _import_trainer)
+
+
+# ----------------------------------------------------------------------------------- checks for the driver
+def entry_point_problems(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Why verl's Ray actors would not load this entry point (so ``med_sync`` would be unknown there): not
+    installed, or excluded by verl's ``VERL_USE_EXTERNAL_PLUGINS``. Empty when they will.
+
+    Args:
+        environ: The environment the actors inherit (default ``os.environ``).
+
+    Returns:
+        One line per problem.
+
+    >>> entry_point_problems({"VERL_USE_EXTERNAL_PLUGINS": "none"})[0].split(":")[0]
+    'VERL_USE_EXTERNAL_PLUGINS=none'
+    """
+    from verl_med_plugin.verl_compat import PLUGINS_ENV, plugin_policy_allows
+
+    environ = os.environ if environ is None else environ
+    names = [ep.name for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.value == ENTRY_POINT_VALUE]
+    if not names:
+        return [
+            f"verl-med's {ENTRY_POINT_GROUP} entry point is not installed, so verl's Ray actors never load "
+            f"it and trainer.v1.trainer_mode={MED_TRAINER_MODE} is unknown there; run `pip install -e .`"
+        ]
+    policy = environ.get(PLUGINS_ENV, "auto")
+    if not plugin_policy_allows(policy, names[0]):
+        return [
+            f"{PLUGINS_ENV}={policy}: verl will not load verl-med's entry point ({names[0]}), so "
+            f"trainer.v1.trainer_mode={MED_TRAINER_MODE} is unknown in its Ray actors; unset it or add "
+            f"{names[0]}"
+        ]
+    return []
 
 
 try:
@@ -35,3 +175,5 @@ except Exception as exc:  # noqa: BLE001 - any failure must be reported, not swa
         exc,
         exc_info=True,
     )
+
+_install_trainer_registration()

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Sampler
 
+from verl_med_plugin.advantage import zero_advantage_fraction
 from verl_med_plugin.med_settings import SamplerSettings, SettingsError
 
 WEIGHT_SCALE = 1 << 20  # weights are stored as integers in [floor * SCALE, SCALE]: exact sums, 1e-6 resolution
@@ -112,8 +113,14 @@ def sample_groups_from_dataframe(dataframe) -> tuple[np.ndarray, list[str], np.n
 class MedCurriculumSampler(Sampler[int]):
     """Yields ``len(dataset)`` indices per epoch, drawn batch by batch with the weights of that moment."""
 
-    def __init__(self, class_ids: np.ndarray, class_keys: Sequence[str], class_is_grounding: np.ndarray,
-                 settings: SamplerSettings, batch_size: int):
+    def __init__(
+        self,
+        class_ids: np.ndarray,
+        class_keys: Sequence[str],
+        class_is_grounding: np.ndarray,
+        settings: SamplerSettings,
+        batch_size: int,
+    ):
         self.settings, self.batch_size = settings, int(batch_size)
         self.class_keys = list(class_keys)
         class_ids = np.asarray(class_ids, dtype=np.int64)
@@ -192,8 +199,12 @@ class MedCurriculumSampler(Sampler[int]):
         else:
             expected = share * n
             n_grounding = int(expected) + int(self._rng.random() < expected - int(expected))
-            positions = np.concatenate([self._draw_capped(self._pools["grounding"], n_grounding),
-                                        self._draw_capped(self._pools["classification"], n - n_grounding)])
+            positions = np.concatenate(
+                [
+                    self._draw_capped(self._pools["grounding"], n_grounding),
+                    self._draw_capped(self._pools["classification"], n - n_grounding),
+                ]
+            )
             positions = self._rng.permutation(positions)
         return self._order[positions]
 
@@ -208,8 +219,9 @@ class MedCurriculumSampler(Sampler[int]):
             if len(drawn) == n:
                 return drawn
         # Weights so peaked that redraws keep hitting capped samples: fill uniformly from the free slots.
-        members = np.concatenate([np.arange(self._class_start[c], self._class_start[c] + self._class_size[c])
-                                  for c in classes])
+        members = np.concatenate(
+            [np.arange(self._class_start[c], self._class_start[c] + self._class_size[c]) for c in classes]
+        )
         used = np.zeros(self.num_samples, dtype=np.int64)
         np.add.at(used, drawn, 1)
         slots = np.repeat(members, k - used[members])
@@ -235,8 +247,9 @@ class MedCurriculumSampler(Sampler[int]):
         return np.where(by_sample, weighted, uniform)
 
     # ------------------------------------------------------------------ feedback
-    def update(self, sample_indices: np.ndarray, accuracy: np.ndarray, group_ids: np.ndarray,
-               scores: np.ndarray) -> dict[str, float]:
+    def update(
+        self, sample_indices: np.ndarray, accuracy: np.ndarray, group_ids: np.ndarray, scores: np.ndarray
+    ) -> dict[str, float]:
         """Feed back one finished step, one entry per trajectory: the dataset index it was prompted with, its
         accuracy in [0, 1], its GRPO group (prompt draw) and its reward. Returns ``med_sampler/*`` metrics."""
         s = self.settings
@@ -263,14 +276,15 @@ class MedCurriculumSampler(Sampler[int]):
         class_mean = np.bincount(classes, accuracy, minlength=len(self.class_keys))[touched] / count[touched]
         old = self._class_acc[touched]
         decay = s.class_ema_decay
-        self._class_acc[touched] = np.where(self._class_seen[touched], decay * old + (1 - decay) * class_mean,
-                                            class_mean)
+        self._class_acc[touched] = np.where(
+            self._class_seen[touched], decay * old + (1 - decay) * class_mean, class_mean
+        )
         self._class_seen[touched] = True
         self._updates += 1
 
         metrics = {
             "stage": float(stage_index),
-            "zero_adv_group_frac": _zero_advantage_fraction(group_ids, scores),
+            "zero_adv_group_frac": zero_advantage_fraction(group_ids, scores),
             "batch_acc": float(accuracy.mean()) if n else 0.0,
             "seen_frac": float(self._seen.mean()),
         }
@@ -282,9 +296,12 @@ class MedCurriculumSampler(Sampler[int]):
     def class_shares(self) -> dict[str, float]:
         """Each class's probability per draw within its stage pool, as the next batch will be drawn."""
         _, share = self.stage()
-        result = {}
-        pools = [(self._pools[None], 1.0)] if share is None else [
-            (self._pools["grounding"], share), (self._pools["classification"], 1.0 - share)]
+        result: dict[str, float] = {}
+        pools = (
+            [(self._pools[None], 1.0)]
+            if share is None
+            else [(self._pools["grounding"], share), (self._pools["classification"], 1.0 - share)]
+        )
         for classes, pool_share in pools:
             if classes.size:
                 _, _, mass = self._class_masses(classes)
@@ -293,18 +310,31 @@ class MedCurriculumSampler(Sampler[int]):
 
     def _class_metrics(self) -> dict[str, float]:
         metrics = {f"class_share/{metric_name(key)}": float(v) for key, v in self.class_shares().items()}
-        metrics.update({f"class_acc/{metric_name(key)}": float(self._class_acc[c])
-                        for c, key in enumerate(self.class_keys) if self._class_seen[c]})
+        metrics.update(
+            {
+                f"class_acc/{metric_name(key)}": float(self._class_acc[c])
+                for c, key in enumerate(self.class_keys)
+                if self._class_seen[c]
+            }
+        )
         return metrics
 
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, Any]:
         return {
-            "version": STATE_VERSION, "num_samples": self.num_samples, "fingerprint": self._fingerprint,
-            "rng": self._rng.bit_generator.state, "updates": self._updates,
-            "yielded": self._yielded, "block": self._block.copy(), "block_pos": self._block_pos,
-            "acc": self._acc.copy(), "seen": self._seen.copy(), "weights": self._weights.copy(),
-            "class_acc": self._class_acc.copy(), "class_seen": self._class_seen.copy(),
+            "version": STATE_VERSION,
+            "num_samples": self.num_samples,
+            "fingerprint": self._fingerprint,
+            "rng": self._rng.bit_generator.state,
+            "updates": self._updates,
+            "yielded": self._yielded,
+            "block": self._block.copy(),
+            "block_pos": self._block_pos,
+            "acc": self._acc.copy(),
+            "seen": self._seen.copy(),
+            "weights": self._weights.copy(),
+            "class_acc": self._class_acc.copy(),
+            "class_seen": self._class_seen.copy(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -354,8 +384,9 @@ def _index_array(name: str, values: Any, upper: int, length: int | None = None) 
         raise ValueError(f"{name}: {len(array)} entries, expected {length}")
     if array.size == 0:
         return np.zeros(0, dtype=np.int64)
-    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
-                                   or array.dtype == object):
+    if array.dtype == bool or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating) or array.dtype == object
+    ):
         raise ValueError(f"{name}: expected integer indices, got dtype {array.dtype}")
     try:
         as_float = array.astype(np.float64)
@@ -384,8 +415,9 @@ def _number_array(name: str, values: Any, length: int, low: float = -np.inf, hig
     bad = ~np.isfinite(array) | (array < low) | (array > high)
     if bad.any():
         first = array[int(np.flatnonzero(bad)[0])]
-        raise ValueError(f"{name}: {int(bad.sum())} entries are not finite numbers in [{low}, {high}] "
-                         f"(first: {first!r})")
+        raise ValueError(
+            f"{name}: {int(bad.sum())} entries are not finite numbers in [{low}, {high}] (first: {first!r})"
+        )
     return array
 
 
@@ -401,8 +433,21 @@ def _group_array(values: Any, length: int) -> np.ndarray:
     return array
 
 
-_STATE_KEYS = ("version", "num_samples", "fingerprint", "rng", "updates", "yielded", "block", "block_pos", "acc",
-               "seen", "weights", "class_acc", "class_seen")
+_STATE_KEYS = (
+    "version",
+    "num_samples",
+    "fingerprint",
+    "rng",
+    "updates",
+    "yielded",
+    "block",
+    "block_pos",
+    "acc",
+    "seen",
+    "weights",
+    "class_acc",
+    "class_seen",
+)
 
 
 def _state_int(state: Mapping[str, Any], key: str, low: int, high: float = np.inf) -> int:
@@ -414,8 +459,9 @@ def _state_int(state: Mapping[str, Any], key: str, low: int, high: float = np.in
 
 def _state_flags(state: Mapping[str, Any], key: str, length: int) -> np.ndarray:
     array = _array(f"sampler state key {key!r}", state[key])
-    if len(array) != length or not (array.dtype == bool or (np.issubdtype(array.dtype, np.integer)
-                                                            and np.isin(array, (0, 1)).all())):
+    if len(array) != length or not (
+        array.dtype == bool or (np.issubdtype(array.dtype, np.integer) and np.isin(array, (0, 1)).all())
+    ):
         raise ValueError(f"sampler state key {key!r}: expected {length} booleans, got {len(array)} of {array.dtype}")
     return array.astype(bool)
 
@@ -439,7 +485,8 @@ def _check_state(state: Mapping[str, Any], num_samples: int, num_classes: int, f
         raise ValueError(
             f"the checkpointed sampler saw {checked['num_samples']} rows, this dataset has {num_samples} "
             "(or other classes): resume with the same data.train_files and length filter; to start a new "
-            "stage on new data, start from the stage-1 weights (actor_rollout_ref.model.path) instead")
+            "stage on new data, start from the stage-1 weights (actor_rollout_ref.model.path) instead"
+        )
     checked["updates"] = _state_int(state, "updates", 0)
     checked["yielded"] = _state_int(state, "yielded", 0, num_samples)
     where = "sampler state key {!r}".format
@@ -456,27 +503,18 @@ def _check_state(state: Mapping[str, Any], num_samples: int, num_classes: int, f
     return checked
 
 
-def _zero_advantage_fraction(group_ids: np.ndarray, scores: np.ndarray) -> float:
-    """Fraction of GRPO groups whose rewards are all equal: their advantages are zero, they teach nothing."""
-    if group_ids.size == 0:
-        return 0.0
-    _, groups = np.unique(group_ids, return_inverse=True)
-    low = np.full(groups.max() + 1, np.inf)
-    high = np.full(groups.max() + 1, -np.inf)
-    np.minimum.at(low, groups, scores)
-    np.maximum.at(high, groups, scores)
-    return float(np.mean(high - low <= 1e-6))
-
-
-def describe_first_indices(dataset, sampler_config: Mapping | None, batch_size: int,
-                           num_batches: int = 1) -> dict[str, Any]:
+def describe_first_indices(
+    dataset, sampler_config: Mapping | None, batch_size: int, num_batches: int = 1
+) -> dict[str, Any]:
     """The dry run's view of the sampler: its stage and the first ``num_batches`` batches it would draw (dataset
     indices, and per batch how many rows of each class). Does not touch the trainer's sampler."""
     sampler = MedCurriculumSampler.from_dataset(dataset, SamplerSettings.from_config(sampler_config), batch_size)
     stage_index, share = sampler.stage()
     batches = [sampler.draw(min(batch_size, len(sampler))) for _ in range(num_batches)]
-    classes = [dict(zip(*np.unique([sampler.class_keys[c] for c in sampler._class_of[b]], return_counts=True)))
-               for b in batches]
+    classes = [
+        dict(zip(*np.unique([sampler.class_keys[c] for c in sampler._class_of[b]], return_counts=True)))
+        for b in batches
+    ]
     return {
         "stage": stage_index,
         "grounding_share": share,

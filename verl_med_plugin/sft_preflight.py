@@ -31,10 +31,12 @@ def run_sft_dry_run(config: DictConfig) -> DryRunPlan:
         raise ConfigError(f"data.train_files={path}: verl's SFT dataset cannot read it ({err})") from err
     trained = tokenizer.decode(item["input_ids"][item["loss_mask"].bool()])
     plan.add("model", path=model_path, processor=type(processor).__name__ if processor else None)
-    plan.add("data", train_rows=len(dataset), first_sample_tokens=int(item["input_ids"].shape[0]),
-             trained_text=trained)
-    plan.add("training needs", gpus="1+ CUDA GPU(s); run: torchrun --standalone --nproc_per_node=<gpus> -m "
-             "verl.trainer.sft_trainer --config-path=pkg://verl_med_plugin.configs --config-name=sft_med")
+    plan.add("data", train_rows=len(dataset), first_sample_tokens=int(item["input_ids"].shape[0]), trained_text=trained)
+    plan.add(
+        "training needs",
+        gpus="1+ CUDA GPU(s); run: torchrun --standalone --nproc_per_node=<gpus> -m "
+        "verl.trainer.sft_trainer --config-path=pkg://verl_med_plugin.configs --config-name=sft_med",
+    )
     return plan
 
 

@@ -1,9 +1,11 @@
-"""Training launch: verl's v1 synchronous trainer with the curriculum sampler wired in.
+"""verl-med's trainer: verl's v1 synchronous trainer with the curriculum sampler wired in, registered in verl's
+trainer registry as ``trainer.v1.trainer_mode=med_sync``.
 
 verl 0.8 removed the ``data.sampler`` hook, so nothing in verl feeds rewards back to a sampler any more.
-``MedSyncTrainer`` puts the sampler into the train dataloader when verl builds it and updates it after each
-step; ``MedTaskRunner`` is verl's TaskRunner building that trainer. Every verl name used here goes through
-``verl_compat``.
+``MedSyncTrainer`` puts the sampler into the train dataloader when verl builds it and updates it after each step.
+verl's own ``TaskRunnerV1`` builds it: the ``verl.plugins`` entry point (``verl_med_plugin.register``) imports this
+module wherever verl's trainers are imported, and the class decorator registers it, as verl registers its own
+``sync`` trainer. Every verl name used here goes through ``verl_compat``; ``docs/plugin.md`` explains the design.
 """
 
 from __future__ import annotations
@@ -11,29 +13,63 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from pprint import pprint
+from typing import Any, cast
 
 import numpy as np
-import ray
 from omegaconf import DictConfig, OmegaConf
 
 from verl_med_plugin import verl_compat
 from verl_med_plugin.med_settings import SamplerSettings, apply_chat_template_setting, check_med_config
+from verl_med_plugin.register import ENTRY_POINT_VALUE as REGISTER_MODULE
+from verl_med_plugin.register import MED_TRAINER_MODE
 from verl_med_plugin.sampler import MedCurriculumSampler
 
 OUTCOMES_LOG = "med_sampler_outcomes.jsonl"
 
 
-class MedSyncTrainer(verl_compat.sync_trainer_base()):
-    """``PPOTrainerSync`` whose train dataloader draws from ``MedCurriculumSampler`` (``med.sampler``)."""
+# A named base: mypy accepts no call expression as a base class; verl's class is resolved at import, typed Any.
+_SyncTrainerBase: Any = verl_compat.sync_trainer_base()
+
+
+@verl_compat.register_trainer(MED_TRAINER_MODE)
+class MedSyncTrainer(_SyncTrainerBase):
+    """``PPOTrainerSync`` whose train dataloader draws from ``MedCurriculumSampler`` (``med.sampler``), with
+    exactly the sync trainer's behaviour under its own mode name (see ``trainer_mode``)."""
 
     med_sampler: MedCurriculumSampler | None = None
+    # The name verl selected this trainer by (trainer.v1.trainer_mode, normally MED_TRAINER_MODE).
+    selected_mode: str | None = None
+
+    def __init__(self, config: DictConfig):
+        # Here as well as in verl-med's main: a plain `python -m verl.trainer.main_ppo` run reaches only this.
+        problems = check_med_config(config)
+        if OmegaConf.select(config, "med.sampler") is None:  # verl's own config has no med: group
+            problems.append(
+                f"{verl_compat.TRAINER_MODE_KEY}={MED_TRAINER_MODE} trains with the curriculum sampler, "
+                "configured by med.sampler: add +med.sampler.enable=true (every setting: "
+                "configs/med/perception.yaml), or +med.sampler.enable=false for verl's sync trainer alone"
+            )
+        if problems:
+            raise ValueError("invalid med config:\n  - " + "\n  - ".join(problems))
+        super().__init__(config)
+
+    @property
+    def trainer_mode(self) -> str:
+        """Always ``"sync"``: verl's ``PPOTrainer`` compares ``self.trainer_mode`` with ``"sync"`` to pick the
+        replay buffer, the refill size, the TransferQueue checkpointing and the ``trainer.v1.sync`` config section
+        (``verl_compat.SYNC_MODE`` lists the lines). Registered under our own name, the base class would otherwise
+        treat this trainer as an async one."""
+        return verl_compat.SYNC_MODE
+
+    @trainer_mode.setter
+    def trainer_mode(self, selected: str) -> None:
+        # PPOTrainer.__init__ assigns trainer.v1.trainer_mode here; keep it for the record, not for behaviour.
+        self.selected_mode = selected
 
     def _init_dataloader(self):
         super()._init_dataloader()
-        sampler_config = OmegaConf.select(self.config, "med.sampler")
-        settings = SamplerSettings.from_config(sampler_config) if sampler_config is not None else None
-        if settings is None or not settings.enable:
+        settings = SamplerSettings.from_config(OmegaConf.select(self.config, "med.sampler"))
+        if not settings.enable:
             return
         loader = self.train_dataloader
         self.med_sampler = MedCurriculumSampler.from_dataset(self.train_dataset, settings, loader.batch_size)
@@ -44,8 +80,9 @@ class MedSyncTrainer(verl_compat.sync_trainer_base()):
         batch = super().step(metrics, timing_raw)
         if self.med_sampler is not None:
             start = time.perf_counter()
-            outcomes = verl_compat.read_rollout_outcomes(batch, self.med_sampler.settings.signal_key,
-                                                         self._score_bounds())
+            outcomes = verl_compat.read_rollout_outcomes(
+                batch, self.med_sampler.settings.signal_key, self._score_bounds()
+            )
             metrics.update(self.med_sampler.update(**outcomes))
             self._record_outcomes(batch, outcomes)
             # The sampler's share of the step: verl reports timing_raw entries as timing_s/<name>.
@@ -57,7 +94,8 @@ class MedSyncTrainer(verl_compat.sync_trainer_base()):
         from reward_fns.config import reward_config
 
         kwargs = OmegaConf.select(self.config, "reward.custom_reward_function.reward_kwargs") or {}
-        return reward_config(OmegaConf.to_container(kwargs, resolve=True)).score_bounds()
+        # cast: to_container is annotated with every container kind; a DictConfig converts to a dict
+        return reward_config(cast(dict[str, Any], OmegaConf.to_container(kwargs, resolve=True))).score_bounds()
 
     def _record_outcomes(self, batch, outcomes: dict) -> None:
         """Append this step's draws and outcomes to ``<trainer.default_local_dir>/med_sampler_outcomes.jsonl``: which
@@ -66,41 +104,15 @@ class MedSyncTrainer(verl_compat.sync_trainer_base()):
         line of a step wins."""
         path = Path(str(self.config.trainer.default_local_dir)) / OUTCOMES_LOG
         first_index, first_prompt_ids = verl_compat.read_first_prompt_ids(batch)
-        record = {"step": int(self.global_steps), **{k: np.asarray(v).tolist() for k, v in outcomes.items()},
-                  "first_sampler_index": first_index, "first_prompt_ids": first_prompt_ids}
+        record = {
+            "step": int(self.global_steps),
+            **{k: np.asarray(v).tolist() for k, v in outcomes.items()},
+            "first_sampler_index": first_index,
+            "first_prompt_ids": first_prompt_ids,
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
-
-
-class _MedTaskRunner(verl_compat.task_runner_base()):
-    """verl's ``TaskRunnerV1.run`` with ``MedSyncTrainer`` in place of the registry's trainer class."""
-
-    def run(self, config: DictConfig):
-        verl_compat.configure_logging()
-        tq = verl_compat.transfer_queue()
-        config.transfer_queue.enable = True
-        pprint(OmegaConf.to_container(config, resolve=True))
-        OmegaConf.resolve(config)
-        self.config = config
-        tq.init(config.transfer_queue)
-        succeeded = False
-        try:
-            self.trainer = MedSyncTrainer(config=config)
-            self.trainer.init()
-            self.init_agent_loop_manager()
-            self.trainer.fit(self.agent_loop_manager)
-            succeeded = True
-        finally:
-            try:
-                tracking = getattr(self.trainer, "logger", None)
-                if tracking is not None:
-                    tracking.finish(exit_code=0 if succeeded else 1)
-            finally:
-                tq.close()
-
-
-MedTaskRunner = ray.remote(_MedTaskRunner)
 
 
 # Packages verl's workers import by pkg:// path (reward loop, dataset class); shipped to every node of a multi-node run.
@@ -115,9 +127,12 @@ def prepare_for_ray(config: DictConfig) -> DictConfig:
       not the user's shell, and would fall back to its default in silence.
     - With several nodes, verl-med's packages travel in Ray's ``runtime_env.py_modules``, so reward and
       agent-loop workers on nodes where verl-med is not installed still import ``pkg://reward_fns`` and
-      ``pkg://verl_med_plugin.dataset``.
+      ``pkg://verl_med_plugin.dataset``. Such nodes have no ``verl.plugins`` entry point either, so verl's
+      ``VERL_USE_EXTERNAL_MODULES`` makes ``import verl`` there import ``verl_med_plugin.register``, which
+      registers ``MedSyncTrainer`` for the task runner wherever Ray places it.
     """
     import importlib
+    import os
 
     apply_chat_template_setting(config)
     OmegaConf.resolve(config)
@@ -125,16 +140,40 @@ def prepare_for_ray(config: DictConfig) -> DictConfig:
         runtime_env = OmegaConf.select(config, "ray_kwargs.ray_init.runtime_env")
         shipped = list(runtime_env.get("py_modules") or []) if runtime_env is not None else []
         for name in SHIPPED_PACKAGES:
-            path = str(Path(importlib.import_module(name).__file__).parent)
+            module_file = importlib.import_module(name).__file__
+            assert module_file is not None, f"{name} is a regular package, which has a __file__"
+            path = str(Path(module_file).parent)
             if path not in shipped:
                 shipped.append(path)
         OmegaConf.update(config, "ray_kwargs.ray_init.runtime_env.py_modules", shipped, force_add=True)
+        env_key = f"ray_kwargs.ray_init.runtime_env.env_vars.{verl_compat.EXTERNAL_MODULES_ENV}"
+        modules = str(OmegaConf.select(config, env_key) or os.environ.get(verl_compat.EXTERNAL_MODULES_ENV, ""))
+        imported = [name for name in modules.split(",") if name]
+        if REGISTER_MODULE not in imported:
+            OmegaConf.update(config, env_key, ",".join([*imported, REGISTER_MODULE]), force_add=True)
     return config
 
 
+def registration_problems(config: DictConfig) -> list[str]:
+    """Why verl's task runner would not build ``MedSyncTrainer`` for this config: another
+    ``trainer.v1.trainer_mode``, an entry point verl's Ray actors will not load (they register the trainer through
+    it, not through this process), or another class under our mode name."""
+    from verl_med_plugin.preflight import trainer_mode_problems
+
+    problems = trainer_mode_problems(config)
+    registered = verl_compat.trainer_class(MED_TRAINER_MODE)
+    if registered is not MedSyncTrainer:
+        problems.append(
+            f"{verl_compat.TRAINER_MODE_KEY}={MED_TRAINER_MODE} is registered to "
+            f"{registered.__module__}.{registered.__qualname__}, not verl-med's MedSyncTrainer"
+        )
+    return problems
+
+
 def run(config: DictConfig) -> None:
-    """Start training (``python -m verl_med_plugin.main``): verl's ``run_ppo`` with ``MedTaskRunner``."""
-    problems = check_med_config(config)
+    """Start training (``python -m verl_med_plugin.main``): verl's own ``run_ppo`` and ``TaskRunnerV1``, which
+    builds ``MedSyncTrainer`` from verl's trainer registry (``trainer.v1.trainer_mode=med_sync``)."""
+    problems = check_med_config(config) + registration_problems(config)
     if problems:
         raise ValueError("invalid med config:\n  - " + "\n  - ".join(problems))
-    verl_compat.run_ppo(prepare_for_ray(config), task_runner_class=MedTaskRunner)
+    verl_compat.run_ppo(prepare_for_ray(config))

@@ -6,7 +6,7 @@ entry point (imported by ``import verl`` in every process) stays cheap.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 VERL_TESTED = "0.9.1"
 
@@ -108,7 +108,7 @@ def validate_verl_config(config) -> list[str]:
 SAMPLER_INDEX_FIELD = "sampler_index"
 
 
-def rlhf_dataset_base() -> type:
+def rlhf_dataset_base() -> type[Any]:
     """verl's ``RLHFDataset`` (base class of ``data.custom_cls``). ``MedRLHFDataset`` overrides its
     ``_build_messages`` and ``maybe_filter_out_long_prompts`` and sets its ``num_workers`` (the length filter's
     processes): re-check those three on a verl upgrade."""
@@ -117,31 +117,74 @@ def rlhf_dataset_base() -> type:
     return RLHFDataset
 
 
-def sync_trainer_base() -> type:
-    """verl's v1 synchronous trainer (``trainer.v1.trainer_mode=sync``)."""
+def sync_trainer_base() -> type[Any]:
+    """verl's v1 synchronous trainer, ``PPOTrainerSync`` (``trainer.v1.trainer_mode=sync``)."""
     from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
     return PPOTrainerSync
 
 
-def task_runner_base() -> type:
-    """The plain class behind verl's ``@ray.remote TaskRunnerV1`` (a Ray actor class cannot be subclassed)."""
+# ---------------------------------------------------------------------------------------------------------------
+# verl's v1 trainer registry (verl/trainer/ppo/v1/trainer_base.py: TRAINER_REGISTRY, register_trainer,
+# get_trainer_cls). TaskRunnerV1.run (verl/trainer/main_ppo.py) builds get_trainer_cls(trainer.v1.trainer_mode).
+# ---------------------------------------------------------------------------------------------------------------
+TRAINER_MODE_KEY = "trainer.v1.trainer_mode"
+# The package whose import fills the registry (its __init__ imports trainer_sync, trainer_colocate_async and
+# trainer_separate_async, each registering itself); TaskRunnerV1.run imports get_trainer_cls from it.
+TRAINER_REGISTRY_MODULE = "verl.trainer.ppo.v1"
+# The mode name PPOTrainer compares self.trainer_mode with (trainer_base.py, PPOTrainer.__init__ copies
+# trainer.v1.trainer_mode into it, l.129): replay-buffer class (l.153), per-mode config section trainer.v1.<mode>
+# (l.130, l.157), refill granularity (l.731), TransferQueue checkpoint load/save (l.902, l.1004), in-flight
+# re-issue (l.912) and prompt persistence (l.1499). A trainer registered under another name that must behave as
+# "sync" reads this value back from self.trainer_mode (see MedSyncTrainer.trainer_mode).
+SYNC_MODE = "sync"
+# verl/__init__.py: which verl.plugins entry points ``import verl`` loads ("auto", "none" or a comma list).
+PLUGINS_ENV = "VERL_USE_EXTERNAL_PLUGINS"
+# verl/__init__.py: comma-separated modules ``import verl`` imports (whether or not an entry point is installed).
+EXTERNAL_MODULES_ENV = "VERL_USE_EXTERNAL_MODULES"
+
+
+def register_trainer(mode: str):
+    """verl's class decorator putting a ``PPOTrainer`` subclass into the registry under ``mode`` (re-registering
+    the same class is a no-op; another class under a taken name raises ``ValueError``)."""
+    from verl.trainer.ppo.v1.trainer_base import register_trainer as verl_register_trainer
+
+    return verl_register_trainer(mode)
+
+
+def trainer_class(mode: str) -> type:
+    """The class verl's task runner builds for ``trainer.v1.trainer_mode=mode`` (``ValueError`` naming the
+    registered modes if there is none)."""
+    from verl.trainer.ppo.v1 import get_trainer_cls
+
+    return get_trainer_cls(mode)
+
+
+def plugin_policy_allows(policy: str, entry_point_name: str) -> bool:
+    """Whether ``import verl`` loads entry point ``entry_point_name`` under ``VERL_USE_EXTERNAL_PLUGINS=policy``
+    (verl/__init__.py's parsing)."""
+    policy = policy.strip().lower()
+    if policy == "auto":
+        return True
+    if policy == "none":
+        return False
+    return entry_point_name in {name.strip() for name in policy.split(",") if name.strip()}
+
+
+def task_runner() -> Any:
+    """verl's own ``@ray.remote`` ``TaskRunnerV1``: builds the registry's trainer for ``trainer.v1.trainer_mode``,
+    its agent loop, and runs ``fit``."""
     from verl.trainer.main_ppo import TaskRunnerV1
 
-    return TaskRunnerV1.__ray_actor_class__
+    return TaskRunnerV1
 
 
-def run_ppo(config, task_runner_class) -> None:
-    """verl's launcher: ``ray.init`` from ``ray_kwargs``, then ``task_runner_class.remote().run(config)``."""
+def run_ppo(config) -> None:
+    """verl's launcher with verl's own task runner: ``ray.init`` from ``ray_kwargs``, then
+    ``TaskRunnerV1.remote().run(config)``."""
     from verl.trainer.main_ppo import run_ppo as verl_run_ppo
 
-    verl_run_ppo(config, task_runner_class=task_runner_class)
-
-
-def configure_logging() -> None:
-    from verl.utils.logging_utils import configure_verl_logging
-
-    configure_verl_logging()
+    verl_run_ppo(config, task_runner_class=task_runner())
 
 
 def transfer_queue():
@@ -160,12 +203,19 @@ def train_dataloader_with_sampler(loader, sampler):
     ``data.dataloader_num_workers`` stay as configured)."""
     from torchdata.stateful_dataloader import StatefulDataLoader
 
-    return StatefulDataLoader(dataset=loader.dataset, batch_size=loader.batch_size, num_workers=0,
-                              drop_last=loader.drop_last, collate_fn=loader.collate_fn, sampler=sampler)
+    return StatefulDataLoader(
+        dataset=loader.dataset,
+        batch_size=loader.batch_size,
+        num_workers=0,
+        drop_last=loader.drop_last,
+        collate_fn=loader.collate_fn,
+        sampler=sampler,
+    )
 
 
-def read_rollout_outcomes(batch, signal_key: str | None,
-                          score_bounds: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
+def read_rollout_outcomes(
+    batch, signal_key: str | None, score_bounds: tuple[float, float] = (0.0, 1.0)
+) -> dict[str, Any]:
     """Per trajectory of a finished step (the ``KVBatchMeta`` ``PPOTrainer.step`` returns), as numpy arrays:
     ``sample_indices`` (``SAMPLER_INDEX_FIELD``), ``group_ids`` (the GRPO group, from ``uid``), ``scores`` (the
     trajectory reward: ``rm_scores`` summed) and ``accuracy`` (``extra_fields["reward_extra_info"][signal_key]``,
@@ -183,9 +233,11 @@ def read_rollout_outcomes(batch, signal_key: str | None,
         infos = [extra.get("reward_extra_info", {}) for extra in data["extra_fields"]]
         missing = sum(signal_key not in info for info in infos)
         if missing:
-            raise KeyError(f"med.sampler.signal_key={signal_key!r}: {missing} of {len(infos)} trajectories have no "
-                           f"reward_extra_info[{signal_key!r}] (keys: {sorted(infos[0])}); return it from the reward "
-                           "function or set med.sampler.signal_key=null to use the total reward")
+            raise KeyError(
+                f"med.sampler.signal_key={signal_key!r}: {missing} of {len(infos)} trajectories have no "
+                f"reward_extra_info[{signal_key!r}] (keys: {sorted(infos[0])}); return it from the reward "
+                "function or set med.sampler.signal_key=null to use the total reward"
+            )
         accuracy = np.array([float(info[signal_key]) for info in infos])
     else:  # the total reward on the reward's own scale: its maximum is "solved", its minimum "failed"
         low, high = score_bounds
@@ -225,7 +277,9 @@ def continuous_token_builder(tokenizer, processor, hf_model_type: str | None, da
     from verl.utils.tokenizer.continuous_token_wiring import create_continuous_token_builder
 
     return create_continuous_token_builder(
-        tokenizer, hf_model_type=hf_model_type, processor=processor,
+        tokenizer,
+        hf_model_type=hf_model_type,
+        processor=processor,
         chat_template_kwargs=data_config.get("apply_chat_template_kwargs", {}),
         mm_processor_kwargs=data_config.get("mm_processor_kwargs", {}),
     )
@@ -235,5 +289,11 @@ def render_chat_text(processor, messages, data_config) -> str:
     """The prompt text the builder renders before the processor expands image tokens (verl's helper)."""
     from verl.utils.tokenizer.chat_template import apply_chat_template
 
-    return apply_chat_template(processor, messages, tokenize=False, add_generation_prompt=True,
-                               **data_config.get("apply_chat_template_kwargs", {}))
+    text = apply_chat_template(
+        processor,
+        messages,
+        tokenize=False,
+        add_generation_prompt=True,
+        **data_config.get("apply_chat_template_kwargs", {}),
+    )
+    return cast(str, text)  # verl annotates list[int] | str for both modes; tokenize=False returns the str

@@ -31,14 +31,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from data_preprocess.common import UserError
+from reward_fns.task_type import TaskType
+
 # Record keys the reader consumes; every other key of a dump line is a reward field (score, acc, pred, ...).
 RESPONSE_KEYS = ("output", "response")
 GROUND_TRUTH_KEYS = ("gts", "ground_truth")
 PROMPT_KEYS = ("input", "prompt")
-CONSUMED_KEYS = {*RESPONSE_KEYS, *GROUND_TRUTH_KEYS, *PROMPT_KEYS, "step", "uid", "prompt_id", "data_source",
-                 "extra_info", "sample"}
+CONSUMED_KEYS = {
+    *RESPONSE_KEYS,
+    *GROUND_TRUTH_KEYS,
+    *PROMPT_KEYS,
+    "step",
+    "uid",
+    "prompt_id",
+    "data_source",
+    "extra_info",
+    "sample",
+}
 # Extra_info fields that must agree among parquet rows sharing one prompt text (the parser and metrics read them).
 LABEL_METADATA = ("dataset", "task_type", "labels", "label_aliases", "option_style", "box_format")
+# VQA rows also need their options (the parser reads them) and the groups the metrics are reported by.
+VQA_METADATA = ("options", "modality", "question_type")
 _VERL_KEY = re.compile(r"^(?P<prompt>.+)_(?P<session>\d+)_(?P<index>\d+)$")
 _PLACEHOLDER = re.compile(r"<image>|<video>|<audio>")
 MAX_EXAMPLES = 3
@@ -46,7 +60,7 @@ MAX_EXAMPLES = 3
 KEPT_KINDS = ("non_finite_score",)
 
 
-class EvalDataError(ValueError):
+class EvalDataError(UserError):
     """The input cannot be evaluated as given; the message names the file, line and field."""
 
 
@@ -106,6 +120,7 @@ def dump_files(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise EvalDataError(f"{path}: no such file or directory")
+
     def order(p: Path) -> tuple[bool, int, str]:
         return (not p.stem.isdigit(), int(p.stem) if p.stem.isdigit() else 0, p.name)
 
@@ -200,8 +215,9 @@ def _decode(raw: bytes, origin: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise MalformedLine(f"{origin}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})"
-                            ) from None
+        raise MalformedLine(
+            f"{origin}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})"
+        ) from None
 
 
 def _load(text: str, origin: str) -> Any:
@@ -250,8 +266,10 @@ def read_file(file: Path, problems: Problems) -> list[Record]:
             continue
         bad = non_finite_fields(record)
         if bad:
-            problems.add("non_finite_score", f"{origin}: {', '.join(f'{k}={record.rewards[k]}' for k in bad)} "
-                                             "(kept; its means are written as null)")
+            problems.add(
+                "non_finite_score",
+                f"{origin}: {', '.join(f'{k}={record.rewards[k]}' for k in bad)} (kept; its means are written as null)",
+            )
         records.append(record)
     return records
 
@@ -276,7 +294,12 @@ def _prompt_key(row: dict[str, Any]) -> str:
 
 
 def _signature(extra_info: dict[str, Any]) -> str:
-    keys = LABEL_METADATA + (("image_size",) if extra_info.get("task_type") == "grounding" else ())
+    task_type = TaskType.parse(extra_info.get("task_type"))
+    keys = (
+        LABEL_METADATA
+        + (("image_size",) if task_type is TaskType.GROUNDING else ())
+        + (VQA_METADATA if task_type in TaskType.vqa() else ())
+    )
     return json.dumps({k: extra_info.get(k) for k in keys}, sort_keys=True)
 
 
@@ -332,17 +355,26 @@ class PreparedData:
                 problems.add("unmatched_prompt", f"{record.origin}: no --data row's question occurs in 'input'")
                 return False
             candidates = self.by_prompt[prompt]
+            if any(TaskType.parse(r.extra_info.get("task_type")) in TaskType.vqa() for r in candidates):
+                # VQA benchmarks ask one question of many images ("Is this a CT?"): the answer narrows them down
+                candidates = [r for r in candidates if r.ground_truth == record.ground_truth] or candidates
         else:
             problems.add("missing_field", f"{record.origin}: no 'input' (prompt) or 'sample_id' to join --data on")
             return False
         if len({_signature(r.extra_info) for r in candidates}) > 1:
             names = sorted({str(r.extra_info.get("dataset")) for r in candidates})
-            problems.add("ambiguous_prompt", f"{record.origin}: the prompt matches rows with different label metadata "
-                                             f"(datasets {names}); write 'sample_id' from the reward to join exactly")
+            problems.add(
+                "ambiguous_prompt",
+                f"{record.origin}: the prompt matches rows with different label metadata "
+                f"(datasets {names}); write 'sample_id' from the reward to join exactly",
+            )
             return False
         if record.ground_truth not in {r.ground_truth for r in candidates}:
-            problems.add("ground_truth_mismatch", f"{record.origin}: gts {record.ground_truth!r} is not the ground "
-                                                  "truth of any --data row with this prompt (wrong parquet?)")
+            problems.add(
+                "ground_truth_mismatch",
+                f"{record.origin}: gts {record.ground_truth!r} is not the ground "
+                "truth of any --data row with this prompt (wrong parquet?)",
+            )
             return False
         record.extra_info = candidates[0].extra_info
         record.data_source = record.data_source or candidates[0].data_source

@@ -7,7 +7,7 @@ kwargs, so offline numbers and in-training rewards cannot disagree through parsi
 
     verl-med-eval sft=gen/sft.jsonl vrft=ckpt/vrft/val mfrs=ckpt/mfrs/val \\
         --rollouts vrft=ckpt/vrft/rollout --rollouts mfrs=ckpt/mfrs/rollout \\
-        --data ~/data/verl_med/retinamnist/test.parquet --reward-kwargs mfrs=outputs/mfrs/.hydra/config.yaml \\
+        --data ~/data/verl_med/retinamnist/test.parquet --reward_kwargs mfrs=outputs/mfrs/.hydra/config.yaml \\
         --out reports/retina
 """
 
@@ -18,11 +18,11 @@ import json
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -31,6 +31,8 @@ from data_preprocess.schema import TASK_TYPES
 from reward_fns.accuracy import UngradableRow, truth_boxes, truth_label, truth_label_set
 from reward_fns.labels import label_space, names_every_label, normalize
 from reward_fns.task_info import TaskInfo
+from reward_fns.task_type import TaskType
+from reward_fns.vqa import open_scores, open_tokens
 from verl_med_plugin.evaluation.dumps import (
     KEPT_KINDS,
     EvalDataError,
@@ -43,12 +45,15 @@ from verl_med_plugin.evaluation.dumps import (
 )
 from verl_med_plugin.evaluation.metrics import (
     INVALID,
+    VQA_METRICS,
     classification_metrics,
     grounding_metrics,
     multilabel_metrics,
     positive_class_metrics,
     sampling_metrics,
     think_answer_consistency,
+    vqa_answer_values,
+    vqa_metrics,
     zero_advantage_stats,
 )
 from verl_med_plugin.evaluation.statistics import (
@@ -58,7 +63,10 @@ from verl_med_plugin.evaluation.statistics import (
     paired_comparison,
 )
 
-CLASSIFICATION_TASKS = ("multiclass", "binary", "ordinal")
+CLASSIFICATION_TASKS = tuple(t.value for t in TaskType.single_label())
+# A VQA dataset mixes its question kinds (mcq, closed, open); its metrics are reported together under this kind.
+VQA_KIND = "vqa"
+UNNAMED = "(none)"  # the group of VQA rows whose benchmark names no modality / question type
 # Dump keys that are not reward components: "reward" repeats "score" in verl's dumps.
 NON_COMPONENT_KEYS = {"reward", "sample_id"}
 # Rewards whose zero-advantage share is reported: the run's reward and the binary accuracy reward (V-RFT).
@@ -74,12 +82,21 @@ class Scored:
     labels: tuple[str, ...]
     format_ok: bool
     pred: str
-    truth: int | tuple[int, ...] | None
-    predicted: int | tuple[int, ...] | None
+    # by task type: a label index (single-label), sorted label indices (multilabel), an option index / "yes"-"no" /
+    # text (VQA), None (grounding); ``predicted`` is INVALID, None or "" for no answer
+    truth: int | tuple[int, ...] | str | None
+    predicted: int | tuple[int, ...] | str | None
     correct: bool
     iou: float | None = None  # grounding: the reward's matched (G)IoU
     think_class: int | None = None  # classification: the last class the think names (None: it names none)
     has_lesion: bool = False  # grounding: the truth has at least one box
+    modality: str = ""  # VQA: extra_info.modality as the benchmark released it
+    question_type: str = ""  # VQA: the benchmark's own question category
+    values: dict[str, float] | None = None  # VQA: the metrics this answer counts in (metrics.vqa_answer_values)
+
+    @property
+    def is_vqa(self) -> bool:
+        return self.values is not None
 
     @property
     def dataset(self) -> str:
@@ -97,12 +114,71 @@ def _graded_truth(record: Record, info: TaskInfo) -> Any:
             return truth_label_set(record.ground_truth, info)
         if info.task_type == "grounding":
             return truth_boxes(record.ground_truth, info)
+        if TaskType.parse(info.task_type) in TaskType.vqa():
+            return vqa_truth(record.ground_truth, info)
         raise UngradableRow(f"unknown extra_info.task_type {info.task_type!r}")
     except UngradableRow as err:
-        context = (f"box_format {info.box_format!r}" if info.task_type == "grounding"
-                   else f"extra_info.labels {list(info.labels)}")
-        raise EvalDataError(f"{record.origin}: {err} (ground truth {str(record.ground_truth)[:200]!r}, {context})"
-                            ) from err
+        context = (
+            f"box_format {info.box_format!r}"
+            if info.task_type == "grounding"
+            else f"extra_info.options {list(info.options)}"
+            if info.task_type == "mcq"
+            else f"extra_info.labels {list(info.labels)}"
+        )
+        raise EvalDataError(
+            f"{record.origin}: {err} (ground truth {str(record.ground_truth)[:200]!r}, {context})"
+        ) from err
+
+
+def _spaced(text: Any) -> str:
+    return " ".join(str(text).split())
+
+
+def vqa_truth(ground_truth: Any, info: TaskInfo) -> Any:
+    """A VQA ground truth as the contract states it (docs/vqa.md): MCQ, the index of the option whose text it is;
+    closed, "yes" or "no"; open, the reference text (with at least one word). Anything else is ungradable.
+
+    Args:
+        ground_truth: ``reward_model.ground_truth``.
+        info: the row's ``TaskInfo``.
+
+    Returns:
+        The option index (mcq) or the text (closed, open).
+
+    >>> vqa_truth("effusion", TaskInfo.from_extra_info({"task_type": "mcq", "options": ["nodule", "effusion"]}))
+    1
+    >>> vqa_truth("Yes", TaskInfo.from_extra_info({"task_type": "closed"}))
+    'yes'
+    """
+    truth = _spaced(ground_truth)
+    if info.task_type == "mcq":
+        options = [_spaced(o) for o in info.options]
+        if truth not in options:
+            raise UngradableRow("the MCQ ground truth is not one of the options")
+        return options.index(truth)
+    if info.task_type == "closed":
+        if truth.casefold() not in ("yes", "no"):
+            raise UngradableRow("a closed question's ground truth is yes or no")
+        return truth.casefold()
+    if not open_tokens(truth):
+        raise UngradableRow("an open question's reference answer has no word")
+    return truth
+
+
+def _score_vqa(record: Record, info: TaskInfo, pred: str, truth: Any) -> tuple[Any, bool, dict[str, float]]:
+    """Predicted answer, correctness and metric values of a VQA answer read by the reward's parser (``pred``: the
+    option text, "yes"/"no", or the answer text; "" = no answer)."""
+    if info.task_type == "mcq":
+        options = [_spaced(o) for o in info.options]
+        predicted = options.index(_spaced(pred)) if _spaced(pred) in options else INVALID
+        correct = predicted == truth
+        return predicted, correct, vqa_answer_values("mcq", correct)
+    if info.task_type == "closed":
+        answer = pred.strip().casefold() if pred else ""
+        correct = answer == truth
+        return answer, correct, vqa_answer_values("closed", correct)
+    scores = open_scores(pred, truth) if pred else open_scores("", "x")  # no answer agrees with nothing
+    return pred, scores.exact == 1.0, vqa_answer_values("open", scores.exact == 1.0, scores)
 
 
 def score_record(record: Record, reward_kwargs: dict[str, Any]) -> Scored:
@@ -123,15 +199,44 @@ def score_record(record: Record, reward_kwargs: dict[str, Any]) -> Scored:
         if predicted is not None and names_every_label(predicted, len(info.labels)) and predicted != truth:
             predicted = None  # the reward's hedge guard (reward_fns.accuracy): no answer unless every label is true
         correct = predicted == truth
+    elif TaskType.parse(info.task_type) in TaskType.vqa():
+        predicted, correct, values = _score_vqa(record, info, pred, truth)
+        return Scored(
+            record,
+            info.task_type,
+            info.labels,
+            bool(parsed.format_ok),
+            pred,
+            truth,
+            predicted,
+            correct,
+            modality=_spaced(extra_info.get("modality") or ""),
+            question_type=_spaced(extra_info.get("question_type") or ""),
+            values=values,
+        )
     else:  # grounding: a hit is what the reward counts as one (box count and IoU threshold), read from its "acc"
         score = reward_fns.compute_score(
-            data_source=record.data_source or "", solution_str=record.response,
-            ground_truth=record.ground_truth, extra_info=extra_info, **reward_kwargs,
+            data_source=record.data_source or "",
+            solution_str=record.response,
+            ground_truth=record.ground_truth,
+            extra_info=extra_info,
+            **reward_kwargs,
         )
         has_lesion = len(truth) > 0
         truth, predicted, correct, iou = None, None, float(score["acc"]) == 1.0, float(score["iou"])
-    return Scored(record, info.task_type, info.labels, bool(parsed.format_ok), pred, truth,
-                  predicted, correct, iou, think_class, has_lesion)
+    return Scored(
+        record,
+        info.task_type,
+        info.labels,
+        bool(parsed.format_ok),
+        pred,
+        truth,
+        predicted,
+        correct,
+        iou,
+        think_class,
+        has_lesion,
+    )
 
 
 def last_named_class(think: str, info: TaskInfo) -> int | None:
@@ -160,8 +265,10 @@ def score_records(records: list[Record], reward_kwargs: dict[str, Any], problems
             continue
         task_type = (record.extra_info or {}).get("task_type")
         if task_type not in TASK_TYPES:
-            problems.add("unknown_task_type", f"{record.origin}: extra_info.task_type={task_type!r}, "
-                                              f"expected one of {TASK_TYPES}")
+            problems.add(
+                "unknown_task_type",
+                f"{record.origin}: extra_info.task_type={task_type!r}, expected one of {TASK_TYPES}",
+            )
             continue
         try:
             scored.append(score_record(record, reward_kwargs))
@@ -176,15 +283,18 @@ def _numeric_keys(records: Sequence[Record]) -> list[str]:
     return sorted(k for k in keys if all(isinstance(r.rewards[k], (int, float)) for r in records))
 
 
-def dataset_metrics(samples: Sequence[Scored], positive: Sequence[str] = (), n_resamples: int = N_RESAMPLES,
-                    seed: int = 0) -> dict[str, Any]:
+def dataset_metrics(
+    samples: Sequence[Scored], positive: Sequence[str] = (), n_resamples: int = N_RESAMPLES, seed: int = 0
+) -> dict[str, Any]:
     """Every metric of one dataset's samples, with bootstrap CIs over prompts; raises on mixed label sets, which
     would make the metrics meaningless. ``positive``: the clinically positive class name(s) of this dataset."""
     first = samples[0]
     kinds = {(s.task_type, s.labels) for s in samples}
     if len(kinds) > 1:
-        raise EvalDataError(f"dataset {first.dataset!r} mixes label sets / task types: "
-                            + "; ".join(f"{t}: {list(lab)}" for t, lab in sorted(kinds)))
+        raise EvalDataError(
+            f"dataset {first.dataset!r} mixes label sets / task types: "
+            + "; ".join(f"{t}: {list(lab)}" for t, lab in sorted(kinds))
+        )
     result: dict[str, Any] = {
         "task_type": first.task_type,
         "labels": list(first.labels),
@@ -194,34 +304,64 @@ def dataset_metrics(samples: Sequence[Scored], positive: Sequence[str] = (), n_r
     }
     n_classes = len(first.labels) if first.task_type != "grounding" else 0
     if first.task_type in CLASSIFICATION_TASKS:
-        y_true, y_pred = [s.truth for s in samples], [s.predicted for s in samples]
+        # cast: single-label samples hold label indices (Scored.truth/predicted are typed for every task type)
+        y_true, y_pred = cast(list[int], [s.truth for s in samples]), cast(list[int], [s.predicted for s in samples])
         result.update(classification_metrics(y_true, y_pred, first.labels, ordinal=first.task_type == "ordinal"))
         unknown = [p for p in positive if p not in first.labels]
         if unknown:
-            raise EvalDataError(f"dataset {first.dataset!r}: positive class {unknown} is not one of "
-                                f"{list(first.labels)}")
+            raise EvalDataError(
+                f"dataset {first.dataset!r}: positive class {unknown} is not one of {list(first.labels)}"
+            )
         if positive:
-            result["positive_class"] = {"labels": list(positive), **positive_class_metrics(
-                y_true, y_pred, [first.labels.index(p) for p in positive])}
+            result["positive_class"] = {
+                "labels": list(positive),
+                **positive_class_metrics(y_true, y_pred, [first.labels.index(p) for p in positive]),
+            }
         result["think_answer"] = think_answer_consistency([s.think_class for s in samples], y_pred)
     elif first.task_type == "multilabel":
-        result.update(multilabel_metrics([s.truth for s in samples], [s.predicted for s in samples], first.labels))
+        # cast: multilabel samples hold sorted label-index tuples (None: no answer)
+        result.update(
+            multilabel_metrics(
+                cast(list[tuple[int, ...]], [s.truth for s in samples]),
+                cast(list[tuple[int, ...] | None], [s.predicted for s in samples]),
+                first.labels,
+            )
+        )
     else:
-        result.update(grounding_metrics([s.has_lesion for s in samples], [s.correct for s in samples],
-                                        [s.iou for s in samples]))
+        result.update(
+            grounding_metrics(
+                [s.has_lesion for s in samples],
+                [s.correct for s in samples],
+                cast(list[float], [s.iou for s in samples]),
+            )
+        )  # set for every grounding row
+    return _sample_metrics(samples, result, n_classes, n_resamples, seed)
+
+
+def _sample_metrics(
+    samples: Sequence[Scored], result: dict[str, Any], n_classes: int, n_resamples: int, seed: int
+) -> dict[str, Any]:
+    """What every dataset reports whatever its task: per-prompt sampling metrics and zero-advantage groups, the
+    per-prompt outcomes with their bootstrap CIs and AUROC, parser agreement and reward means (into ``result``)."""
+    first = samples[0]
     components = _numeric_keys([s.record for s in samples])
     result["n_prompts"] = None  # unknown without prompt ids (verl's legacy dumps): no per-prompt metrics
     if all(s.record.prompt_id is not None for s in samples):
-        sampling = sampling_metrics([s.record.prompt_id for s in samples], [s.pred for s in samples],
-                                    [s.correct for s in samples],
-                                    n_classes if first.task_type != "multilabel" else None)
+        sampling = sampling_metrics(
+            [s.record.prompt_id for s in samples],
+            [s.pred for s in samples],
+            [s.correct for s in samples],
+            n_classes if first.task_type != "multilabel" else None,
+        )
         result["n_prompts"] = sampling["n_prompts"]
         if sampling["k"] > 1:
             result["sampling"] = sampling
             result["zero_advantage"] = {
-                key: zero_advantage_stats([s.record.prompt_id for s in samples],
-                                          [float(s.record.rewards[key]) for s in samples])
-                for key in components if key in ZERO_ADVANTAGE_KEYS
+                key: zero_advantage_stats(
+                    [s.record.prompt_id for s in samples], [float(s.record.rewards[key]) for s in samples]
+                )
+                for key in components
+                if key in ZERO_ADVANTAGE_KEYS
             }
     outcomes = prompt_outcomes(samples, n_classes)
     auroc = outcomes.auroc()
@@ -243,7 +383,8 @@ def dataset_metrics(samples: Sequence[Scored], positive: Sequence[str] = (), n_r
 
 
 def prompt_outcomes(samples: Sequence[Scored], n_classes: int) -> Outcomes:
-    """Samples grouped by prompt (each sample its own prompt when the dump has no prompt ids)."""
+    """Samples grouped by prompt (each sample its own prompt when the dump has no prompt ids); VQA samples carry
+    their metric values per prompt (``Outcomes.values``)."""
     groups: dict[str, list[Scored]] = defaultdict(list)
     for s in samples:
         groups[s.record.prompt_id if s.record.prompt_id is not None else s.record.origin].append(s)
@@ -252,9 +393,67 @@ def prompt_outcomes(samples: Sequence[Scored], n_classes: int) -> Outcomes:
     def plain(value: Any) -> Any:
         return list(value) if isinstance(value, tuple) else value
 
-    return Outcomes(samples[0].task_type, n_classes, ids, [plain(groups[p][0].truth) for p in ids],
-                    [[plain(s.predicted) for s in groups[p]] for p in ids],
-                    [[bool(s.correct) for s in groups[p]] for p in ids])
+    values = None
+    if samples[0].is_vqa:  # then every sample is (a dataset never mixes VQA and other rows)
+        answers = {p: [s.values for s in groups[p] if s.values is not None] for p in ids}
+        values = {
+            name: [[v[name] for v in answers[p]] if name in answers[p][0] else None for p in ids]
+            for name in VQA_METRICS
+        }
+    return Outcomes(
+        VQA_KIND if samples[0].is_vqa else samples[0].task_type,
+        n_classes,
+        ids,
+        [plain(groups[p][0].truth) for p in ids],
+        [[plain(s.predicted) for s in groups[p]] for p in ids],
+        [[bool(s.correct) for s in groups[p]] for p in ids],
+        values,
+    )
+
+
+def vqa_dataset_metrics(samples: Sequence[Scored], n_resamples: int = N_RESAMPLES, seed: int = 0) -> dict[str, Any]:
+    """A VQA benchmark's own figures (``metrics.VQA_METRICS``: overall accuracy, MCQ and closed accuracy, open exact
+    match and token precision / recall / F1), overall and per ``modality`` and ``question_type`` as the benchmark
+    names them, each with bootstrap CIs over prompts, plus what every dataset reports (``_sample_metrics``).
+
+    Args:
+        samples: the scored answers of one VQA dataset (all of a VQA task type).
+        n_resamples: bootstrap resamples (0: no CIs).
+        seed: bootstrap seed.
+
+    Returns:
+        The metrics; ``task_type`` is "vqa" and ``task_types`` lists the question kinds present.
+    """
+    mixed = sorted({s.task_type for s in samples if not s.is_vqa})
+    if mixed:
+        raise EvalDataError(f"dataset {samples[0].dataset!r} mixes VQA questions with {mixed} rows")
+    result: dict[str, Any] = {
+        "task_type": VQA_KIND,
+        "labels": [],
+        "task_types": [t.value for t in TaskType.vqa() if any(s.task_type == t.value for s in samples)],
+        "n_samples": len(samples),
+        "format_compliance": float(np.mean([s.format_ok for s in samples])),
+        "invalid_rate": float(np.mean([not s.pred for s in samples])),
+        **vqa_metrics([s.values for s in samples if s.values is not None]),  # all: no mixed rows (above)
+    }
+    result = _sample_metrics(samples, result, 0, n_resamples, seed)
+    for field, key in (("modality", "by_modality"), ("question_type", "by_question_type")):
+        result[key] = {
+            name or UNNAMED: _vqa_group(items, n_resamples, seed)
+            for name, items in sorted(_by(samples, lambda s, f=field: getattr(s, f)).items())
+        }
+    return result
+
+
+def _vqa_group(samples: Sequence[Scored], n_resamples: int, seed: int) -> dict[str, Any]:
+    """The VQA figures of one modality or question type, with their CIs over its prompts."""
+    group: dict[str, Any] = {
+        "n_samples": len(samples),
+        **vqa_metrics([s.values for s in samples if s.values is not None]),
+    }
+    if n_resamples:
+        group["ci"] = confidence_intervals(prompt_outcomes(samples, 0), n_resamples=n_resamples, seed=seed)
+    return group
 
 
 def _by(items, key):
@@ -292,7 +491,7 @@ def rollout_sparsity(path: Path, problems: Problems) -> dict[str, Any]:
 
     Read one step file at a time, keeping only group ids and rewards: rollout dumps hold every training response.
     """
-    groups: list[tuple[Any, str]] = []
+    groups: list[tuple[int | None, str | None]] = []  # (step, GRPO group uid)
     rewards: dict[str, list[float]] = defaultdict(list)
     by_step: dict[str, list] = defaultdict(list)
     for file in dump_files(path):
@@ -311,12 +510,14 @@ def rollout_sparsity(path: Path, problems: Problems) -> dict[str, Any]:
         by_step["mean_score"].append(float(np.mean([r.rewards["score"] for r in records])))
         for key in keys:
             values = [float(r.rewards[key]) for r in records]
-            by_step[key].append(zero_advantage_stats(step_groups, values)["fraction_all_equal"])
+            by_step[key].append(zero_advantage_stats(step_groups, values)["fraction_zero_advantage"])
             rewards[key] += values
         groups += step_groups
     if not groups:
-        raise EvalDataError(f"{path}: no record with a 'uid' field, so GRPO groups are unknown (verl's legacy trainer "
-                            "does not write it; use the v1 trainer, trainer.use_v1=true)")
+        raise EvalDataError(
+            f"{path}: no record with a 'uid' field, so GRPO groups are unknown (verl's legacy trainer "
+            "does not write it; use the v1 trainer, trainer.use_v1=true)"
+        )
     keys = [k for k in ZERO_ADVANTAGE_KEYS if len(rewards[k]) == len(groups)]
     return {
         "n_records": len(groups),
@@ -338,8 +539,10 @@ def _attach_extra_info(records: list[Record], prepared: PreparedData | None, pro
     for record in records:
         if record.extra_info is None:
             if prepared is None:
-                raise EvalDataError(f"{record.origin}: no 'extra_info' (labels, task_type); verl's dumps do not "
-                                    "carry it: pass the prepared parquet with --data path/to/test.parquet")
+                raise EvalDataError(
+                    f"{record.origin}: no 'extra_info' (labels, task_type); verl's dumps do not "
+                    "carry it: pass the prepared parquet with --data path/to/test.parquet"
+                )
             if not prepared.attach(record, problems):
                 continue
         kept.append(record)
@@ -354,7 +557,7 @@ def evaluate_run(
     reward_kwargs: dict[str, Any],
     step: str = "last",
     strict: bool = False,
-    positive: dict[str, Sequence[str]] | None = None,
+    positive: Mapping[str, Sequence[str]] | None = None,
     n_resamples: int = N_RESAMPLES,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -364,8 +567,11 @@ def evaluate_run(
     knowledge card); ``n_resamples``: bootstrap resamples for the CIs (0: none).
     """
     problems = Problems(strict)
-    result: dict[str, Any] = {"name": name, "sources": [str(p) for p in (generations, rollouts) if p],
-                              "reward_kwargs": reward_kwargs}
+    result: dict[str, Any] = {
+        "name": name,
+        "sources": [str(p) for p in (generations, rollouts) if p],
+        "reward_kwargs": reward_kwargs,
+    }
     if generations is not None:
         records = read_records(generations, problems)
         if not records:
@@ -379,8 +585,11 @@ def evaluate_run(
         result["step"], result["steps"] = chosen, steps
         by_dataset = sorted(_by(at_step, lambda s: s.dataset).items())
         result["datasets"] = {
-            ds: dataset_metrics(items, positive_classes(ds, items[0].labels, positive), n_resamples, seed)
-            for ds, items in by_dataset}
+            ds: vqa_dataset_metrics(items, n_resamples, seed)
+            if any(s.is_vqa for s in items)
+            else dataset_metrics(items, positive_classes(ds, items[0].labels, positive), n_resamples, seed)
+            for ds, items in by_dataset
+        }
         if len(steps) > 1:
             result["curves"] = step_curves(scored)
     if rollouts is not None:
@@ -396,12 +605,15 @@ def check_comparable(runs: Sequence[dict[str, Any]]) -> None:
         for ds, m in run.get("datasets", {}).items():
             first = seen.setdefault(ds, (run["name"], m))
             if (m["task_type"], m["labels"]) != (first[1]["task_type"], first[1]["labels"]):
-                raise EvalDataError(f"runs {first[0]!r} and {run['name']!r} disagree on dataset {ds!r}: "
-                                    f"{first[1]['task_type']} {first[1]['labels']} vs {m['task_type']} {m['labels']}")
+                raise EvalDataError(
+                    f"runs {first[0]!r} and {run['name']!r} disagree on dataset {ds!r}: "
+                    f"{first[1]['task_type']} {first[1]['labels']} vs {m['task_type']} {m['labels']}"
+                )
 
 
-def positive_classes(dataset: str, labels: Sequence[str], overrides: dict[str, Sequence[str]] | None = None
-                     ) -> tuple[str, ...]:
+def positive_classes(
+    dataset: str, labels: Sequence[str], overrides: Mapping[str, Sequence[str]] | None = None
+) -> tuple[str, ...]:
     """The clinically positive class(es) of a dataset: ``--positive``, else its knowledge card's ``positive:`` key
     when the card lists the same labels; none otherwise (no sensitivity/specificity rather than a guessed label 1)."""
     if overrides and dataset in overrides:
@@ -435,8 +647,14 @@ def comparisons(runs: Sequence[dict[str, Any]], baseline: str | None, n_resample
         for ds in sorted(run["datasets"].keys() & base["datasets"].keys()):
             a = Outcomes.from_dict(run["datasets"][ds]["outcomes"])
             b = Outcomes.from_dict(base["datasets"][ds]["outcomes"])
-            out.append({"dataset": ds, "run": run["name"], "baseline": base["name"],
-                        **paired_comparison(a, b, n_resamples=n_resamples, seed=seed)})
+            out.append(
+                {
+                    "dataset": ds,
+                    "run": run["name"],
+                    "baseline": base["name"],
+                    **paired_comparison(a, b, n_resamples=n_resamples, seed=seed),
+                }
+            )
     return out
 
 
@@ -449,7 +667,7 @@ def load_reward_kwargs(value: str | None) -> dict[str, Any]:
         try:
             data = json.loads(value)
         except json.JSONDecodeError as err:
-            raise EvalDataError(f"--reward-kwargs: neither a file nor JSON ({err.msg})") from err
+            raise EvalDataError(f"--reward_kwargs: neither a file nor JSON ({err.msg})") from err
     else:
         import yaml
         from omegaconf import OmegaConf
@@ -460,10 +678,11 @@ def load_reward_kwargs(value: str | None) -> dict[str, Any]:
             node = OmegaConf.select(config, "reward.custom_reward_function.reward_kwargs", default=None)
             data = OmegaConf.to_container(config if node is None else node, resolve=True)
         except (OSError, UnicodeDecodeError, yaml.YAMLError, OmegaConfBaseException) as err:
-            raise EvalDataError(f"--reward-kwargs {path}: not a readable YAML/JSON mapping "
-                                f"({type(err).__name__}: {err})") from err
+            raise EvalDataError(
+                f"--reward_kwargs {path}: not a readable YAML/JSON mapping ({type(err).__name__}: {err})"
+            ) from err
     if not isinstance(data, dict):
-        raise EvalDataError(f"--reward-kwargs: expected a mapping, got {type(data).__name__}")
+        raise EvalDataError(f"--reward_kwargs: expected a mapping, got {type(data).__name__}")
     return data
 
 
@@ -483,14 +702,15 @@ def check_reward_kwargs(kwargs: dict[str, Any], where: str) -> None:
         raise EvalDataError(f"{where}: not a mapping of reward settings ({type(err).__name__}: {err})") from None
     problems = reward_kwargs_problems(config)
     if problems:
-        # the validator names training's key; here the values came from --reward-kwargs
+        # the validator names training's key; here the values came from --reward_kwargs
         raise EvalDataError(f"{where}: " + problems[0].split(": ", 1)[-1])
 
 
 def reward_kwargs_by_run(specs: Sequence[str]) -> dict[str | None, dict[str, Any]]:
-    """``--reward-kwargs`` values: ``JSON|FILE`` applies to every run (key None), ``NAME=JSON|FILE`` to one run
+    """``--reward_kwargs`` values: ``JSON|FILE`` applies to every run (key None), ``NAME=JSON|FILE`` to one run
     (``main`` validates each with ``check_reward_kwargs``)."""
     by_run: dict[str | None, dict[str, Any]] = {}
+    name: str | None
     for spec in specs:
         name, sep, value = spec.partition("=")
         if not sep or spec.lstrip().startswith("{") or Path(spec).is_file():
@@ -514,8 +734,10 @@ def named_paths(specs: Sequence[str], what: str) -> dict[str, Path]:
     for spec in specs:
         name, path = _named_path(spec)
         if name in out:
-            raise EvalDataError(f"{what}: run name {name!r} given twice ({out[name]} and {path}); name runs "
-                                "NAME=PATH, seeds of one row ROW@SEED=PATH")
+            raise EvalDataError(
+                f"{what}: run name {name!r} given twice ({out[name]} and {path}); name runs "
+                "NAME=PATH, seeds of one row ROW@SEED=PATH"
+            )
         out[name] = path
     return out
 
@@ -536,31 +758,66 @@ def build_parser() -> argparse.ArgumentParser:
         prog="verl-med-eval",
         description="Evaluate verl-med runs from verl dumps with the reward's own answer parser.",
     )
-    parser.add_argument("runs", nargs="*", metavar="[NAME=]PATH",
-                        help="generations of a run: trainer.validation_data_dir, one of its <step>.jsonl, or a JSONL "
-                             "from verl_med_plugin.evaluation.generate; several runs are compared side by side")
-    parser.add_argument("--rollouts", action="append", default=[], metavar="[NAME=]DIR",
-                        help="trainer.rollout_data_dir of a run (reward sparsity); NAME matches a run")
-    parser.add_argument("--data", action="append", default=[], type=Path, metavar="PARQUET",
-                        help="prepared parquet(s) the dumps were generated from: extra_info for records without it")
-    parser.add_argument("--reward-kwargs", action="append", default=[], metavar="[NAME=]JSON|FILE",
-                        help="reward kwargs the parser is called with, as in training: JSON, a YAML mapping or the "
-                             "run's .hydra/config.yaml; NAME= for one run, else every run")
+    parser.add_argument(
+        "runs",
+        nargs="*",
+        metavar="[NAME=]PATH",
+        help="generations of a run: trainer.validation_data_dir, one of its <step>.jsonl, or a JSONL "
+        "from verl_med_plugin.evaluation.generate; several runs are compared side by side",
+    )
+    parser.add_argument(
+        "--rollouts",
+        action="append",
+        default=[],
+        metavar="[NAME=]DIR",
+        help="trainer.rollout_data_dir of a run (reward sparsity); NAME matches a run",
+    )
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PARQUET",
+        help="prepared parquet(s) the dumps were generated from: extra_info for records without it",
+    )
+    parser.add_argument(
+        "--reward_kwargs",
+        "--reward-kwargs",
+        action="append",
+        default=[],
+        metavar="[NAME=]JSON|FILE",
+        help="reward kwargs the parser is called with, as in training: JSON, a YAML mapping or the "
+        "run's .hydra/config.yaml; NAME= for one run, else every run",
+    )
     parser.add_argument("--step", default="last", help="validation step to evaluate (default: the last one)")
     parser.add_argument("--out", type=Path, default=Path("reports/eval"), help="report directory")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad record instead of counting it")
-    parser.add_argument("--positive", action="append", default=[], metavar="DATASET=LABEL[,LABEL]",
-                        help="clinically positive class(es) for sensitivity/specificity/PPV/NPV (default: the "
-                             "'positive:' key of the dataset's knowledge card)")
-    parser.add_argument("--bootstrap", type=int, default=N_RESAMPLES, metavar="N",
-                        help=f"bootstrap resamples of prompts for 95%% CIs and paired tests (default {N_RESAMPLES}; "
-                             "0: none)")
+    parser.add_argument(
+        "--positive",
+        action="append",
+        default=[],
+        metavar="DATASET=LABEL[,LABEL]",
+        help="clinically positive class(es) for sensitivity/specificity/PPV/NPV (default: the "
+        "'positive:' key of the dataset's knowledge card)",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=N_RESAMPLES,
+        metavar="N",
+        help=f"bootstrap resamples of prompts for 95%% CIs and paired tests (default {N_RESAMPLES}; 0: none)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap")
-    parser.add_argument("--baseline", help="run the others are compared with (paired bootstrap, McNemar); default: "
-                                           "the first run")
-    parser.add_argument("--table", nargs="+", metavar="METRICS_JSON",
-                        help="instead of evaluating: the paper's table (Markdown, LaTeX, PNG) and training curves from "
-                             "the metrics.json of earlier evaluations (rows x datasets x seeds; runs named ROW@SEED)")
+    parser.add_argument(
+        "--baseline", help="run the others are compared with (paired bootstrap, McNemar); default: the first run"
+    )
+    parser.add_argument(
+        "--table",
+        nargs="+",
+        metavar="METRICS_JSON",
+        help="instead of evaluating: the paper's table (Markdown, LaTeX, PNG) and training curves from "
+        "the metrics.json of earlier evaluations (rows x datasets x seeds; runs named ROW@SEED)",
+    )
     return parser
 
 
@@ -594,50 +851,64 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if args.table:
         from verl_med_plugin.evaluation.table import table_main
 
-        try:
-            prepare_out(args.out)
-        except EvalDataError as err:
-            print(f"verl-med-eval: error: {err}", file=sys.stderr)
-            return 2
+        prepare_out(args.out)  # an EvalDataError ends the command in run_guarded
         return table_main(args.table, args.out, args.bootstrap, args.seed)
     if not args.runs and not args.rollouts:
         build_parser().error("give at least one run or --rollouts directory")
-    try:
-        prepare_out(args.out)
-        generations = named_paths(args.runs, "runs")
-        rollouts = named_paths(args.rollouts, "--rollouts")
-        positive = parse_positive(args.positive)
-        kwargs_by_run = reward_kwargs_by_run(args.reward_kwargs)
-        for name, kwargs in kwargs_by_run.items():
-            check_reward_kwargs(kwargs, "--reward-kwargs" if name is None else f"--reward-kwargs {name}=")
-        unknown = set(kwargs_by_run) - {None, *generations, *rollouts}
-        if unknown:
-            raise EvalDataError(f"--reward-kwargs names no run: {sorted(unknown)}")
-        prepared = PreparedData.from_parquet(args.data) if args.data else None
-        names = list(generations) + [n for n in rollouts if n not in generations]
-        runs = [evaluate_run(n, generations.get(n), rollouts.get(n), prepared,
-                             kwargs_by_run.get(n, kwargs_by_run.get(None, {})), args.step, args.strict,
-                             positive, args.bootstrap, args.seed)
-                for n in names]
-        check_comparable(runs)
-        compared = comparisons(runs, args.baseline, args.bootstrap, args.seed)
-    except EvalDataError as err:
-        print(f"verl-med-eval: error: {err}", file=sys.stderr)
-        return 2
+    # An EvalDataError (a UserError) ends the command in run_guarded: one "verl-med: error:" line, exit 2.
+    prepare_out(args.out)
+    generations = named_paths(args.runs, "runs")
+    rollouts = named_paths(args.rollouts, "--rollouts")
+    positive = parse_positive(args.positive)
+    kwargs_by_run = reward_kwargs_by_run(args.reward_kwargs)
+    for name, kwargs in kwargs_by_run.items():
+        check_reward_kwargs(kwargs, "--reward_kwargs" if name is None else f"--reward_kwargs {name}=")
+    unknown = {n for n in kwargs_by_run if n is not None} - {*generations, *rollouts}
+    if unknown:
+        raise EvalDataError(f"--reward_kwargs names no run: {sorted(unknown)}")
+    prepared = PreparedData.from_parquet(args.data) if args.data else None
+    names = list(generations) + [n for n in rollouts if n not in generations]
+    runs = [
+        evaluate_run(
+            n,
+            generations.get(n),
+            rollouts.get(n),
+            prepared,
+            kwargs_by_run.get(n, kwargs_by_run.get(None, {})),
+            args.step,
+            args.strict,
+            positive,
+            args.bootstrap,
+            args.seed,
+        )
+        for n in names
+    ]
+    check_comparable(runs)
+    compared = comparisons(runs, args.baseline, args.bootstrap, args.seed)
     from verl_med_plugin.evaluation.report import write_report
 
-    report = {"parser": "reward_fns.parse_answer", "runs": runs, "comparisons": compared,
-              "bootstrap": {"n_resamples": args.bootstrap, "seed": args.seed, "unit": "prompt"}}
+    report = {
+        "parser": "reward_fns.parse_answer",
+        "runs": runs,
+        "comparisons": compared,
+        "bootstrap": {"n_resamples": args.bootstrap, "seed": args.seed, "unit": "prompt"},
+    }
     for path in write_report(report, args.out):
         print(path)
     for run in runs:
         for kind, info in run["problems"].items():
             what = "kept with" if kind in KEPT_KINDS else "skipped:"
-            print(f"verl-med-eval: warning: {run['name']}: {info['count']} record(s) {what} {kind}, "
-                  f"e.g. {info['examples'][0]}", file=sys.stderr)
+            print(
+                f"verl-med-eval: warning: {run['name']}: {info['count']} record(s) {what} {kind}, "
+                f"e.g. {info['examples'][0]}",
+                file=sys.stderr,
+            )
     if report.get("non_finite_values"):
-        print(f"verl-med-eval: warning: {report['non_finite_values']} NaN/infinite value(s) written as null in "
-              "metrics.json", file=sys.stderr)
+        print(
+            f"verl-med-eval: warning: {report['non_finite_values']} NaN/infinite value(s) written as null in "
+            "metrics.json",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -2,10 +2,10 @@
 
     python -m verl_med_plugin.evaluation.generate --model ckpt/global_step_100/actor/huggingface \\
         --data ~/data/verl_med/retinamnist/test.parquet --out gen/mfrs.jsonl --n 8 --temperature 1.0 \\
-        [--run-config outputs/mfrs/.hydra/config.yaml] [--limit 200] [--tensor-parallel-size 1]
+        [--run_config outputs/mfrs/.hydra/config.yaml] [--limit 200] [--tensor_parallel_size 1]
 
 Prompts are built the way verl's rollout builds them, so offline and in-training numbers compare: rows go
-through the run's dataset class (``data.custom_cls`` of ``--run-config``, e.g. knowledge injection; verl's
+through the run's dataset class (``data.custom_cls`` of ``--run_config``, e.g. knowledge injection; verl's
 ``RLHFDataset`` otherwise), then the processor's chat template with ``add_generation_prompt`` and the run's
 ``data.apply_chat_template_kwargs``; images come from the dataset class's multimodal extraction. Overlong
 prompts are kept (an evaluation must answer every row). Each output line is one sample: verl's dump fields
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -30,9 +29,13 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from data_preprocess.atomic import atomic_path
 from verl_med_plugin.evaluation.dumps import sample_id
+
+if TYPE_CHECKING:
+    from vllm.inputs import TextPrompt
 
 
 @dataclass
@@ -56,7 +59,8 @@ def data_config(run_config: Path | None = None):
         run_data = OmegaConf.select(OmegaConf.load(run_config), "data", default=None)
         if run_data is None:
             raise ValueError(f"{run_config}: no 'data' section (expected a run's .hydra/config.yaml)")
-        config = OmegaConf.create(OmegaConf.to_container(run_data, resolve=True))
+        # cast: to_container is annotated with every container kind; the data section converts to a dict
+        config = OmegaConf.create(cast(dict[str, Any], OmegaConf.to_container(run_data, resolve=True)))
     # every test row is answered, in file order
     return OmegaConf.merge(config, {"filter_overlong_prompts": False, "shuffle": False})
 
@@ -83,8 +87,9 @@ def build_requests(
     """Requests for the first ``limit`` rows (all if -1), prompts rendered as verl's rollout renders them."""
     from verl_med_plugin.verl_compat import create_dataset
 
-    dataset = create_dataset([str(p) for p in data_files], config, tokenizer, processor, is_train=False,
-                             max_samples=limit)
+    dataset = create_dataset(
+        [str(p) for p in data_files], config, tokenizer, processor, is_train=False, max_samples=limit
+    )
     template_kwargs = dict(config.get("apply_chat_template_kwargs") or {})
     patch_size = getattr(getattr(processor, "image_processor", None), "patch_size", 14)
     requests = []
@@ -94,14 +99,16 @@ def build_requests(
         images, _, _ = type(dataset)._process_multi_modal_info(messages, image_patch_size=patch_size, config=config)
         text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **template_kwargs)
         extra_info = dict(row.get("extra_info") or {})
-        requests.append(GenerationRequest(
-            prompt_id=sample_id(extra_info),
-            prompt_text=text,
-            images=list(images or []),
-            ground_truth=str(row["reward_model"]["ground_truth"]),
-            data_source=str(row.get("data_source", "")),
-            extra_info=extra_info,
-        ))
+        requests.append(
+            GenerationRequest(
+                prompt_id=sample_id(extra_info),
+                prompt_text=text,
+                images=list(images or []),
+                ground_truth=str(row["reward_model"]["ground_truth"]),
+                data_source=str(row.get("data_source", "")),
+                extra_info=extra_info,
+            )
+        )
     return requests
 
 
@@ -124,11 +131,18 @@ def generate_with_vllm(
         raise RuntimeError("offline generation needs vLLM (a GPU host): pip install -e '.[gpu]'") from err
 
     max_images = max((len(r.images) for r in requests), default=0)
-    llm = LLM(model=model, tensor_parallel_size=tensor_parallel_size, seed=seed,
-              gpu_memory_utilization=gpu_memory_utilization, limit_mm_per_prompt={"image": max(max_images, 1)})
+    llm = LLM(
+        model=model,
+        tensor_parallel_size=tensor_parallel_size,
+        seed=seed,
+        gpu_memory_utilization=gpu_memory_utilization,
+        limit_mm_per_prompt={"image": max(max_images, 1)},
+    )
     params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
-    prompts = [{"prompt": r.prompt_text, **({"multi_modal_data": {"image": r.images}} if r.images else {})}
-               for r in requests]
+    prompts: list[TextPrompt] = [
+        {"prompt": r.prompt_text, "multi_modal_data": {"image": r.images}} if r.images else {"prompt": r.prompt_text}
+        for r in requests
+    ]
     return [[choice.text for choice in result.outputs] for result in llm.generate(prompts, params)]
 
 
@@ -143,20 +157,21 @@ def write_generations(requests: Sequence[GenerationRequest], responses: Iterable
     renamed at the end, so a failed run never leaves a partial JSONL the evaluation would score as complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     count = 0
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            for request, outputs in zip(requests, responses, strict=True):
-                for j, text in enumerate(outputs):
-                    line = {"prompt_id": request.prompt_id, "sample": j, "input": request.prompt_text,
-                            "output": text, "gts": request.ground_truth, "data_source": request.data_source,
-                            "extra_info": request.extra_info}
-                    handle.write(json.dumps(line, ensure_ascii=False, default=_json_default) + "\n")
-                    count += 1
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        for request, outputs in zip(requests, responses, strict=True):
+            for j, text in enumerate(outputs):
+                line = {
+                    "prompt_id": request.prompt_id,
+                    "sample": j,
+                    "input": request.prompt_text,
+                    "output": text,
+                    "gts": request.ground_truth,
+                    "data_source": request.data_source,
+                    "extra_info": request.extra_info,
+                }
+                handle.write(json.dumps(line, ensure_ascii=False, default=_json_default) + "\n")
+                count += 1
     return count
 
 
@@ -182,8 +197,11 @@ def _auto_model_class(config: Any) -> Any:
     for name in architectures:  # the checkpoint's own class, e.g. Qwen2_5_VLForConditionalGeneration
         if hasattr(transformers, name):
             return getattr(transformers, name)
-    return transformers.AutoModelForImageTextToText if hasattr(config, "vision_config") \
+    return (
+        transformers.AutoModelForImageTextToText
+        if hasattr(config, "vision_config")
         else transformers.AutoModelForCausalLM
+    )
 
 
 def merge_lora(model_dir: Path, adapter_dir: Path, out_dir: Path, dtype: str = "auto") -> Path:
@@ -199,27 +217,30 @@ def merge_lora(model_dir: Path, adapter_dir: Path, out_dir: Path, dtype: str = "
     model_dir, adapter_dir, out_dir = Path(model_dir), Path(adapter_dir), Path(out_dir)
     adapter_config = json.loads((adapter_dir / "adapter_config.json").read_text())
     if not adapter_config.get("lora_alpha"):
-        warnings.warn(f"{adapter_dir}: lora_alpha is {adapter_config.get('lora_alpha')!r}: the merged weights equal "
-                      "the base model's (verl writes 0 when lora_train_meta.json is missing)", stacklevel=2)
+        warnings.warn(
+            f"{adapter_dir}: lora_alpha is {adapter_config.get('lora_alpha')!r}: the merged weights equal "
+            "the base model's (verl writes 0 when lora_train_meta.json is missing)",
+            stacklevel=2,
+        )
     config = AutoConfig.from_pretrained(model_dir)
     model = _auto_model_class(config).from_pretrained(
-        model_dir, dtype=getattr(torch, dtype) if dtype != "auto" else "auto")
+        model_dir, dtype=getattr(torch, dtype) if dtype != "auto" else "auto"
+    )
     merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_path(out_dir, directory=True) as tmp:
         merged.save_pretrained(tmp)
         for item in model_dir.iterdir():  # tokenizer, processor, chat template, generation config
-            if item.is_file() and not item.name.endswith(WEIGHT_SUFFIXES) and not (tmp / item.name).exists() \
-                    and not item.name.endswith(".index.json"):
+            if (
+                item.is_file()
+                and not item.name.endswith(WEIGHT_SUFFIXES)
+                and not (tmp / item.name).exists()
+                and not item.name.endswith(".index.json")
+            ):
                 shutil.copy2(item, tmp / item.name)
-        (tmp / "merged_from.json").write_text(json.dumps({"base": str(model_dir.resolve()),
-                                                          "adapter": str(adapter_dir.resolve())}, indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "merged_from.json").write_text(
+            json.dumps({"base": str(model_dir.resolve()), "adapter": str(adapter_dir.resolve())}, indent=2) + "\n"
+        )
     return out_dir
 
 
@@ -239,40 +260,77 @@ def model_to_generate_from(model: str, adapter: Path | None, merged_dir: Path | 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="verl-med-generate",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="verl-med-generate", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="HF checkpoint directory (or hub id) vLLM can load")
     parser.add_argument("--data", required=True, action="append", type=Path, help="prepared test parquet(s)")
     parser.add_argument("--out", required=True, type=Path, help="output JSONL")
-    parser.add_argument("--adapter", type=Path, help="LoRA adapter folder to evaluate (default: the model folder's "
-                                                     "lora_adapter/, where verl's model merger writes it)")
-    parser.add_argument("--merged-dir", type=Path, help="keep the base+LoRA merged model here (default: a temporary "
-                                                        "folder beside --out, removed afterwards)")
-    parser.add_argument("--run-config", type=Path, help="the run's .hydra/config.yaml: its data section builds prompts")
+    parser.add_argument(
+        "--adapter",
+        type=Path,
+        help="LoRA adapter folder to evaluate (default: the model folder's "
+        "lora_adapter/, where verl's model merger writes it)",
+    )
+    parser.add_argument(
+        "--merged_dir",
+        "--merged-dir",
+        type=Path,
+        help="keep the base+LoRA merged model here (default: a temporary folder beside --out, removed afterwards)",
+    )
+    parser.add_argument(
+        "--run_config", "--run-config", type=Path, help="the run's .hydra/config.yaml: its data section builds prompts"
+    )
     parser.add_argument("--n", type=int, default=1, help="samples per prompt (mean@k, best@k, maj@k)")
     parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--max-tokens", type=int, default=512)
+    parser.add_argument("--top_p", "--top-p", type=float, default=1.0)
+    parser.add_argument("--max_tokens", "--max-tokens", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=-1, help="first N rows only")
-    parser.add_argument("--tensor-parallel-size", type=int, default=1)
-    parser.add_argument("--gpu-memory-utilization", type=float, default=0.8)
+    parser.add_argument("--tensor_parallel_size", "--tensor-parallel-size", type=int, default=1)
+    parser.add_argument("--gpu_memory_utilization", "--gpu-memory-utilization", type=float, default=0.8)
     return parser
 
 
 def prepare_out(out: Path) -> None:
     """Refuse an unusable ``--out`` in one line before the model loads (a folder; under a file; not writable) and
     remove the hidden temporaries a killed earlier run left beside it (``data_preprocess.validate``)."""
-    from data_preprocess.common import ConversionError
+    from data_preprocess.common import ConversionError, UserError
     from data_preprocess.validate import prepare_output_dir, remove_stale_temp_files
 
     if out.is_dir():
-        raise ValueError(f"--out {out}: is a folder; give the JSONL file to write")
+        raise UserError(f"--out {out}: is a folder; give the JSONL file to write")
     try:
         prepare_output_dir(out.parent, "--out")
     except ConversionError as err:
-        raise ValueError(f"{err} (the folder of {out})") from None
+        raise UserError(f"{err} (the folder of {out})") from None
     remove_stale_temp_files(out.parent, (".jsonl",))
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """Every path argument checked before anything heavy loads, so a typo costs one line, not a vLLM start and a
+    traceback. ``--model`` may also be a hub id (``org/name``)."""
+    from data_preprocess.common import UserError
+
+    looks_local = args.model.startswith((".", "/", "~")) or args.model.count("/") != 1
+    if looks_local and not Path(args.model).expanduser().is_dir():
+        raise UserError(
+            f"--model {args.model}: no such checkpoint folder (give a folder with config.json, or a hub id org/name)"
+        )
+    for path in args.data:
+        if not path.is_file():
+            raise UserError(f"--data {path}: no such parquet file")
+    for flag, path in (("--run_config", args.run_config), ("--adapter", args.adapter)):
+        if path is not None and not path.exists():
+            raise UserError(f"{flag} {path}: does not exist")
+    numbers = (
+        ("--n", args.n, 1),
+        ("--max_tokens", args.max_tokens, 1),
+        ("--tensor_parallel_size", args.tensor_parallel_size, 1),
+    )
+    for flag, value, low in numbers:
+        if value < low:
+            raise UserError(f"{flag} {value}: expected an integer >= {low}")
+    if not 0 < args.gpu_memory_utilization <= 1 or not 0 < args.top_p <= 1 or args.temperature < 0:
+        raise UserError("--gpu_memory_utilization and --top_p must be in (0, 1], --temperature >= 0")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -285,14 +343,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        prepare_out(args.out)
-    except ValueError as err:
-        print(f"verl-med-generate: error: {err}", file=sys.stderr)
-        return 2
+    prepare_out(args.out)  # a UserError ends the command in run_guarded: one "verl-med: error:" line, exit 2
+    check_inputs(args)
+    from data_preprocess.common import UserError
     from verl_med_plugin.verl_compat import load_tokenizer_and_processor
 
-    tokenizer, processor = load_tokenizer_and_processor(args.model)
+    try:
+        tokenizer, processor = load_tokenizer_and_processor(args.model)
+    except (OSError, ValueError) as err:  # not a model folder, or an unknown hub id
+        raise UserError(
+            f"--model {args.model}: cannot load its tokenizer/processor: {str(err).splitlines()[0]}"
+        ) from None
     template = run_chat_template(args.run_config)
     if template:  # prompt the checkpoint exactly as the rollout did during training
         for owner in (processor, tokenizer):
@@ -303,8 +364,14 @@ def _main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix=".merge.", dir=args.out.parent) as scratch:
         model = model_to_generate_from(args.model, args.adapter, args.merged_dir, Path(scratch))
         responses = generate_with_vllm(
-            requests, model, n=args.n, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
-            seed=args.seed, tensor_parallel_size=args.tensor_parallel_size,
+            requests,
+            model,
+            n=args.n,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            max_tokens=args.max_tokens,
+            seed=args.seed,
+            tensor_parallel_size=args.tensor_parallel_size,
             gpu_memory_utilization=args.gpu_memory_utilization,
         )
     written = write_generations(requests, responses, args.out)

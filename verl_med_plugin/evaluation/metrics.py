@@ -30,6 +30,8 @@ from sklearn.metrics import (
 )
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from verl_med_plugin.advantage import zero_advantage_groups
+
 INVALID = -1  # label index of an answer the parser rejected: always wrong, never a class
 
 
@@ -38,7 +40,9 @@ def _finite_or_none(value: float) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
 
-def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str], ordinal: bool) -> dict:
+def classification_metrics(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, labels: Sequence[str], ordinal: bool
+) -> dict:
     """Accuracy, balanced accuracy, macro-F1, per-class precision/recall, confusion matrix; QWK and MAE if ordinal.
 
     Invalid predictions count as wrong for accuracy, balanced accuracy and recall, are no false positive of any
@@ -109,7 +113,9 @@ def invalid_as_farthest(y_true: np.ndarray, y_pred: np.ndarray, n_grades: int) -
     return np.where(np.asarray(y_pred) == INVALID, farthest, y_pred)
 
 
-def positive_class_metrics(y_true: Sequence[int], y_pred: Sequence[int], positive: Sequence[int]) -> dict:
+def positive_class_metrics(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, positive: Sequence[int]
+) -> dict:
     """Sensitivity, specificity, PPV and NPV of the clinically positive class(es) against the rest.
 
     Invalid answers are errors for sensitivity and specificity (a positive case missed, a negative case not cleared)
@@ -129,11 +135,19 @@ def positive_class_metrics(y_true: Sequence[int], y_pred: Sequence[int], positiv
         npv = precision_score(truth[valid], called[valid], pos_label=0, zero_division=np.nan) if valid.any() else np.nan
     tn, fp, fn, tp = confusion_matrix(truth[valid], called[valid], labels=[0, 1]).ravel() if valid.any() else (0,) * 4
     return {
-        "n": len(y_true), "n_positive": int(truth.sum()), "n_negative": int(len(truth) - truth.sum()),
-        "tp": int(tp), "fn": int(fn), "fp": int(fp), "tn": int(tn),
-        "invalid_positive": int((~valid & (truth == 1)).sum()), "invalid_negative": int((~valid & (truth == 0)).sum()),
-        "sensitivity": _finite_or_none(sensitivity), "specificity": _finite_or_none(specificity),
-        "ppv": _finite_or_none(ppv), "npv": _finite_or_none(npv),
+        "n": len(y_true),
+        "n_positive": int(truth.sum()),
+        "n_negative": int(len(truth) - truth.sum()),
+        "tp": int(tp),
+        "fn": int(fn),
+        "fp": int(fp),
+        "tn": int(tn),
+        "invalid_positive": int((~valid & (truth == 1)).sum()),
+        "invalid_negative": int((~valid & (truth == 0)).sum()),
+        "sensitivity": _finite_or_none(sensitivity),
+        "specificity": _finite_or_none(specificity),
+        "ppv": _finite_or_none(ppv),
+        "npv": _finite_or_none(npv),
     }
 
 
@@ -169,7 +183,9 @@ def chance_best_at_k(n_classes: int, k: int) -> float:
     return 1.0 - (1.0 - 1.0 / n_classes) ** k
 
 
-def grounding_metrics(has_lesion: Sequence[bool], hit: Sequence[bool], iou: Sequence[float]) -> dict:
+def grounding_metrics(
+    has_lesion: Sequence[bool] | np.ndarray, hit: Sequence[bool] | np.ndarray, iou: Sequence[float] | np.ndarray
+) -> dict:
     """Hit rate and mean matched IoU overall and on images with at least one true box (lesion-only): an empty answer
     on a normal image scores IoU 1 in the reward but finds no lesion, so the overall figures flatter sparse data."""
     has_lesion = np.asarray(has_lesion, dtype=bool)
@@ -177,7 +193,9 @@ def grounding_metrics(has_lesion: Sequence[bool], hit: Sequence[bool], iou: Sequ
     iou = np.asarray(iou, dtype=float)
     n_lesion = int(has_lesion.sum())
     return {
-        "n": len(hit), "accuracy": float(hit.mean()), "mean_iou": float(iou.mean()),
+        "n": len(hit),
+        "accuracy": float(hit.mean()),
+        "mean_iou": float(iou.mean()),
         "n_lesion": n_lesion,
         "lesion_hit_rate": float(hit[has_lesion].mean()) if n_lesion else None,
         "lesion_mean_iou": float(iou[has_lesion].mean()) if n_lesion else None,
@@ -188,11 +206,10 @@ def think_answer_consistency(think_class: Sequence[int | None], answer_class: Se
     """Share of responses whose think concludes a different class than the answer gives, over the responses with a
     valid answer and a class named in the think (``n``)."""
     pairs = [(t, a) for t, a in zip(think_class, answer_class, strict=True) if t is not None and a != INVALID]
-    return {"n": len(pairs),
-            "inconsistent": float(np.mean([t != a for t, a in pairs])) if pairs else None}
+    return {"n": len(pairs), "inconsistent": float(np.mean([t != a for t, a in pairs])) if pairs else None}
 
 
-def ordinal_metrics(y_true: Sequence[int], y_pred: Sequence[int], n_grades: int) -> dict:
+def ordinal_metrics(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, n_grades: int) -> dict:
     """Quadratic-weighted kappa and mean absolute grade error over valid (graded) answers only."""
     y_true = np.asarray(y_true, dtype=int)
     y_pred = np.asarray(y_pred, dtype=int)
@@ -261,8 +278,9 @@ def majority_correct(preds: Sequence[str], correct: Sequence[bool]) -> bool:
     return bool(voted) and next(bool(ok) for p, ok in zip(preds, correct) if p == voted)
 
 
-def sampling_metrics(prompt_ids: Sequence[Hashable], preds: Sequence[str], correct: Sequence[bool],
-                     n_classes: int | None = None) -> dict:
+def sampling_metrics(
+    prompt_ids: Sequence[Hashable], preds: Sequence[str], correct: Sequence[bool], n_classes: int | None = None
+) -> dict:
     """mean@k, best@k (any sample right) and maj@k (majority-voted answer right) over prompts with k samples;
     with ``n_classes``, best@k's chance level (``chance@k``): best@k rises with k even for a random guesser.
 
@@ -292,21 +310,85 @@ def sampling_metrics(prompt_ids: Sequence[Hashable], preds: Sequence[str], corre
 
 
 def zero_advantage_stats(group_ids: Sequence[Hashable], rewards: Sequence[float], atol: float = 1e-6) -> dict:
-    """Share of GRPO groups whose rewards are all equal: their group-normalised advantage is 0, no gradient.
+    """Share of GRPO groups that carry no gradient, by verl's definition (``verl_med_plugin.advantage``, also the
+    sampler's ``zero_adv_group_frac``): all rewards equal, or a group of one whose reward is 0.
 
-    Groups of one sample are counted apart (verl's GRPO gives them a non-zero advantage). ``equal_value_counts``
-    splits the all-equal groups by their common reward (e.g. all 0 = too hard, all 1 = already solved).
+    ``equal_value_counts`` splits those groups by their common reward (e.g. all 0 = too hard, all 1 = solved);
+    ``n_singletons`` counts the groups of one sample (an evaluation with ``n=1`` has only those).
     """
-    groups: dict[Hashable, list[float]] = defaultdict(list)
+    zero = zero_advantage_groups(group_ids, rewards, atol)
+    first: dict[Hashable, float] = {}
+    sizes: Counter = Counter()
     for gid, reward in zip(group_ids, rewards, strict=True):
-        groups[gid].append(float(reward))
-    multi = [np.asarray(v) for v in groups.values() if len(v) > 1]
-    equal = [g for g in multi if np.ptp(g) <= atol]
-    values = Counter(f"{g[0]:g}" for g in equal)
+        first.setdefault(gid, float(reward))
+        sizes[gid] += 1
+    values = Counter(f"{first[g]:g}" for g, is_zero in zero.items() if is_zero)
+    n_zero = sum(zero.values())
     return {
-        "n_groups": len(multi),
-        "n_singletons": len(groups) - len(multi),
-        "n_all_equal": len(equal),
-        "fraction_all_equal": float(len(equal) / len(multi)) if multi else None,
+        "n_groups": len(zero),
+        "n_singletons": sum(1 for n in sizes.values() if n == 1),
+        "n_zero_advantage": n_zero,
+        "fraction_zero_advantage": float(n_zero / len(zero)) if zero else None,
         "equal_value_counts": dict(sorted(values.items())),
     }
+
+
+# --- medical VQA (task types mcq / closed / open) ------------------------------------------------------------------
+
+# The benchmarks' own figures: overall accuracy (mcq/closed right, open exact match), MCQ accuracy, closed (yes/no)
+# accuracy, and for open questions exact match and token precision / recall / F1 (``reward_fns.vqa.open_scores``).
+VQA_METRICS = ("accuracy", "mcq_accuracy", "closed_accuracy", "open_exact", "open_precision", "open_recall", "open_f1")
+_VQA_COUNTS = {"mcq_accuracy": "n_mcq", "closed_accuracy": "n_closed", "open_exact": "n_open"}
+
+
+def vqa_answer_values(task_type: str, correct: bool, open_scores: Any = None) -> dict[str, float]:
+    """The VQA metrics one answer counts in, with its value: an MCQ answer counts in ``accuracy`` and
+    ``mcq_accuracy`` only, an open answer in ``accuracy`` (exact match) and the ``open_*`` metrics.
+
+    Args:
+        task_type: ``mcq``, ``closed`` or ``open``.
+        correct: the answer is right (open: exact match).
+        open_scores: the answer's ``reward_fns.vqa.OpenScores`` (open questions only).
+
+    Returns:
+        Metric name -> value in [0, 1].
+
+    >>> vqa_answer_values("closed", True)
+    {'accuracy': 1.0, 'closed_accuracy': 1.0}
+    """
+    values = {"accuracy": float(correct)}
+    if task_type == "mcq":
+        values["mcq_accuracy"] = float(correct)
+    elif task_type == "closed":
+        values["closed_accuracy"] = float(correct)
+    else:
+        values.update(
+            open_exact=float(open_scores.exact),
+            open_precision=float(open_scores.precision),
+            open_recall=float(open_scores.recall),
+            open_f1=float(open_scores.f1),
+        )
+    return values
+
+
+def vqa_metrics(answer_values: Sequence[dict[str, float]]) -> dict[str, Any]:
+    """Each VQA metric as the mean over the answers it applies to (None when none does), with the number of MCQ,
+    closed and open answers it covers (``n_mcq``, ``n_closed``, ``n_open``).
+
+    Args:
+        answer_values: per answer, ``vqa_answer_values``.
+
+    Returns:
+        The metrics and counts.
+
+    >>> m = vqa_metrics([vqa_answer_values("mcq", True), vqa_answer_values("mcq", False)])
+    >>> m["mcq_accuracy"], m["n_mcq"], m["closed_accuracy"], m["n_closed"]
+    (0.5, 2, None, 0)
+    """
+    out: dict[str, Any] = {}
+    for name in VQA_METRICS:
+        values = [v[name] for v in answer_values if name in v]
+        out[name] = float(np.mean(values)) if values else None
+        if name in _VQA_COUNTS:
+            out[_VQA_COUNTS[name]] = len(values)
+    return out

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import textwrap
 from collections.abc import Callable
@@ -22,6 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from data_preprocess.atomic import atomic_path, write_text_atomic
 from verl_med_plugin.evaluation.dumps import KEPT_KINDS
 
 DPI = 120
@@ -30,8 +30,16 @@ WRAP = 22  # characters per line of a class name on an axis
 DUPLICATES = {"accuracy": "acc", "format_compliance": "format"}
 MARKERS = ("o", "s", "^", "D", "v", "P")
 DASHES = ("-", "--", "-.", ":")  # "-" is kept for score
-COMPARED = (("accuracy", "acc"), ("balanced_accuracy", "bal. acc"), ("macro_f1", "macro-F1"), ("qwk", "QWK"),
-            ("mean_iou", "mean IoU"))
+COMPARED = (
+    ("accuracy", "acc"),
+    ("balanced_accuracy", "bal. acc"),
+    ("macro_f1", "macro-F1"),
+    ("qwk", "QWK"),
+    ("mean_iou", "mean IoU"),
+    ("mcq_accuracy", "MCQ acc"),
+    ("closed_accuracy", "closed acc"),
+    ("open_recall", "open recall"),
+)
 
 
 def _slug(name: str) -> str:
@@ -61,19 +69,45 @@ def _datasets(report: dict) -> list[str]:
 
 # Per-dataset table columns: (metrics key, header, format); a column appears when some run has the metric.
 # "*": invalid answers counted as the farthest grade (runs with different invalid rates compare).
-METRIC_COLUMNS = (
-    ("n_samples", "n", str), ("n_prompts", "prompts", lambda v: "–" if v is None else str(v)),
-    ("accuracy", "acc", _pct), ("balanced_accuracy", "bal. acc", _pct),
-    ("macro_f1", "macro-F1", _pct), ("auroc", "AUROC", _num(3)),
-    ("n_graded", "graded", str), ("qwk", "QWK", _num(3)), ("mae", "MAE", _num(2)),
-    ("qwk_invalid_farthest", "QWK*", _num(3)), ("mae_invalid_farthest", "MAE*", _num(2)),
-    ("hamming_loss", "Hamming", _num(3)), ("mean_iou", "mean IoU", _num(3)),
-    ("lesion_hit_rate", "lesion hit", _pct), ("lesion_mean_iou", "lesion IoU", _num(3)),
-    ("format_compliance", "format", _pct), ("invalid_rate", "invalid", _pct),
+# Medical VQA: the benchmarks' own figures (``metrics.VQA_METRICS``), in %.
+VQA_HEADERS = (
+    ("mcq_accuracy", "MCQ acc"),
+    ("closed_accuracy", "closed acc"),
+    ("open_exact", "open EM"),
+    ("open_recall", "open recall"),
+    ("open_f1", "open F1"),
+)
+VQA_BREAKDOWNS = (("by_modality", "modality"), ("by_question_type", "question type"))
+# (metrics key, column header, cell formatter)
+METRIC_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("n_samples", "n", str),
+    ("n_prompts", "prompts", lambda v: "–" if v is None else str(v)),
+    ("accuracy", "acc", _pct),
+    ("balanced_accuracy", "bal. acc", _pct),
+    ("macro_f1", "macro-F1", _pct),
+    ("auroc", "AUROC", _num(3)),
+    ("n_graded", "graded", str),
+    ("qwk", "QWK", _num(3)),
+    ("mae", "MAE", _num(2)),
+    ("qwk_invalid_farthest", "QWK*", _num(3)),
+    ("mae_invalid_farthest", "MAE*", _num(2)),
+    ("hamming_loss", "Hamming", _num(3)),
+    ("mean_iou", "mean IoU", _num(3)),
+    ("lesion_hit_rate", "lesion hit", _pct),
+    ("lesion_mean_iou", "lesion IoU", _num(3)),
+    *((key, header, _pct) for key, header in VQA_HEADERS),
+    ("format_compliance", "format", _pct),
+    ("invalid_rate", "invalid", _pct),
 )
 SAMPLING_COLUMNS = (("mean@k", "mean@k"), ("best@k", "best@k"), ("chance@k", "chance@k"), ("maj@k", "maj@k"))
-CI_COLUMNS = (("accuracy", "acc", _pct), ("balanced_accuracy", "bal. acc", _pct), ("macro_f1", "macro-F1", _pct),
-              ("qwk", "QWK", _num(3)), ("auroc", "AUROC", _num(3)))
+CI_COLUMNS = (
+    ("accuracy", "acc", _pct),
+    ("balanced_accuracy", "bal. acc", _pct),
+    ("macro_f1", "macro-F1", _pct),
+    ("qwk", "QWK", _num(3)),
+    ("auroc", "AUROC", _num(3)),
+    *((key, header, _pct) for key, header in VQA_HEADERS),
+)
 CLINICAL_COLUMNS = (("sensitivity", "sensitivity"), ("specificity", "specificity"), ("ppv", "PPV"), ("npv", "NPV"))
 
 
@@ -87,14 +121,21 @@ def ci_text(metrics: dict, key: str, fmt: Callable[[float | None], str] = _pct) 
 def _dataset_table(present: list[tuple[dict, dict]]) -> list[str]:
     """Rows = runs; metric columns of this task, then k and the per-prompt metrics."""
     columns = [c for c in METRIC_COLUMNS if any(m.get(c[0]) is not None for _, m in present)]
-    sampled = [c for c in SAMPLING_COLUMNS if any(c[0] in m.get("sampling", {}) for _, m in present)] or \
-        [c for c in SAMPLING_COLUMNS if c[0] != "chance@k"]
+    sampled = [c for c in SAMPLING_COLUMNS if any(c[0] in m.get("sampling", {}) for _, m in present)] or [
+        c for c in SAMPLING_COLUMNS if c[0] != "chance@k"
+    ]
     rows = []
     for run, m in present:
         sampling = m.get("sampling", {})
         k = sampling.get("k", 1 if m.get("n_prompts") else "–")  # "–": prompts unknown (no prompt ids)
-        rows.append([run["name"], *(fmt(m.get(key)) for key, _, fmt in columns), str(k),
-                     *(_pct(sampling.get(key)) for key, _ in sampled)])
+        rows.append(
+            [
+                run["name"],
+                *(fmt(m.get(key)) for key, _, fmt in columns),
+                str(k),
+                *(_pct(sampling.get(key)) for key, _ in sampled),
+            ]
+        )
     return _table(["run", *(header for _, header, _ in columns), "k", *(h for _, h in sampled)], rows)
 
 
@@ -106,30 +147,73 @@ def _ci_table(present: list[tuple[dict, dict]]) -> list[str]:
     methods = sorted({ci["method"] for _, m in present for ci in (m.get("ci") or {}).values() if ci})
     return ["", f"95 % bootstrap confidence intervals ({' / '.join(methods)}, resampling {unit}s):", ""] + _table(
         ["run", *(h for _, h, _ in columns)],
-        [[run["name"], *(ci_text(m, key, fmt) for key, _, fmt in columns)] for run, m in present])
+        [[run["name"], *(ci_text(m, key, fmt) for key, _, fmt in columns)] for run, m in present],
+    )
+
+
+def _vqa_breakdown(present: list[tuple[dict, dict]], key: str, what: str) -> list[str]:
+    """Rows = (group, run): a VQA dataset's figures per modality or question type, with their bootstrap CIs."""
+    groups = sorted({g for _, m in present for g in m.get(key, {})})
+    if not groups:
+        return []
+    columns = [
+        (k, h)
+        for k, h in (("accuracy", "acc"), *VQA_HEADERS)
+        if any(m[key][g].get(k) is not None for _, m in present for g in m.get(key, {}))
+    ]
+    rows = [
+        [g, run["name"], str(m[key][g]["n_samples"]), *(ci_text(m[key][g], k) for k, _ in columns)]
+        for g in groups
+        for run, m in present
+        if g in m.get(key, {})
+    ]
+    return ["", f"Per {what} (as the benchmark names it; 95 % bootstrap CIs over its prompts):", ""] + _table(
+        [what, "run", "n", *(h for _, h in columns)], rows
+    )
 
 
 def _clinical_table(present: list[tuple[dict, dict]]) -> list[str]:
-    rows = [[run["name"], " / ".join(m["positive_class"]["labels"]),
-             *(_pct(m["positive_class"][key]) for key, _ in CLINICAL_COLUMNS),
-             (f"{m['positive_class']['tp']} / {m['positive_class']['fn']} / {m['positive_class']['fp']} / "
-             f"{m['positive_class']['tn']}")]
-            for run, m in present if "positive_class" in m]
+    rows = [
+        [
+            run["name"],
+            " / ".join(m["positive_class"]["labels"]),
+            *(_pct(m["positive_class"][key]) for key, _ in CLINICAL_COLUMNS),
+            (
+                f"{m['positive_class']['tp']} / {m['positive_class']['fn']} / {m['positive_class']['fp']} / "
+                f"{m['positive_class']['tn']}"
+            ),
+        ]
+        for run, m in present
+        if "positive_class" in m
+    ]
     if not rows:
         return []
-    return ["", ("Clinically positive class (from the knowledge card or --positive); invalid answers are errors for "
-                "sensitivity and specificity and no call for PPV/NPV:"), ""] + _table(
-        ["run", "positive", *(h for _, h in CLINICAL_COLUMNS), "TP / FN / FP / TN"], rows)
+    return [
+        "",
+        (
+            "Clinically positive class (from the knowledge card or --positive); invalid answers are errors for "
+            "sensitivity and specificity and no call for PPV/NPV:"
+        ),
+        "",
+    ] + _table(["run", "positive", *(h for _, h in CLINICAL_COLUMNS), "TP / FN / FP / TN"], rows)
 
 
 def _consistency_lines(present: list[tuple[dict, dict]]) -> list[str]:
-    rows = [[run["name"], str(m["think_answer"]["n"]), _pct(m["think_answer"]["inconsistent"])]
-            for run, m in present if m.get("think_answer", {}).get("n")]
+    rows = [
+        [run["name"], str(m["think_answer"]["n"]), _pct(m["think_answer"]["inconsistent"])]
+        for run, m in present
+        if m.get("think_answer", {}).get("n")
+    ]
     if not rows:
         return []
-    return ["", ("Think/answer consistency: share of responses whose think names last a different class than the "
-                "answer (over responses with a valid answer and a class named in the think):"), ""] + _table(
-        ["run", "responses", "think ≠ answer"], rows)
+    return [
+        "",
+        (
+            "Think/answer consistency: share of responses whose think names last a different class than the "
+            "answer (over responses with a valid answer and a class named in the think):"
+        ),
+        "",
+    ] + _table(["run", "responses", "think ≠ answer"], rows)
 
 
 def _diff(differences: dict, key: str, fmt: Callable[[float | None], str]) -> str:
@@ -149,26 +233,49 @@ def comparison_table(comparisons: list[dict]) -> list[str]:
             continue
         d = c["differences"]
         mc = c["mcnemar"]
-        rows.append([c["dataset"], f"{c['run']} − {c['baseline']}", str(c["n_prompts"]), _diff(d, "accuracy", _pct),
-                     _diff(d, "balanced_accuracy", _pct), _diff(d, "auroc", _num(3)),
-                     f"{mc['a_only']} / {mc['b_only']}, p = {mc['p_value']:.3g}"])
-    return _table(["dataset", "runs", "prompts", "Δ acc [95 % CI]", "Δ bal. acc", "Δ AUROC",
-                   "McNemar: only A / only B right"], rows)
+        rows.append(
+            [
+                c["dataset"],
+                f"{c['run']} − {c['baseline']}",
+                str(c["n_prompts"]),
+                _diff(d, "accuracy", _pct),
+                _diff(d, "balanced_accuracy", _pct),
+                _diff(d, "auroc", _num(3)),
+                f"{mc['a_only']} / {mc['b_only']}, p = {mc['p_value']:.3g}",
+            ]
+        )
+    return _table(
+        ["dataset", "runs", "prompts", "Δ acc [95 % CI]", "Δ bal. acc", "Δ AUROC", "McNemar: only A / only B right"],
+        rows,
+    )
 
 
 def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
     """The summary page: overview, one table per dataset (rows = runs), per-class recall, sparsity, warnings."""
     runs = report["runs"]
     datasets = _datasets(report)
-    out = ["# verl-med evaluation", "",
-           (f"Answers parsed with `{report['parser']}`, the training reward's parser, called with each run's reward "
-           "kwargs. Rates in %; `n` = samples each metric covers."), ""]
-    out += _table(["run", "source", "step", "reward kwargs", "skipped records"],
-                  [[r["name"], "<br>".join(f"`{s}`" for s in r["sources"]),
-                    "–" if r.get("step") is None else str(r["step"]),
-                    f"`{json.dumps(r['reward_kwargs'], sort_keys=True)}`",
-                    str(sum(p["count"] for kind, p in r["problems"].items() if kind not in KEPT_KINDS))]
-                   for r in runs])
+    out = [
+        "# verl-med evaluation",
+        "",
+        (
+            f"Answers parsed with `{report['parser']}`, the training reward's parser, called with each run's reward "
+            "kwargs. Rates in %; `n` = samples each metric covers."
+        ),
+        "",
+    ]
+    out += _table(
+        ["run", "source", "step", "reward kwargs", "skipped records"],
+        [
+            [
+                r["name"],
+                "<br>".join(f"`{s}`" for s in r["sources"]),
+                "–" if r.get("step") is None else str(r["step"]),
+                f"`{json.dumps(r['reward_kwargs'], sort_keys=True)}`",
+                str(sum(p["count"] for kind, p in r["problems"].items() if kind not in KEPT_KINDS)),
+            ]
+            for r in runs
+        ],
+    )
     if datasets:
         out += ["", "## Accuracy per dataset", ""]
         rows = []
@@ -181,16 +288,38 @@ def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
         present = [(run, run["datasets"][ds]) for run in runs if ds in run.get("datasets", {})]
         first = present[0][1]
         classes = f", {len(first['labels'])} classes" if first["labels"] else ""
+        classes += f": {' / '.join(first['task_types'])}" if first.get("task_types") else ""
         out += ["", f"## {ds} ({first['task_type']}{classes})", ""]
         out += _dataset_table(present)
         out += _ci_table(present) + _clinical_table(present) + _consistency_lines(present)
+        if first["task_type"] == "vqa":
+            out += [
+                "",
+                (
+                    "acc: MCQ and closed answers right and open answers exactly right (normalised text); open "
+                    "recall / F1: token overlap with the reference (`reward_fns.vqa.open_scores`), means over "
+                    "the open answers."
+                ),
+            ]
+            for key, what in VQA_BREAKDOWNS:
+                out += _vqa_breakdown(present, key, what)
         if first["task_type"] == "ordinal":
-            out += ["", ("QWK/MAE over valid answers (`graded` of `n`); QWK\\*/MAE\\*: every answer, an invalid one "
-                        "counted as the grade farthest from the truth.")]
+            out += [
+                "",
+                (
+                    "QWK/MAE over valid answers (`graded` of `n`); QWK\\*/MAE\\*: every answer, an invalid one "
+                    "counted as the grade farthest from the truth."
+                ),
+            ]
         if first["task_type"] == "grounding":
-            out += ["", ("Lesion hit / IoU: images with at least one true box only (an empty answer on a normal image "
-                        "scores IoU 1 but finds no lesion). With `iou_type: giou` the IoU column is the reward's "
-                        "(GIoU + 1) / 2, which is 0.5 for disjoint boxes that touch, not an overlap.")]
+            out += [
+                "",
+                (
+                    "Lesion hit / IoU: images with at least one true box only (an empty answer on a normal image "
+                    "scores IoU 1 but finds no lesion). With `iou_type: giou` the IoU column is the reward's "
+                    "(GIoU + 1) / 2, which is 0.5 for disjoint boxes that touch, not an overlap."
+                ),
+            ]
         if any("chance@k" in m.get("sampling", {}) for _, m in present):
             out += ["", "chance@k: best@k of a uniform random guesser, 1 − (1 − 1/C)^k."]
         if "per_class" in first:
@@ -199,39 +328,66 @@ def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
             rows = []
             for i, name in enumerate(first["labels"]):
                 supports = list(dict.fromkeys(str(m["per_class"][i]["support"]) for _, m in present))
-                rows.append([name, " / ".join(supports)]  # one number, or one per run when k differs
-                            + [f"{_pct(m['per_class'][i]['recall'])} / {_pct(m['per_class'][i]['precision'])}"
-                               for _, m in present])
+                rows.append(
+                    [name, " / ".join(supports)]  # one number, or one per run when k differs
+                    + [
+                        f"{_pct(m['per_class'][i]['recall'])} / {_pct(m['per_class'][i]['precision'])}"
+                        for _, m in present
+                    ]
+                )
             out += _table(header, rows)
         for run, m in present:
             agreement = m.get("parser_agreement")
             if agreement and agreement["agree"] < 1:
-                out += ["", (f"**{run['name']}**: the `pred` the training reward dumped differs from this parser's "
-                            f"for {_pct(1 - agreement['agree'])}% of {agreement['n']} samples: different reward "
-                            "kwargs or code version.")]
+                out += [
+                    "",
+                    (
+                        f"**{run['name']}**: the `pred` the training reward dumped differs from this parser's "
+                        f"for {_pct(1 - agreement['agree'])}% of {agreement['n']} samples: different reward "
+                        "kwargs or code version."
+                    ),
+                ]
         out += [""] + [f"![{Path(img).stem}]({img})" for img in images.get(ds, [])]
     rows = []
     for run in runs:
-        sources = [(f"validation {ds}", m["zero_advantage"]) for ds, m in sorted(run.get("datasets", {}).items())
-                   if "zero_advantage" in m]
+        sources = [
+            (f"validation {ds}", m["zero_advantage"])
+            for ds, m in sorted(run.get("datasets", {}).items())
+            if "zero_advantage" in m
+        ]
         if "rollout_sparsity" in run:
             sources.append(("rollouts", run["rollout_sparsity"]["overall"]))
         for where, per_key in sources:
             for key, stats in per_key.items():
                 values = ", ".join(f"{v}: {c}" for v, c in stats["equal_value_counts"].items()) or "–"
-                rows.append([run["name"], where, key, str(stats["n_groups"]), _pct(stats["fraction_all_equal"]),
-                             values])
+                rows.append(
+                    [run["name"], where, key, str(stats["n_groups"]), _pct(stats["fraction_zero_advantage"]), values]
+                )
     if rows:
-        out += ["", "## Reward sparsity", "",
-                ("Share of GRPO groups (samples of one prompt) whose rewards are all equal: zero advantage, no "
+        out += [
+            "",
+            "## Reward sparsity",
+            "",
+            (
+                "Share of GRPO groups (samples of one prompt) whose rewards are all equal: zero advantage, no "
                 "gradient. `score` is the run's reward, `acc` the binary accuracy reward of the same answers; "
-                "last column: the common reward of those groups (0 = all wrong)."), ""]
+                "last column: the common reward of those groups (0 = all wrong)."
+            ),
+            "",
+        ]
         out += _table(["run", "groups from", "reward", "groups", "all equal", "all-equal groups by reward"], rows)
     if report.get("comparisons"):
-        out += ["", "## Paired comparisons", "",
-                ("Run minus baseline on the prompts both answered: difference with a 95 % paired-bootstrap CI (the "
+        out += [
+            "",
+            "## Paired comparisons",
+            "",
+            (
+                "Run minus baseline on the prompts both answered: difference with a 95 % paired-bootstrap CI (the "
                 "same prompt resample for both runs) and McNemar's exact test on per-prompt correctness (majority "
-                "vote when k > 1)."), ""]
+                "vote when k > 1)."
+            ),
+            "",
+        ]
         out += comparison_table(report["comparisons"])
     if report.get("table_markdown"):
         out += ["", "## Rows across datasets and seeds", "", report["table_markdown"].rstrip()]
@@ -243,28 +399,12 @@ def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Write under a temporary name, then rename: an interrupted run never leaves a truncated report file."""
-    tmp = _tmp_path(path)
+def save_figure(fig: plt.Figure, path: Path) -> Path:
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    tmp = _tmp_path(path)
-    try:
-        fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -278,8 +418,9 @@ def plot_confusion(metrics: dict, title: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(size + 1.5, size))
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for (i, j), value in np.ndenumerate(counts):
-        ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=9,
-                color="white" if share[i, j] > 0.6 else "black")
+        ax.text(
+            j, i, f"{value:.0f}", ha="center", va="center", fontsize=9, color="white" if share[i, j] > 0.6 else "black"
+        )
     # x: one line per name (rotated multi-line labels collide); the full name is on the same row's y label
     short = [textwrap.shorten(name, WRAP, placeholder="…") for name in metrics["labels"]]
     ax.set_xticks(range(len(labels) + 1), short + ["invalid"], rotation=45, ha="right", rotation_mode="anchor")
@@ -288,7 +429,7 @@ def plot_confusion(metrics: dict, title: str, path: Path) -> Path:
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_per_class_recall(per_run: list[tuple[str, dict]], title: str, path: Path) -> Path:
@@ -313,7 +454,7 @@ def plot_per_class_recall(per_run: list[tuple[str, dict]], title: str, path: Pat
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_comparison(report: dict, path: Path) -> Path:
@@ -322,8 +463,11 @@ def plot_comparison(report: dict, path: Path) -> Path:
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets) + 1.5, 3.8), squeeze=False)
     runs = report["runs"]
     for ax, ds in zip(axes[0], datasets):
-        keys = [(k, label) for k, label in COMPARED if any(run.get("datasets", {}).get(ds, {}).get(k) is not None
-                                                             for run in runs)]
+        keys = [
+            (k, label)
+            for k, label in COMPARED
+            if any(run.get("datasets", {}).get(ds, {}).get(k) is not None for run in runs)
+        ]
         width = 0.8 / len(runs)
         x = np.arange(len(keys))
         for i, run in enumerate(runs):
@@ -336,7 +480,7 @@ def plot_comparison(report: dict, path: Path) -> Path:
         ax.set_title(ds)
         ax.grid(axis="y", alpha=0.3)
     axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_curves(run: dict, path: Path) -> Path:
@@ -345,15 +489,27 @@ def plot_curves(run: dict, path: Path) -> Path:
     One style per series across panels; the run's reward (``score``) is the thick solid line.
     """
     curves = run["curves"]
-    shown = {ds: [k for k, values in curve.items()
-                  if k != "step" and DUPLICATES.get(k) not in curve  # the reward's acc/format equal the parser's
-                  and any(values)]  # all zero: a reward component this run does not use
-             for ds, curve in curves.items()}
+    shown = {
+        ds: [
+            k
+            for k, values in curve.items()
+            if k != "step"
+            and DUPLICATES.get(k) not in curve  # the reward's acc/format equal the parser's
+            and any(values)
+        ]  # all zero: a reward component this run does not use
+        for ds, curve in curves.items()
+    }
     keys = sorted({k for ks in shown.values() for k in ks}, key=lambda k: (k != "score", k))
-    styles = {k: {"color": f"C{i % 10}", "marker": MARKERS[i % len(MARKERS)], "markersize": 5,
-                  "linestyle": "-" if k == "score" else DASHES[1 + i % (len(DASHES) - 1)],
-                  "linewidth": 2.5 if k == "score" else 1.5}  # dash and marker differ: overlaps stay visible
-              for i, k in enumerate(keys)}
+    styles = {
+        k: {
+            "color": f"C{i % 10}",
+            "marker": MARKERS[i % len(MARKERS)],
+            "markersize": 5,
+            "linestyle": "-" if k == "score" else DASHES[1 + i % (len(DASHES) - 1)],
+            "linewidth": 2.5 if k == "score" else 1.5,
+        }  # dash and marker differ: overlaps stay visible
+        for i, k in enumerate(keys)
+    }
     fig, axes = plt.subplots(1, len(curves), figsize=(7 * len(curves), 3.6), squeeze=False, layout="constrained")
     for ax, (ds, curve) in zip(axes[0], sorted(curves.items())):
         for key in shown[ds]:
@@ -364,7 +520,7 @@ def plot_curves(run: dict, path: Path) -> Path:
         ax.set_title(f"{run['name']}: {ds}")
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_sparsity(runs: list[dict], path: Path) -> Path:
@@ -380,7 +536,7 @@ def plot_sparsity(runs: list[dict], path: Path) -> Path:
     ax.set_title("Reward sparsity: zero-advantage GRPO groups")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_plots(report: dict, out_dir: Path) -> dict[str, list[str]]:
@@ -392,8 +548,11 @@ def write_plots(report: dict, out_dir: Path) -> dict[str, list[str]]:
         names = []
         for run_name, metrics in present:
             if "confusion_matrix" in metrics:
-                names.append(plot_confusion(metrics, f"{run_name}: {ds}",
-                                            out_dir / f"confusion_{_slug(run_name)}_{_slug(ds)}.png").name)
+                names.append(
+                    plot_confusion(
+                        metrics, f"{run_name}: {ds}", out_dir / f"confusion_{_slug(run_name)}_{_slug(ds)}.png"
+                    ).name
+                )
         if "per_class" in present[0][1]:
             path = out_dir / f"recall_{_slug(ds)}.png"
             names.append(plot_per_class_recall(present, f"{ds}: per-class recall", path).name)
@@ -418,8 +577,8 @@ def json_safe(value: Any) -> tuple[Any, int]:
         items = [(k, *json_safe(v)) for k, v in value.items()]
         return {k: v for k, v, _ in items}, sum(n for _, _, n in items)
     if isinstance(value, (list, tuple)):
-        items = [json_safe(v) for v in value]
-        return [v for v, _ in items], sum(n for _, n in items)
+        converted = [json_safe(v) for v in value]
+        return [v for v, _ in converted], sum(n for _, n in converted)
     return value, 0
 
 
@@ -441,9 +600,9 @@ def write_report(report: dict, out_dir: Path) -> list[Path]:
     metrics_path = out_dir / "metrics.json"
     safe, non_finite = json_safe(report)
     original["non_finite_values"] = safe["non_finite_values"] = non_finite
-    _write_text_atomic(metrics_path, json.dumps(safe, indent=2, default=str, allow_nan=False) + "\n")
+    write_text_atomic(metrics_path, json.dumps(safe, indent=2, default=str, allow_nan=False) + "\n")
     summary_path = out_dir / "summary.md"
     summary_report = {**report, "table_markdown": markdown_table(report["table"])} if tables else report
-    _write_text_atomic(summary_path, markdown_summary(summary_report, images))
+    write_text_atomic(summary_path, markdown_summary(summary_report, images))
     written = [metrics_path, summary_path] + [out_dir / name for names in images.values() for name in names]
     return written + [p for p in tables if p.suffix != ".png"]

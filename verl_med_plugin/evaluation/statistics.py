@@ -54,12 +54,25 @@ def bootstrap_ci(
     for method in ("BCa", "percentile") if n_units <= BCA_MAX_UNITS else ("percentile",):
         with warnings.catch_warnings():  # degenerate or NaN resamples: we check the result ourselves
             warnings.simplefilter("ignore")
-            result = stats.bootstrap(data, stat, vectorized=False, n_resamples=n_resamples, method=method,
-                                     confidence_level=confidence, rng=np.random.default_rng(seed))
+            result = stats.bootstrap(
+                data,
+                stat,
+                vectorized=False,
+                n_resamples=n_resamples,
+                method=method,
+                confidence_level=confidence,
+                rng=np.random.default_rng(seed),
+            )
         low, high = result.confidence_interval
         if np.isfinite(low) and np.isfinite(high):
-            return {"low": float(low), "high": float(high), "confidence": confidence, "method": method,
-                    "n_units": n_units, "n_resamples": n_resamples}
+            return {
+                "low": float(low),
+                "high": float(high),
+                "confidence": confidence,
+                "method": method,
+                "n_units": n_units,
+                "n_resamples": n_resamples,
+            }
     return None
 
 
@@ -69,7 +82,9 @@ class Outcomes:
 
     ``truth[i]``: prompt i's label index (classification), label-index tuple (multilabel) or None (grounding);
     ``predicted[i]``: its samples' predicted label indices (``INVALID`` = no answer; tuples or None for multilabel);
-    ``correct[i]``: its samples' correctness.
+    ``correct[i]``: its samples' correctness; ``values`` (medical VQA, ``task_type`` "vqa"): per metric of
+    ``metrics.VQA_METRICS``, per prompt its samples' values, or None where the metric does not apply to the prompt
+    (an MCQ question has no open F1).
     """
 
     task_type: str
@@ -78,20 +93,35 @@ class Outcomes:
     truth: list[Any]
     predicted: list[list[Any]]
     correct: list[list[bool]]
+    values: dict[str, list[list[float] | None]] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Outcomes:
-        return cls(**{k: data[k] for k in ("task_type", "n_classes", "prompt_ids", "truth", "predicted", "correct")})
+        return cls(
+            **{k: data[k] for k in ("task_type", "n_classes", "prompt_ids", "truth", "predicted", "correct")},
+            values=data.get("values"),
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"task_type": self.task_type, "n_classes": self.n_classes, "prompt_ids": self.prompt_ids,
-                "truth": self.truth, "predicted": self.predicted, "correct": self.correct}
+        out = {
+            "task_type": self.task_type,
+            "n_classes": self.n_classes,
+            "prompt_ids": self.prompt_ids,
+            "truth": self.truth,
+            "predicted": self.predicted,
+            "correct": self.correct,
+        }
+        return out if self.values is None else {**out, "values": self.values}
 
     def prompt_correct(self) -> np.ndarray:
         """Per prompt, one right/wrong: the sample's (k = 1) or the majority vote's (k > 1), for McNemar."""
         if self.task_type in ("multiclass", "binary", "ordinal"):
-            return np.array([M.majority_correct([str(p) if p != M.INVALID else "" for p in preds], ok)
-                             for preds, ok in zip(self.predicted, self.correct)])
+            return np.array(
+                [
+                    M.majority_correct([str(p) if p != M.INVALID else "" for p in preds], ok)
+                    for preds, ok in zip(self.predicted, self.correct)
+                ]
+            )
         return np.array([np.mean(ok) > 0.5 for ok in self.correct])
 
     def metric_functions(self) -> dict[str, Callable[[np.ndarray], float | None]]:
@@ -124,12 +154,28 @@ class Outcomes:
         elif self.task_type == "multilabel":
             truth, shares = self._multilabel_scores()
             funcs["auroc"] = lambda idx: macro_auroc_from_ranks(truth[idx], shares[idx])
+        for name, prompt_values in (self.values or {}).items():
+            if name != "accuracy" and any(v is not None for v in prompt_values):
+                funcs[name] = _mean_over_applicable(prompt_values)
         return funcs
+
+    def metric_units(self, name: str) -> np.ndarray:
+        """Indices of the prompts metric ``name`` applies to, the units its bootstrap resamples: every prompt, but
+        for a VQA metric of one question kind (closed accuracy) only the prompts of that kind, so a resample never
+        lacks them (its interval is then the one of that kind's own test set)."""
+        per_prompt = (self.values or {}).get(name)
+        if per_prompt is None or name == "accuracy":
+            return np.arange(len(self.prompt_ids))
+        return np.array([i for i, v in enumerate(per_prompt) if v is not None], dtype=int)
 
     def _multilabel_scores(self) -> tuple[np.ndarray, np.ndarray]:
         truth = _indicator([list(t) for t in self.truth], self.n_classes)
-        shares = np.stack([_indicator([list(p) for p in preds if p is not None], self.n_classes).sum(axis=0)
-                           / len(preds) for preds in self.predicted])
+        shares = np.stack(
+            [
+                _indicator([list(p) for p in preds if p is not None], self.n_classes).sum(axis=0) / len(preds)
+                for preds in self.predicted
+            ]
+        )
         return truth, shares
 
     def auroc(self) -> dict | None:
@@ -140,6 +186,18 @@ class Outcomes:
         if self.task_type == "multilabel":
             return M.auroc(*self._multilabel_scores())
         return None
+
+
+def _mean_over_applicable(per_prompt: Sequence[Sequence[float] | None]) -> Callable[[np.ndarray], float | None]:
+    """A resample's mean of a metric over the samples of the prompts it applies to (None: it applies to none)."""
+    sums = np.array([0.0 if v is None else float(np.sum(v)) for v in per_prompt])
+    counts = np.array([0 if v is None else len(v) for v in per_prompt])
+
+    def mean(idx: np.ndarray) -> float | None:
+        n = counts[idx].sum()
+        return float(sums[idx].sum() / n) if n else None
+
+    return mean
 
 
 def balanced_accuracy_from_counts(cm: np.ndarray) -> float:
@@ -193,12 +251,22 @@ def _indicator(sets: Sequence[Sequence[int]], n: int) -> np.ndarray:
 
 
 def confidence_intervals(outcomes: Outcomes, **kwargs: Any) -> dict[str, dict | None]:
-    """Bootstrap CIs (prompts resampled) of accuracy, balanced accuracy, macro-F1, QWK and AUROC, as available."""
-    return {name: bootstrap_ci(len(outcomes.prompt_ids), func, **kwargs)
-            for name, func in outcomes.metric_functions().items()}
+    """Bootstrap CIs (prompts resampled) of accuracy, balanced accuracy, macro-F1, QWK and AUROC, as available;
+    for VQA, of each ``metrics.VQA_METRICS`` figure."""
+    out = {}
+    for name, func in outcomes.metric_functions().items():
+        units = outcomes.metric_units(name)
+
+        def on_units(
+            idx: np.ndarray, f: Callable[[np.ndarray], float | None] = func, u: np.ndarray = units
+        ) -> float | None:
+            return f(u[idx])
+
+        out[name] = bootstrap_ci(len(units), on_units, **kwargs)
+    return out
 
 
-def mcnemar_exact(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> dict[str, Any]:
+def mcnemar_exact(a_correct: Sequence[bool] | np.ndarray, b_correct: Sequence[bool] | np.ndarray) -> dict[str, Any]:
     """McNemar's exact test (statsmodels) on paired per-prompt correctness: only the discordant prompts count."""
     from statsmodels.stats.contingency_tables import mcnemar
 
@@ -214,27 +282,46 @@ def paired_comparison(a: Outcomes, b: Outcomes, **kwargs: Any) -> dict[str, Any]
     resample for both runs) and McNemar's exact test on per-prompt correctness."""
     common = sorted(set(a.prompt_ids) & set(b.prompt_ids))
     if len(common) < 2:
-        return {"n_prompts": len(common), "error": "fewer than 2 common prompt ids (verl's validation dumps use "
-                                                   "random prompt ids: compare offline generations)"}
+        return {
+            "n_prompts": len(common),
+            "error": "fewer than 2 common prompt ids (verl's validation dumps use "
+            "random prompt ids: compare offline generations)",
+        }
     a_sub, b_sub = _subset(a, common), _subset(b, common)
     fa, fb = a_sub.metric_functions(), b_sub.metric_functions()
-    everything = np.arange(len(common))
     diffs = {}
     for name in fa.keys() & fb.keys():
-        def diff(idx: np.ndarray, name: str = name) -> float | None:
-            va, vb = fa[name](idx), fb[name](idx)
+        units = a_sub.metric_units(name)  # the same prompts in both runs: VQA question kinds are the prompts'
+
+        def diff(idx: np.ndarray, name: str = name, units: np.ndarray = units) -> float | None:
+            va, vb = fa[name](units[idx]), fb[name](units[idx])
             return None if va is None or vb is None else va - vb
 
-        diffs[name] = {"difference": diff(everything), "ci": bootstrap_ci(len(common), diff, **kwargs)}
-    return {"n_prompts": len(common), "differences": dict(sorted(diffs.items())),
-            "mcnemar": mcnemar_exact(a_sub.prompt_correct(), b_sub.prompt_correct())}
+        diffs[name] = {"difference": diff(np.arange(len(units))), "ci": bootstrap_ci(len(units), diff, **kwargs)}
+    return {
+        "n_prompts": len(common),
+        "differences": dict(sorted(diffs.items())),
+        "mcnemar": mcnemar_exact(a_sub.prompt_correct(), b_sub.prompt_correct()),
+    }
 
 
 def _subset(outcomes: Outcomes, prompt_ids: Sequence[str]) -> Outcomes:
     position = {pid: i for i, pid in enumerate(outcomes.prompt_ids)}
     rows = [position[p] for p in prompt_ids]
-    return Outcomes(outcomes.task_type, outcomes.n_classes, list(prompt_ids), [outcomes.truth[i] for i in rows],
-                    [outcomes.predicted[i] for i in rows], [outcomes.correct[i] for i in rows])
+    values = (
+        None
+        if outcomes.values is None
+        else {name: [per_prompt[i] for i in rows] for name, per_prompt in outcomes.values.items()}
+    )
+    return Outcomes(
+        outcomes.task_type,
+        outcomes.n_classes,
+        list(prompt_ids),
+        [outcomes.truth[i] for i in rows],
+        [outcomes.predicted[i] for i in rows],
+        [outcomes.correct[i] for i in rows],
+        values,
+    )
 
 
 def row_and_seed(run_name: str) -> tuple[str, str | None]:
@@ -248,5 +335,4 @@ def mean_sd(values: Sequence[float | None]) -> dict[str, Any]:
     known = np.array([v for v in values if v is not None], dtype=float)
     if len(known) == 0:
         return {"n": 0, "mean": None, "sd": None}
-    return {"n": len(known), "mean": float(known.mean()),
-            "sd": float(known.std(ddof=1)) if len(known) > 1 else None}
+    return {"n": len(known), "mean": float(known.mean()), "sd": float(known.std(ddof=1)) if len(known) > 1 else None}

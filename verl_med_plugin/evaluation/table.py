@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from data_preprocess.atomic import write_text_atomic
 from verl_med_plugin.evaluation.dumps import EvalDataError
-from verl_med_plugin.evaluation.report import _save, _write_text_atomic, plt
+from verl_med_plugin.evaluation.report import plt, save_figure
 from verl_med_plugin.evaluation.statistics import (
     N_RESAMPLES,
     Outcomes,
@@ -37,8 +38,9 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def seed_mean_ci(outcomes: Sequence[Outcomes], metric: str = METRIC, n_resamples: int = N_RESAMPLES,
-                 seed: int = 0) -> dict | None:
+def seed_mean_ci(
+    outcomes: Sequence[Outcomes], metric: str = METRIC, n_resamples: int = N_RESAMPLES, seed: int = 0
+) -> dict | None:
     """95 % CI of the seeds' mean ``metric``, resampling the test prompts all seeds answered (the same resample for
     every seed): the test-set uncertainty of the row's mean, beside the seed-to-seed sd."""
     common = sorted(set.intersection(*(set(o.prompt_ids) for o in outcomes)))
@@ -55,13 +57,15 @@ def seed_mean_ci(outcomes: Sequence[Outcomes], metric: str = METRIC, n_resamples
 
     def statistic(idx: np.ndarray) -> float | None:
         values = [f(order[idx]) for f, order in functions]
-        return None if any(v is None for v in values) else float(np.mean(values))
+        known = [v for v in values if v is not None]
+        return None if len(known) < len(values) else float(np.mean(known))
 
     return bootstrap_ci(len(common), statistic, n_resamples=n_resamples, seed=seed)
 
 
-def build_table(runs: Sequence[dict[str, Any]], metric: str = METRIC, n_resamples: int = N_RESAMPLES,
-                seed: int = 0) -> dict[str, Any]:
+def build_table(
+    runs: Sequence[dict[str, Any]], metric: str = METRIC, n_resamples: int = N_RESAMPLES, seed: int = 0
+) -> dict[str, Any]:
     """Rows (in order of first appearance) x datasets (sorted) + mean: per cell the seeds' values, their mean ± sd,
     the 95 % CI over test prompts (of the one seed, or of the seeds' mean), and the best row per column (highest
     mean)."""
@@ -87,15 +91,20 @@ def build_table(runs: Sequence[dict[str, Any]], metric: str = METRIC, n_resample
                     ci = seed_mean_ci(cells[ds]["outcomes"], metric, n_resamples, seed) if together else None
                 out[ds] = {"values": seeds, **mean_sd(list(seeds.values())), "ci": ci}
         seed_names = sorted({s for c in cells.values() for s in c["seeds"]}, key=str)
-        per_seed = [float(np.mean([cells[ds]["seeds"][s] for ds in datasets]))
-                    for s in seed_names if all(ds in cells and cells[ds]["seeds"].get(s) is not None
-                                               for ds in datasets)]
+        per_seed = [
+            float(np.mean([cells[ds]["seeds"][s] for ds in datasets]))
+            for s in seed_names
+            if all(ds in cells and cells[ds]["seeds"].get(s) is not None for ds in datasets)
+        ]
         out[MEAN] = {"values": dict(zip(seed_names, per_seed)), **mean_sd(per_seed), "ci": None}
         table["rows"][row] = out
     table["best"] = {}
     for column in [*datasets, MEAN]:
-        means = {row: cells[column]["mean"] for row, cells in table["rows"].items()
-                 if column in cells and cells[column]["mean"] is not None}
+        means = {
+            row: cells[column]["mean"]
+            for row, cells in table["rows"].items()
+            if column in cells and cells[column]["mean"] is not None
+        }
         if means:
             top = max(means.values())
             table["best"][column] = sorted(row for row, v in means.items() if v == top)
@@ -132,8 +141,18 @@ def markdown_table(table: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$", "{": r"\{",
-          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "_": r"\_",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def _latex_escape(text: str) -> str:
@@ -143,8 +162,12 @@ def _latex_escape(text: str) -> str:
 def latex_table(table: dict[str, Any]) -> str:
     """The table as a booktabs LaTeX tabular; best row per column in bold."""
     columns = [*table["datasets"], MEAN]
-    lines = [r"\begin{tabular}{l" + "c" * (len(columns) + 1) + "}", r"\toprule",
-             "Row & Seeds & " + " & ".join(_latex_escape(c) for c in columns) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{tabular}{l" + "c" * (len(columns) + 1) + "}",
+        r"\toprule",
+        "Row & Seeds & " + " & ".join(_latex_escape(c) for c in columns) + r" \\",
+        r"\midrule",
+    ]
     for row, cells in table["rows"].items():
         texts = []
         for column in columns:
@@ -186,11 +209,14 @@ def plot_table(table: dict[str, Any], path: Path) -> Path:
     ax.set_xticks(x, columns)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(f"test {table['metric']}")
-    ax.set_title(f"test {table['metric']}: bars = mean over seeds, whiskers = 95 % CI over test prompts, "
-                 "dots = seeds, ★ = best row", fontsize=10)
+    ax.set_title(
+        f"test {table['metric']}: bars = mean over seeds, whiskers = 95 % CI over test prompts, "
+        "dots = seeds, ★ = best row",
+        fontsize=10,
+    )
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _curve_series(runs: Sequence[dict], dataset: str) -> list[str]:
@@ -216,8 +242,9 @@ def plot_training_curves(runs: Sequence[dict[str, Any]], path: Path) -> Path | N
     panels = [(ds, key) for ds in datasets for key in series[ds]] + [(None, "train score")] * bool(with_rollouts)
     n_cols = max([len(keys) for keys in series.values()] + [1])
     n_rows = len(datasets) + bool(with_rollouts)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.6 * n_cols + 1.8, 2.8 * n_rows), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(3.6 * n_cols + 1.8, 2.8 * n_rows), squeeze=False, layout="constrained"
+    )
     row_names = list(dict.fromkeys(row_and_seed(r["name"])[0] for r in runs))
     colors = {row: f"C{i % 10}" for i, row in enumerate(row_names)}
     for ax in axes.flat:
@@ -245,27 +272,37 @@ def plot_training_curves(runs: Sequence[dict[str, Any]], path: Path) -> Path | N
             mean = [np.mean(by_step[s]) for s in steps]
             ax.plot(steps, mean, marker="o", markersize=3, color=colors[row], label=row)
             if any(len(by_step[s]) > 1 for s in steps):
-                ax.fill_between(steps, [min(by_step[s]) for s in steps], [max(by_step[s]) for s in steps],
-                                color=colors[row], alpha=0.2, linewidth=0)
-        title = "training reward (rollouts)" if ds is None else f"{ds}: " + (
-            "validation accuracy" if key == "accuracy" else key)
+                ax.fill_between(
+                    steps,
+                    [min(by_step[s]) for s in steps],
+                    [max(by_step[s]) for s in steps],
+                    color=colors[row],
+                    alpha=0.2,
+                    linewidth=0,
+                )
+        title = (
+            "training reward (rollouts)"
+            if ds is None
+            else f"{ds}: " + ("validation accuracy" if key == "accuracy" else key)
+        )
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     handles, labels = next(((h, lab) for h, lab in (a.get_legend_handles_labels() for a in axes.flat) if h), ([], []))
     fig.legend(handles, labels, loc="outside right upper", frameon=False, title="row (mean of seeds; range shaded)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def write_table(runs: Sequence[dict[str, Any]], out_dir: Path, n_resamples: int = N_RESAMPLES,
-                seed: int = 0) -> tuple[dict[str, Any], list[Path]]:
+def write_table(
+    runs: Sequence[dict[str, Any]], out_dir: Path, n_resamples: int = N_RESAMPLES, seed: int = 0
+) -> tuple[dict[str, Any], list[Path]]:
     """``table.md``, ``table.tex``, ``table.png`` and ``training_curves.png`` (when dumps have steps)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = build_table(runs, n_resamples=n_resamples, seed=seed)
     written = [out_dir / "table.md", out_dir / "table.tex"]
-    _write_text_atomic(written[0], markdown_table(table))
-    _write_text_atomic(written[1], latex_table(table))
+    write_text_atomic(written[0], markdown_table(table))
+    write_text_atomic(written[1], latex_table(table))
     written.append(plot_table(table, out_dir / "table.png"))
     curves = plot_training_curves(runs, out_dir / "training_curves.png")
     return table, written + ([curves] if curves else [])
@@ -280,8 +317,9 @@ def merge_reports(paths: Sequence[Path]) -> list[dict[str, Any]]:
             report = json.loads(Path(path).read_text(encoding="utf-8"))
             runs = report["runs"]
         except (OSError, ValueError, KeyError, TypeError) as err:
-            raise EvalDataError(f"--table {path}: not a verl-med-eval metrics.json ({type(err).__name__}: {err})"
-                                ) from err
+            raise EvalDataError(
+                f"--table {path}: not a verl-med-eval metrics.json ({type(err).__name__}: {err})"
+            ) from err
         for run in runs:
             target = merged.setdefault(run["name"], {"name": run["name"], "datasets": {}, "curves": {}})
             for ds, m in run.get("datasets", {}).items():
@@ -307,4 +345,3 @@ def table_main(paths: Sequence[str], out_dir: Path, n_resamples: int = N_RESAMPL
     for path in written:
         print(path)
     return 0
-

@@ -72,8 +72,12 @@ def _mrope_aware_as_nested_tensor(torch_module) -> None:
         return
 
     def as_nested_tensor(ts: Any, dtype=None, device=None, layout=None):
-        if (layout is torch_module.jagged and isinstance(ts, (list, tuple)) and ts
-                and all(isinstance(t, torch_module.Tensor) and t.dim() == 2 and t.shape == ts[0].shape for t in ts)):
+        if (
+            layout is torch_module.jagged
+            and isinstance(ts, (list, tuple))
+            and ts
+            and all(isinstance(t, torch_module.Tensor) and t.dim() == 2 and t.shape == ts[0].shape for t in ts)
+        ):
             values = torch_module.cat(list(ts), dim=1)
             if dtype is not None or device is not None:
                 values = values.to(dtype=dtype, device=device)
@@ -162,8 +166,9 @@ class _Hooks(importlib.abc.MetaPathFinder):
         self._busy: set[str] = set()
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname in self._busy or not (fullname in self.after_import
-                                          or (fullname == "torchvision" and self.torchvision_pending)):
+        if fullname in self._busy or not (
+            fullname in self.after_import or (fullname == "torchvision" and self.torchvision_pending)
+        ):
             return None
         self._busy.add(fullname)
         try:

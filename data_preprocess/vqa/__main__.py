@@ -1,0 +1,91 @@
+"""``python -m data_preprocess.vqa --benchmark NAME --input PATH --output_dir DIR [--split ...]``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from .. import validate
+from ..cli import PromptOptions, run_cli
+from . import benchmark_names
+from .pipeline import convert
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from .registry import BENCHMARKS
+
+    names = benchmark_names()
+    parser = argparse.ArgumentParser(
+        prog="python -m data_preprocess.vqa",
+        description=__doc__
+        + "\n\nBenchmarks (see docs/vqa.md):\n"
+        + "\n".join(f"  {n}: --input {BENCHMARKS[n].layout} ({BENCHMARKS[n].card})" for n in names),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--benchmark", required=True, choices=names)
+    parser.add_argument("--input", required=True, help="the downloaded release (see above)")
+    parser.add_argument("--output_dir", required=True, help="folder for <split>.parquet (created)")
+    parser.add_argument(
+        "--split",
+        action="append",
+        default=None,
+        help="split(s) to write, repeatable or comma-separated (default: all the release has)",
+    )
+    parser.add_argument(
+        "--max_side",
+        type=validate.image_side,
+        default=448,
+        help="longest stored image side, rounded to multiples of 28 px (0 keeps the size)",
+    )
+    PromptOptions.add_args(parser, option_style=False)  # options are always lettered: part of the question
+    study = parser.add_argument_group("OmniMedVQA generalisation studies (Med-R1)")
+    study.add_argument(
+        "--split_by",
+        choices=["random", "modality", "question_type"],
+        default=None,
+        help="random (default): seeded split stratified by modality and question type; modality / "
+        "question_type: train on --train_groups, test on --test_groups (default: the others)",
+    )
+    study.add_argument("--train_groups", type=_names, default=None, help="comma-separated modalities/question types")
+    study.add_argument("--test_groups", type=_names, default=None, help="comma-separated; default: all others")
+    study.add_argument("--test_fraction", type=validate.fraction, default=None, help="random split (default 0.2)")
+    study.add_argument("--val_fraction", type=validate.fraction, default=None, help="share of train kept for val")
+    study.add_argument("--seed", type=int, default=None, help="seed of the random splits (default 42)")
+    study.add_argument(
+        "--access",
+        choices=["open", "all"],
+        default=None,
+        help="open (default): the open-access subsets, whose images ship; all: also restricted",
+    )
+    args = parser.parse_args(argv)
+    splits = [s for chunk in args.split for s in _names(chunk)] if args.split else None
+    written = convert(
+        args.benchmark,
+        args.input,
+        args.output_dir,
+        splits=splits,
+        prompt=PromptOptions.from_args(args),
+        max_side=args.max_side,
+        split_by=args.split_by,
+        train_groups=args.train_groups,
+        test_groups=args.test_groups,
+        test_fraction=args.test_fraction,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        access=args.access,
+    )
+    for path in written.values():
+        print(path)
+
+
+def cli() -> None:
+    """Console-script entry: one error line and exit status 1 on bad input, never a traceback."""
+    run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

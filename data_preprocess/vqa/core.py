@@ -1,0 +1,299 @@
+"""What every medical-VQA converter shares: the source-independent item, the row contract (docs/vqa.md), image
+look-up in folders and zips, and the streaming, atomic conversion loop (``common.atomic_outputs``).
+
+A benchmark module only turns its released files into ``VQAItem`` objects; prompts, task types, ground truth,
+knowledge and writing are decided here, once, for all benchmarks.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import string
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from functools import cache, partial
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from PIL import Image
+
+from reward_fns.task_type import TaskType
+
+from ..common import QWEN_VL_FACTOR, ConversionError, encode_png, fit_size, open_image, resize
+from ..prompts import _tidy, answer_formats, load_template, render_options
+from ..schema import make_extra_info, make_row
+
+YES_NO = ("yes", "no")
+# HF split names -> the converters' split names (train / val / test, as MedMNIST writes them).
+SPLIT_ALIASES = {"validation": "val", "validate": "val", "valid": "val", "dev": "val"}
+
+
+@dataclass
+class VQAItem:
+    """One question of a benchmark, as released: the reader fills it, ``build_row`` turns it into a verl row."""
+
+    where: str  # "<file>: <record>" named in every error about this item
+    question: str
+    answer: str  # the benchmark's answer exactly as released
+    images: list[Callable[[], bytes]]  # loaders of the encoded image files (read only when the row is built)
+    options: list[str] = field(default_factory=list)  # mcq option texts in order (A, B, ...)
+    correct: int | None = None  # mcq: index of the correct option
+    modality: str = ""
+    organ: str = ""
+    question_type: str = ""
+
+
+def normalise_split(name: str) -> str:
+    """``validation``/``validate``/``dev`` -> ``val``; other names unchanged (lower case).
+
+    >>> normalise_split("validation"), normalise_split("test_clean")
+    ('val', 'test_clean')
+    """
+    name = name.strip().lower()
+    return SPLIT_ALIASES.get(name, name)
+
+
+def yes_no(answer: str) -> str | None:
+    """ "yes"/"no" when a released answer is one (any case, trailing full stop), else None.
+
+    >>> yes_no(" Yes."), yes_no("liver")
+    ('yes', None)
+    """
+    text = answer.strip().rstrip(".").strip().casefold()
+    return text if text in YES_NO else None
+
+
+def require(record: Mapping[str, Any], key: str, where: str, *, allow_empty: bool = False) -> str:
+    """A record's text field, or one ``ConversionError`` naming the file, the record and the field."""
+    if not isinstance(record, Mapping):
+        raise ConversionError(f"{where}: expected an object with field '{key}', got {type(record).__name__}")
+    if key not in record or record[key] is None:
+        raise ConversionError(f"{where}: field '{key}' is missing")
+    value = record[key]
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ConversionError(f"{where}: field '{key}': expected text, got {type(value).__name__}")
+    text = str(value).strip()
+    if not text and not allow_empty:
+        raise ConversionError(f"{where}: field '{key}' is empty")
+    return text
+
+
+def letter_index(letter: str, n_options: int, where: str, key: str) -> int:
+    """Index of an answer letter ("B" -> 1) among ``n_options``; a bad letter names the field."""
+    text = letter.strip().upper()
+    if len(text) != 1 or not "A" <= text < chr(ord("A") + n_options):
+        raise ConversionError(
+            f"{where}: field '{key}': {letter!r} is not one of the option letters A-{chr(ord('A') + n_options - 1)}"
+        )
+    return ord(text) - ord("A")
+
+
+# --- images ----------------------------------------------------------------------------------------------------
+
+
+class ImageStore:
+    """Finds a benchmark's image by its released relative path in an unpacked folder or in the released zip,
+    whatever folder the archive or the user put above it (``imgs/x/source.jpg`` is found as ``Slake/imgs/x/...``
+    and ``x/source.jpg``). Zip members are read one at a time: the archive is never unpacked."""
+
+    def __init__(self, roots: Sequence[Path]):
+        self.roots = [Path(r) for r in roots if Path(r).exists()]
+        self._zips: list[tuple[zipfile.ZipFile, dict[str, str]]] = []
+        for root in self.roots:
+            if root.is_file() and zipfile.is_zipfile(root):
+                archive = zipfile.ZipFile(root)
+                index: dict[str, str] = {}
+                for name in sorted(archive.namelist()):
+                    if name.endswith("/"):
+                        continue
+                    parts = PurePosixPath(name).parts
+                    for k in range(len(parts)):  # every path suffix -> member (first in sorted order wins)
+                        index.setdefault("/".join(parts[k:]), name)
+                self._zips.append((archive, index))
+
+    def loader(self, relative: str, where: str) -> Callable[[], bytes]:
+        """A function reading the image's bytes; a missing image fails now, naming the record and the path."""
+        rel = str(PurePosixPath(relative.replace("\\", "/").lstrip("./")))
+        for root in self.roots:
+            if root.is_dir():
+                parts = PurePosixPath(rel).parts
+                for k in range(len(parts)):
+                    path = root.joinpath(*parts[k:])
+                    if path.is_file():
+                        return path.read_bytes
+        for archive, index in self._zips:
+            parts = PurePosixPath(rel).parts
+            for k in range(len(parts)):
+                member = index.get("/".join(parts[k:]))
+                if member is not None:
+                    return partial(archive.read, member)
+        looked = ", ".join(str(r) for r in self.roots) or "no image folder or zip found"
+        raise ConversionError(f"{where}: image {relative!r} not found (looked in: {looked})")
+
+    def close(self) -> None:
+        for archive, _ in self._zips:
+            archive.close()
+
+
+def decode_image(data: bytes, where: str, max_side: int) -> Image.Image:
+    """Decode (with the converters' decompression-bomb guard) and fit to ``max_side`` in multiples of 28 px."""
+    try:
+        image = open_image(io.BytesIO(data))
+    except ConversionError as err:
+        raise ConversionError(f"{where}: image: {str(err).split('image: ', 1)[-1]}") from None
+    return resize(image, fit_size(*image.size, max_side))
+
+
+# --- rows ------------------------------------------------------------------------------------------------------
+
+
+def task_of(item: VQAItem) -> tuple[TaskType, str, list[str]]:
+    """Task type, ground truth and ``labels`` of an item (the row contract, docs/vqa.md).
+
+    >>> task_of(VQAItem("f: 1", "Is it?", "Yes", []))[:2]
+    (<TaskType.CLOSED: 'closed'>, 'yes')
+    """
+    if item.options:
+        if item.correct is None or not 0 <= item.correct < len(item.options):
+            raise ConversionError(f"{item.where}: no correct option among {len(item.options)}")
+        return TaskType.MCQ, item.options[item.correct], list(item.options)
+    answer = yes_no(item.answer)
+    if answer is not None:
+        return TaskType.CLOSED, answer, list(YES_NO)
+    return TaskType.OPEN, item.answer.strip(), []
+
+
+@cache
+def _formats(task_type: str) -> dict[str, str]:
+    return answer_formats()[task_type]
+
+
+def prompt_text(
+    template: str, question: str, options: Sequence[str], task_type: str, knowledge: str, n_images: int
+) -> str:
+    """The user turn: the template (``data_preprocess/templates``) with the question, the lettered options
+    (always shown: they are part of the question), the VQA answer format, one ``<image>`` per image."""
+    formats = _formats(task_type)
+    shown = question
+    if options:
+        lines = [question, formats.get("options_intro", "Options:"), *render_options(options, "letter")]
+        shown = "\n".join(lines) + "\n"  # the instruction after the list starts its own line
+    fields = {
+        "question": shown,
+        "options": "",
+        "knowledge": knowledge,
+        "task_instruction": formats.get("task_instruction", ""),
+        "answer_format": formats["answer_format"],
+    }
+    text = _tidy(load_template(template).user.format(**fields))
+    return text.replace("<image>", "<image>" * n_images, 1)
+
+
+def _knowledge(modality: str) -> str:
+    from ..modality_knowledge import modality_knowledge
+
+    return modality_knowledge(modality)[1] if modality else ""
+
+
+class RowFactory:
+    """Builds the rows of one benchmark run; knowledge is looked up once per modality."""
+
+    def __init__(self, benchmark: str, template: str = "vrft", max_side: int = 448, system_prompt: str | None = None):
+        self.benchmark, self.template, self.max_side = benchmark, template, max_side
+        self.system_prompt = system_prompt if system_prompt is not None else load_template(template).system
+        self._knowledge: dict[str, str] = {}
+
+    def side(self, n_images: int) -> int:
+        """Longest side per image: ``max_side`` shrunk by sqrt(n) for a question with n images, so every row
+        spends about the visual tokens of one ``max_side`` image and stays within the prompt length limit."""
+        if self.max_side <= 0 or n_images <= 1:
+            return self.max_side
+        return max(QWEN_VL_FACTOR, int(self.max_side / math.sqrt(n_images)))
+
+    def knowledge(self, modality: str) -> str:
+        if modality not in self._knowledge:
+            self._knowledge[modality] = _knowledge(modality)
+        return self._knowledge[modality]
+
+    def row(self, item: VQAItem, split: str, index: int) -> dict[str, Any]:
+        task_type, ground_truth, labels = task_of(item)
+        if len(item.options) > len(string.ascii_uppercase):
+            raise ConversionError(f"{item.where}: {len(item.options)} options, at most 26 can be lettered")
+        images = [decode_image(load(), item.where, self.side(len(item.images))) for load in item.images]
+        knowledge = self.knowledge(item.modality)
+        text = prompt_text(self.template, item.question, item.options, task_type.value, knowledge, len(images))
+        extra_info = make_extra_info(
+            split=split,
+            index=int(index),
+            dataset=self.benchmark,
+            task_type=task_type.value,
+            labels=labels,
+            option_style="letter" if item.options else "none",
+            question=item.question,
+            knowledge=knowledge,
+            template=load_template(self.template).name,
+            image_size=[int(images[0].size[0]), int(images[0].size[1])] if images else [],
+            options=list(item.options),
+            modality=item.modality,
+            organ=item.organ,
+            question_type=item.question_type,
+            answer=item.answer,
+        )
+        return make_row(
+            dataset=self.benchmark,
+            prompt_text=text,
+            image_bytes=[encode_png(i) for i in images],
+            ground_truth=ground_truth,
+            extra_info=extra_info,
+            system_prompt=self.system_prompt,
+        )
+
+
+# --- small helpers the readers share -------------------------------------------------------------------------------
+
+_CHOICE_PREFIX = re.compile(r"^\s*\(?[A-Za-z]\)?\s*[:.)]\s*")
+
+
+def strip_choice_prefix(text: str, letter: str) -> str:
+    """``"A:Diffuse uptake"`` / ``" B: Focal"`` -> the option text (PMC-VQA repeats the letter in the choice).
+
+    >>> strip_choice_prefix(" B:Focal uptake pattern", "B")
+    'Focal uptake pattern'
+    """
+    match = _CHOICE_PREFIX.match(text)
+    if match and match.group(0).strip().strip("(").upper().startswith(letter.upper()):
+        return text[match.end() :].strip()
+    return text.strip()
+
+
+def split_files(
+    folder: Path,
+    names: Sequence[str],
+    items: Callable[[Path, ImageStore], Iterable[VQAItem]],
+    image_roots: Sequence[Path],
+    stack: ExitStack,
+    missing: str,
+) -> dict[str, Callable[[], Iterable[VQAItem]]]:
+    """A reader's result for a release of one file per split: per split (the file's stem, ``normalise_split``),
+    the items of each file of ``names`` in ``folder``, their images looked up under ``image_roots`` (closed with
+    ``stack``). ``missing``: the error when none of the files is there."""
+    files = [folder / name for name in names if (folder / name).is_file()]
+    if not files:
+        raise ConversionError(missing)
+    images = ImageStore(image_roots)
+    stack.callback(images.close)
+    return {normalise_split(p.stem): partial(items, p, images) for p in files}
+
+
+def files_by_split(paths: Iterable[Path], split_of: Callable[[Path], str | None]) -> dict[str, list[Path]]:
+    """Group source files by split name (sorted, so reruns read them in the same order)."""
+    out: dict[str, list[Path]] = {}
+    for path in sorted(paths):
+        split = split_of(path)
+        if split:
+            out.setdefault(normalise_split(split), []).append(path)
+    return out

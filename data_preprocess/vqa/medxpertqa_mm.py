@@ -1,0 +1,73 @@
+"""MedXpertQA MM (Zuo et al. 2025) as released on Hugging Face by TsinghuaC3I/MedXpertQA: ``MM/dev.jsonl`` and
+``MM/test.jsonl`` (one question per line: ``id``, ``question`` with the choices appended after "Answer
+Choices:", ``options`` {"A": .., "E": ..}, ``label`` (a letter), ``images`` (file names), ``medical_task``,
+``body_system``, ``question_type``) and the images in ``images.zip``, zipped or unpacked. Every question is a
+five-option ``mcq``; some have several images (one ``<image>`` each). The release names no modality."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+from ..common import ConversionError
+from .core import ImageStore, VQAItem, letter_index, require, split_files
+from .registry import SplitItems, register
+
+CARD = "https://huggingface.co/datasets/TsinghuaC3I/MedXpertQA"
+SPLIT_FILES = ("dev.jsonl", "test.jsonl")
+_CHOICES = re.compile(r"\s*Answer Choices:.*\Z", re.DOTALL)
+
+
+def items(path: Path, images: ImageStore) -> Iterator[VQAItem]:
+    """Stream the JSONL file line by line."""
+    with path.open(encoding="utf-8-sig") as handle:
+        for n, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}: line {n}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ConversionError(f"{where}: not valid JSON ({err.msg})") from None
+            if not isinstance(record, dict):
+                raise ConversionError(f"{where}: expected a JSON object, got {type(record).__name__}")
+            options = record.get("options")
+            if not isinstance(options, dict) or not options:
+                raise ConversionError(f"{where}: field 'options' is missing or not an object of lettered choices")
+            letters = sorted(options)
+            if letters != [chr(ord("A") + i) for i in range(len(letters))]:
+                raise ConversionError(f"{where}: field 'options': keys {letters} are not A, B, ... in order")
+            texts = [require(options, x, f"{where}: options") for x in letters]
+            names = record.get("images")
+            if not isinstance(names, list) or not names or not all(isinstance(x, str) and x for x in names):
+                raise ConversionError(f"{where}: field 'images' is missing or not a list of image file names")
+            label = require(record, "label", where)
+            yield VQAItem(
+                where=where,
+                question=_CHOICES.sub("", require(record, "question", where)),
+                answer=label,
+                options=texts,
+                correct=letter_index(label, len(texts), where, "label"),
+                images=[images.loader(name, where) for name in names],
+                organ=require(record, "body_system", where, allow_empty=True),
+                question_type=require(record, "question_type", where, allow_empty=True),
+            )
+
+
+@register("medxpertqa_mm", card=CARD, layout="the dataset repo folder with MM/{dev,test}.jsonl and images.zip")
+def read(input_path: Path, stack: ExitStack) -> dict[str, SplitItems]:
+    """Splits of the release (val = dev, test) -> their items."""
+    root = input_path if input_path.is_dir() else input_path.parent
+    mm = root / "MM" if (root / "MM").is_dir() else root
+    top = mm.parent if mm.name == "MM" else mm
+    return split_files(
+        mm,
+        SPLIT_FILES,
+        items,
+        [top / "images", top / "images.zip", top],
+        stack,
+        missing=f"--input {input_path}: no MM/dev.jsonl or MM/test.jsonl",
+    )

@@ -1,0 +1,56 @@
+"""PMC-VQA (Zhang et al. 2023) as released on Hugging Face by xmcmic/PMC-VQA: ``train.csv``, ``test.csv``,
+``test_clean.csv`` (version 2: ``train_2.csv``, ``test_2.csv``) with ``Figure_path``, ``Question``, ``Answer``
+(``Anwser`` in early files), ``Choice A`` .. ``Choice D`` (the text repeats the letter: ``"A:Diffuse uptake"``)
+and ``Answer_label``; the figures in ``images.zip`` / ``images_2.zip``, zipped or unpacked. Every question is a
+four-option ``mcq``. The CSVs are streamed row by row."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+from ..common import ConversionError
+from .core import ImageStore, VQAItem, letter_index, require, split_files, strip_choice_prefix
+from .registry import SplitItems, register
+
+CARD = "https://huggingface.co/datasets/xmcmic/PMC-VQA"
+SPLIT_FILES = ("train.csv", "test.csv", "test_clean.csv", "train_2.csv", "test_2.csv")
+LETTERS = ("A", "B", "C", "D")
+
+
+def items(path: Path, images: ImageStore) -> Iterator[VQAItem]:
+    csv.field_size_limit(1 << 24)
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        needed = ["Figure_path", "Question", *(f"Choice {x}" for x in LETTERS), "Answer_label"]
+        for key in needed:
+            if key not in header:
+                raise ConversionError(f"{path}: field '{key}' is missing (columns: {header})")
+        for i, record in enumerate(reader):
+            where = f"{path}: row {i + 2}"  # line number in the file (after the header)
+            options = [strip_choice_prefix(require(record, f"Choice {x}", where), x) for x in LETTERS]
+            yield VQAItem(
+                where=where,
+                question=require(record, "Question", where),
+                answer=require(record, "Answer_label", where),
+                options=options,
+                correct=letter_index(record["Answer_label"], len(options), where, "Answer_label"),
+                images=[images.loader(require(record, "Figure_path", where), where)],
+            )
+
+
+@register("pmc_vqa", card=CARD, layout="the dataset folder with train.csv/test.csv and images.zip or images/")
+def read(input_path: Path, stack: ExitStack) -> dict[str, SplitItems]:
+    """Splits of the release (train, test, test_clean, train_2, test_2: those present) -> their items."""
+    root = input_path if input_path.is_dir() else input_path.parent
+    return split_files(
+        root,
+        SPLIT_FILES,
+        items,
+        [root / "images", root / "figures", root / "images.zip", root / "images_2.zip", root],
+        stack,
+        missing=f"--input {input_path}: none of {', '.join(SPLIT_FILES)} found",
+    )

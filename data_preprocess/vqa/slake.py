@@ -1,0 +1,59 @@
+"""SLAKE (Liu et al. 2021) as released on Hugging Face by BoKelvin/SLAKE: ``train.json``, ``validate.json``,
+``test.json`` (a list of questions: ``img_name``, ``question``, ``answer``, ``q_lang``, ``answer_type``,
+``content_type``, ``modality``, ``location``, ...) and the images in ``imgs.zip`` (``imgs/xmlab<N>/source.jpg``),
+zipped or unpacked. Only English questions (``q_lang == "en"``) are kept: the Chinese half asks the same things."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+from .. import validate
+from .core import ImageStore, VQAItem, require, split_files
+from .registry import SplitItems, register
+
+CARD = "https://huggingface.co/datasets/BoKelvin/SLAKE"
+SPLIT_FILES = ("train.json", "validate.json", "test.json")
+LANGUAGE = "en"
+
+
+def read_records(path: Path) -> list:
+    """A SLAKE question file: a JSON list (a few MB, read whole)."""
+    return validate.parse_document(
+        validate.read_text(path, "SLAKE question file"),
+        str(path),
+        expect=list,
+        what="a JSON list of questions",
+        fmt="json",
+    )
+
+
+def items(path: Path, images: ImageStore) -> Iterator[VQAItem]:
+    for i, record in enumerate(read_records(path)):
+        where = f"{path}: record {i}"
+        if require(record, "q_lang", where) != LANGUAGE:
+            continue
+        yield VQAItem(
+            where=where,
+            question=require(record, "question", where),
+            answer=require(record, "answer", where),
+            images=[images.loader(require(record, "img_name", where), where)],
+            modality=require(record, "modality", where),
+            organ=require(record, "location", where, allow_empty=True),
+            question_type=require(record, "content_type", where, allow_empty=True),
+        )
+
+
+@register("slake", card=CARD, layout="the dataset folder with train.json/validate.json/test.json and imgs.zip or imgs/")
+def read(input_path: Path, stack: ExitStack) -> dict[str, SplitItems]:
+    """Splits of the release (train, val, test) -> their English items."""
+    root = input_path if input_path.is_dir() else input_path.parent
+    return split_files(
+        root,
+        SPLIT_FILES,
+        items,
+        [root / "imgs", root / "imgs.zip", root],
+        stack,
+        missing=f"--input {input_path}: none of {', '.join(SPLIT_FILES)} found",
+    )

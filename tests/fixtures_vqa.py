@@ -1,0 +1,300 @@
+"""Tiny medical-VQA releases in each benchmark's public layout (docs/vqa.md cites the cards): the same file names,
+folders, field names and quirks (PMC-VQA's "A:" choice prefixes, MedXpertQA's appended "Answer Choices:", SLAKE's
+Chinese half, OmniMedVQA's open/restricted subsets), with small synthetic images."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from fixtures_data import synthetic_images
+from PIL import Image
+
+
+def image_bytes(seed: int, fmt: str = "PNG", size: int = 40, channels: int = 3) -> bytes:
+    """A small encoded image, distinct per seed (JPEG for the releases that ship JPEG)."""
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_images(1, size, channels, seed=seed)[0]).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _hf_parquet(path: Path, rows: list[tuple[str, str]], seed: int) -> None:
+    """A ``datasets``-written shard: ``image`` struct {bytes, path}, ``question``, ``answer``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    schema = pa.schema([("image", image), ("question", pa.string()), ("answer", pa.string())])
+    table = pa.Table.from_pylist(
+        [
+            {"image": {"bytes": image_bytes(seed + i, "JPEG"), "path": None}, "question": q, "answer": a}
+            for i, (q, a) in enumerate(rows)
+        ],
+        schema=schema,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+
+
+RAD_ROWS = [
+    ("are regions of the brain infarcted?", "yes"),
+    ("is there evidence of a pneumothorax?", "no"),
+    ("where is the lesion?", "right upper lobe"),
+    ("what imaging modality was used?", "ct"),
+]
+
+
+def write_vqa_rad(root: Path) -> Path:
+    """flaviagiammarino/vqa-rad: ``data/{train,test}-00000-of-00001-<hash>.parquet``."""
+    _hf_parquet(root / "data" / "train-00000-of-00001-eb8844602202be60.parquet", RAD_ROWS, seed=1)
+    _hf_parquet(root / "data" / "test-00000-of-00001-e5bc3d208bb4deeb.parquet", RAD_ROWS[:2], seed=11)
+    return root
+
+
+PATH_ROWS = [
+    ("does this image show necrosis?", "yes"),
+    ("what is present?", "granuloma"),
+    ("is the tissue normal?", "no"),
+]
+
+
+def write_pathvqa(root: Path) -> Path:
+    """flaviagiammarino/path-vqa: ``data/{train,validation,test}-*.parquet``."""
+    for k, split in enumerate(("train", "validation", "test")):
+        _hf_parquet(root / "data" / f"{split}-00000-of-00001-{k}a2b.parquet", PATH_ROWS, seed=20 + 5 * k)
+    return root
+
+
+def slake_record(
+    qid: int,
+    img: int,
+    question: str,
+    answer: str,
+    answer_type: str,
+    content_type: str,
+    lang: str = "en",
+    modality: str = "CT",
+    location: str = "Abdomen",
+) -> dict:
+    return {
+        "img_id": img,
+        "img_name": f"xmlab{img}/source.jpg",
+        "question": question,
+        "answer": answer,
+        "q_lang": lang,
+        "location": location,
+        "modality": modality,
+        "answer_type": answer_type,
+        "base_type": "vqa",
+        "content_type": content_type,
+        "triple": ["vhead", "_", "_"],
+        "qid": qid,
+    }
+
+
+def write_slake(root: Path, zipped: bool = True) -> Path:
+    """BoKelvin/SLAKE: ``{train,validate,test}.json`` and ``imgs.zip`` (``imgs/xmlab<N>/source.jpg``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    train = [
+        slake_record(1, 1, "Does the picture contain liver?", "Yes", "CLOSED", "Organ"),
+        slake_record(2, 1, "Which is bigger in this image, liver or spleen?", "Liver", "CLOSED", "Size"),
+        slake_record(3, 1, "图片中包含肝脏吗?", "是", "CLOSED", "Organ", lang="zh"),
+        slake_record(
+            4, 2, "Which organ is abnormal?", "Left Lung", "OPEN", "Abnormality", modality="X-Ray", location="Chest"
+        ),
+    ]
+    files = {
+        "train.json": train,
+        "validate.json": [
+            slake_record(
+                5, 3, "Is this a T2 weighted MRI?", "No", "CLOSED", "Modality", modality="MRI", location="Brain"
+            )
+        ],
+        "test.json": [
+            slake_record(
+                6,
+                2,
+                "What modality is used to take this image?",
+                "X-Ray",
+                "OPEN",
+                "Modality",
+                modality="X-Ray",
+                location="Chest",
+            )
+        ],
+    }
+    for name, records in files.items():
+        (root / name).write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+    images = {f"imgs/xmlab{i}/source.jpg": image_bytes(100 + i, "JPEG") for i in (1, 2, 3)}
+    if zipped:
+        _zip(root / "imgs.zip", images)
+    else:
+        for name, data in images.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(data)
+    return root
+
+
+PMC_HEADER = ["Figure_path", "Question", "Answer", "Choice A", "Choice B", "Choice C", "Choice D", "Answer_label"]
+
+
+def pmc_row(figure: str, question: str, choices: list[str], label: str) -> list[str]:
+    answer = choices["ABCD".index(label)]
+    return [
+        figure,
+        question,
+        answer,
+        *(f" {x}:{c}" if i % 2 else f"{x}:{c}" for i, (x, c) in enumerate(zip("ABCD", choices))),
+        label,
+    ]
+
+
+def write_pmc_vqa(root: Path) -> Path:
+    """xmcmic/PMC-VQA: ``train.csv``/``test.csv`` and ``images.zip`` (``images/PMC..._F1.jpg``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    rows = {
+        "train.csv": [
+            pmc_row(
+                "PMC1064097_F1.jpg",
+                "What is the uptake pattern in the breast?",
+                [
+                    "Diffuse uptake pattern",
+                    "Focal uptake pattern",
+                    "No uptake pattern",
+                    "Cannot determine from the information given",
+                ],
+                "B",
+            ),
+            pmc_row("PMC2000001_F2.jpg", "Which imaging technique was used?", ["CT", "MRI", "PET", "Ultrasound"], "D"),
+        ],
+        "test.csv": [
+            pmc_row(
+                "PMC3000002_F3.jpg",
+                "Where is the mass located?",
+                ["Left kidney", "Right kidney", "Liver", "Spleen"],
+                "A",
+            )
+        ],
+    }
+    for name, body in rows.items():
+        with (root / name).open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(PMC_HEADER)
+            writer.writerows(body)
+    _zip(
+        root / "images.zip",
+        {
+            f"images/{r[0]}": image_bytes(200 + i, "JPEG", size=900 if i == 0 else 40)
+            for i, r in enumerate(rows["train.csv"] + rows["test.csv"])
+        },
+    )
+    return root
+
+
+OMNI_MODALITIES = {
+    "ACRIMA": "Fundus Photography",
+    "Chest CT Scan": "CT(Computed Tomography)",
+    "COVID-19 Radiography": "X-Ray",
+}
+OMNI_TYPES = ("Disease Diagnosis", "Modality Recognition", "Anatomy Identification")
+
+
+def write_omnimedvqa(root: Path, per_dataset: int = 6) -> Path:
+    """foreverbeliever/OmniMedVQA (unpacked ``OmniMedVQA.zip``): ``QA_information/{Open,Restricted}-access/*.json``
+    and ``Images/<dataset>/...``; restricted subsets ship without images."""
+    top = root / "OmniMedVQA"
+    n = 0
+    for dataset, modality in OMNI_MODALITIES.items():
+        records = []
+        for i in range(per_dataset):
+            image_path = f"Images/{dataset}/im{i:03d}.png"
+            (top / image_path).parent.mkdir(parents=True, exist_ok=True)
+            (top / image_path).write_bytes(image_bytes(300 + n, size=36, channels=1 if i % 2 else 3))
+            options = ["normal", "glaucoma", "cataract", "drusen"][: 2 + i % 3]
+            record = {
+                "dataset": dataset,
+                "question_id": f"{dataset}_{i:03d}",
+                "question_type": OMNI_TYPES[i % 3],
+                "question": f"What does image {i} show?",
+                "gt_answer": options[i % len(options)],
+                "image_path": image_path,
+                "modality_type": modality,
+            }
+            record.update({f"option_{x}": text for x, text in zip("ABCD", options)})
+            records.append(record)
+            n += 1
+        folder = top / "QA_information" / "Open-access"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{dataset}.json").write_text(json.dumps(records, indent=1))
+    restricted = top / "QA_information" / "Restricted-access"
+    restricted.mkdir(parents=True, exist_ok=True)
+    (restricted / "AIDA.json").write_text(
+        json.dumps(
+            [
+                {
+                    "dataset": "AIDA",
+                    "question_id": "AIDA_000",
+                    "question_type": "Disease Diagnosis",
+                    "question": "What is shown?",
+                    "gt_answer": "polyp",
+                    "image_path": "Images/AIDA/x.png",
+                    "modality_type": "Endoscopy",
+                    "option_A": "polyp",
+                    "option_B": "normal",
+                }
+            ]
+        )
+    )
+    return top
+
+
+def medxpert_record(n: int, images: list[str], label: str = "C") -> dict:
+    options = {x: f"Diagnosis {x.lower()}{n}" for x in "ABCDE"}
+    choices = " ".join(f"({x}) {t}" for x, t in options.items())
+    return {
+        "id": f"MM-{n}",
+        "question": f"A {40 + n}-year-old presents with a rash. What is the most likely "
+        f"diagnosis?\nAnswer Choices: {choices}",
+        "options": options,
+        "label": label,
+        "images": images,
+        "medical_task": "Diagnosis",
+        "body_system": "Integumentary",
+        "question_type": "Reasoning",
+    }
+
+
+def write_medxpertqa(root: Path) -> Path:
+    """TsinghuaC3I/MedXpertQA: ``MM/dev.jsonl``, ``MM/test.jsonl`` and ``images.zip`` (``images/MM-<n>-<k>.jpeg``)."""
+    (root / "MM").mkdir(parents=True, exist_ok=True)
+    dev = [medxpert_record(1, ["MM-1-a.jpeg"], "A")]
+    test = [medxpert_record(2, ["MM-2-a.jpeg"], "C"), medxpert_record(3, ["MM-3-a.jpeg", "MM-3-b.jpeg"], "E")]
+    for name, records in (("dev.jsonl", dev), ("test.jsonl", test)):
+        (root / "MM" / name).write_text("".join(json.dumps(r) + "\n" for r in records))
+    names = [n for r in dev + test for n in r["images"]]
+    # Full-size images for the two-image question: the stored sizes must keep the prompt within the length limit.
+    _zip(
+        root / "images.zip",
+        {f"images/{n}": image_bytes(400 + i, "JPEG", size=700 if "MM-3" in n else 40) for i, n in enumerate(names)},
+    )
+    return root
+
+
+WRITERS = {
+    "vqa_rad": write_vqa_rad,
+    "slake": write_slake,
+    "pathvqa": write_pathvqa,
+    "pmc_vqa": write_pmc_vqa,
+    "omnimedvqa": write_omnimedvqa,
+    "medxpertqa_mm": write_medxpertqa,
+}
