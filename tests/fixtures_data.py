@@ -130,3 +130,11 @@ def write_busi_like_folder(root: Path) -> Path:
                 second[40:55, 5:15] = 255
                 Image.fromarray(second).save(root / cls / f"{stem}_mask_1.png")
     return root
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child the test interrupts with SIGINT: a shell that starts pytest in the background sets
+    SIGINT to ignored, the child inherits that, and Python then installs no KeyboardInterrupt handler."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from convert_checks import no_outputs, read_rows
-from fixtures_data import REPO, write_fake_medmnist_npz
+from fixtures_data import REPO, default_sigint, write_fake_medmnist_npz
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
@@ -335,6 +335,7 @@ def test_interrupt_exits_cleanly_without_leftovers(tmp_path, signum, status, wor
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 120
     while not list(out.glob(".*.tmp")) and proc.poll() is None and time.monotonic() < deadline:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fixtures_data import REPO
+from fixtures_data import REPO, default_sigint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -360,6 +360,7 @@ def test_interrupt_exits_cleanly_without_temporary_files(tmp_path, tool, signum,
         stderr=subprocess.PIPE,
         text=True,
         env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"},
+        preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 120
     while not list(out.glob(".*.tmp")) and proc.poll() is None and time.monotonic() < deadline:
