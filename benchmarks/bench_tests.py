@@ -38,7 +38,7 @@ from data_preprocess.atomic import write_text_atomic  # noqa: E402
 
 DEFAULT_BASELINE = "843a8ef"  # the last landed commit before the test-speed work (issue "A thinner plugin")
 ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "RAY_USAGE_STATS_ENABLED": "0"}  # scripts/test.sh
-PACKAGES = ("verl_med_plugin", "reward_fns", "data_preprocess")
+PACKAGES = ("verl_med_plugin", "verl_med_plugin.configs", "reward_fns", "data_preprocess")
 SUMMARY = re.compile(r"(\d+) (passed|failed|skipped|deselected|errors?|xfailed|xpassed|warnings?)\b")
 
 
@@ -51,7 +51,40 @@ def pytest_command(test_sh: str, workers: int, k: str | None) -> list[str]:
     command = [sys.executable, "-m", "pytest", "-q", "-m", "not e2e", "-n", str(workers), "-p", "no:cacheprovider"]
     if "--dist loadgroup" in test_sh:
         command += ["--dist", "loadgroup"]
+    # Every phase's time (setup, call, teardown) of every test, to compare the tests both revisions have.
+    command += ["--durations=0", "--durations-min=0"]
     return [*command, "tests", *(["-k", k] if k else [])]
+
+
+DURATION = re.compile(r"^\s*([\d.]+)s (?:setup|call|teardown)\s+(tests/.+?)\s*$", re.M)
+
+
+def test_seconds(output: str) -> dict[str, float]:
+    """Seconds per test (its setup, call and teardown summed) from pytest's ``--durations=0`` table."""
+    seconds: dict[str, float] = {}
+    for value, nodeid in DURATION.findall(output):
+        seconds[nodeid] = seconds.get(nodeid, 0.0) + float(value)
+    return seconds
+
+
+def common_tests(runs: dict) -> dict | None:
+    """Per-test seconds summed over the tests both revisions have (same node id): the speed-up at equal coverage,
+    which the wall times alone hide when the current suite has more tests."""
+    if "baseline" not in runs or "current" not in runs:
+        return None
+    base, cur = (test_seconds(Path(runs[name]["log"]).read_text(errors="replace")) for name in ("baseline", "current"))
+    shared = sorted(set(base) & set(cur))
+    base_s, cur_s = sum(base[n] for n in shared), sum(cur[n] for n in shared)
+    return {
+        "tests": len(shared),
+        "baseline_only": len(set(base) - set(cur)),
+        "current_only": len(set(cur) - set(base)),
+        "baseline_test_seconds": round(base_s, 1),
+        "current_test_seconds": round(cur_s, 1),
+        "speedup": round(base_s / cur_s, 2) if cur_s else None,
+        "all_baseline_test_seconds": round(sum(base.values()), 1),
+        "all_current_test_seconds": round(sum(cur.values()), 1),
+    }
 
 
 def parse_summary(output: str) -> dict:
@@ -72,7 +105,7 @@ def probe_imports(cwd: Path, env: dict[str, str]) -> dict[str, str]:
     """Where ``PACKAGES`` are imported from, in a process started like the test run."""
     code = (
         "import importlib, json\n"
-        f"print(json.dumps({{name: importlib.import_module(name).__file__ for name in {PACKAGES!r}}}))"
+        f"print(json.dumps({{name: list(importlib.import_module(name).__path__)[0] for name in {PACKAGES!r}}}))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=True
@@ -89,7 +122,14 @@ def run_suite(name: str, root: Path, env: dict[str, str], command: list[str], lo
     timed_out = False
     with log.open("w") as out:
         proc = subprocess.Popen(
-            command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # A shell that starts this in the background leaves SIGINT ignored; the interrupt tests need it.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
             code = proc.wait(timeout=timeout)
@@ -138,6 +178,16 @@ def markdown(result: dict) -> str:
         )
     if result.get("speedup") is not None:
         lines += ["", f"**Speed-up: {result['speedup']}x** (baseline wall time / current wall time, same run)."]
+    common = result.get("common")
+    if common:
+        lines += [
+            "",
+            f"Tests both revisions have ({common['tests']}; {common['baseline_only']} only in the baseline, "
+            f"{common['current_only']} only in the current tree), summed per-test time (setup + call + teardown, "
+            f"pytest `--durations=0`, over both workers): baseline {common['baseline_test_seconds']} s, current "
+            f"{common['current_test_seconds']} s, **{common['speedup']}x** at equal coverage. All tests: "
+            f"{common['all_baseline_test_seconds']} s vs {common['all_current_test_seconds']} s.",
+        ]
     lines += ["", "Commands (each in its own checkout; the baseline with `PYTHONPATH=<worktree>`):", ""]
     lines += [f"- {name}: `python {shlex.join(run['command'])}`" for name, run in runs.items()]
     return "\n".join(lines) + "\n"
@@ -193,6 +243,9 @@ def main() -> None:
             revision = git("rev-parse", "--short", args.baseline)
             worktree = Path(tempfile.mkdtemp(prefix="bench_tests_baseline_")) / "repo"
             git("worktree", "add", "--detach", str(worktree), revision)
+            # The editable install maps the package verl_med_plugin.configs onto this checkout's configs/ (pyproject
+            # package-dir); a link inside the worktree's package makes Python find the worktree's configs first.
+            (worktree / "verl_med_plugin" / "configs").symlink_to("../configs", target_is_directory=True)
             base_env = {
                 **env,
                 "PYTHONPATH": os.pathsep.join([str(worktree), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
@@ -226,6 +279,7 @@ def main() -> None:
         "baseline": args.baseline,
         "runs": runs,
         "speedup": speedup,
+        "common": common_tests(runs),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
