@@ -76,6 +76,38 @@ RETINA_KNOWLEDGE = "Diabetic retinopathy is graded 0-4 by the ICDR scale from mi
 VRFT_INSTRUCTION = " Output the thinking process in <think> </think> and the final answer in <answer> </answer> tags."
 
 
+def retina_row(
+    i: int,
+    image: np.ndarray,
+    *,
+    knowledge: str = RETINA_KNOWLEDGE,
+    option_style: str = "none",
+    prompt_text: str | None = None,
+) -> dict:
+    """Row ``i`` of a RetinaMNIST-like ordinal set (label ``i`` mod 5) in the project's row schema."""
+    from data_preprocess.schema import make_extra_info, make_row
+
+    info = make_extra_info(
+        split="train",
+        index=i,
+        dataset="retinamnist",
+        task_type="ordinal",
+        labels=RETINA_LABELS,
+        option_style=option_style,
+        question=RETINA_QUESTION,
+        knowledge=knowledge,
+        template="vrft",
+        image_size=[int(image.shape[1]), int(image.shape[0])],
+    )
+    return make_row(
+        dataset="retinamnist",
+        prompt_text=prompt_text if prompt_text is not None else "<image>" + RETINA_QUESTION + VRFT_INSTRUCTION,
+        image_bytes=[png_bytes(image)],
+        ground_truth=RETINA_LABELS[i % len(RETINA_LABELS)],
+        extra_info=info,
+    )
+
+
 def write_fixture_parquet(
     path: Path, n: int = 10, size: int = 56, seed: int = 0, knowledge: str = RETINA_KNOWLEDGE
 ) -> Path:
@@ -83,31 +115,9 @@ def write_fixture_parquet(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from data_preprocess.schema import arrow_schema, make_extra_info, make_row
+    from data_preprocess.schema import arrow_schema
 
-    rows = []
-    for i, img in enumerate(synthetic_images(n, size=size, seed=seed)):
-        label = RETINA_LABELS[i % len(RETINA_LABELS)]
-        info = make_extra_info(
-            split="train",
-            index=i,
-            dataset="retinamnist",
-            task_type="ordinal",
-            labels=RETINA_LABELS,
-            question=RETINA_QUESTION,
-            knowledge=knowledge,
-            template="vrft",
-            image_size=[size, size],
-        )
-        rows.append(
-            make_row(
-                dataset="retinamnist",
-                prompt_text="<image>" + RETINA_QUESTION + VRFT_INSTRUCTION,
-                image_bytes=[png_bytes(img)],
-                ground_truth=label,
-                extra_info=info,
-            )
-        )
+    rows = [retina_row(i, img, knowledge=knowledge) for i, img in enumerate(synthetic_images(n, size=size, seed=seed))]
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema()), path)
     return path

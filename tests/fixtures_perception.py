@@ -13,12 +13,10 @@ import functools
 from pathlib import Path
 
 from fixtures_data import (
-    RETINA_KNOWLEDGE,
-    RETINA_LABELS,
-    RETINA_QUESTION,
     VRFT_INSTRUCTION,
     png_bytes,
     preset_options,
+    retina_row,
     synthetic_images,
 )
 from fixtures_model import shared_model_dir
@@ -35,29 +33,8 @@ def model_dir(family: str) -> Path:
 
 
 def classification_row(i: int, *, option_style: str = "none", prompt_text: str | None = None, size: int = 56):
-    from data_preprocess.schema import make_extra_info, make_row
-
-    info = make_extra_info(
-        split="train",
-        index=i,
-        dataset="retinamnist",
-        task_type="ordinal",
-        labels=RETINA_LABELS,
-        option_style=option_style,
-        question=RETINA_QUESTION,
-        knowledge=RETINA_KNOWLEDGE,
-        template="vrft",
-        image_size=[size, size],
-    )
-    text = prompt_text if prompt_text is not None else "<image>" + RETINA_QUESTION + VRFT_INSTRUCTION
     image = synthetic_images(1, size=size, seed=i)[0]
-    return make_row(
-        dataset="retinamnist",
-        prompt_text=text,
-        image_bytes=[png_bytes(image)],
-        ground_truth=RETINA_LABELS[i % len(RETINA_LABELS)],
-        extra_info=info,
-    )
+    return retina_row(i, image, option_style=option_style, prompt_text=prompt_text)
 
 
 def grounding_row(i: int, size: int = 56):

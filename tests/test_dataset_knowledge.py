@@ -6,9 +6,8 @@ from __future__ import annotations
 import functools
 
 import pytest
-from fixtures_data import IMAGE_PAD, RETINA_KNOWLEDGE, RETINA_LABELS, VRFT_INSTRUCTION
+from fixtures_data import IMAGE_PAD, RETINA_KNOWLEDGE, RETINA_LABELS, RETINA_QUESTION, VRFT_INSTRUCTION
 from fixtures_perception import (
-    RETINA_QUESTION,
     classification_row,
     compose_med_config,
     grounding_row,

@@ -190,6 +190,7 @@ def score_record(record: Record, reward_kwargs: dict[str, Any]) -> Scored:
     iou = None
     truth: Any = _graded_truth(record, info)
     think_class, has_lesion = None, False
+    vqa_fields: dict[str, Any] = {}
     if info.task_type in CLASSIFICATION_TASKS:
         predicted: Any = INVALID if parsed.label_index is None else int(parsed.label_index)
         correct = predicted == truth
@@ -201,19 +202,11 @@ def score_record(record: Record, reward_kwargs: dict[str, Any]) -> Scored:
         correct = predicted == truth
     elif TaskType.parse(info.task_type) in TaskType.vqa():
         predicted, correct, values = _score_vqa(record, info, pred, truth)
-        return Scored(
-            record,
-            info.task_type,
-            info.labels,
-            bool(parsed.format_ok),
-            pred,
-            truth,
-            predicted,
-            correct,
-            modality=_spaced(extra_info.get("modality") or ""),
-            question_type=_spaced(extra_info.get("question_type") or ""),
-            values=values,
-        )
+        vqa_fields = {
+            "modality": _spaced(extra_info.get("modality") or ""),
+            "question_type": _spaced(extra_info.get("question_type") or ""),
+            "values": values,
+        }
     else:  # grounding: a hit is what the reward counts as one (box count and IoU threshold), read from its "acc"
         score = reward_fns.compute_score(
             data_source=record.data_source or "",
@@ -236,6 +229,7 @@ def score_record(record: Record, reward_kwargs: dict[str, Any]) -> Scored:
         iou,
         think_class,
         has_lesion,
+        **vqa_fields,
     )
 
 
