@@ -56,7 +56,8 @@ def pytest_command(test_sh: str, workers: int, k: str | None) -> list[str]:
     return [*command, "tests", *(["-k", k] if k else [])]
 
 
-DURATION = re.compile(r"^\s*([\d.]+)s (?:setup|call|teardown)\s+(tests/.+?)\s*$", re.M)
+# ``@group``: the suffix pytest-xdist adds to the node id of an ``xdist_group`` test under ``--dist loadgroup``.
+DURATION = re.compile(r"^\s*([\d.]+)s (?:setup|call|teardown)\s+(tests/.+?)(?:@[\w.-]+)?\s*$", re.M)
 
 
 def test_seconds(output: str) -> dict[str, float]:

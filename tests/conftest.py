@@ -1,7 +1,8 @@
 """Shared offline fixtures: a weight-free Qwen-VL model directory (real tokenizer and processor, built once per
 pytest run and shared by the xdist workers), synthetic images and fake MedMNIST files. Module-specific fixtures
 live in the test modules; constants and helpers in fixtures_data.py (paths, presets, the RetinaMNIST fixture),
-fixtures_model.py (model folders) and fixtures_perception.py (rows, composed configs, in-process entry points)."""
+fixtures_model.py (model folders), fixtures_memo.py (loads done once per process) and fixtures_perception.py
+(rows, composed configs, in-process entry points)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,33 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from fixtures_data import synthetic_images, write_fake_medmnist_npz  # noqa: E402
+from fixtures_memo import memoized  # noqa: E402
 from fixtures_model import SHARED_ROOT_ENV, shared_model_dir  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def load_and_parse_once():
+    """Fixture tokenizers/processors loaded and Hydra yaml files parsed once per process (``fixtures_memo``)."""
+    with memoized():
+        yield
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse ``--dist loadgroup`` where it would silently ignore the ``xdist_group`` marks (pytest 9.2 stores
+    structured node ids; pytest-xdist 3.8 still groups by rewriting ``item._nodeid``, pytest-dev/pytest-xdist#1386):
+    shared fixtures (Ray, preset compositions, reports) would be built in every process."""
+    if config.getoption("dist", "no") != "loadgroup":
+        return
+    import inspect
+
+    import xdist.remote
+    from packaging.version import Version
+
+    if Version(pytest.__version__) >= Version("9.2") and "item._nodeid =" in inspect.getsource(xdist.remote):
+        raise pytest.UsageError(
+            f"--dist loadgroup has no effect with pytest {pytest.__version__} and this pytest-xdist "
+            "(pytest-dev/pytest-xdist#1386): install the pinned test tools, pip install -e '.[test]' (pytest<9.2)"
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -66,3 +93,15 @@ def fake_medmnist_dir(tmp_path_factory) -> Path:
     write_fake_medmnist_npz(root / "bloodmnist_64.npz", n_classes=8, size=64, seed=4)
     write_fake_medmnist_npz(root / "chestmnist.npz", n_classes=14, size=28, channels=1, multilabel=True, seed=5)
     return root
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One local Ray instance for every test that needs one (verl's task runner actor, TransferQueue): starting
+    Ray takes seconds. Its tests share a test process (``xdist_group("local_ray")``, ``--dist loadgroup``).
+    Logical CPUs: verl's run starts TransferQueue's controller and storage actors, which reserve one each (with too
+    few, ``run()`` waits forever); they idle, so the real load stays that of one process."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    yield ray
+    ray.shutdown()

@@ -8,7 +8,6 @@ compose of ``med_grpo`` parses ~40 yaml files, about a second); the entry points
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from pathlib import Path
 
@@ -71,41 +70,11 @@ def write_rows(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-_PARSED_CONFIG_FILES: dict = {}
-
-
-@contextlib.contextmanager
-def _parse_each_config_file_once():
-    """Hydra reads and parses every yaml of the tree (~40 files, verl's ``ppo_trainer`` and ours) on each compose,
-    about half its time. The package files do not change during a test run: while this is active each file is
-    parsed once per process and Hydra gets a deep copy of it (it changes what it loads), so the composition itself
-    is still Hydra's own."""
-    import copy
-    import dataclasses
-
-    from hydra._internal.core_plugins.importlib_resources_config_source import ImportlibResourcesConfigSource
-
-    load = ImportlibResourcesConfigSource.load_config
-
-    def load_once(self, config_path: str):
-        key = (self.path, config_path)
-        if key not in _PARSED_CONFIG_FILES:
-            _PARSED_CONFIG_FILES[key] = load(self, config_path)
-        parsed = _PARSED_CONFIG_FILES[key]
-        return dataclasses.replace(parsed, config=copy.deepcopy(parsed.config), header=dict(parsed.header))
-
-    ImportlibResourcesConfigSource.load_config = load_once
-    try:
-        yield
-    finally:
-        ImportlibResourcesConfigSource.load_config = load
-
-
 @functools.cache
 def _composed(overrides: tuple[str, ...]):
     from hydra import compose, initialize_config_module
 
-    with _parse_each_config_file_once(), initialize_config_module("verl_med_plugin.configs", version_base=None):
+    with initialize_config_module("verl_med_plugin.configs", version_base=None):
         return compose("med_grpo", overrides=list(overrides))
 
 

@@ -17,7 +17,10 @@ PROMPT = "<|im_start|>user\nWhich grade does this fundus image show?<|im_end|>\n
 NEW_TOKENS = 8
 
 
-@pytest.fixture(scope="module")
+pytestmark = pytest.mark.xdist_group("eval_lora_run")  # one process builds the LoRA run (session scope)
+
+
+@pytest.fixture(scope="session")
 def lora_run(tmp_path_factory):
     """``hf_model/``: base weights + ``lora_adapter/`` as verl's merger leaves a LoRA run; plus the peft model."""
     from peft import LoraConfig, get_peft_model

@@ -19,12 +19,17 @@ DOCS = Path(__file__).parents[1] / "docs" / "evaluation.md"
 RESAMPLES = "300"  # as in the docs' command
 
 
-@pytest.fixture(scope="module")
+# One report for the module, computed in one test process (session scope: other modules' tests may run between
+# this module's under --dist loadgroup, which would tear a module fixture down and rebuild it).
+pytestmark = pytest.mark.xdist_group("eval_table_report")
+
+
+@pytest.fixture(scope="session")
 def fixture_runs(tmp_path_factory):
     return write_table_fixture(tmp_path_factory.mktemp("table"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def report(fixture_runs, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     args = [f"{name}={path}" for name, path in fixture_runs.items()]

@@ -22,7 +22,7 @@ def test_entry_point_is_declared_for_verl():
     assert eps.get("verl_med") == "verl_med_plugin.register"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process, even if other tests run between the two
 def import_verl_then_its_trainers() -> subprocess.CompletedProcess:
     """A fresh interpreter: ``import verl``, then verl's trainer package (what a driver does)."""
     return _run(

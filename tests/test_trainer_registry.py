@@ -1,8 +1,8 @@
 """verl's own task runner builds verl-med's trainer: in a local Ray worker (the ``TaskRunnerV1`` actor, a process
 of its own), verl's trainer registry resolves ``trainer.v1.trainer_mode=med_sync`` to ``MedSyncTrainer``, which
 only the ``verl.plugins`` entry point can have put there; and verl's real ``TaskRunnerV1.run`` constructs it. Also
-the entry point in a plain Ray worker. One Ray start for the module (about 10 s): its tests share a test process
-(``xdist_group``, ``--dist loadgroup`` of scripts/test.sh)."""
+the entry point in a plain Ray worker. One Ray start (conftest's ``local_ray``) and one task runner actor for the
+module: its tests share a test process (``xdist_group``, ``--dist loadgroup`` of scripts/test.sh)."""
 
 from __future__ import annotations
 
@@ -14,17 +14,21 @@ from fixtures_perception import compose_med_config
 from verl_med_plugin import verl_compat
 from verl_med_plugin.register import MED_TRAINER_MODE
 
-pytestmark = pytest.mark.xdist_group("ray_trainer_registry")
+pytestmark = pytest.mark.xdist_group("local_ray")
 
 
-@pytest.fixture(scope="module")
-def ray():
-    ray = pytest.importorskip("ray")
-    # Logical CPUs: verl's run starts TransferQueue's controller and storage actors, which reserve one each (with
-    # one, run() waits forever); they idle, so the real load stays that of one process.
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    yield ray
-    ray.shutdown()
+@pytest.fixture(scope="session")
+def ray(local_ray):
+    return local_ray
+
+
+@pytest.fixture(scope="session")
+def task_runner(ray):
+    """verl's ``TaskRunnerV1`` actor (its own process, where ``import verl`` loads the entry points), shared by the
+    lookup and the ``run`` test: starting one costs an interpreter with verl imported."""
+    runner = verl_compat.task_runner().remote()
+    yield runner
+    ray.kill(runner)
 
 
 def test_plugin_is_registered_inside_a_ray_worker(ray):
@@ -45,7 +49,7 @@ def test_plugin_is_registered_inside_a_ray_worker(ray):
     assert loaded is True
 
 
-def test_verls_task_runner_finds_our_trainer_in_its_own_process(ray):
+def test_verls_task_runner_finds_our_trainer_in_its_own_process(ray, task_runner):
     def registry_lookup(task_runner, mode: str) -> dict:
         """Runs inside verl's ``TaskRunnerV1`` actor (``__ray_call__``; defined here so that Ray ships the code,
         not a reference to this test module): what verl's registry holds for ``mode``."""
@@ -68,11 +72,7 @@ def test_verls_task_runner_finds_our_trainer_in_its_own_process(ray):
             "plugin_loaded": sys.modules["verl_med_plugin.register"].LOADED,
         }
 
-    runner = verl_compat.task_runner().remote()
-    try:
-        found = ray.get(runner.__ray_call__.remote(registry_lookup, MED_TRAINER_MODE), timeout=600)
-    finally:
-        ray.kill(runner)
+    found = ray.get(task_runner.__ray_call__.remote(registry_lookup, MED_TRAINER_MODE), timeout=600)
     assert found["pid"] != os.getpid()  # not this test's process: the actor's
     assert found["runner"] == "verl.trainer.main_ppo.TaskRunnerV1"  # verl's own task runner, not a copy
     assert found["trainer"] == "verl_med_plugin.trainer.MedSyncTrainer"
@@ -81,7 +81,7 @@ def test_verls_task_runner_finds_our_trainer_in_its_own_process(ray):
     assert found["plugin_loaded"] is True
 
 
-def test_verls_own_run_constructs_our_trainer(ray):
+def test_verls_own_run_constructs_our_trainer(ray, task_runner):
     """``TaskRunnerV1.run`` itself, as ``run_ppo`` calls it, up to the trainer's constructor: a config our trainer
     refuses (sampler without our dataset class) fails inside ``MedSyncTrainer.__init__``, called by verl's
     ``run``, before any worker or GPU is asked for."""
@@ -90,12 +90,8 @@ def test_verls_own_run_constructs_our_trainer(ray):
         "data.custom_cls.path=null",
         "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
     )
-    runner = verl_compat.task_runner().remote()
-    try:
-        with pytest.raises(ray.exceptions.RayTaskError) as err:
-            ray.get(runner.run.remote(config), timeout=400)
-    finally:
-        ray.kill(runner)
+    with pytest.raises(ray.exceptions.RayTaskError) as err:
+        ray.get(task_runner.run.remote(config), timeout=400)
     remote = str(err.value)
     assert "invalid med config" in remote and "med.sampler needs the verl-med dataset class" in remote
     frames = [line.strip() for line in remote.splitlines() if line.strip().startswith("File ")]

@@ -214,17 +214,14 @@ class ScriptedRollout:
 
 
 @pytest.fixture(scope="module")
-def transfer_queue(config):
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+def transfer_queue(config, local_ray):
     tq = verl_compat.transfer_queue()
     tq.init(config.transfer_queue)
     yield tq
     tq.close()
-    ray.shutdown()
 
 
+@pytest.mark.xdist_group("local_ray")
 def test_step_feeds_the_finished_batch_to_the_sampler(config, transfer_queue):
     from verl.trainer.ppo.padding_utils import upsample_batch_to_divisible_size
 
