@@ -1,6 +1,6 @@
 """verl entry point (group ``verl.plugins``): ``import verl`` imports this module in every verl process.
 
-It does two things, both without importing any verl module (verl is still initialising when it runs):
+It does four things, all without importing any verl module (verl is still initialising when it runs):
 
 1. Checks that verl-med's pieces import in this process and says so loudly, with the cause, when they do not:
    verl swallows entry-point errors at DEBUG level, so a broken install would otherwise only show up later as an
@@ -9,6 +9,9 @@ It does two things, both without importing any verl module (verl is still initia
    package is imported in this process (so verl's own ``TaskRunnerV1`` builds it for
    ``trainer.v1.trainer_mode=med_sync``). Not now: the trainer package costs about 10 s and 300 MB, and most verl
    processes (reward, agent-loop and FSDP workers) never train. ``docs/plugin.md`` explains the choice.
+3. On the verl releases with upstream issue #7899, installs verl-med's fix for it
+   (``verl_compat.install_verl_7899_fix``) once TransferQueue's client is imported in this process.
+4. Warns once per process when the installed verl is not the version verl-med was tested with.
 """
 
 from __future__ import annotations
@@ -116,17 +119,58 @@ def _import_trainer(_verl_trainers: ModuleType | None = None) -> None:
         )
 
 
+def _installed_verl_version() -> str | None:
+    from verl_med_plugin.verl_compat import installed_verl_version
+
+    return installed_verl_version()
+
+
 def _trainer_registry_module() -> str:
     from verl_med_plugin.verl_compat import TRAINER_REGISTRY_MODULE  # verl_compat imports verl lazily
 
     return TRAINER_REGISTRY_MODULE
 
 
-def _install_trainer_registration() -> None:
+def _call_after_import_once(name: str, callback: Callable[[ModuleType], None]) -> None:
+    """``call_after_import`` unless a hook for ``name`` is already pending (this module executed again)."""
     # duck-typed: after importlib.reload a pending hook is an instance of the previous _AfterImport class
-    if any(getattr(finder, "verl_med_hook", False) and not getattr(finder, "done") for finder in sys.meta_path):
-        return  # this module was executed again (importlib.reload); one pending hook is enough
-    call_after_import(_trainer_registry_module(), _import_trainer)
+    for finder in sys.meta_path:
+        pending = getattr(finder, "verl_med_hook", False) and not getattr(finder, "done", True)
+        if pending and getattr(finder, "name", None) == name:
+            return
+    call_after_import(name, callback)
+
+
+def _install_trainer_registration() -> None:
+    _call_after_import_once(_trainer_registry_module(), _import_trainer)
+
+
+# ----------------------------------------------------------------------------------- verl version
+def _install_upstream_fixes(version: str | None) -> bool:
+    """verl issue #7899's fix on the releases that have the bug (``verl_compat.VERL_7899_AFFECTED``), installed
+    when TransferQueue's client is imported. Returns whether it was scheduled."""
+    from verl_med_plugin import verl_compat
+
+    if not verl_compat.verl_7899_affected(version):
+        return False
+    _call_after_import_once(verl_compat.VERL_7899_CLIENT_MODULE, verl_compat.install_verl_7899_fix)
+    return True
+
+
+_warned_untested: set[str] = set()
+
+
+def warn_if_untested_verl(version: str | None) -> bool:
+    """Log (WARNING, once per process and version) that verl ``version`` is not the tested one, naming
+    ``verl_compat.py``. Returns whether it logged now."""
+    from verl_med_plugin.verl_compat import untested_verl_warning
+
+    message = untested_verl_warning(version)
+    if message is None or version in _warned_untested:
+        return False
+    _warned_untested.add(str(version))
+    logger.warning("%s", message)
+    return True
 
 
 # ----------------------------------------------------------------------------------- checks for the driver
@@ -177,3 +221,6 @@ except Exception as exc:  # noqa: BLE001 - any failure must be reported, not swa
     )
 
 _install_trainer_registration()
+VERL_VERSION = _installed_verl_version()
+_install_upstream_fixes(VERL_VERSION)
+warn_if_untested_verl(VERL_VERSION)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any, cast
 
 VERL_TESTED = "0.9.1"
+# The module named in the untested-version warning (where a verl upgrade is fixed).
+COMPAT_MODULE = __name__
 
 # Config keys verl 0.9 reads for the pieces we plug in.
 REWARD_FN_KEY = "reward.custom_reward_function"
@@ -20,6 +22,32 @@ def verl_version() -> str:
     from verl import __version__
 
     return __version__
+
+
+def installed_verl_version() -> str | None:
+    """verl's distribution version, read without importing verl (the entry point runs while verl initialises);
+    None when verl is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("verl")
+    except PackageNotFoundError:
+        return None
+
+
+def untested_verl_warning(version: str | None) -> str | None:
+    """The warning for a verl version verl-med was not checked against (None for ``VERL_TESTED``): the pin admits
+    every 0.9.x, but each internal name used here was read in ``VERL_TESTED``'s source.
+
+    >>> untested_verl_warning(VERL_TESTED) is None
+    True
+    """
+    if version is None or version == VERL_TESTED:
+        return None
+    return (
+        f"verl-med was tested with verl {VERL_TESTED}, found verl {version}: every verl-internal name it relies on "
+        f"is in {COMPAT_MODULE.replace('.', '/')}.py; re-check those against this verl before trusting a run"
+    )
 
 
 # The environment variable that selects verl's device platform (verl/plugin/platform/platform_manager.py).
@@ -297,3 +325,83 @@ def render_chat_text(processor, messages, data_config) -> str:
         **data_config.get("apply_chat_template_kwargs", {}),
     )
     return cast(str, text)  # verl annotates list[int] | str for both modes; tokenize=False returns the str
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# verl issue #7899 ("81 healthy steps, then this crash"; fix PR #7901 open, not in any release; verl HEAD 1dda039
+# of 2026-08-22 still has the code below unchanged). TransferQueue stores each trajectory's fields one by one and
+# its client re-nests a batch with torch.nested.as_nested_tensor(values, layout=torch.jagged)
+# (transfer_queue/storage/managers/simple_storage_manager.py:574 _pack_field_values, base.py:669). Qwen-VL's
+# mrope position_ids are one (4, L_i) tensor per trajectory, ragged in the last dim; when every L_i is equal (one
+# trajectory per micro-batch; all responses cut at max length; MedMNIST prompts, whose token length is the same
+# for a whole dataset) torch makes dim 1 the ragged one. verl's maybe_fix_3d_position_ids
+# (verl/utils/tensordict_utils.py:910, called by the engine workers) then sets _ragged_idx = 2 on it, and the actor
+# update's index_select_tensor_dict (l.495) fails: "split_with_sizes expects split_sizes to sum exactly to L ...
+# got [4, 4, ...]". The fix re-nests that one field, ragged in the last dim, on the consumer side: the client call
+# every TransferQueue read goes through, in every process verl-med's entry point loads in (the storage units only
+# hold per-trajectory tensors and never re-nest).
+# ---------------------------------------------------------------------------------------------------------------
+VERL_7899_AFFECTED = ">=0.9.0,<0.10"  # the verl releases with the bug (0.9.x: the TransferQueue trainer)
+VERL_7899_FIELD = "position_ids"
+# The TransferQueue client module and method every read returns through (interface.kv_batch_get, verl's
+# transferqueue_utils._async_meta_to_realdata, the sync TransferQueueClient.get_data all await it).
+VERL_7899_CLIENT_MODULE = "transfer_queue.client"
+VERL_7899_CLIENT_CLASS, VERL_7899_CLIENT_METHOD = "AsyncTransferQueueClient", "async_get_data"
+
+
+def verl_7899_affected(version: str | None) -> bool:
+    """Whether verl ``version`` is a release with issue #7899 (so the fix is installed).
+
+    >>> verl_7899_affected("0.9.1"), verl_7899_affected("0.10.0"), verl_7899_affected(None)
+    (True, False, False)
+    """
+    from packaging.specifiers import SpecifierSet
+
+    return version is not None and SpecifierSet(VERL_7899_AFFECTED).contains(version, prereleases=True)
+
+
+def verl_7899_renest_position_ids(value: Any) -> Any:
+    """``value`` re-nested ragged in its last dim if it is the mis-nested case (a 3-D jagged nested tensor ragged in
+    dim 1, which is what ``as_nested_tensor`` makes of equal-shaped (rows, L) components); anything else unchanged.
+    Built with verl's own ``nested_tensor_from_tensor_list`` (its convention for 2-D components)."""
+    import torch
+
+    if not (
+        isinstance(value, torch.Tensor)
+        and value.is_nested
+        and value.layout is torch.jagged
+        and value.dim() == 3
+        and getattr(value, "_ragged_idx", None) == 1
+    ):
+        return value
+    from verl.utils.tensordict_utils import nested_tensor_from_tensor_list
+
+    return nested_tensor_from_tensor_list(list(value.unbind()), ragged_idx=2)
+
+
+def verl_7899_fix_batch(batch: Any) -> Any:
+    """The ``TensorDict`` a TransferQueue read returned, with ``VERL_7899_FIELD`` re-nested (in place; returned)."""
+    keys = batch.keys() if hasattr(batch, "keys") else ()
+    if VERL_7899_FIELD in keys:
+        fixed = verl_7899_renest_position_ids(batch[VERL_7899_FIELD])
+        if fixed is not batch[VERL_7899_FIELD]:
+            batch[VERL_7899_FIELD] = fixed
+    return batch
+
+
+def install_verl_7899_fix(client_module: Any) -> None:
+    """Wrap the TransferQueue client's read (``VERL_7899_CLIENT_CLASS.VERL_7899_CLIENT_METHOD`` in
+    ``client_module``) so its result goes through ``verl_7899_fix_batch``. Idempotent."""
+    import functools
+
+    cls = getattr(client_module, VERL_7899_CLIENT_CLASS)
+    original = getattr(cls, VERL_7899_CLIENT_METHOD)
+    if getattr(original, "verl_7899_fix", False):
+        return
+
+    @functools.wraps(original)
+    async def read_with_fix(self, *args: Any, **kwargs: Any) -> Any:
+        return verl_7899_fix_batch(await original(self, *args, **kwargs))
+
+    read_with_fix.verl_7899_fix = True  # type: ignore[attr-defined]
+    setattr(cls, VERL_7899_CLIENT_METHOD, read_with_fix)

@@ -1,8 +1,9 @@
 """Import-time hooks of the CPU test bed, installed at every interpreter start by ``verl_med_cpu_testbed.pth``.
 
-They must run in processes that never import verl (vLLM's engine workers, TransferQueue's storage actors), so they
-live here rather than in the verl plugin. ``install`` only registers import finders (it imports nothing); each hook
-fires when its module is first imported:
+They must run in processes that never import verl (vLLM's engine workers), so they live here rather than in the
+verl plugin. (TransferQueue's mrope re-nesting, verl issue #7899, is not a CPU gap: the product fixes it,
+``verl_med_plugin.verl_compat.install_verl_7899_fix``.) ``install`` only registers import finders (it imports
+nothing); each hook fires when its module is first imported:
 
 - always: ``torchvision`` (a CUDA-built torchvision beside the CPU torch build, see ``_ensure_torchvision_ops``);
 - with ``VERL_PLATFORM=cpu`` and verl 0.9.1 only: the patches after each module in ``AFTER_IMPORT``.
@@ -58,44 +59,6 @@ def _ensure_torchvision_ops(package_dir: Path) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _mrope_aware_as_nested_tensor(torch_module) -> None:
-    """TransferQueue stores each trajectory's tensors one by one and re-nests a batch with
-    ``torch.nested.as_nested_tensor(values, layout=torch.jagged)`` (transfer_queue/storage/managers/
-    simple_storage_manager.py:574, base.py:669, utils/serial_utils.py:323). For Qwen-VL's mrope ``position_ids``
-    (one ``(4, L_i)`` tensor per trajectory, ragged in the last dim) torch takes the *first* dim as ragged whenever
-    all ``L_i`` are equal (one trajectory per micro-batch, or responses all cut at max length), and verl's actor
-    update fails (verl/utils/tensordict_utils.py:495 ``index_select_tensor_dict``: ``split_with_sizes expects
-    split_sizes to sum exactly to 77 ... got [4, 4, 4, 4]``). Equal-shaped 2-D components are nested ragged in the
-    last dim instead, verl's own convention (``tensordict_utils.nested_tensor_from_tensor_list``)."""
-    original = torch_module.nested.as_nested_tensor
-    if getattr(original, "_verl_med_cpu", False):
-        return
-
-    def as_nested_tensor(ts: Any, dtype=None, device=None, layout=None):
-        if (
-            layout is torch_module.jagged
-            and isinstance(ts, (list, tuple))
-            and ts
-            and all(isinstance(t, torch_module.Tensor) and t.dim() == 2 and t.shape == ts[0].shape for t in ts)
-        ):
-            values = torch_module.cat(list(ts), dim=1)
-            if dtype is not None or device is not None:
-                values = values.to(dtype=dtype, device=device)
-            length = ts[0].shape[1]
-            offsets = torch_module.arange(len(ts) + 1, dtype=torch_module.long, device=values.device) * length
-            return torch_module.nested.nested_tensor_from_jagged(values, offsets, jagged_dim=2)
-        return original(ts, dtype=dtype, device=device, layout=layout)
-
-    as_nested_tensor._verl_med_cpu = True
-    torch_module.nested.as_nested_tensor = as_nested_tensor
-
-
-def _patch_transfer_queue(module) -> None:
-    import torch
-
-    _mrope_aware_as_nested_tensor(torch)
-
-
 def _keep_vllm_linear_weights(module) -> None:
     """vLLM CPU (vllm/model_executor/layers/utils.py ``dispatch_cpu_unquantized_gemm``, called from
     linear.py:220 ``process_weights_after_loading``) packs every linear weight into a oneDNN handle at load time
@@ -135,7 +98,6 @@ def _unpinned_offload_policy(module) -> None:
 
 
 AFTER_IMPORT: dict[str, Callable[[Any], None]] = {
-    "transfer_queue": _patch_transfer_queue,
     "vllm.model_executor.layers.utils": _keep_vllm_linear_weights,
     "verl.workers.engine.fsdp.transformer_impl": _unpinned_offload_policy,
 }
