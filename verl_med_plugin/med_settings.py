@@ -390,3 +390,29 @@ def check_med_config(config: DictConfig) -> list[str]:
         problems += _sampler_combination_problems(config)
     # trainer.v1.trainer_mode is checked in preflight.trainer_mode_problems (it needs the trainer registry).
     return problems
+
+
+def dropped_curriculum_problem(config: DictConfig, task_runner: str) -> str | None:
+    """Why ``+med.sampler.enable=true`` would be ignored by the run ``task_runner`` (``module.Class``, what verl's
+    ``run_ppo`` was given) starts, naming the mode; None when verl-med's trainer will feed the sampler. Only
+    ``MedSyncTrainer`` (``trainer.v1.trainer_mode=med_sync`` under verl's v1 task runner) reads ``med.sampler``;
+    every other trainer draws verl's own batches without a word."""
+    from verl_med_plugin.register import MED_TRAINER_MODE
+    from verl_med_plugin.verl_compat import TRAINER_MODE_KEY, USE_V1_KEY, V0_TASK_RUNNER, V1_TASK_RUNNER
+
+    if not OmegaConf.select(config, "med.sampler.enable"):
+        return None
+    if task_runner == V1_TASK_RUNNER:
+        mode = OmegaConf.select(config, TRAINER_MODE_KEY)
+        if mode == MED_TRAINER_MODE:
+            return None
+        consumer = f"{TRAINER_MODE_KEY}={mode} (verl's {mode!r} trainer)"
+    elif task_runner == V0_TASK_RUNNER:
+        consumer = f"main_ppo_v0 ({USE_V1_KEY}=false, {task_runner})"
+    else:
+        consumer = f"the task runner {task_runner}"
+    return (
+        f"+med.sampler.enable=true is ignored by {consumer}: only {TRAINER_MODE_KEY}={MED_TRAINER_MODE} "
+        f"with {USE_V1_KEY}=true feeds the curriculum sampler; set it, or +med.sampler.enable=false to train "
+        "without the curriculum"
+    )

@@ -1,6 +1,6 @@
 """verl entry point (group ``verl.plugins``): ``import verl`` imports this module in every verl process.
 
-It does four things, all without importing any verl module (verl is still initialising when it runs):
+It does five things, all without importing any verl module (verl is still initialising when it runs):
 
 1. Checks that verl-med's pieces import in this process and says so loudly, with the cause, when they do not:
    verl swallows entry-point errors at DEBUG level, so a broken install would otherwise only show up later as an
@@ -12,10 +12,13 @@ It does four things, all without importing any verl module (verl is still initia
 3. On the verl releases with upstream issue #7899, installs verl-med's fix for it
    (``verl_compat.install_verl_7899_fix``) once TransferQueue's client is imported in this process.
 4. Warns once per process when the installed verl is not the version verl-med was tested with.
+5. Stops a run whose trainer would silently ignore ``+med.sampler.enable=true`` (``guard_run_ppo``,
+   ``guard_validate_config``), in the driver before Ray starts, whichever verl launcher started it.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.abc
 import importlib.util
@@ -157,6 +160,79 @@ def _install_upstream_fixes(version: str | None) -> bool:
     return True
 
 
+def _stop_if_curriculum_dropped(config: Any, task_runner: str) -> None:
+    """One ``verl-med: error:`` line and exit status 2 when the run ``task_runner`` starts would ignore
+    ``+med.sampler.enable=true`` (``med_settings.dropped_curriculum_problem``)."""
+    from data_preprocess.common import ERROR_PREFIX, USER_ERROR_EXIT
+    from verl_med_plugin.med_settings import dropped_curriculum_problem
+
+    problem = dropped_curriculum_problem(config, task_runner)
+    if problem:
+        print(f"{ERROR_PREFIX} {problem}", file=sys.stderr)
+        sys.exit(USER_ERROR_EXIT)
+
+
+def _wrap(module: ModuleType, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Replace ``module.name`` by ``make(original)``, once (the wrapper carries ``verl_med_guard``)."""
+    original = getattr(module, name)
+    if getattr(original, "verl_med_guard", False):
+        return
+    wrapper = functools.wraps(original)(make(original))
+    wrapper.verl_med_guard = True  # type: ignore[attr-defined]
+    setattr(module, name, wrapper)
+
+
+def guard_run_ppo(main_ppo: ModuleType) -> None:
+    """Wrap verl's ``run_ppo`` (``verl.trainer.main_ppo``; the driver, before Ray starts): the recipes' mains,
+    verl-med's entry point and any script importing it pass their task runner, which says who consumes the
+    dataset."""
+    from verl_med_plugin.verl_compat import RUN_PPO_NAME, task_runner_name
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def run_ppo(config, task_runner_class, *args: Any, **kwargs: Any) -> Any:
+            _stop_if_curriculum_dropped(config, task_runner_name(task_runner_class))
+            return original(config, task_runner_class, *args, **kwargs)
+
+        return run_ppo
+
+    _wrap(main_ppo, RUN_PPO_NAME, make)
+
+
+def _main_module() -> str | None:
+    """The module ``python -m`` is running (None for a script or an interactive interpreter)."""
+    return getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None)
+
+
+def guard_validate_config(config_module: ModuleType) -> None:
+    """Wrap ``verl.utils.config.validate_config`` for ``python -m verl.trainer.main_ppo``, whose ``main()``
+    calls it in the driver before ``run_ppo`` (its own global, out of ``guard_run_ppo``'s reach) and then starts
+    ``TaskRunnerV1`` (``trainer.use_v1``, the default) or main_ppo_v0's ``TaskRunner``. Anywhere else (Ray actors,
+    verl-med's dry run) the wrapper only calls verl's function."""
+    from omegaconf import OmegaConf
+
+    from verl_med_plugin import verl_compat
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def validate_config(*args: Any, **kwargs: Any) -> Any:
+            config = kwargs.get("config", args[0] if args else None)
+            if config is not None and _main_module() == verl_compat.MAIN_PPO_MODULE:
+                use_v1 = OmegaConf.select(config, verl_compat.USE_V1_KEY, default=True)
+                runner = verl_compat.V1_TASK_RUNNER if use_v1 else verl_compat.V0_TASK_RUNNER
+                _stop_if_curriculum_dropped(config, runner)
+            return original(*args, **kwargs)
+
+        return validate_config
+
+    _wrap(config_module, verl_compat.VALIDATE_CONFIG_NAME, make)
+
+
+def _install_curriculum_guard() -> None:
+    from verl_med_plugin import verl_compat
+
+    _call_after_import_once(verl_compat.MAIN_PPO_MODULE, guard_run_ppo)
+    _call_after_import_once(verl_compat.VERL_CONFIG_MODULE, guard_validate_config)
+
+
 _warned_untested: set[str] = set()
 
 
@@ -221,6 +297,7 @@ except Exception as exc:  # noqa: BLE001 - any failure must be reported, not swa
     )
 
 _install_trainer_registration()
+_install_curriculum_guard()
 VERL_VERSION = _installed_verl_version()
 _install_upstream_fixes(VERL_VERSION)
 warn_if_untested_verl(VERL_VERSION)

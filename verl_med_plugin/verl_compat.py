@@ -172,6 +172,26 @@ PLUGINS_ENV = "VERL_USE_EXTERNAL_PLUGINS"
 EXTERNAL_MODULES_ENV = "VERL_USE_EXTERNAL_MODULES"
 
 
+# verl/trainer/main_ppo.py: main() validates the config, then run_ppo(config, task_runner_class) starts Ray and the
+# task runner; main_ppo_v0 (trainer.use_v1=false) and the recipes' mains (verl/experimental/fully_async_policy/
+# fully_async_main.py, one_step_off_policy/main_ppo.py) import and call the same run_ppo with their own runner.
+MAIN_PPO_MODULE = "verl.trainer.main_ppo"
+RUN_PPO_NAME = "run_ppo"
+V1_TASK_RUNNER = "verl.trainer.main_ppo.TaskRunnerV1"  # builds get_trainer_cls(trainer.v1.trainer_mode)
+V0_TASK_RUNNER = "verl.trainer.main_ppo_v0.TaskRunner"  # main_ppo with trainer.use_v1=false
+USE_V1_KEY = "trainer.use_v1"
+# ``python -m verl.trainer.main_ppo`` runs that module as __main__, so its own run_ppo global is out of reach; its
+# main() calls verl.utils.config.validate_config (imported by name at the module's top) first, in the driver.
+VERL_CONFIG_MODULE, VALIDATE_CONFIG_NAME = "verl.utils.config", "validate_config"
+
+
+def task_runner_name(task_runner_class: Any) -> str:
+    """``module.Class`` of a task runner passed to ``run_ppo`` (a Ray ``ActorClass``: its ``__ray_metadata__``)."""
+    metadata = getattr(task_runner_class, "__ray_metadata__", None)
+    name = getattr(metadata, "class_name", None) or getattr(task_runner_class, "__qualname__", repr(task_runner_class))
+    return f"{getattr(task_runner_class, '__module__', '?')}.{name}"
+
+
 def register_trainer(mode: str):
     """verl's class decorator putting a ``PPOTrainer`` subclass into the registry under ``mode`` (re-registering
     the same class is a no-op; another class under a taken name raises ``ValueError``)."""
