@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: install the CPU test bed into .venv (scripts/setup.sh), then run the checks:
 #   0. lint: ruff check, ruff format --check, mypy (scripts/lint.sh; LINT=0 skips it);
+#   0b. the wheel: built, installed (not editable) into a fresh venv, its commands run (scripts/check_wheel.sh;
+#       WHEEL=0 skips it);
 #   1. unit and integration tests (those marked slow too), on PYTEST_WORKERS processes (default 2, pytest-xdist);
 #      --dist loadgroup runs the tests of one experiment preset (xdist_group "preset_<name>") in one process, which
 #      composes each of its preset combinations once for all of them;
@@ -15,6 +17,8 @@ python="${VENV:-.venv}/bin/python"
 set +e
 lint=0
 [ "${LINT:-1}" != 0 ] && { bash scripts/lint.sh; lint=$?; }
+wheel=0
+[ "${WHEEL:-1}" != 0 ] && { PYTHON="$python" bash scripts/check_wheel.sh; wheel=$?; }
 start=$(date +%s)
 "$python" -m pytest -q -m "not e2e" -n "${PYTEST_WORKERS:-2}" --dist loadgroup tests "$@"
 unit=$?
@@ -31,4 +35,4 @@ set -e
 if [ "$unit" -eq 5 ] && [ "$e2e" -eq 5 ]; then echo "pytest collected no tests: failing on purpose" >&2; exit 1; fi
 [ "$unit" -eq 5 ] && unit=0
 [ "$e2e" -eq 5 ] && e2e=0
-[ "$lint" -eq 0 ] && [ "$unit" -eq 0 ] && [ "$e2e" -eq 0 ]
+[ "$lint" -eq 0 ] && [ "$wheel" -eq 0 ] && [ "$unit" -eq 0 ] && [ "$e2e" -eq 0 ]
