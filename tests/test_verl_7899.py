@@ -135,7 +135,17 @@ def test_unequal_lengths_pass_through_unchanged(transfer_queue):
 
 
 def test_test_bed_no_longer_patches_torch():
-    """The fix lives in the product only: the CPU test bed does not replace ``torch.nested.as_nested_tensor``."""
-    startup = pytest.importorskip("verl_med_cpu_testbed.startup")
+    """The fix lives in the product only, so the e2e runs exercise it: the CPU test bed's import hooks (read from
+    the checkout, whatever copy is installed) do not touch TransferQueue, and torch's function is verl's own here.
+    """
+    import importlib.util
+
+    from fixtures_data import REPO
+
+    path = REPO / "tests" / "cpu_testbed" / "verl_med_cpu_testbed" / "startup.py"
+    spec = importlib.util.spec_from_file_location("checked_cpu_testbed_startup", path)
+    startup = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(startup)
     assert "transfer_queue" not in startup.AFTER_IMPORT
+    assert not any("nested" in name for name in vars(startup))
     assert not getattr(torch.nested.as_nested_tensor, "_verl_med_cpu", False)

@@ -348,9 +348,10 @@ def render_chat_text(processor, messages, data_config) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# verl issue #7899 ("81 healthy steps, then this crash"; fix PR #7901 open, not in any release; verl HEAD 1dda039
-# of 2026-08-22 still has the code below unchanged). TransferQueue stores each trajectory's fields one by one and
-# its client re-nests a batch with torch.nested.as_nested_tensor(values, layout=torch.jagged)
+# verl issue #7899 ("81 healthy steps, then this crash"; fix PR #7901 open, not in any release: the newest on the
+# index is verl 0.9.1 with transferqueue 0.1.11, and verl HEAD 1dda039 of 2026-08-22 has the code below
+# unchanged). TransferQueue stores each trajectory's fields one by one and its client re-nests a batch with
+# torch.nested.as_nested_tensor(values, layout=torch.jagged)
 # (transfer_queue/storage/managers/simple_storage_manager.py:574 _pack_field_values, base.py:669). Qwen-VL's
 # mrope position_ids are one (4, L_i) tensor per trajectory, ragged in the last dim; when every L_i is equal (one
 # trajectory per micro-batch; all responses cut at max length; MedMNIST prompts, whose token length is the same
