@@ -8,6 +8,10 @@ with the relevant lines of its log (the whole log stays in the run folder).
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,16 +25,25 @@ from cpu_e2e import (
     cpu_env,
     metrics_by_step,
     outcomes_by_step,
+    read_jsonl,
     run_logged,
 )
 from fixtures_data import REPO, write_fake_medmnist_npz
 from fixtures_model import build_tiny_qwen_vl_dir
 from omegaconf import OmegaConf
+from sklearn.metrics import accuracy_score
 
 pytestmark = pytest.mark.e2e
 
 STEPS = 3
-SHAPED_REWARD = str(REPO / "tests" / "e2e_reward.py")  # real reward + a term that varies within a group
+SHAPED_REWARD = str(REPO / "tests" / "e2e_reward.py")  # real reward on a rule-picked grade + a shaping term
+# VERL_MED_E2E_DIR=<dir>: keep the runs there and reuse a finished one (checking a test's mutation without a new run).
+REUSE_DIR = os.environ.get("VERL_MED_E2E_DIR")
+# Rollout (vLLM, bf16) vs actor (FSDP, fp32) log-probs of the sampled tokens, from verl's rollout-correction metrics
+# (verl/trainer/ppo/rollout_corr_helper.py compute_offpolicy_metrics: per sequence, the mean log-prob under each
+# policy; ``log_ppl_diff`` is their difference). Measured (docs/cpu.md): synced weights, and the
+# ``stale_rollout_weights`` mutation (vLLM keeps its start-up weights while the actor trains).
+LOGPROB_GAP_MAX = 0.02
 
 
 def _testbed_ready() -> str | None:
@@ -52,10 +65,12 @@ if _testbed_ready():
 def e2e(tmp_path_factory):
     """A tiny trainable Qwen2.5-VL (random weights, real tokenizer and processor) and RetinaMNIST-layout data
     converted by our own converter."""
-    root = tmp_path_factory.mktemp("e2e")
-    model = build_tiny_qwen_vl_dir(root / "model", weights=True)
+    root = Path(REUSE_DIR) if REUSE_DIR else tmp_path_factory.mktemp("e2e")
+    model, data = root / "model", root / "data"
+    if REUSE_DIR and (data / "retinamnist" / "val.parquet").is_file() and (model / "model.safetensors").is_file():
+        return {"root": root, "model": model, "data": data}
+    build_tiny_qwen_vl_dir(model, weights=True)
     npz = write_fake_medmnist_npz(root / "npz" / "retinamnist.npz", n_classes=5, counts=(10, 5, 5), seed=1)
-    data = root / "data"
     subprocess.run(
         [
             sys.executable,
@@ -76,11 +91,37 @@ def e2e(tmp_path_factory):
         cwd=REPO,
         capture_output=True,
     )
+    for split in ("train", "val"):
+        _number_the_cases(data / "retinamnist" / f"{split}.parquet")
     return {"root": root, "model": model, "data": data}
 
 
-def _train(e2e: dict, name: str, *extra: str, module: str = "verl_med_plugin.main") -> Path:
+def _number_the_cases(parquet: Path) -> None:
+    """Every row gets its own question ("Case 7: ..."), in the prompt and in ``extra_info.question``: MedMNIST rows
+    of one dataset share their question and (at one image size) their token count, so without this a prompt
+    rendered for the wrong row would carry the same token ids as the right one."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(parquet)
+    rows = table.to_pylist()
+    for row in rows:
+        question = row["extra_info"]["question"]
+        numbered = f"Case {row['extra_info']['index']}: {question}"
+        row["extra_info"]["question"] = numbered
+        for message in row["prompt"]:
+            message["content"] = message["content"].replace(question, numbered)
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), parquet)
+
+
+def _train(
+    e2e: dict, name: str, *extra: str, module: str = "verl_med_plugin.main", env: dict[str, str] | None = None
+) -> Path:
     run = e2e["root"] / name
+    if REUSE_DIR and (run / "finished").is_file():
+        return run
+    if REUSE_DIR:
+        shutil.rmtree(run, ignore_errors=True)  # an unfinished earlier attempt
     run.mkdir()
     common = [
         f"actor_rollout_ref.model.path={e2e['model']}",
@@ -96,9 +137,10 @@ def _train(e2e: dict, name: str, *extra: str, module: str = "verl_med_plugin.mai
     run_logged(
         [sys.executable, "-m", module, *common, *extra],
         run / "train.log",
-        env=cpu_env({"VERL_FILE_LOGGER_PATH": str(run / "metrics.jsonl")}),
+        env=cpu_env({"VERL_FILE_LOGGER_PATH": str(run / "metrics.jsonl"), **(env or {})}),
         cwd=run,
     )
+    (run / "finished").touch()
     return run
 
 
@@ -118,6 +160,21 @@ def grpo_run(e2e) -> Path:
         f"trainer.test_freq={STEPS}",
         "actor_rollout_ref.actor.optim.lr=1e-3",
     )
+
+
+def _logprob_gap(step_metrics: dict) -> float:
+    """Largest per-sequence difference between the rollout's and the actor's mean log-prob of the sampled tokens
+    (verl's ``rollout_corr/log_ppl_diff_{max,min}``). Log-probs, not probabilities: with a random model over a
+    151k vocabulary every probability is ~1e-5, so probability differences stay tiny even for unsynced weights."""
+    return max(abs(step_metrics["rollout_corr/log_ppl_diff_max"]), abs(step_metrics["rollout_corr/log_ppl_diff_min"]))
+
+
+def _record(run: Path, key: str, value) -> None:
+    """Measured values of the proofs, kept beside the run (``measured.json``) for docs/cpu.md's table."""
+    path = run / "measured.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[key] = value
+    path.write_text(json.dumps(data, indent=1))
 
 
 def _sampler_state(obj):
@@ -147,11 +204,15 @@ def _train_dataset(config):
 def test_grpo_steps_update_the_actor(grpo_run, e2e):
     metrics = metrics_by_step(grpo_run / "metrics.jsonl")
     assert sorted(metrics) == list(range(1, STEPS + 1))
-    # Rewards vary within groups (shaping term): non-zero advantages and gradients, and from step 2 on the policy
-    # has moved away from the reference (KL > 0) while vLLM samples from the synced weights (tiny prob diff).
+    # Rewards vary within groups: non-zero advantages and gradients, and from step 2 on the policy has moved away
+    # from the reference (KL > 0) while vLLM samples from the synced weights: the rollout's log-probs of the
+    # sampled tokens equal the actor's up to bf16 rounding. Mutation: test_stale_rollout_weights_fail_the_check
+    # (vLLM never receives the actor's weights) gives a gap far above LOGPROB_GAP_MAX from step 2 on.
     assert all(m["critic/advantages/max"] > 0 and m["actor/grad_norm"] > 0 for m in metrics.values())
     assert all(metrics[step]["actor/kl_loss"] > 0 for step in range(2, STEPS + 1))
-    assert all(m["training/rollout_probs_diff_max"] < 1e-3 for m in metrics.values())
+    gaps = {step: _logprob_gap(m) for step, m in metrics.items()}
+    _record(grpo_run, "logprob_gap_synced", gaps)
+    assert all(gap < LOGPROB_GAP_MAX for gap in gaps.values()), gaps
     # Every step left a checkpoint; the trained weights differ from the initial ones.
     tracker = (grpo_run / "ckpt" / "latest_checkpointed_iteration.txt").read_text().strip()
     assert tracker == str(STEPS)
@@ -194,6 +255,16 @@ def test_every_trajectory_carried_the_sampler_fields_and_metrics_reached_the_log
         } <= set(data)
         assert not [k for k in data if k.startswith("med_sampler/") and (" " in k or ":" in k)]  # loggers choke
         assert data["med_sampler/batch_acc"] == pytest.approx(np.mean(outcomes[step]["accuracy"]))
+    # The sampler was fed accuracy that varies (some answers right, some wrong), and exactly the accuracy the fixture
+    # rule gives each dumped response (recomputed here from verl's rollout dump with sklearn). Mutation: a sampler
+    # reading another reward key (``format`` is 1 for every answer here) fails the per-step comparison.
+    accuracy = np.concatenate([record["accuracy"] for record in outcomes.values()])
+    assert 0 < accuracy.mean() < 1, accuracy
+    for step, record in outcomes.items():
+        dumped = read_jsonl(grpo_run / "rollout" / f"{step}.jsonl")
+        truth, picked = _rule_answers(dumped)
+        correct = int(accuracy_score(truth, picked, normalize=False))
+        assert sorted(record["accuracy"]) == sorted([1.0] * correct + [0.0] * (len(dumped) - correct)), step
 
 
 def test_sampler_weights_after_each_checkpoint_equal_the_replayed_outcomes(grpo_run):
@@ -230,9 +301,48 @@ def test_rollout_prompt_ids_equal_the_dry_run_rendering(grpo_run):
     )
     assert rendered.num_image_tokens > 0 and "Background knowledge" in rendered.text
     assert first["first_prompt_ids"] == rendered.token_ids
+    # Rows differ in their prompt ("Case i: ..."), so the row next to the drawn one renders other ids. Mutation: an
+    # index off by one between the sampler and the prompt fails the equality above (checked: index + 1).
+    other = render_prompt(
+        dataset,
+        model.processor,
+        index=(first["first_sampler_index"] + 1) % len(dataset),
+        hf_model_type=model.hf_config.model_type,
+    )
+    assert other.token_ids != rendered.token_ids
 
 
-def test_validation_dump_is_read_by_verl_med_eval(grpo_run, e2e):
+def _rule_answers(dumped: list[dict]) -> tuple[list[str], list[str]]:
+    """Ground truths and the fixture rule's answers (``e2e_reward.picked_grade``) of dumped responses."""
+    from e2e_reward import picked_grade
+    from fixtures_data import RETINA_LABELS
+
+    return [r["gts"] for r in dumped], [RETINA_LABELS[picked_grade(r["output"], len(RETINA_LABELS))] for r in dumped]
+
+
+def _independent_reading(dumped: list[dict]) -> tuple[list[int], list[int], list[bool]]:
+    """Truth and predicted grade indices (-1: no answer) and format, read from the raw responses with a regex of
+    the prompt's format (``<think> ... </think> <answer>grade (0-4)</answer>``), not with reward_fns' parser."""
+    from fixtures_data import RETINA_LABELS
+
+    shape = re.compile(r"\s*<think>.*?</think>\s*<answer>(.*?)</answer>\s*", re.DOTALL)
+    truth, predicted, formatted = [], [], []
+    for r in dumped:
+        match = shape.fullmatch(r["output"])
+        grade = re.fullmatch(r"\s*(?:grade\s*)?([0-4])\s*\.?\s*", match.group(1), re.IGNORECASE) if match else None
+        truth.append(RETINA_LABELS.index(r["gts"]))
+        predicted.append(int(grade.group(1)) if grade else -1)
+        formatted.append(match is not None)
+    return truth, predicted, formatted
+
+
+def test_validation_report_numbers_equal_an_independent_computation(grpo_run, e2e):
+    """``verl-med-eval`` on the run's validation and rollout dumps: its accuracy and format compliance equal a
+    regex reading of the raw responses scored with sklearn, its zero-advantage fraction equals pandas' count over
+    the rollout dump's GRPO groups, and the dump's own ``acc`` equals the fixture rule's answers scored with
+    sklearn. Mutation: a report that scored another step's dump, or counted groups across steps, differs."""
+    import pandas as pd
+
     dumps = sorted((grpo_run / "val").glob("*.jsonl"))
     assert [p.name for p in dumps] == [f"{STEPS}.jsonl"]
     report = grpo_run / "report"
@@ -240,12 +350,16 @@ def test_validation_dump_is_read_by_verl_med_eval(grpo_run, e2e):
         [
             str(Path(sys.executable).parent / "verl-med-eval"),
             f"grpo={grpo_run / 'val'}",
+            "--rollouts",
+            f"grpo={grpo_run / 'rollout'}",
             "--data",
             str(e2e["data"] / "retinamnist" / "val.parquet"),
             "--reward_kwargs",
             f"grpo={grpo_run / '.hydra' / 'config.yaml'}",
             "--out",
             str(report),
+            "--bootstrap",
+            "0",
         ],
         capture_output=True,
         text=True,
@@ -254,13 +368,38 @@ def test_validation_dump_is_read_by_verl_med_eval(grpo_run, e2e):
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert (report / "metrics.json").is_file() and (report / "summary.md").is_file()
-    assert any(report.glob("*.png"))
+    assert (report / "summary.md").is_file() and any(report.glob("*.png"))
+    metrics = json.loads((report / "metrics.json").read_text())
+    run = next(r for r in metrics["runs"] if r["name"] == "grpo")
+    dumped = read_jsonl(dumps[-1])
+    truth, predicted, formatted = _independent_reading(dumped)
+    scored = run["datasets"]["retinamnist"]
+    assert scored["n_samples"] == len(dumped)
+    assert scored["accuracy"] == pytest.approx(accuracy_score(truth, predicted))
+    assert scored["format_compliance"] == pytest.approx(np.mean(formatted))
+    # the reward's acc in the dump: the fixture rule's answers, right for some prompts and wrong for others
+    rule_truth, rule_picked = _rule_answers(dumped)
+    assert np.mean([r["acc"] for r in dumped]) == pytest.approx(accuracy_score(rule_truth, rule_picked))
+    # zero-advantage GRPO groups per step: uid = "{prompt uuid}_{session}_{output index}"
+    rollout = pd.concat(
+        [pd.DataFrame(read_jsonl(p)).assign(file_step=int(p.stem)) for p in (grpo_run / "rollout").glob("*.jsonl")]
+    )
+    rollout["group"] = rollout["uid"].str.rsplit("_", n=2).str[0]
+    spread = rollout.groupby(["file_step", "group"])["score"].agg(lambda v: np.ptp(v.to_numpy()))
+    expected = (spread == 0).groupby(level="file_step").mean().sort_index()
+    sparsity = run["rollout_sparsity"]["by_step"]
+    assert sparsity["step"] == expected.index.tolist()
+    assert sparsity["score"] == pytest.approx(expected.tolist())
+    measured = {"accuracy": scored["accuracy"], "format": scored["format_compliance"]}
+    _record(grpo_run, "validation", measured | {"rule_acc": float(np.mean([r["acc"] for r in dumped]))})
 
 
 @pytest.fixture(scope="module")
 def resumed_run(grpo_run, e2e) -> Path:
-    """A new process resumed from the first checkpoint of ``grpo_run`` (as after a crash there)."""
+    """A new process resumed from the first checkpoint of ``grpo_run`` (as after a crash there), and the weight-sync
+    proof's negative control in the same start: under the test bed's ``stale_rollout_weights`` mutation vLLM keeps
+    the initial weights it loaded while the actor resumes from step 1's weights and trains on. Neither the sampler's
+    draws nor its restored state depend on the rollout's weights (only on the outcomes, read from the log)."""
     return _train(
         e2e,
         "resumed",
@@ -272,15 +411,50 @@ def resumed_run(grpo_run, e2e) -> Path:
         "actor_rollout_ref.actor.optim.lr=1e-3",
         "trainer.resume_mode=resume_path",
         f"trainer.resume_from_path={grpo_run / 'ckpt' / 'global_step_1'}",
+        env={"VERL_MED_TESTBED_MUTATION": "stale_rollout_weights"},
     )
 
 
-def test_resumed_run_draws_what_the_uninterrupted_run_drew(grpo_run, resumed_run):
+def test_stale_rollout_weights_fail_the_weight_sync_check(resumed_run):
+    """The negative control of the weight-sync proof: when vLLM never receives the actor's weights, the log-prob gap
+    is far above ``LOGPROB_GAP_MAX`` (the synced run stays below it)."""
+    metrics = metrics_by_step(resumed_run / "metrics.jsonl")
+    gaps = {step: _logprob_gap(m) for step, m in metrics.items()}
+    _record(resumed_run, "logprob_gap_stale", gaps)
+    assert sorted(gaps) == list(range(2, STEPS + 1))
+    assert all(gap > LOGPROB_GAP_MAX for gap in gaps.values()), gaps
+
+
+def test_resumed_run_draws_what_the_restored_sampler_draws(grpo_run, resumed_run):
+    """Step 2 (the first after the checkpoint) draws exactly the uninterrupted run's prompts; step 3 draws what the
+    sampler restored from checkpoint 1 and updated with the resumed run's own step-2 outcomes draws (the outcomes
+    differ from the uninterrupted run's: generation is random, so accuracy differs). Mutation: restoring no sampler
+    state (a fresh sampler) draws other prompts at step 2 (checked in tests/test_sampler_resume.py at unit level)."""
+    from verl_med_plugin.med_settings import SamplerSettings
+    from verl_med_plugin.sampler import MedCurriculumSampler
+
     uninterrupted = outcomes_by_step(grpo_run / "ckpt" / "med_sampler_outcomes.jsonl")
     resumed = outcomes_by_step(resumed_run / "ckpt" / "med_sampler_outcomes.jsonl")
     assert sorted(resumed) == list(range(2, STEPS + 1))  # steps after the checkpoint only
-    for step in resumed:  # the same prompts, n samples each (trajectories come back in any order)
-        assert sorted(resumed[step]["sample_indices"]) == sorted(uninterrupted[step]["sample_indices"]), step
+    # the same prompts, n samples each (trajectories come back in any order)
+    assert sorted(resumed[2]["sample_indices"]) == sorted(uninterrupted[2]["sample_indices"])
+    config = _run_config(resumed_run)
+    dataset, _ = _train_dataset(config)
+    batch, n = int(config.data.train_batch_size), int(config.actor_rollout_ref.rollout.n)
+    replay = MedCurriculumSampler.from_dataset(dataset, SamplerSettings.from_config(config.med.sampler), batch)
+    checkpoint = torch.load(grpo_run / "ckpt" / "global_step_1" / "data.pt", weights_only=False)
+    replay.load_state_dict(_sampler_state(checkpoint))
+    draws = iter(replay)
+    for step in range(2, STEPS + 1):
+        drawn = [next(draws) for _ in range(batch)]
+        assert sorted(np.repeat(drawn, n).tolist()) == sorted(resumed[step]["sample_indices"]), step
+        record = resumed[step]
+        replay.update(
+            np.array(record["sample_indices"]),
+            np.array(record["accuracy"]),
+            np.array(record["group_ids"]),
+            np.array(record["scores"]),
+        )
 
 
 def test_plain_verl_main_ppo_with_the_readme_overrides(e2e):
