@@ -21,6 +21,8 @@ import pytest
 import torch
 from cpu_e2e import (
     CPU_OVERRIDES,
+    CPU_REQUIRED,
+    SMALL_BATCHES,
     SMALL_RUN,
     cpu_env,
     metrics_by_step,
@@ -336,31 +338,27 @@ def _independent_reading(dumped: list[dict]) -> tuple[list[int], list[int], list
     return truth, predicted, formatted
 
 
-def test_validation_report_numbers_equal_an_independent_computation(grpo_run, e2e):
-    """``verl-med-eval`` on the run's validation and rollout dumps: its accuracy and format compliance equal a
-    regex reading of the raw responses scored with sklearn, its zero-advantage fraction equals pandas' count over
-    the rollout dump's GRPO groups, and the dump's own ``acc`` equals the fixture rule's answers scored with
-    sklearn. Mutation: a report that scored another step's dump, or counted groups across steps, differs."""
-    import pandas as pd
+def _graded_copy(dump: Path, out: Path, field: str) -> None:
+    """``dump`` with every response's rule answer (``e2e_reward.picked_grade``, the answer the reward graded) put
+    in ``field``: as a well-formed response (``output``) or as its 0/1 correctness (``score``). A random model's own
+    text is never well-formed, so the report's numbers on it are all 0 and could not differ from anything."""
+    from e2e_reward import picked_grade
 
-    dumps = sorted((grpo_run / "val").glob("*.jsonl"))
-    assert [p.name for p in dumps] == [f"{STEPS}.jsonl"]
-    report = grpo_run / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    records = read_jsonl(dump)
+    _, picked = _rule_answers(records)
+    for record, answer in zip(records, picked, strict=True):
+        if field == "output":
+            grade = picked_grade(record["output"], 5)
+            record["output"] = f"<think>rule</think><answer>{grade}</answer>"
+        else:
+            record["score"] = float(answer == record["gts"])
+    (out / dump.name).write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def _verl_med_eval(*args: str) -> dict:
     proc = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "verl-med-eval"),
-            f"grpo={grpo_run / 'val'}",
-            "--rollouts",
-            f"grpo={grpo_run / 'rollout'}",
-            "--data",
-            str(e2e["data"] / "retinamnist" / "val.parquet"),
-            "--reward_kwargs",
-            f"grpo={grpo_run / '.hydra' / 'config.yaml'}",
-            "--out",
-            str(report),
-            "--bootstrap",
-            "0",
-        ],
+        [str(Path(sys.executable).parent / "verl-med-eval"), *args, "--bootstrap", "0"],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -368,30 +366,83 @@ def test_validation_report_numbers_equal_an_independent_computation(grpo_run, e2
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert (report / "summary.md").is_file() and any(report.glob("*.png"))
-    metrics = json.loads((report / "metrics.json").read_text())
-    run = next(r for r in metrics["runs"] if r["name"] == "grpo")
+    out = Path(args[args.index("--out") + 1])
+    assert (out / "summary.md").is_file() and any(out.glob("*.png"))
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_validation_report_numbers_equal_an_independent_computation(grpo_run, e2e):
+    """``verl-med-eval`` on the run's validation and rollout dumps. Its numbers on the raw responses equal a regex
+    reading scored with sklearn (all 0 here: a random model writes no ``<answer>``). On the same dump with each
+    response replaced by the answer the reward graded, its accuracy, balanced accuracy, macro-F1, QWK and MAE
+    equal sklearn's on those answers; and its zero-advantage fraction per step, on the rollout dump scored 0/1 by
+    the same rule, equals pandas' count over the GRPO groups (uid prefix). The dump's own ``acc`` equals the rule's
+    accuracy. Mutations (checked on the kept run, VERL_MED_E2E_DIR): ground truths shifted by one row, and
+    groups counted across steps, each fail."""
+    import pandas as pd
+    from fixtures_data import RETINA_LABELS
+    from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score
+
+    dumps = sorted((grpo_run / "val").glob("*.jsonl"))
+    assert [p.name for p in dumps] == [f"{STEPS}.jsonl"]
+    data = str(e2e["data"] / "retinamnist" / "val.parquet")
+    kwargs = f"{grpo_run / '.hydra' / 'config.yaml'}"
+    raw = _verl_med_eval(
+        f"grpo={grpo_run / 'val'}", "--data", data, "--reward_kwargs", kwargs, "--out", str(grpo_run / "report")
+    )
     dumped = read_jsonl(dumps[-1])
     truth, predicted, formatted = _independent_reading(dumped)
-    scored = run["datasets"]["retinamnist"]
+    scored = raw["runs"][0]["datasets"]["retinamnist"]
     assert scored["n_samples"] == len(dumped)
     assert scored["accuracy"] == pytest.approx(accuracy_score(truth, predicted))
     assert scored["format_compliance"] == pytest.approx(np.mean(formatted))
-    # the reward's acc in the dump: the fixture rule's answers, right for some prompts and wrong for others
     rule_truth, rule_picked = _rule_answers(dumped)
-    assert np.mean([r["acc"] for r in dumped]) == pytest.approx(accuracy_score(rule_truth, rule_picked))
+    rule_acc = accuracy_score(rule_truth, rule_picked)
+    assert np.mean([r["acc"] for r in dumped]) == pytest.approx(rule_acc)
+
+    graded = grpo_run / "graded"
+    _graded_copy(dumps[-1], graded / "val", "output")
+    for dump in (grpo_run / "rollout").glob("*.jsonl"):
+        _graded_copy(dump, graded / "rollout", "score")
+    report = _verl_med_eval(
+        f"grpo={graded / 'val'}",
+        "--rollouts",
+        f"grpo={graded / 'rollout'}",
+        "--data",
+        data,
+        "--reward_kwargs",
+        kwargs,
+        "--out",
+        str(graded / "report"),
+    )["runs"][0]
+    y_true = [RETINA_LABELS.index(t) for t in rule_truth]
+    y_pred = [RETINA_LABELS.index(p) for p in rule_picked]
+    on_rule = report["datasets"]["retinamnist"]
+    expected = {
+        "format_compliance": 1.0,
+        "accuracy": rule_acc,
+        "balanced_accuracy": balanced_accuracy_score(y_true, y_pred),
+        "macro_f1": f1_score(y_true, y_pred, average="macro", zero_division=0),
+        "qwk": cohen_kappa_score(y_true, y_pred, labels=list(range(5)), weights="quadratic"),
+        "mae": float(np.mean(np.abs(np.subtract(y_true, y_pred)))),
+    }
+    assert {k: on_rule[k] for k in expected} == pytest.approx(expected)
     # zero-advantage GRPO groups per step: uid = "{prompt uuid}_{session}_{output index}"
     rollout = pd.concat(
-        [pd.DataFrame(read_jsonl(p)).assign(file_step=int(p.stem)) for p in (grpo_run / "rollout").glob("*.jsonl")]
+        [pd.DataFrame(read_jsonl(p)).assign(file_step=int(p.stem)) for p in (graded / "rollout").glob("*.jsonl")]
     )
     rollout["group"] = rollout["uid"].str.rsplit("_", n=2).str[0]
     spread = rollout.groupby(["file_step", "group"])["score"].agg(lambda v: np.ptp(v.to_numpy()))
-    expected = (spread == 0).groupby(level="file_step").mean().sort_index()
-    sparsity = run["rollout_sparsity"]["by_step"]
-    assert sparsity["step"] == expected.index.tolist()
-    assert sparsity["score"] == pytest.approx(expected.tolist())
-    measured = {"accuracy": scored["accuracy"], "format": scored["format_compliance"]}
-    _record(grpo_run, "validation", measured | {"rule_acc": float(np.mean([r["acc"] for r in dumped]))})
+    zero = (spread == 0).groupby(level="file_step").mean().sort_index()
+    sparsity = report["rollout_sparsity"]["by_step"]
+    assert sparsity["step"] == zero.index.tolist()
+    assert sparsity["score"] == pytest.approx(zero.tolist())
+    _record(
+        grpo_run,
+        "validation",
+        {"raw": {"accuracy": scored["accuracy"], "format": scored["format_compliance"]}, "rule": expected}
+        | {"zero_advantage_by_step": zero.tolist()},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -488,20 +539,25 @@ def test_plain_verl_main_ppo_with_the_readme_overrides(e2e):
     assert list(outcomes) == [1] and outcomes[1]["sample_indices"]
 
 
-def test_example_script_chain_data_train_merge_generate_evaluate(e2e):
-    """The main job's script as users run it (``examples/retinamnist_grpo_1gpu.sh``): prepare RetinaMNIST, train,
-    merge the last checkpoint, generate on the test split, evaluate; only the CPU overrides are added, by
-    environment variable. The evaluated model is the trained one."""
+@pytest.fixture(scope="module")
+def lora_chain(e2e) -> Path:
+    """The main job's script as users run it (``examples/retinamnist_grpo_1gpu.sh``, its own hardware preset
+    ``med/hardware=1gpu_lora``: LoRA rank 64 on the language model, remove-padding, gradient checkpointing, parameter
+    and optimizer offload, layered summon, safetensors loading): prepare RetinaMNIST, train 2 steps, merge the last
+    checkpoint, generate on the test split, evaluate. Added by environment variable: only the overrides a CPU
+    cannot avoid (``CPU_REQUIRED``, docs/cpu.md), the small batches, 2 steps and the fixture reward."""
     runs, data = e2e["root"] / "chain_runs", e2e["root"] / "chain_data"
+    if REUSE_DIR and (runs / "finished").is_file():
+        return runs
     overrides = [
-        *CPU_OVERRIDES,
-        *SMALL_RUN,
+        *CPU_REQUIRED,
+        *SMALL_BATCHES,
         "trainer.total_training_steps=2",
         "trainer.save_freq=2",
         "trainer.test_freq=-1",
         "trainer.val_before_train=false",
         f"reward.custom_reward_function.path={SHAPED_REWARD}",
-        "actor_rollout_ref.actor.optim.lr=1e-3",
+        "actor_rollout_ref.actor.optim.lr=1e-3",  # the preset's 1e-5 barely moves a random model in 2 steps
     ]
     env = cpu_env(
         {
@@ -510,25 +566,51 @@ def test_example_script_chain_data_train_merge_generate_evaluate(e2e):
             "MODEL_PATH": str(e2e["model"]),
             "DATA_DIR": str(data),
             "RUNS_DIR": str(runs),
-            "HARDWARE": "8gpu",
             "VERL_MED_EXTRA_OVERRIDES": " ".join(overrides),
             "VERL_MED_GENERATE_ARGS": "--max_tokens 16 --limit 4",
+            "VERL_FILE_LOGGER_PATH": str(runs / "metrics.jsonl"),
         }
     )
+    shutil.rmtree(runs, ignore_errors=True)
     runs.mkdir()
     run_logged(["bash", str(REPO / "examples" / "retinamnist_grpo_1gpu.sh")], runs / "chain.log", env=env, cwd=runs)
-    run = runs / "retinamnist_default_qwen2_5_vl_3b"
-    assert (data / "retinamnist" / "test.parquet").is_file()
-    assert (run / "checkpoints" / "latest_checkpointed_iteration.txt").read_text().strip() == "2"
+    (runs / "finished").touch()
+    return runs
+
+
+def test_main_job_preset_trains_lora_syncs_the_adapter_and_evaluates(lora_chain, e2e):
+    """LoRA training with the main job's preset: 2 steps whose rollout log-probs equal the actor's (the adapter
+    reached vLLM: the actor's log-probs are computed with it, so a rollout without it would differ, as the stale
+    control shows for full weights), a checkpoint, verl's merger writing ``lora_adapter/`` beside the untouched
+    base weights, generation with the adapter merged, a report. Mutations: an adapter that never trained (peft
+    initialises lora_B to zero) fails ``trained``; base weights changed by training fail ``base`` (LoRA freezes
+    them); the vision tower in the adapter fails the exclusion (the preset excludes ``.*visual.*``)."""
     from safetensors.torch import load_file
 
-    merged = {}
+    run = lora_chain / "retinamnist_default_qwen2_5_vl_3b"
+    config = _run_config(run)
+    assert config.actor_rollout_ref.model.lora_rank == 64 and config.actor_rollout_ref.model.use_remove_padding
+    assert (run / "checkpoints" / "latest_checkpointed_iteration.txt").read_text().strip() == "2"
+    metrics = metrics_by_step(lora_chain / "metrics.jsonl")
+    assert sorted(metrics) == [1, 2]
+    gaps = {step: _logprob_gap(m) for step, m in metrics.items()}
+    _record(lora_chain, "logprob_gap_lora", gaps)
+    assert all(m["actor/grad_norm"] > 0 for m in metrics.values())
+    assert all(gap < LOGPROB_GAP_MAX for gap in gaps.values()), gaps
+
+    adapter = load_file(str(run / "hf_model" / "lora_adapter" / "adapter_model.safetensors"))
+    assert json.loads((run / "hf_model" / "lora_adapter" / "adapter_config.json").read_text())["r"] == 64
+    assert adapter and not [k for k in adapter if "visual" in k]
+    trained = [k for k, v in adapter.items() if "lora_B" in k and v.abs().max() > 0]
+    _record(lora_chain, "lora_B_nonzero", f"{len(trained)}/{sum('lora_B' in k for k in adapter)}")
+    assert trained, "the adapter never trained (every lora_B is zero)"
+    base: dict = {}
     for shard in sorted((run / "hf_model").glob("*.safetensors")):
-        merged.update(load_file(str(shard)))
+        base.update(load_file(str(shard)))
     initial = load_file(str(e2e["model"] / "model.safetensors"))
     key = next(k for k in initial if k.endswith("layers.0.mlp.down_proj.weight"))
-    merged_key = next(k for k in merged if k.endswith("layers.0.mlp.down_proj.weight"))
-    assert not torch.equal(merged[merged_key].float(), initial[key].float()), "evaluated the untrained weights"
+    base_key = next(k for k in base if k.endswith("layers.0.mlp.down_proj.weight"))
+    assert torch.equal(base[base_key].float(), initial[key].float()), "LoRA changed the base weights"
     generations = (run / "test_generations.jsonl").read_text().splitlines()
     assert len(generations) == 4
     assert (run / "report" / "metrics.json").is_file() and (run / "report" / "summary.md").is_file()
