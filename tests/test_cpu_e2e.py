@@ -259,7 +259,8 @@ def test_every_trajectory_carried_the_sampler_fields_and_metrics_reached_the_log
         assert data["med_sampler/batch_acc"] == pytest.approx(np.mean(outcomes[step]["accuracy"]))
     # The sampler was fed accuracy that varies (some answers right, some wrong), and exactly the accuracy the fixture
     # rule gives each dumped response (recomputed here from verl's rollout dump with sklearn). Mutation: a sampler
-    # reading another reward key (``format`` is 1 for every answer here) fails the per-step comparison.
+    # reading another reward key (``format`` is 1 for every answer here) fails the per-step comparison (checked on
+    # the kept run by counting every answer right).
     accuracy = np.concatenate([record["accuracy"] for record in outcomes.values()])
     assert 0 < accuracy.mean() < 1, accuracy
     for step, record in outcomes.items():
@@ -304,7 +305,8 @@ def test_rollout_prompt_ids_equal_the_dry_run_rendering(grpo_run):
     assert rendered.num_image_tokens > 0 and "Background knowledge" in rendered.text
     assert first["first_prompt_ids"] == rendered.token_ids
     # Rows differ in their prompt ("Case i: ..."), so the row next to the drawn one renders other ids. Mutation: an
-    # index off by one between the sampler and the prompt fails the equality above (checked: index + 1).
+    # index off by one between the sampler and the prompt fails the equality above (checked on the kept run:
+    # index + 1 differs at the case number's token).
     other = render_prompt(
         dataset,
         model.processor,
@@ -377,8 +379,8 @@ def test_validation_report_numbers_equal_an_independent_computation(grpo_run, e2
     response replaced by the answer the reward graded, its accuracy, balanced accuracy, macro-F1, QWK and MAE
     equal sklearn's on those answers; and its zero-advantage fraction per step, on the rollout dump scored 0/1 by
     the same rule, equals pandas' count over the GRPO groups (uid prefix). The dump's own ``acc`` equals the rule's
-    accuracy. Mutations (checked on the kept run, VERL_MED_E2E_DIR): ground truths shifted by one row, and
-    groups counted across steps, each fail."""
+    accuracy. Mutation (checked on the kept run, VERL_MED_E2E_DIR): ground truths shifted by one row make
+    verl-med-eval refuse the dump (each gts is no ground truth of its numbered case's row)."""
     import pandas as pd
     from fixtures_data import RETINA_LABELS
     from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score
@@ -479,8 +481,8 @@ def test_stale_rollout_weights_fail_the_weight_sync_check(resumed_run):
 def test_resumed_run_draws_what_the_restored_sampler_draws(grpo_run, resumed_run):
     """Step 2 (the first after the checkpoint) draws exactly the uninterrupted run's prompts; step 3 draws what the
     sampler restored from checkpoint 1 and updated with the resumed run's own step-2 outcomes draws (the outcomes
-    differ from the uninterrupted run's: generation is random, so accuracy differs). Mutation: restoring no sampler
-    state (a fresh sampler) draws other prompts at step 2 (checked in tests/test_sampler_resume.py at unit level)."""
+    differ from the uninterrupted run's: generation is random, so accuracy differs). Mutation: replaying without the
+    restored state (a fresh sampler) draws other prompts at step 2 (checked on the kept run: 7 drawn instead of 6)."""
     from verl_med_plugin.med_settings import SamplerSettings
     from verl_med_plugin.sampler import MedCurriculumSampler
 
