@@ -35,6 +35,8 @@ CPU_REQUIRED = [
     "actor_rollout_ref.actor.use_torch_compile=false",
     "actor_rollout_ref.ref.use_torch_compile=false",
     "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
+    # verl's remove-padding attention for Qwen-VL is flash-attention only (docs/cpu.md, gap 9)
+    "actor_rollout_ref.model.use_remove_padding=false",
     "+actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype=fp32",
     "+actor_rollout_ref.ref.fsdp_config.mixed_precision.param_dtype=fp32",
     "actor_rollout_ref.rollout.name=vllm",
@@ -51,7 +53,6 @@ CPU_REQUIRED = [
 
 # The full fine-tuning runs' simplifications (not needed by the CPU; fewer moving parts and faster steps).
 FULL_FINETUNE_CHOICES = [
-    "actor_rollout_ref.model.use_remove_padding=false",
     "actor_rollout_ref.model.enable_gradient_checkpointing=false",
     "actor_rollout_ref.actor.fsdp_config.param_offload=false",
     "actor_rollout_ref.actor.fsdp_config.optimizer_offload=false",

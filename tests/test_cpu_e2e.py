@@ -544,10 +544,11 @@ def test_plain_verl_main_ppo_with_the_readme_overrides(e2e):
 @pytest.fixture(scope="module")
 def lora_chain(e2e) -> Path:
     """The main job's script as users run it (``examples/retinamnist_grpo_1gpu.sh``, its own hardware preset
-    ``med/hardware=1gpu_lora``: LoRA rank 64 on the language model, remove-padding, gradient checkpointing, parameter
-    and optimizer offload, layered summon, safetensors loading): prepare RetinaMNIST, train 2 steps, merge the last
-    checkpoint, generate on the test split, evaluate. Added by environment variable: only the overrides a CPU
-    cannot avoid (``CPU_REQUIRED``, docs/cpu.md), the small batches, 2 steps and the fixture reward."""
+    ``med/hardware=1gpu_lora``: LoRA rank 64 on the language model, gradient checkpointing, parameter and optimizer
+    offload, layered summon, safetensors loading): prepare RetinaMNIST, train 2 steps, merge the last checkpoint,
+    generate on the test split, evaluate. Added by environment variable: only the overrides a CPU cannot avoid
+    (``CPU_REQUIRED``, docs/cpu.md; among them ``use_remove_padding=false``: verl's remove-padding attention for
+    Qwen-VL needs flash-attention, gap 9), the small batches, 2 steps and the fixture reward."""
     runs, data = e2e["root"] / "chain_runs", e2e["root"] / "chain_data"
     if REUSE_DIR and (runs / "finished").is_file():
         return runs
@@ -591,7 +592,7 @@ def test_main_job_preset_trains_lora_syncs_the_adapter_and_evaluates(lora_chain,
 
     run = lora_chain / "retinamnist_default_qwen2_5_vl_3b"
     config = _run_config(run)
-    assert config.actor_rollout_ref.model.lora_rank == 64 and config.actor_rollout_ref.model.use_remove_padding
+    assert config.actor_rollout_ref.model.lora_rank == 64 and config.actor_rollout_ref.rollout.layered_summon
     assert (run / "checkpoints" / "latest_checkpointed_iteration.txt").read_text().strip() == "2"
     metrics = metrics_by_step(lora_chain / "metrics.jsonl")
     assert sorted(metrics) == [1, 2]
@@ -616,3 +617,70 @@ def test_main_job_preset_trains_lora_syncs_the_adapter_and_evaluates(lora_chain,
     generations = (run / "test_generations.jsonl").read_text().splitlines()
     assert len(generations) == 4
     assert (run / "report" / "metrics.json").is_file() and (run / "report" / "summary.md").is_file()
+
+
+@pytest.fixture(scope="module")
+def two_nodes(e2e):
+    """Two raylets on this host (``ray.cluster_utils.Cluster``), each with one CPU "device" advertised as a GPU; the
+    trainer connects to it with ``trainer.nnodes=2``. The raylets inherit this process's environment, so the CPU
+    platform's variables are set before they start."""
+    from ray.cluster_utils import Cluster
+
+    saved = dict(os.environ)
+    os.environ.update(cpu_env())
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 4, "num_gpus": 1})
+    cluster.add_node(num_cpus=4, num_gpus=1)
+    cluster.wait_for_nodes()
+    try:
+        yield cluster
+    finally:
+        cluster.shutdown()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _two_node_train(e2e: dict, cluster, name: str, *extra: str) -> Path:
+    single_host = {"trainer.nnodes=1", "+ray_kwargs.ray_init.num_gpus=1", "ray_kwargs.ray_init.num_cpus=8"}
+    return _train(
+        e2e,
+        name,
+        *[o for o in CPU_OVERRIDES if o not in single_host],
+        "trainer.nnodes=2",
+        f"+ray_kwargs.ray_init.address={cluster.address}",
+        f"reward.custom_reward_function.path={SHAPED_REWARD}",
+        "trainer.total_training_steps=2",
+        "trainer.test_freq=-1",
+        *extra,
+    )
+
+
+def test_two_nodes_train_checkpoint_and_resume(e2e, two_nodes):
+    """``trainer.nnodes=2`` on two raylets: one actor worker per node (Ray's actor table names two nodes), verl-med's
+    packages shipped through ``runtime_env.py_modules``, ``MedSyncTrainer`` built by verl's task runner (the
+    outcome log), a checkpoint with one shard per rank, and a resume from it."""
+    from ray.util.state import list_actors
+
+    run = _two_node_train(e2e, two_nodes, "two_nodes", "trainer.save_freq=1")
+    assert sorted(metrics_by_step(run / "metrics.jsonl")) == [1, 2]
+    config = _run_config(run)
+    shipped = [Path(p).name for p in config.ray_kwargs.ray_init.runtime_env.py_modules]
+    assert {"reward_fns", "verl_med_plugin", "data_preprocess"} <= set(shipped)
+    shards = sorted(p.name for p in (run / "ckpt" / "global_step_1" / "actor").glob("model_world_size_2_rank_*.pt"))
+    assert shards == ["model_world_size_2_rank_0.pt", "model_world_size_2_rank_1.pt"]
+    assert sorted(outcomes_by_step(run / "ckpt" / "med_sampler_outcomes.jsonl")) == [1, 2]
+    workers = [
+        a for a in list_actors(address=two_nodes.address, limit=1000, detail=True) if "WorkerDict" in a.class_name
+    ]
+    assert len({a.node_id for a in workers}) == 2, [(a.class_name, a.node_id) for a in workers]
+    resumed = _two_node_train(
+        e2e,
+        two_nodes,
+        "two_nodes_resumed",
+        "trainer.save_freq=-1",
+        "trainer.resume_mode=resume_path",
+        f"trainer.resume_from_path={run / 'ckpt' / 'global_step_1'}",
+    )
+    assert sorted(metrics_by_step(resumed / "metrics.jsonl")) == [2]
+    first = outcomes_by_step(run / "ckpt" / "med_sampler_outcomes.jsonl")[2]
+    again = outcomes_by_step(resumed / "ckpt" / "med_sampler_outcomes.jsonl")[2]
+    assert sorted(again["sample_indices"]) == sorted(first["sample_indices"])
