@@ -600,6 +600,12 @@ def test_main_job_preset_trains_lora_syncs_the_adapter_and_evaluates(lora_chain,
     _record(lora_chain, "logprob_gap_lora", gaps)
     assert all(m["actor/grad_norm"] > 0 for m in metrics.values())
     assert all(gap < LOGPROB_GAP_MAX for gap in gaps.values()), gaps
+    # The rollout carries the adapter: at step 2 (after one adapter update) vLLM's log-probs are far closer to the
+    # adapted actor's (rollout_corr/k3_kl) than the adapter-free reference's are (actor/kl_loss, the same k3
+    # estimator). A vLLM without the adapter would be that reference, with a KL near actor/kl_loss.
+    versus_actor, versus_reference = metrics[2]["rollout_corr/k3_kl"], metrics[2]["actor/kl_loss"]
+    _record(lora_chain, "lora_kl_step2", {"rollout_vs_actor": versus_actor, "actor_vs_reference": versus_reference})
+    assert versus_actor * 10 < versus_reference, (versus_actor, versus_reference)
 
     adapter = load_file(str(run / "hf_model" / "lora_adapter" / "adapter_model.safetensors"))
     assert json.loads((run / "hf_model" / "lora_adapter" / "adapter_config.json").read_text())["r"] == 64
@@ -628,8 +634,9 @@ def two_nodes(e2e):
 
     saved = dict(os.environ)
     os.environ.update(cpu_env())
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 4, "num_gpus": 1})
-    cluster.add_node(num_cpus=4, num_gpus=1)
+    node = {"num_cpus": 4, "num_gpus": 1, "object_store_memory": 1 << 30}
+    cluster = Cluster(initialize_head=True, head_node_args=node)
+    cluster.add_node(**node)
     cluster.wait_for_nodes()
     try:
         yield cluster
@@ -647,6 +654,8 @@ def _two_node_train(e2e: dict, cluster, name: str, *extra: str) -> Path:
         *[o for o in CPU_OVERRIDES if o not in single_host],
         "trainer.nnodes=2",
         f"+ray_kwargs.ray_init.address={cluster.address}",
+        # the task runner's environment is the raylets', not this driver's: the file logger's path goes by runtime_env
+        f"+ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH={e2e['root'] / name / 'metrics.jsonl'}",
         f"reward.custom_reward_function.path={SHAPED_REWARD}",
         "trainer.total_training_steps=2",
         "trainer.test_freq=-1",
