@@ -117,7 +117,12 @@ def _number_the_cases(parquet: Path) -> None:
 
 
 def _train(
-    e2e: dict, name: str, *extra: str, module: str = "verl_med_plugin.main", env: dict[str, str] | None = None
+    e2e: dict,
+    name: str,
+    *extra: str,
+    module: str = "verl_med_plugin.main",
+    env: dict[str, str] | None = None,
+    cpu_overrides: tuple[str, ...] = tuple(CPU_OVERRIDES),
 ) -> Path:
     run = e2e["root"] / name
     if REUSE_DIR and (run / "finished").is_file():
@@ -131,7 +136,7 @@ def _train(
         f"trainer.validation_data_dir={run / 'val'}",
         f"trainer.rollout_data_dir={run / 'rollout'}",
         "trainer.val_before_train=false",
-        *CPU_OVERRIDES,
+        *cpu_overrides,
         *SMALL_RUN,
     ]
     if module == "verl_med_plugin.main":
@@ -634,7 +639,8 @@ def two_nodes(e2e):
 
     saved = dict(os.environ)
     os.environ.update(cpu_env())
-    node = {"num_cpus": 4, "num_gpus": 1, "object_store_memory": 1 << 30}
+    # logical CPUs: verl reserves 3 CPUs per GPU bundle beside the task runner and storage actors (docs/cpu.md)
+    node = {"num_cpus": 8, "num_gpus": 1, "object_store_memory": 1 << 30}
     cluster = Cluster(initialize_head=True, head_node_args=node)
     cluster.add_node(**node)
     cluster.wait_for_nodes()
@@ -651,7 +657,6 @@ def _two_node_train(e2e: dict, cluster, name: str, *extra: str) -> Path:
     return _train(
         e2e,
         name,
-        *[o for o in CPU_OVERRIDES if o not in single_host],
         "trainer.nnodes=2",
         f"+ray_kwargs.ray_init.address={cluster.address}",
         # the task runner's environment is the raylets', not this driver's: the file logger's path goes by runtime_env
@@ -660,6 +665,7 @@ def _two_node_train(e2e: dict, cluster, name: str, *extra: str) -> Path:
         "trainer.total_training_steps=2",
         "trainer.test_freq=-1",
         *extra,
+        cpu_overrides=tuple(o for o in CPU_OVERRIDES if o not in single_host),
     )
 
 
