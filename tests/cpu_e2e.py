@@ -22,8 +22,9 @@ CPU_ENV = {
     "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB of KV cache for the vLLM CPU engine (default 4)
 }
 
-# Overrides that make verl 0.9.1 run on one CPU "device". Each one's reason is in docs/cpu.md.
-CPU_OVERRIDES = [
+# Overrides a CPU cannot avoid (verl 0.9.1 on one CPU "device"). Each one's reason is in docs/cpu.md. The LoRA run
+# of the main job's own preset (med/hardware=1gpu_lora) adds nothing else.
+CPU_REQUIRED = [
     "trainer.device=cpu",
     "trainer.n_gpus_per_node=1",
     "trainer.nnodes=1",
@@ -33,21 +34,16 @@ CPU_OVERRIDES = [
     "actor_rollout_ref.ref.strategy=fsdp2",
     "actor_rollout_ref.actor.use_torch_compile=false",
     "actor_rollout_ref.ref.use_torch_compile=false",
-    "actor_rollout_ref.model.use_remove_padding=false",
     "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
+    # verl's remove-padding attention for Qwen-VL is flash-attention only (docs/cpu.md, gap 9)
+    "actor_rollout_ref.model.use_remove_padding=false",
     "+actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype=fp32",
     "+actor_rollout_ref.ref.fsdp_config.mixed_precision.param_dtype=fp32",
-    "actor_rollout_ref.model.enable_gradient_checkpointing=false",
-    "actor_rollout_ref.actor.fsdp_config.param_offload=false",
-    "actor_rollout_ref.actor.fsdp_config.optimizer_offload=false",
-    "actor_rollout_ref.ref.fsdp_config.param_offload=false",
     "actor_rollout_ref.rollout.name=vllm",
     "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
     "actor_rollout_ref.rollout.enforce_eager=true",
     "actor_rollout_ref.rollout.free_cache_engine=false",
     "+actor_rollout_ref.rollout.enable_sleep_mode=false",
-    "actor_rollout_ref.rollout.load_format=auto",
-    "actor_rollout_ref.rollout.layered_summon=false",
     "actor_rollout_ref.rollout.max_model_len=1536",
     "actor_rollout_ref.rollout.checkpoint_engine.update_weights_bucket_megabytes=256",
     "reward.num_workers=1",
@@ -55,8 +51,20 @@ CPU_OVERRIDES = [
     "actor_rollout_ref.rollout.agent.num_workers=1",
 ]
 
-# A run small enough for two cores: 2 prompts x 4 samples, 16-token answers, no LoRA.
-SMALL_RUN = [
+# The full fine-tuning runs' simplifications (not needed by the CPU; fewer moving parts and faster steps).
+FULL_FINETUNE_CHOICES = [
+    "actor_rollout_ref.model.enable_gradient_checkpointing=false",
+    "actor_rollout_ref.actor.fsdp_config.param_offload=false",
+    "actor_rollout_ref.actor.fsdp_config.optimizer_offload=false",
+    "actor_rollout_ref.ref.fsdp_config.param_offload=false",
+    "actor_rollout_ref.rollout.load_format=auto",
+    "actor_rollout_ref.rollout.layered_summon=false",
+]
+
+CPU_OVERRIDES = [*CPU_REQUIRED, *FULL_FINETUNE_CHOICES]
+
+# A run small enough for two cores: 2 prompts x 4 samples, 16-token answers.
+SMALL_BATCHES = [
     "data.train_batch_size=2",
     "data.val_batch_size=8",
     "data.max_prompt_length=1024",
@@ -66,9 +74,9 @@ SMALL_RUN = [
     "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
     "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=8",
     "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=8",
-    "actor_rollout_ref.model.lora_rank=0",
     "trainer.logger=[console,file]",
 ]
+SMALL_RUN = [*SMALL_BATCHES, "actor_rollout_ref.model.lora_rank=0"]  # full fine-tuning
 
 # Lines of a verl log worth showing when a run fails.
 _RELEVANT = re.compile(r"Error|error:|Traceback|raise |assert|Exception|Killed|SIGILL|exit code", re.IGNORECASE)

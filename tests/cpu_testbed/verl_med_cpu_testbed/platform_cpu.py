@@ -17,7 +17,7 @@ import types
 from contextlib import contextmanager
 from typing import Any
 
-from verl_med_cpu_testbed import startup
+from verl_med_cpu_testbed import mutations, startup
 from verl_med_cpu_testbed.startup import VERL_CHECKED
 
 # verl reads these when it places workers and picks engine classes; set before Ray starts so workers inherit them.
@@ -207,6 +207,7 @@ def enable() -> None:
         os.environ.setdefault(key, value)
     patch_process_group_backend()
     startup.install()
+    mutations.apply_from_env()
 
 
 if os.environ.get("VERL_PLATFORM", "").strip().lower() == "cpu":
