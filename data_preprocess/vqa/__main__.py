@@ -41,6 +41,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=448,
         help="longest stored image side, rounded to multiples of 28 px (0 keeps the size)",
     )
+    parser.add_argument(
+        "--skip_missing_images",
+        action="store_true",
+        help="skip and count the questions whose image is not in the release (default: error naming the first)",
+    )
     PromptOptions.add_args(parser, option_style=False)  # options are always lettered: part of the question
     study = parser.add_argument_group("OmniMedVQA generalisation studies (Med-R1)")
     study.add_argument(
@@ -70,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         splits=splits,
         prompt=PromptOptions.from_args(args),
         max_side=args.max_side,
+        skip_missing_images=args.skip_missing_images,
         split_by=args.split_by,
         train_groups=args.train_groups,
         test_groups=args.test_groups,
@@ -83,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def cli() -> None:
-    """Console-script entry: one error line and exit status 1 on bad input, never a traceback."""
+    """Console-script entry: one error line and exit status 2 on bad input, never a traceback."""
     run_cli(main)
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from .. import validate
 from ..common import ConversionError, split_indices
@@ -27,6 +28,12 @@ CARD = "https://huggingface.co/datasets/foreverbeliever/OmniMedVQA"
 ACCESS_FOLDERS = {"open": ("Open-access",), "all": ("Open-access", "Restricted-access")}
 OPTION_KEYS = ("option_A", "option_B", "option_C", "option_D", "option_E")
 SPLIT_BY = ("random", "modality", "question_type")
+# Known quirks of the release, accepted by name only: (QA file stem, field) -> the key that file uses instead.
+# "Chest CT Scan.json" holds one record keyed ``modality`` instead of ``modality_type``, as reported by
+# GiovanniCornejo/MediVision-OmniMedVQA (reports/draft_reports/part1_dataexploration.md, "Data Cleaning and Schema
+# Consistency"); Med-R1's split files (Yuxiang-Lai117/Med-R1@88d76c7, Splits/modality/train/unknown_train.json) file
+# that one Chest CT Scan question under "unknown" for the same reason.
+FIELD_QUIRKS = {("Chest CT Scan", "modality_type"): "modality"}
 STUDY_OPTIONS = ("split_by", "train_groups", "test_groups", "test_fraction", "val_fraction", "seed", "access")
 
 
@@ -88,8 +95,27 @@ def read_items(source: Path, access: str, images: ImageStore) -> list[VQAItem]:
             records = validate.parse_document(
                 read_text(), name, expect=list, what="a JSON list of questions", fmt="json"
             )
+            stem = PurePosixPath(name.replace("\\", "/")).stem
             for i, record in enumerate(records):
-                out.append(item(record, f"{name}: record {i}", images))
+                out.append(item(known_quirks(record, stem), f"{name}: record {i}", images))
+    return out
+
+
+def known_quirks(record: Any, stem: str) -> Any:
+    """The record with a known quirk of its file (``FIELD_QUIRKS``) read under the documented field name; any
+    other record, or the same quirk in another file, is returned unchanged (and refused by ``item``).
+
+    >>> known_quirks({"modality": "CT(Computed Tomography)"}, "Chest CT Scan")
+    {'modality_type': 'CT(Computed Tomography)'}
+    >>> known_quirks({"modality": "CT(Computed Tomography)"}, "Covid CT")
+    {'modality': 'CT(Computed Tomography)'}
+    """
+    if not isinstance(record, dict):
+        return record
+    out = record
+    for (file_stem, field), used in FIELD_QUIRKS.items():
+        if stem == file_stem and field not in out and used in out:
+            out = {(field if k == used else k): v for k, v in out.items()}
     return out
 
 

@@ -4,6 +4,7 @@ error or interrupt, byte-identical files on rerun."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -14,7 +15,7 @@ from tqdm import tqdm
 from ..cli import PromptOptions, option_keywords
 from ..common import ConversionError, atomic_outputs
 from ..schema import arrow_schema
-from .core import RowFactory, normalise_split
+from .core import MissingImage, RowFactory, normalise_split
 from .registry import get_benchmark, open_reader
 
 
@@ -28,6 +29,7 @@ def convert(
     prompt: PromptOptions = PromptOptions(),
     max_side: int = 448,
     progress: bool = True,
+    skip_missing_images: bool = False,
     **options: Any,
 ) -> dict[str, Path]:
     """Convert one benchmark's public release to verl parquet (``python -m data_preprocess.vqa``).
@@ -40,13 +42,17 @@ def convert(
         output_dir (`Path` or `str`):
             Folder for ``<split>.parquet`` (created).
         splits (`Sequence[str]`, *optional*):
-            The splits to write; defaults to every split the release has (``validation``/``dev`` = ``val``).
+            The splits to write; defaults to every split the release has (``validation``/``dev`` = ``val``). A
+            split of the benchmark's layout that the copy given lacks is an error, asked for or not.
         prompt (`PromptOptions`, *optional*):
             Template and system prompt of the rows (options are always lettered: they are part of the question).
         max_side (`int`, *optional*, defaults to `448`):
             Longest stored image side (multiples of 28 px; 0 keeps the size).
         progress (`bool`, *optional*, defaults to `True`):
             Show a progress bar per split.
+        skip_missing_images (`bool`, *optional*, defaults to `False`):
+            Skip (and count, on stderr) the questions whose image is not in the release instead of failing on
+            the first one; a question is never paired with another image of the same file name.
         **options:
             Benchmark-specific reader options (OmniMedVQA's study splits).
 
@@ -67,10 +73,11 @@ def convert(
     ...     question = {"img_name": "xmlab1/source.jpg", "question": "Is this a CT?", "answer": "Yes",
     ...                 "q_lang": "en", "modality": "CT", "location": "Lung", "content_type": "Modality"}
     ...     _ = (root / "train.json").write_text(json.dumps([question, dict(question, q_lang="zh")]))
+    ...     _ = (root / "validation.json").write_text(json.dumps([question]))
     ...     _ = (root / "test.json").write_text(json.dumps([question]))
     ...     written = convert("slake", root, root / "out", progress=False)
     ...     {name: pq.ParquetFile(path).metadata.num_rows for name, path in written.items()}
-    {'train.parquet': 1, 'test.parquet': 1}
+    {'train.parquet': 1, 'val.parquet': 1, 'test.parquet': 1}
     >>> convert("nosuch", "in", "out")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -83,19 +90,35 @@ def convert(
     output_dir = Path(output_dir).expanduser()
     with ExitStack() as stack:
         available = open_reader(spec, Path(input_path).expanduser(), stack, **options)
-        wanted = [normalise_split(s) for s in splits] if splits else list(available)
+        wanted = [normalise_split(s) for s in splits] if splits else list(spec.splits or available)
         missing = [s for s in wanted if s not in available]
         if missing:
+            asked = f"--split {','.join(missing)}" if splits else f"{spec.name} split {','.join(missing)}"
             raise ConversionError(
-                f"--split {','.join(missing)}: {input_path} has no such split for {spec.name} "
-                f"(it has: {', '.join(available) or 'none'})"
+                f"{asked}: {input_path} has no such split (it has: {', '.join(available) or 'none'}; "
+                f"{spec.name} expects {spec.layout}; name the splits you want with --split)"
             )
         with atomic_outputs(output_dir) as outputs:
             for split in dict.fromkeys(wanted):
                 sink = outputs.open(f"{split}.parquet", arrow_schema())
-                bar = tqdm(desc=f"{spec.name} {split}", unit="q", disable=not progress)
-                for index, item in enumerate(available[split]()):
-                    sink.write(factory.row(item, split, index))
-                    bar.update()
-                bar.close()
+                skipped: list[str] = []
+                index = 0
+                with tqdm(desc=f"{spec.name} {split}", unit="q", disable=not progress) as bar:  # closed before errors
+                    for item in available[split]():
+                        try:
+                            row = factory.row(item, split, index)
+                        except MissingImage as err:
+                            if not skip_missing_images:
+                                raise
+                            skipped.append(str(err))
+                            continue
+                        sink.write(row)
+                        index += 1
+                        bar.update()
+                if skipped:
+                    print(
+                        f"verl-med: {spec.name} {split}: skipped {len(skipped)} question(s) whose image is missing "
+                        f"(--skip_missing_images); first: {skipped[0]}",
+                        file=sys.stderr,
+                    )
     return {f"{s}.parquet": output_dir / f"{s}.parquet" for s in dict.fromkeys(wanted)}

@@ -1,0 +1,223 @@
+"""The VQA converters and rewards against the public releases as they are now: SLAKE's renamed validation file,
+its all-``source.jpg`` image names, OmniMedVQA's ``modality`` record in ``Chest CT Scan.json`` and MedXpertQA-MM's
+single-letter option texts. Each fixture follows the card or loader cited beside it; each test names the
+mutation of the fix it was checked to fail under."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from convert_checks import no_outputs, read_rows
+from fixtures_data import REPO
+from fixtures_vqa import image_bytes, slake_record, write_medxpertqa, write_omnimedvqa, write_slake
+
+from data_preprocess.common import ConversionError
+from data_preprocess.vqa import convert
+from reward_fns import compute_score
+
+
+def _splits(written: dict[str, Path]) -> dict[str, int]:
+    return {name: len(read_rows(path)) for name, path in written.items()}
+
+
+# --- SLAKE: both names of the validation file (BoKelvin/SLAKE commit b2eb8c5 renamed validate.json) -------------
+
+
+@pytest.mark.parametrize("val_name", ["validation.json", "validate.json"])
+def test_slake_reads_the_validation_file_under_its_current_and_former_name(tmp_path, val_name):
+    """Mutation checked: SPLIT_FILES with "validate.json" only -> the current layout writes no val.parquet
+    (and, declared splits removed, exits 0 with train and test alone)."""
+    src = write_slake(tmp_path / "src", val_name=val_name)
+    written = convert("slake", src, tmp_path / "out", progress=False)
+    assert _splits(written) == {"train.parquet": 3, "val.parquet": 1, "test.parquet": 1}
+    assert read_rows(written["val.parquet"])[0]["extra_info"]["question"] == "Is this a T2 weighted MRI?"
+
+
+def test_slake_without_its_validation_file_is_an_error_unless_the_splits_are_named(tmp_path):
+    """A split of the release that is absent is an error naming it, with no output; naming the splits present
+    with --split converts them. Mutation checked: ``wanted = ... else list(available)`` (the former default) ->
+    exit 0 with train and test only."""
+    src = write_slake(tmp_path / "src")
+    (src / "validation.json").unlink()
+    with pytest.raises(ConversionError, match=r"slake split val: .* has no such split \(it has: train, test"):
+        convert("slake", src, tmp_path / "out", progress=False)
+    assert no_outputs(tmp_path / "out")
+    written = convert("slake", src, tmp_path / "out", splits=["train", "test"], progress=False)
+    assert sorted(written) == ["test.parquet", "train.parquet"]
+    with pytest.raises(ConversionError, match=r"--split val: "):
+        convert("slake", src, tmp_path / "out2", splits=["validation"], progress=False)
+
+
+def test_slake_with_both_validation_names_refuses_to_guess(tmp_path):
+    """Mutation checked: taking the first name present -> no error."""
+    src = write_slake(tmp_path / "src")
+    (src / "validate.json").write_text((src / "validation.json").read_text())
+    with pytest.raises(ConversionError, match="both validation.json and validate.json hold the val split"):
+        convert("slake", src, tmp_path / "out", progress=False)
+
+
+# --- image lookup: never the bare file name of a path with folders -------------------------------------------------
+
+
+def _slake_missing_image(root: Path, members: tuple[int, ...]) -> Path:
+    """SLAKE's layout with a train record whose ``xmlab9/source.jpg`` is not in ``imgs.zip``."""
+    write_slake(root)
+    records = json.loads((root / "train.json").read_text())
+    records.append(slake_record(9, 9, "Is the lung healthy?", "No", "CLOSED", "Abnormality"))
+    (root / "train.json").write_text(json.dumps(records))
+    with zipfile.ZipFile(root / "imgs.zip", "w") as zf:
+        for i in members:
+            zf.writestr(f"imgs/xmlab{i}/source.jpg", image_bytes(100 + i, "JPEG"))
+    return root
+
+
+@pytest.mark.parametrize(
+    ("members", "record", "image"), [((1, 2, 3), 4, 9), ((1, 3), 3, 2)], ids=["one-missing", "two-missing"]
+)
+def test_a_missing_slake_image_is_an_error_never_another_folders_source_jpg(tmp_path, members, record, image):
+    """Every SLAKE image is ``xmlab<N>/source.jpg``; the first record without its image is named. Here the bare
+    name is also ambiguous in the zip; the bare-name mutation alone is caught by the next test, together with
+    the first-member-wins index (the former lookup) it makes this one pass with the wrong image."""
+    src = _slake_missing_image(tmp_path / "src", members)
+    with pytest.raises(ConversionError, match=rf"train.json: record {record}: image 'xmlab{image}/source.jpg' not"):
+        convert("slake", src, tmp_path / "out", progress=False)
+    assert no_outputs(tmp_path / "out")
+
+
+def test_a_single_other_source_jpg_in_the_zip_is_not_taken_either(tmp_path):
+    """With one ``source.jpg`` the bare name is not even ambiguous in the zip, and still the wrong image.
+    Mutation checked: as above (bare-name suffix) -> the record gets xmlab1's image."""
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "train.json").write_text(json.dumps([slake_record(1, 5, "Is this a CT?", "Yes", "CLOSED", "Modality")]))
+    (root / "validation.json").write_text("[]")
+    (root / "test.json").write_text("[]")
+    with zipfile.ZipFile(root / "imgs.zip", "w") as zf:
+        zf.writestr("imgs/xmlab1/source.jpg", image_bytes(1, "JPEG"))
+    with pytest.raises(ConversionError, match="image 'xmlab5/source.jpg' not found"):
+        convert("slake", root, tmp_path / "out", progress=False)
+
+
+def test_two_zip_members_sharing_the_released_path_are_ambiguous(tmp_path):
+    """``a/imgs/xmlab1/source.jpg`` and ``b/imgs/xmlab1/source.jpg``: neither is taken. Mutation checked: the
+    first member in sorted order wins (the former index) -> exit 0."""
+    root = write_slake(tmp_path / "src")
+    with zipfile.ZipFile(root / "imgs.zip", "w") as zf:
+        for top in ("a", "b"):
+            for i in (1, 2, 3):
+                zf.writestr(f"{top}/imgs/xmlab{i}/source.jpg", image_bytes(i, "JPEG"))
+    with pytest.raises(ConversionError, match="image 'xmlab1/source.jpg' not found"):
+        convert("slake", root, tmp_path / "out", progress=False)
+
+
+def test_skip_missing_images_is_a_counted_skip_on_the_command_line(tmp_path):
+    """``--skip_missing_images`` writes the other questions, reports the count and the first record, exit 0;
+    without it, exit 2 with one error line. Mutation checked: dropping the ``except MissingImage`` branch ->
+    exit 2 with the flag."""
+    src = _slake_missing_image(tmp_path / "src", (1, 2, 3))
+    run = [sys.executable, "-m", "data_preprocess.vqa", "--benchmark", "slake", "--input", str(src)]
+    proc = subprocess.run([*run, "--output_dir", str(tmp_path / "bad")], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("verl-med: error: ")
+    assert "record 4: image 'xmlab9/source.jpg' not found" in proc.stderr
+    proc = subprocess.run(
+        [*run, "--output_dir", str(tmp_path / "out"), "--skip_missing_images"], capture_output=True, text=True, cwd=REPO
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "slake train: skipped 1 question(s) whose image is missing" in proc.stderr
+    assert "record 4: image 'xmlab9/source.jpg'" in proc.stderr
+    rows = read_rows(tmp_path / "out" / "train.parquet")
+    assert [r["extra_info"]["index"] for r in rows] == [0, 1, 2]
+    assert "Is the lung healthy?" not in [r["extra_info"]["question"] for r in rows]
+
+
+# --- OmniMedVQA: the Chest CT Scan record keyed ``modality`` -------------------------------------------------------
+
+
+def _omni_with_modality_key(root: Path, file_stem: str) -> Path:
+    """foreverbeliever/OmniMedVQA with one record of ``<file_stem>.json`` keyed ``modality`` instead of
+    ``modality_type``, as GiovanniCornejo/MediVision-OmniMedVQA reports for ``Chest CT Scan.json``
+    (reports/draft_reports/part1_dataexploration.md) and as Med-R1's ``unknown_train.json`` reflects."""
+    top = write_omnimedvqa(root)
+    path = top / "QA_information" / "Open-access" / f"{file_stem}.json"
+    records = json.loads(path.read_text())
+    records[2]["modality"] = records[2].pop("modality_type")
+    path.write_text(json.dumps(records))
+    return top
+
+
+def test_omnimedvqa_accepts_the_chest_ct_scan_modality_record_by_name(tmp_path):
+    """Mutation checked: FIELD_QUIRKS emptied -> "field 'modality_type' is missing", nothing written."""
+    top = _omni_with_modality_key(tmp_path / "src", "Chest CT Scan")
+    written = convert("omnimedvqa", top, tmp_path / "out", split_by="random", test_fraction=0.5, progress=False)
+    rows = [r for path in written.values() for r in read_rows(path)]
+    assert len(rows) == 18
+    chest = [r for r in rows if r["extra_info"]["question"] == "What does image 2 show?"]
+    assert {r["extra_info"]["modality"] for r in chest} >= {"CT(Computed Tomography)"}
+
+
+def test_omnimedvqa_the_same_key_in_another_file_is_still_an_error(tmp_path):
+    """The quirk is accepted by name only. Mutation checked: accepting ``modality`` in any file -> exit 0."""
+    top = _omni_with_modality_key(tmp_path / "src", "ACRIMA")
+    with pytest.raises(ConversionError, match=r"ACRIMA.json: record 2: field 'modality_type' is missing"):
+        convert("omnimedvqa", top, tmp_path / "out", split_by="random", test_fraction=0.5, progress=False)
+    assert no_outputs(tmp_path / "out")
+
+
+# --- MedXpertQA-MM: option texts that are letters ------------------------------------------------------------------
+
+
+def _medxpert_letter_texts(root: Path) -> Path:
+    """TsinghuaC3I/MedXpertQA ``MM/test.jsonl`` with a question shaped like MM-21 of the release: option texts
+    A "A", B "C", C "D", D "E", E "B", label B (the question text here is a stand-in)."""
+    write_medxpertqa(root)
+    options = {"A": "A", "B": "C", "C": "D", "D": "E", "E": "B"}
+    record = {
+        "id": "MM-21",
+        "question": "Which labelled structure is the ulnar nerve?\nAnswer Choices: "
+        + " ".join(f"({k}) {v}" for k, v in options.items()),
+        "options": options,
+        "label": "B",
+        "images": ["MM-1-a.jpeg"],
+        "medical_task": "Basic Science",
+        "body_system": "Nervous",
+        "question_type": "Understanding",
+    }
+    with (root / "MM" / "test.jsonl").open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    return root
+
+
+def test_medxpertqa_letter_texts_grade_the_letter_the_prompt_asks_for(tmp_path):
+    """The right letter scores 1, the letter whose option text is the right letter scores 0. Mutation checked:
+    ``letter_first=False`` in the mcq parser -> "B" scores 0 (read as option E's text "B") and "C" scores 1."""
+    src = _medxpert_letter_texts(tmp_path / "src")
+    written = convert("medxpertqa_mm", src, tmp_path / "out", splits=["test"], progress=False)
+    row = read_rows(written["test.parquet"])[-1]
+    assert row["reward_model"]["ground_truth"] == "C" and row["extra_info"]["options"] == ["A", "C", "D", "E", "B"]
+    scores = {
+        letter: compute_score(
+            row["data_source"],
+            f"<think>x</think><answer>{letter}</answer>",
+            row["reward_model"]["ground_truth"],
+            row["extra_info"],
+        )["acc"]
+        for letter in "ABCDE"
+    }
+    assert scores == {"A": 0.0, "B": 1.0, "C": 0.0, "D": 0.0, "E": 0.0}
+    assert compute_score(row["data_source"], "<think>x</think><answer>B. C</answer>", "C", row["extra_info"])[
+        "acc"
+    ] == pytest.approx(1.0)
+
+
+def test_medxpertqa_letter_texts_are_marked_in_the_prompt(tmp_path):
+    """Mutation checked: ``letter_texts`` returning False -> the collision row's prompt is the plain one."""
+    src = _medxpert_letter_texts(tmp_path / "src")
+    rows = read_rows(convert("medxpertqa_mm", src, tmp_path / "out", splits=["test"], progress=False)["test.parquet"])
+    marked = ["read as an option letter" in r["prompt"][-1]["content"] for r in rows]
+    assert marked == [False, False, True]
