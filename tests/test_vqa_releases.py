@@ -221,3 +221,62 @@ def test_medxpertqa_letter_texts_are_marked_in_the_prompt(tmp_path):
     rows = read_rows(convert("medxpertqa_mm", src, tmp_path / "out", splits=["test"], progress=False)["test.parquet"])
     marked = ["read as an option letter" in r["prompt"][-1]["content"] for r in rows]
     assert marked == [False, False, True]
+
+
+# --- no prompt holds its own answer: modality questions get no modality card ----------------------------------------
+
+
+def _omni_modality_question(root: Path) -> Path:
+    """foreverbeliever/OmniMedVQA with a modality question as Med-R1 lists it (Yuxiang-Lai117/Med-R1@88d76c7,
+    Splits/modality/test/CT(Computed Tomography)_test.json, first record: "What imaging technique is employed for
+    obtaining this image? A)Mammogram, B)Positron emission tomography (PET), C)CT, D)Fluoroscopy", answer C)."""
+    top = write_omnimedvqa(root)
+    path = top / "QA_information" / "Open-access" / "Chest CT Scan.json"
+    records = json.loads(path.read_text())
+    records[0].update(
+        question="What imaging technique is employed for obtaining this image?",
+        question_type="Modality Recognition",
+        gt_answer="CT",
+        option_A="Mammogram",
+        option_B="Positron emission tomography (PET)",
+        option_C="CT",
+        option_D="Fluoroscopy",
+    )
+    path.write_text(json.dumps(records))
+    return top
+
+
+def _without_question(content: str, info: dict) -> str:
+    """The user turn without the question and its option lines: what the prompt adds around the question."""
+    rest = content.replace(info["question"], "")
+    for letter, text in zip("ABCDEFGH", info["options"]):
+        rest = rest.replace(f"{letter}. {text}", "")
+    return rest
+
+
+def test_no_modality_question_prompt_names_its_answer(tmp_path):
+    """The modality card (in the converter's prompt or injected by the dataset class, user and system modes)
+    names the modality, which is the answer of a modality question. Mutation checked: ``asks_modality``
+    returning False -> the OmniMedVQA and SLAKE modality rows carry "Modality: CT (computed tomography)" /
+    "Modality: X-ray" and the assertion fails."""
+    import re
+
+    from verl_med_plugin.dataset import compose_messages
+    from verl_med_plugin.med_settings import KnowledgeSettings
+
+    omni = _omni_modality_question(tmp_path / "omni")
+    written = convert("omnimedvqa", omni, tmp_path / "o", split_by="random", test_fraction=0.5, progress=False)
+    rows = [r for path in written.values() for r in read_rows(path)]
+    rows += read_rows(convert("slake", write_slake(tmp_path / "slake"), tmp_path / "s", progress=False)["test.parquet"])
+    asked = [r for r in rows if re.search(r"modality|imaging technique", r["extra_info"]["question"], re.I)]
+    assert {r["extra_info"]["answer"] for r in asked} == {"CT", "X-Ray"}
+    for row in asked:
+        info = row["extra_info"]
+        answer = re.compile(rf"\b{re.escape(info['answer'].casefold())}\b")
+        assert info["knowledge"] == ""
+        for mode in ("user", "system"):
+            messages = compose_messages(row["prompt"], info, KnowledgeSettings(mode=mode))
+            around = " ".join(_without_question(m["content"], info) for m in messages).casefold()
+            assert not answer.search(around), (mode, around)
+    others = [r for r in rows if "modality" not in r["extra_info"]["question_type"].casefold()]
+    assert others and all(r["extra_info"]["knowledge"].startswith("Modality: ") for r in others)

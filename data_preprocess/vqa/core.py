@@ -233,6 +233,28 @@ def prompt_text(
     return text.replace("<image>", "<image>" * n_images, 1)
 
 
+# A question about the imaging modality itself, by its wording (Med-R1's OmniMedVQA "What imaging technique is
+# employed for obtaining this image?", SLAKE's "What modality is used to take this image?", VQA-RAD's "what imaging
+# modality was used?") or its released category (OmniMedVQA "Modality Recognition", SLAKE "Modality").
+_MODALITY_QUESTION = re.compile(
+    r"\bmodalit|\bimaging (?:technique|method|type|modality)|\b(?:type|kind|form) of (?:image|imaging|scan)"
+    r"|\bhow (?:was|is) (?:this|the) image (?:taken|acquired|obtained|captured)",
+    re.IGNORECASE,
+)
+
+
+def asks_modality(item: VQAItem) -> bool:
+    """Whether the question asks for the imaging modality: its row gets no modality card, which would name the
+    answer in the prompt.
+
+    >>> asks_modality(VQAItem("f: 1", "What imaging technique was utilized for obtaining this image?", "CT", []))
+    True
+    >>> asks_modality(VQAItem("f: 1", "Which organ is abnormal?", "Lung", [], question_type="Abnormality"))
+    False
+    """
+    return "modality" in item.question_type.casefold() or bool(_MODALITY_QUESTION.search(item.question[:2048]))
+
+
 def _knowledge(modality: str) -> str:
     from ..modality_knowledge import modality_knowledge
 
@@ -264,7 +286,7 @@ class RowFactory:
         if len(item.options) > len(string.ascii_uppercase):
             raise ConversionError(f"{item.where}: {len(item.options)} options, at most 26 can be lettered")
         images = [decode_image(load(), item.where, self.side(len(item.images))) for load in item.images]
-        knowledge = self.knowledge(item.modality)
+        knowledge = "" if asks_modality(item) else self.knowledge(item.modality)
         text = prompt_text(self.template, item.question, item.options, task_type.value, knowledge, len(images))
         extra_info = make_extra_info(
             split=split,
