@@ -280,3 +280,143 @@ def test_no_modality_question_prompt_names_its_answer(tmp_path):
             assert not answer.search(around), (mode, around)
     others = [r for r in rows if "modality" not in r["extra_info"]["question_type"].casefold()]
     assert others and all(r["extra_info"]["knowledge"].startswith("Modality: ") for r in others)
+
+
+# --- splits: by image, held-out validation, Med-R1's published split files ------------------------------------------
+
+
+def _omni_shared_images(root: Path) -> Path:
+    """OmniMedVQA as released: several questions on one image (records 2k and 2k+1 share ``image_path``)."""
+    top = write_omnimedvqa(root, per_dataset=12)
+    for path in sorted((top / "QA_information" / "Open-access").glob("*.json")):
+        records = json.loads(path.read_text())
+        for k in range(1, len(records), 2):
+            records[k]["image_path"] = records[k - 1]["image_path"]
+        path.write_text(json.dumps(records))
+    return top
+
+
+def _image_keys(rows: list[dict]) -> set[bytes]:
+    return {r["images"][0]["bytes"] for r in rows}
+
+
+def test_omnimedvqa_random_split_keeps_each_image_in_one_split(tmp_path):
+    """Mutation checked: the former per-question ``split_indices`` split -> an image's two questions land in train
+    and test."""
+    top = _omni_shared_images(tmp_path / "src")
+    written = convert(
+        "omnimedvqa", top, tmp_path / "out", split_by="random", test_fraction=0.3, val_fraction=0.2, progress=False
+    )
+    rows = {name: read_rows(path) for name, path in written.items()}
+    assert sorted(rows) == ["test.parquet", "train.parquet", "val.parquet"]
+    keys = [_image_keys(r) for r in rows.values()]
+    assert all(not (a & b) for i, a in enumerate(keys) for b in keys[i + 1 :])
+    assert sum(len(r) for r in rows.values()) == 36
+
+
+def _rad_shared_images(root: Path) -> Path:
+    """flaviagiammarino/vqa-rad's layout (``data/{train,test}-00000-of-00001-<hash>.parquet``, ``image`` struct with
+    embedded bytes): as in the release, one image is asked about several times (here 3 images x 2 questions)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    schema = pa.schema([("image", image), ("question", pa.string()), ("answer", pa.string())])
+    (root / "data").mkdir(parents=True)
+    for split, n_images in (("train", 3), ("test", 1)):
+        rows = [
+            {"image": {"bytes": image_bytes(500 + 7 * k + (split == "test"), "JPEG"), "path": None}, **qa}
+            for k in range(n_images)
+            for qa in ({"question": "is there a fracture?", "answer": "no"}, {"question": "where?", "answer": "rib"})
+        ]
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), root / "data" / f"{split}-00000-of-00001-ab.parquet")
+    return root
+
+
+def test_vqa_rad_holds_out_validation_images_from_train_never_test(tmp_path):
+    """VQA-RAD has no validation split: ``val_from_train`` writes one from train's images, the preset's validation
+    curve reads it, test is untouched. Mutation checked: ``min_val=0`` -> no val image at this size (empty val);
+    ``image_key``/hash grouping replaced by per-question keys -> an image in train and val."""
+    from fixtures_perception import compose_med_config
+
+    src = _rad_shared_images(tmp_path / "src")
+    written = convert("vqa_rad", src, tmp_path / "out", val_from_train=0.1, progress=False)
+    rows = {name: read_rows(path) for name, path in written.items()}
+    assert {k: len(v) for k, v in rows.items()} == {"train.parquet": 4, "val.parquet": 2, "test.parquet": 2}
+    assert not _image_keys(rows["train.parquet"]) & _image_keys(rows["val.parquet"])
+    assert len(_image_keys(rows["val.parquet"])) == 1
+    config = compose_med_config("med/experiment=vqa", "+med/vqa=vqa_rad", "med.data_dir=/d")
+    assert config.data.val_files == "/d/vqa_rad/val.parquet"
+
+
+def test_val_from_train_on_a_release_with_validation_is_an_error(tmp_path):
+    with pytest.raises(ConversionError, match="--val_from_train 0.1: slake has a val split"):
+        convert("slake", write_slake(tmp_path / "src"), tmp_path / "out", val_from_train=0.1, progress=False)
+
+
+def _medr1_splits(top: Path, root: Path, train_share: float = 0.5) -> Path:
+    """Med-R1's split files (Yuxiang-Lai117/Med-R1@88d76c73e7d21cd958a2b2dc32eca038be766f8f,
+    ``Splits/modality/{train,test}/<modality_type>_{train,test}.json``): records {"image", "problem": question +
+    " A)<opt>, B)<opt>, ...", "solution": "<answer> C </answer>"}, built from the release fixture's questions."""
+    by_modality: dict[str, list[dict]] = {}
+    for path in sorted((top / "QA_information" / "Open-access").glob("*.json")):
+        for r in json.loads(path.read_text()):
+            options = [r[f"option_{x}"] for x in "ABCD" if f"option_{x}" in r]
+            by_modality.setdefault(r["modality_type"], []).append(
+                {
+                    "image": r["image_path"],
+                    "problem": f"{r['question']} " + ", ".join(f"{x}){o}" for x, o in zip("ABCD", options)),
+                    "solution": f"<answer> {'ABCD'[options.index(r['gt_answer'])]} </answer>",
+                }
+            )
+    for modality, records in by_modality.items():
+        cut = int(len(records) * train_share)
+        for split, part in (("train", records[:cut]), ("test", records[cut:])):
+            (root / "modality" / split).mkdir(parents=True, exist_ok=True)
+            (root / "modality" / split / f"{modality}_{split}.json").write_text(json.dumps(part, indent=4))
+    return root
+
+
+def test_medr1_split_files_give_its_train_by_test_table_rows(tmp_path):
+    """Trained on Med-R1's CT train file, tested on every modality's test file, CT included (the same-modality
+    cell). Mutation checked: testing only on the groups not trained on (the former cross-modality split) -> no CT
+    test row."""
+    top = write_omnimedvqa(tmp_path / "src")
+    splits = _medr1_splits(top, tmp_path / "Splits")
+    ct = "CT(Computed Tomography)"
+    written = convert(
+        "omnimedvqa",
+        top,
+        tmp_path / "out",
+        split_by="medr1",
+        medr1_splits=str(splits),
+        train_groups=[ct],
+        progress=False,
+    )
+    rows = {name: read_rows(path) for name, path in written.items()}
+    assert {r["extra_info"]["modality"] for r in rows["train.parquet"]} == {ct}
+    assert len(rows["train.parquet"]) == 3
+    tested = [r["extra_info"]["modality"] for r in rows["test.parquet"]]
+    assert sorted(set(tested)) == sorted([ct, "Fundus Photography", "X-Ray"]) and len(tested) == 9
+    expected = json.loads((splits / "modality" / "test" / f"{ct}_test.json").read_text())
+    ct_rows = [r for r in rows["test.parquet"] if r["extra_info"]["modality"] == ct]
+    assert [r["extra_info"]["question"] for r in ct_rows] == [e["problem"].split(" A)")[0] for e in expected]
+
+
+def test_medr1_split_record_not_in_the_release_or_with_another_answer_is_an_error(tmp_path):
+    """Mutation checked: the solution letter check removed -> the wrong-answer file converts."""
+    top = write_omnimedvqa(tmp_path / "src")
+    splits = _medr1_splits(top, tmp_path / "Splits")
+    path = splits / "modality" / "test" / "X-Ray_test.json"
+    records = json.loads(path.read_text())
+    records[1]["solution"] = (
+        "<answer> D </answer>" if "A </answer>" in records[1]["solution"] else "<answer> A </answer>"
+    )
+    path.write_text(json.dumps(records))
+    with pytest.raises(ConversionError, match=r"X-Ray_test.json: record 1: field 'solution'"):
+        convert("omnimedvqa", top, tmp_path / "out", split_by="medr1", medr1_splits=str(splits), progress=False)
+    records[1]["image"] = "Images/nowhere.png"
+    path.write_text(json.dumps(records))
+    with pytest.raises(ConversionError, match=r"X-Ray_test.json: record 1: image 'Images/nowhere.png'"):
+        convert("omnimedvqa", top, tmp_path / "out", split_by="medr1", medr1_splits=str(splits), progress=False)
+    assert no_outputs(tmp_path / "out")

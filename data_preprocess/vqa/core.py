@@ -7,6 +7,7 @@ knowledge and writing are decided here, once, for all benchmarks.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import re
@@ -24,7 +25,7 @@ from PIL import Image
 from reward_fns.labels import normalize
 from reward_fns.task_type import TaskType
 
-from ..common import QWEN_VL_FACTOR, ConversionError, encode_png, fit_size, open_image, resize
+from ..common import QWEN_VL_FACTOR, ConversionError, encode_png, fit_size, open_image, resize, split_indices
 from ..prompts import _tidy, answer_formats, load_template, render_options
 from ..schema import make_extra_info, make_row
 
@@ -46,6 +47,45 @@ class VQAItem:
     modality: str = ""
     organ: str = ""
     question_type: str = ""
+    image_key: str = ""  # the released image path(s), when known: questions on one image share a split
+
+
+def image_group(item: VQAItem) -> str:
+    """The key of the image(s) a question is asked about (the released path, else a hash of the image bytes):
+    splits made here keep every question on one image in one split. An image that cannot be read is its own
+    group (its row fails, or is skipped, when it is built)."""
+    if item.image_key:
+        return item.image_key
+    digest = hashlib.sha256()
+    try:
+        for load in item.images:
+            digest.update(hashlib.sha256(load()).digest())
+    except ConversionError:
+        return f"unreadable: {item.where}"
+    return digest.hexdigest()
+
+
+def grouped_split(
+    items: Sequence[VQAItem],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    stratum: Callable[[VQAItem], str] | None = None,
+    min_val: int = 0,
+) -> dict[str, list[VQAItem]]:
+    """A seeded train/val/test split of ``items`` by image (``image_group``), stratified by ``stratum`` of each
+    image's first question: no image is asked about in two splits. Items keep their order within a split.
+    ``min_val``: at least this many images in val while train keeps one (rounding leaves a small release none)."""
+    keys = [image_group(x) for x in items]
+    first = dict(zip(reversed(keys), reversed(items)))  # each group's first item
+    groups = list(dict.fromkeys(keys))
+    strata = [stratum(first[g]) for g in groups] if stratum else None
+    parts = split_indices(len(groups), val_fraction, test_fraction, seed, strata)
+    split_of = {groups[int(i)]: split for split, indices in parts.items() for i in indices}
+    train_groups = [groups[int(i)] for i in parts["train"]]
+    for group in train_groups[: max(0, min(min_val - len(parts["val"]), len(train_groups) - 1))]:
+        split_of[group] = "val"
+    return {s: [x for x, k in zip(items, keys) if split_of[k] == s] for s in ("train", "val", "test")}
 
 
 def normalise_split(name: str) -> str:

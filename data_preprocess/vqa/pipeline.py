@@ -7,16 +7,35 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from .. import validate
 from ..cli import PromptOptions, option_keywords
 from ..common import ConversionError, atomic_outputs
 from ..schema import arrow_schema
-from .core import MissingImage, RowFactory, normalise_split
-from .registry import get_benchmark, open_reader
+from .core import MissingImage, RowFactory, grouped_split, normalise_split
+from .registry import SplitItems, get_benchmark, open_reader
+
+VAL_SEED = 42
+
+
+def held_out_val(available: dict[str, SplitItems], fraction: float, name: str) -> dict[str, SplitItems]:
+    """The splits with ``fraction`` of train's images moved to a new ``val`` split (``grouped_split``); a release
+    that has a validation split, or no train split, is an error."""
+    validate.check_fractions(fraction, 0.0)
+    if "val" in available or "train" not in available:
+        raise ConversionError(
+            f"--val_from_train {fraction}: {name} has {'a val' if 'val' in available else 'no train'} split "
+            f"(it has: {', '.join(available)}); only a release without a validation split needs one held out"
+        )
+    parts = grouped_split(list(available["train"]()), fraction, 0.0, VAL_SEED, min_val=1)
+    out = dict(available)
+    out["train"], out["val"] = partial(iter, parts["train"]), partial(iter, parts["val"])
+    return out
 
 
 @option_keywords
@@ -30,6 +49,7 @@ def convert(
     max_side: int = 448,
     progress: bool = True,
     skip_missing_images: bool = False,
+    val_from_train: float = 0.0,
     **options: Any,
 ) -> dict[str, Path]:
     """Convert one benchmark's public release to verl parquet (``python -m data_preprocess.vqa``).
@@ -53,6 +73,10 @@ def convert(
         skip_missing_images (`bool`, *optional*, defaults to `False`):
             Skip (and count, on stderr) the questions whose image is not in the release instead of failing on
             the first one; a question is never paired with another image of the same file name.
+        val_from_train (`float`, *optional*, defaults to `0`):
+            For a release without a validation split (VQA-RAD, PMC-VQA): this share of the train split's images
+            (seeded, 42; every question on one image in one split) is written as ``val``, so the validation curve
+            never reads the test split.
         **options:
             Benchmark-specific reader options (OmniMedVQA's study splits).
 
@@ -90,6 +114,8 @@ def convert(
     output_dir = Path(output_dir).expanduser()
     with ExitStack() as stack:
         available = open_reader(spec, Path(input_path).expanduser(), stack, **options)
+        if val_from_train > 0:
+            available = held_out_val(available, val_from_train, spec.name)
         wanted = [normalise_split(s) for s in splits] if splits else list(spec.splits or available)
         missing = [s for s in wanted if s not in available]
         if missing:

@@ -39,6 +39,7 @@ def items(path: Path, images: ImageStore) -> Iterator[VQAItem]:
                 options=options,
                 correct=letter_index(record["Answer_label"], len(options), where, "Answer_label"),
                 images=[images.loader(require(record, "Figure_path", where), where)],
+                image_key=require(record, "Figure_path", where),
             )
 
 

@@ -42,6 +42,7 @@ def items(path: Path, images: ImageStore) -> Iterator[VQAItem]:
             question=require(record, "question", where),
             answer=require(record, "answer", where),
             images=[images.loader(require(record, "img_name", where), where)],
+            image_key=require(record, "img_name", where),
             modality=require(record, "modality", where),
             organ=require(record, "location", where, allow_empty=True),
             question_type=require(record, "content_type", where, allow_empty=True),
