@@ -56,6 +56,7 @@ from verl_med_plugin.evaluation.metrics import (
     vqa_metrics,
     zero_advantage_stats,
 )
+from verl_med_plugin.evaluation.protocols import PROTOCOLS, protocol_figures
 from verl_med_plugin.evaluation.statistics import (
     N_RESAMPLES,
     Outcomes,
@@ -554,8 +555,10 @@ def evaluate_run(
     positive: Mapping[str, Sequence[str]] | None = None,
     n_resamples: int = N_RESAMPLES,
     seed: int = 0,
+    protocol: str | None = None,
 ) -> dict[str, Any]:
     """Metrics of one run: its generations (validation dump or offline JSONL) and/or its rollout dump.
+    ``protocol``: also a published harness's figure on each VQA dataset (``protocols.PROTOCOLS``).
 
     ``positive``: per dataset, the clinically positive class(es) (default: the ``positive:`` key of the dataset's
     knowledge card); ``n_resamples``: bootstrap resamples for the CIs (0: none).
@@ -584,12 +587,23 @@ def evaluate_run(
             else dataset_metrics(items, positive_classes(ds, items[0].labels, positive), n_resamples, seed)
             for ds, items in by_dataset
         }
+        if protocol is not None:
+            for ds, items in by_dataset:
+                if any(s.is_vqa for s in items):
+                    result["datasets"][ds]["protocol"] = protocol_figures(protocol, [_protocol_row(s) for s in items])
         if len(steps) > 1:
             result["curves"] = step_curves(scored)
     if rollouts is not None:
         result["rollout_sparsity"] = rollout_sparsity(rollouts, problems)
     result["problems"] = problems.as_dict()
     return result
+
+
+def _protocol_row(sample: Scored) -> tuple[str, str, str, str, bool]:
+    """What a harness's scorer reads of one answer: split, task type, response, released answer, our verdict."""
+    info = sample.record.extra_info or {}
+    answer = info.get("answer") or sample.record.ground_truth
+    return (str(info.get("split") or ""), sample.task_type, sample.record.response, str(answer), bool(sample.correct))
 
 
 def check_comparable(runs: Sequence[dict[str, Any]]) -> None:
@@ -803,6 +817,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap")
     parser.add_argument(
+        "--protocol",
+        choices=sorted(PROTOCOLS),
+        default=None,
+        help="also report each VQA dataset's figure under a published harness's split and scorer "
+        "(docs/vqa.md: source repository and commit of each)",
+    )
+    parser.add_argument(
         "--baseline", help="run the others are compared with (paired bootstrap, McNemar); default: the first run"
     )
     parser.add_argument(
@@ -874,6 +895,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
             positive,
             args.bootstrap,
             args.seed,
+            args.protocol,
         )
         for n in names
     ]
