@@ -576,6 +576,11 @@ def evaluate_run(
         scored = score_records(_attach_extra_info(records, prepared, problems), reward_kwargs, problems)
         if not scored:
             raise EvalDataError(f"{generations}: no record could be scored ({problems.as_dict()})")
+        controls = sorted({str((s.record.extra_info or {}).get("image_control") or "") for s in scored})
+        if controls != [""]:  # verl-med-generate --no_image: the run is the no-image control (or mixes one in)
+            if "" in controls:
+                raise EvalDataError(f"{generations}: mixes answers with and without images; evaluate them as two runs")
+            result["image_control"] = controls[0]
         steps = sorted({s.record.step for s in scored}, key=_step_order)
         chosen = _chosen_step(steps, step)
         at_step = [s for s in scored if s.record.step == chosen]
