@@ -47,7 +47,8 @@ def test_verdicts_are_read_from_the_last_tag_only(reply, verdict):
 
 def test_the_cache_key_changes_with_version_model_and_each_text():
     base = cache_key("m", "q", "r", "a")
-    assert len({base, cache_key("m2", "q", "r", "a"), cache_key("m", "q2", "r", "a"), cache_key("m", "q", "r2", "a")}) == 4
+    others = [cache_key("m2", "q", "r", "a"), cache_key("m", "q2", "r", "a"), cache_key("m", "q", "r2", "a")]
+    assert len({base, *others}) == 4
     assert len({base, cache_key("m", "q", "r", "a2")}) == 2 and base == cache_key("m", "q", "r", "a")
     assert PROMPT_VERSION.startswith("verl-med-judge-v")
 
