@@ -159,6 +159,8 @@ prepare_vqa() {  # prepare_vqa <benchmark> <folder> [converter flags...]: $DATA_
   local defaults=()
   # PMC-VQA is reported on test_clean (configs/med/vqa/pmc_vqa.yaml); its full test.csv is not needed.
   [ "$benchmark" = pmc_vqa ] && defaults=(--split train,test_clean)
+  # VQA-RAD has no validation split: 10% of the train images are held out for the validation curve.
+  [ "$benchmark" = vqa_rad ] && defaults=(--val_from_train 0.1)
   python -m data_preprocess.vqa --benchmark "$benchmark" --input "$input" --output_dir "$out" "${defaults[@]}" "$@"
 }
 

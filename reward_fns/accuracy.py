@@ -19,7 +19,15 @@ from reward_fns.multilabel import balanced_accuracy, jaccard, set_f1
 from reward_fns.parsing import LABEL_TASKS, ParsedAnswer, mcq_options
 from reward_fns.task_info import TaskInfo, json_or_list
 from reward_fns.task_type import TaskType
-from reward_fns.vqa import CLOSED_ANSWERS, MAX_OPEN_CHARS, MAX_OPEN_TOKENS, open_reward_term, open_tokens, read_yes_no
+from reward_fns.vqa import (
+    CLOSED_ANSWERS,
+    MAX_OPEN_CHARS,
+    MAX_OPEN_TOKENS,
+    offered_alternatives,
+    open_reward_term,
+    open_tokens,
+    read_yes_no,
+)
 
 
 class UngradableRow(ValueError):
@@ -74,7 +82,11 @@ def score_task(parsed: ParsedAnswer, ground_truth: Any, info: TaskInfo, cfg: Rew
         if not parsed.pred:
             return TaskScores(acc=0.0, task_term=0.0)
         scores, term = open_reward_term(
-            tuple(parsed.pred.split(" ")), reference, cfg.open_reward, cfg.open_max_length_ratio
+            tuple(parsed.pred.split(" ")),
+            reference,
+            cfg.open_reward,
+            cfg.open_max_length_ratio,
+            _alternatives(info.question[:1024]),  # the cache keeps its keys: no megabyte of garbage in it
         )
         return TaskScores(acc=scores.exact, task_term=term, token_f1=scores.f1)
 
@@ -209,6 +221,12 @@ def truth_open_tokens(ground_truth: Any) -> tuple[str, ...]:
     if not tokens:
         raise UngradableRow(f"open ground truth is empty, not text or longer than {MAX_OPEN_TOKENS} tokens")
     return tokens
+
+
+@lru_cache(maxsize=4096)
+def _alternatives(question: str) -> frozenset[str]:
+    """Cached like the reference: a GRPO group shares its question."""
+    return offered_alternatives(question)
 
 
 @lru_cache(maxsize=4096)

@@ -77,7 +77,9 @@ def label_space(labels: tuple[str, ...], aliases: tuple[tuple[str, ...], ...] = 
     return LabelSpace(labels=labels, lookup=lookup, names=frozenset(normalize(label) for label in labels))
 
 
-def match_label(answer: str, space: LabelSpace, option_style: str = "none", ordinal: bool = False) -> int | None:
+def match_label(
+    answer: str, space: LabelSpace, option_style: str = "none", ordinal: bool = False, letter_first: bool = False
+) -> int | None:
     """Index of the single label ``answer`` names, or None.
 
     Accepted: a name or alias; with ``option_style`` "letter" ("A", "(A)", "A.") or "number" ("1", "1)") the
@@ -90,14 +92,21 @@ def match_label(answer: str, space: LabelSpace, option_style: str = "none", ordi
     collides with a name); then, when the prompt showed options, an option-shaped token ("1", "B") is only ever
     an option, even if an alias spells it (RetinaMNIST's official names "0".."4" with numbered options: "1" is
     option 1 = grade 0). A negative number ("-1", "grade -2") names nothing unless a label spells one.
+
+    ``letter_first`` (multiple-choice questions, whose prompt asks for the letter): a lone option token is the
+    option it letters even when an option's text spells it. MedXpertQA-MM has options whose texts are letters
+    (MM-21: A "A", B "C", C "D", D "E", E "B"); read as text first, the right letter "B" would name option E.
     """
     norm = normalize(answer)
     if not norm:
         return None
     tokens = strip_lead_in(norm.split(" "))
+    lone_option = len(tokens) == 1 and _option_shaped(tokens[0], option_style)
+    if letter_first and lone_option:
+        return _token_index(tokens[0], len(space.labels), option_style, ordinal, False)
     if norm in space.names or not tokens:
         return space.lookup.get(norm)
-    if len(tokens) == 1 and tokens[0] not in space.names and _option_shaped(tokens[0], option_style):
+    if lone_option and tokens[0] not in space.names:
         return _token_index(tokens[0], len(space.labels), option_style, ordinal, False)
     index = space.lookup.get(norm)
     if index is not None:

@@ -109,7 +109,7 @@ def parse_with(text: str, info: TaskInfo, cfg: RewardConfig) -> ParsedAnswer:
         options = mcq_options(info)
         if options is None:
             return parsed
-        index = match_label(answer, *options)
+        index = match_label(answer, *options, letter_first=True)  # the prompt asks for the letter
         return parsed if index is None else replace(parsed, pred=options[0].labels[index], label_index=index)
 
     if task == TaskType.CLOSED:

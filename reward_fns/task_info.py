@@ -22,6 +22,7 @@ class TaskInfo:
     image_size: tuple[float, float] | None  # (width, height) of the stored image
     box_format: str
     options: tuple[str, ...] = ()  # mcq: the option texts in prompt order (lettered A, B, ...)
+    question: str = ""  # VQA: the benchmark's question (open answers: the alternatives it offers)
 
     @classmethod
     def from_extra_info(cls, extra_info: Any) -> TaskInfo:
@@ -35,6 +36,7 @@ class TaskInfo:
             image_size=_size(info.get("image_size")),
             box_format=_text(info.get("box_format")) or "abs",
             options=_string_list(info.get("options")),
+            question=_text(info.get("question")),
         )
 
 

@@ -11,10 +11,13 @@ row's options as labels and lettered option tokens.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 from reward_fns.labels import normalize, strip_lead_in
 
@@ -42,6 +45,15 @@ NUMBER_WORDS = {
 }
 # Words that join alternatives: an open answer holding one its reference lacks is a hedge and earns no task term.
 HEDGE_WORDS = frozenset({"or", "either", "vs", "versus"})
+# Words that negate a finding: an answer and its reference must agree on whether they hold one ("no pneumonia" is
+# not "pneumonia", and shares its only finding word).
+NEGATION_WORDS = frozenset({"no", "not", "without", "absent", "negative", "none", "non"})
+# Sides: an answer naming a side must name the reference's sides ("left lower lobe" is not "right lower lobe").
+SIDE_WORDS = frozenset({"left", "right", "bilateral", "both"})
+# Word forms and abbreviations folded to one token (lungs/lung, CT/computed tomography, MR/MRI, x-ray/xray), from
+# one cited data file.
+TERMS_FILE = Path(__file__).with_name("data") / "medical_terms.json"
+MAX_PHRASE_TOKENS = 4
 
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W_]+")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -77,7 +89,8 @@ def open_tokens(text: str) -> tuple[str, ...] | None:
 
     Why each step: NFKC + casefold (width and case), apostrophes dropped ("patient's" = "patients"), thousands
     separators dropped ("1,000" = "1000"), punctuation splits words, articles removed, number words and
-    decimal spellings folded. Reads at most ``MAX_OPEN_CHARS`` characters.
+    decimal spellings folded, word forms and abbreviations folded (``TERMS_FILE``: "lungs" = "lung",
+    "computed tomography" = "ct", "MR" = "MRI", "x-ray" = "xray"). Reads at most ``MAX_OPEN_CHARS`` characters.
 
     Args:
         text: the answer or reference text (anything else reads as empty).
@@ -86,7 +99,9 @@ def open_tokens(text: str) -> tuple[str, ...] | None:
         The tokens (possibly empty), or None for an over-long answer.
 
     >>> open_tokens("The LEFT lung's lower-lobe, 2.50 cm; two nodules")
-    ('left', 'lungs', 'lower', 'lobe', '2.5', 'cm', '2', 'nodules')
+    ('left', 'lung', 'lower', 'lobe', '2.5', 'cm', '2', 'nodule')
+    >>> open_tokens("Computed tomography"), open_tokens("X-Ray"), open_tokens("MR")
+    (('ct',), ('xray',), ('mri',))
     """
     if not isinstance(text, str):
         return ()
@@ -97,9 +112,59 @@ def open_tokens(text: str) -> tuple[str, ...] | None:
         token = _fold_number(match.group())
         if token not in ARTICLES:
             tokens.append(token)
-            if len(tokens) > MAX_OPEN_TOKENS:
+            if len(tokens) > MAX_OPEN_TOKENS + MAX_PHRASE_TOKENS:
                 return None
-    return tuple(tokens)
+    folded = fold_terms(tokens)
+    return folded if len(folded) <= MAX_OPEN_TOKENS else None
+
+
+@cache
+def _phrases() -> dict[tuple[str, ...], str]:
+    """``TERMS_FILE``'s phrases as token tuples (read once)."""
+    data = json.loads(TERMS_FILE.read_text(encoding="utf-8"))
+    return {tuple(k.split()): v for k, v in data["phrases"].items()}
+
+
+def fold_terms(tokens: list[str]) -> tuple[str, ...]:
+    """Tokens with each listed word form or abbreviation (longest phrase first) replaced by its one token.
+
+    >>> fold_terms(["magnetic", "resonance", "imaging", "of", "kidneys"])
+    ('mri', 'of', 'kidney')
+    """
+    phrases = _phrases()
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for n in range(min(MAX_PHRASE_TOKENS, len(tokens) - i), 0, -1):
+            target = phrases.get(tuple(tokens[i : i + n]))
+            if target is not None:
+                out.append(target)
+                i += n
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    return tuple(out)
+
+
+def offered_alternatives(question: str) -> frozenset[str]:
+    """The words next to each "or" of a question: the alternatives it offers ("Which is bigger, liver or
+    spleen?" -> liver, spleen). An open answer naming one its reference lacks earns no task term, so listing
+    the offered alternatives ("liver, spleen") never pays.
+
+    >>> sorted(offered_alternatives("Which is bigger in this image, liver or spleen?"))
+    ['liver', 'spleen']
+    """
+    tokens = open_tokens(question[:1024]) if isinstance(question, str) else None
+    if not tokens:
+        return frozenset()
+    return frozenset(
+        word
+        for i, token in enumerate(tokens)
+        if token == "or" and 0 < i < len(tokens) - 1
+        for word in (tokens[i - 1], tokens[i + 1])
+        if word not in HEDGE_WORDS
+    )
 
 
 def normalize_open(text: str) -> str:
@@ -146,31 +211,62 @@ def scores_of_tokens(pred: tuple[str, ...], ref: tuple[str, ...]) -> OpenScores:
 
 
 def open_reward_term(
-    pred: tuple[str, ...], ref: tuple[str, ...], mode: str, max_length_ratio: float
+    pred: tuple[str, ...],
+    ref: tuple[str, ...],
+    mode: str,
+    max_length_ratio: float,
+    alternatives: frozenset[str] = frozenset(),
 ) -> tuple[OpenScores, float]:
     """The scores of an open answer and the task term the composite weights.
 
-    The term is ``f1``, ``penalised_recall`` ("recall") or ``exact`` per ``mode``, and 0 for a padded answer
-    (more than ``max_length_ratio`` times the reference's tokens) or a hedged one (a word joining alternatives,
-    "or"/"either"/"vs", that the reference does not hold). The scores themselves are left as measured.
+    The term is ``f1``, ``penalised_recall`` ("recall") or ``exact`` per ``mode``, and 0 when the answer
+    contradicts or games its reference (``contradicts``). The scores themselves are left as measured.
 
     Args:
         pred: normalised answer tokens (``open_tokens``).
         ref: normalised reference tokens.
         mode: "f1", "recall" or "exact" (``RewardConfig.open_reward``).
         max_length_ratio: ``RewardConfig.open_max_length_ratio``.
+        alternatives: the alternatives the question offers (``offered_alternatives``).
 
     Returns:
         (scores, term), term in [0, 1].
 
     >>> open_reward_term(("pneumonia", "or", "edema"), ("pneumonia",), "f1", 3.0)[1]
     0.0
+    >>> open_reward_term(("no", "pneumonia"), ("pneumonia",), "recall", 3.0)[1]
+    0.0
     """
     scores = scores_of_tokens(pred, ref)
-    if len(pred) > max_length_ratio * len(ref) or not HEDGE_WORDS.isdisjoint(set(pred) - set(ref)):
+    if contradicts(pred, ref, max_length_ratio, alternatives):
         return scores, 0.0
     term = {"f1": scores.f1, "recall": scores.penalised_recall, "exact": scores.exact}[mode]
     return scores, term
+
+
+def contradicts(
+    pred: tuple[str, ...], ref: tuple[str, ...], max_length_ratio: float, alternatives: frozenset[str] = frozenset()
+) -> bool:
+    """Whether an open answer earns no task term whatever its token overlap: padded (more than
+    ``max_length_ratio`` times the reference's tokens), hedged (a word joining alternatives the reference lacks),
+    of the other polarity (a negation on one side only: "no pneumonia" for "pneumonia"), of another side (a side
+    word not the reference's: "left lower lobe" for "right lower lobe") or naming an alternative the question
+    offered that the reference is not ("liver, spleen" for "liver" to "liver or spleen?").
+
+    >>> contradicts(("left", "lower", "lobe"), ("right", "lower", "lobe"), 3.0)
+    True
+    >>> contradicts(("lower", "lobe"), ("right", "lower", "lobe"), 3.0)
+    False
+    """
+    words, reference = set(pred), set(ref)
+    sides = words & SIDE_WORDS
+    return (
+        len(pred) > max_length_ratio * len(ref)
+        or not HEDGE_WORDS.isdisjoint(words - reference)
+        or bool(words & NEGATION_WORDS) != bool(reference & NEGATION_WORDS)
+        or (bool(sides) and sides != reference & SIDE_WORDS)
+        or not alternatives.isdisjoint(words - reference)
+    )
 
 
 def read_yes_no(answer: str) -> str | None:

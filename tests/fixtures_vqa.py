@@ -102,8 +102,13 @@ def slake_record(
     }
 
 
-def write_slake(root: Path, zipped: bool = True) -> Path:
-    """BoKelvin/SLAKE: ``{train,validate,test}.json`` and ``imgs.zip`` (``imgs/xmlab<N>/source.jpg``)."""
+SLAKE_RENAME = "b2eb8c58556c5ceefe7b9203d3ad17ce0693d193"  # BoKelvin/SLAKE "Rename validate.json to validation.json"
+
+
+def write_slake(root: Path, zipped: bool = True, val_name: str = "validation.json") -> Path:
+    """BoKelvin/SLAKE as of commit b2eb8c5 (``SLAKE_RENAME``): ``{train,validation,test}.json`` and ``imgs.zip``
+    (``imgs/xmlab<N>/source.jpg``: every image is named ``source.jpg``); ``val_name="validate.json"`` is the
+    layout before that commit."""
     root.mkdir(parents=True, exist_ok=True)
     train = [
         slake_record(1, 1, "Does the picture contain liver?", "Yes", "CLOSED", "Organ"),
@@ -115,7 +120,7 @@ def write_slake(root: Path, zipped: bool = True) -> Path:
     ]
     files = {
         "train.json": train,
-        "validate.json": [
+        val_name: [
             slake_record(
                 5, 3, "Is this a T2 weighted MRI?", "No", "CLOSED", "Modality", modality="MRI", location="Brain"
             )

@@ -142,6 +142,7 @@ def test_script_dry_run_on_fixture_release(script, releases, tmp_path, tiny_mode
         assert _modalities(folder / "train.parquet") == {"CT(Computed Tomography)"}
         tested = _modalities(folder / "test.parquet")
         assert tested and "CT(Computed Tomography)" not in tested  # only modalities never trained on
+        assert run["med"]["knowledge"]["mode"] == "none"  # no card naming the modality never trained on
     elif name == "medxpertqa_mm":
         assert run["data"]["train_files"] == str(data / "pmc_vqa" / "train.parquet")
         assert run["data"]["val_files"] == str(data / "medxpertqa_mm" / "test.parquet")

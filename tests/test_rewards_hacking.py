@@ -668,9 +668,9 @@ CASES = [
     Case(
         "open_padding_within_ratio",
         "open",
-        respond("right left upper middle lower lobe lung liver kidney"),
+        respond("right upper middle lower lobe lung liver kidney spleen"),
         dict(score=0.1 + 1 / 3, acc=0.0),
-        "9 words holding the 3 right ones: credit 3/9, below the single guess",
+        "9 words holding the 3 right ones (one side, the reference's): credit 3/9, below the single guess",
     ),
     Case(
         "open_hedge_or",

@@ -24,6 +24,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+from data_preprocess.errors import UserError
 from data_preprocess.prompts import answer_formats, render_options
 from reward_fns.task_type import TaskType
 from verl_med_plugin import verl_compat
@@ -130,6 +131,32 @@ def _inject(
 ROWS_PER_FILTER_WORKER = 2000
 
 
+def train_task_types(data_files: Any, config: Any) -> tuple[str, ...] | None:
+    """``data.med_train_task_types`` (``med.train_task_types``) when ``data_files`` are the train files, else None:
+    the VQA preset trains on closed and multiple-choice questions only, as Med-R1 and MedVLM-R1 do, and keeps the
+    open questions of the validation and test files for evaluation."""
+    wanted = config.get("med_train_task_types")
+    if wanted is None:
+        return None
+
+    def files(value: Any) -> list[str]:
+        return [str(value)] if isinstance(value, str) else [str(v) for v in (value or [])]
+
+    return tuple(str(t) for t in wanted) if files(data_files) == files(config.get("train_files")) else None
+
+
+def keep_task_types(dataframe: Any, task_types: tuple[str, ...], data_files: Any) -> Any:
+    """The rows of ``dataframe`` (a ``datasets.Dataset``) whose ``extra_info.task_type`` is one of ``task_types``;
+    none left is an error naming the files and the switch."""
+    kept = dataframe.filter(lambda info: (info or {}).get("task_type") in task_types, input_columns=["extra_info"])
+    if len(kept) == 0:
+        raise UserError(
+            f"data.train_files {data_files}: no row of task type {list(task_types)} to train on "
+            "(med.train_task_types; null trains on every row)"
+        )
+    return kept
+
+
 def length_filter_workers(num_rows: int, upper_bound: int) -> int:
     """Processes for the length filter: one per ``ROWS_PER_FILTER_WORKER`` rows, at least 1, at most the bound."""
     return max(1, min(upper_bound, -(-num_rows // ROWS_PER_FILTER_WORKER)))
@@ -146,6 +173,7 @@ class MedRLHFDataset(_RLHFDatasetBase):
     def __init__(self, data_files, tokenizer, config, processor=None, max_samples: int = -1):
         # Before super(): its constructor runs the length filter, which calls _build_messages.
         self.knowledge = KnowledgeSettings.from_config(config.get("med_knowledge"), key="data.med_knowledge")
+        self.task_types = train_task_types(data_files, config)
         super().__init__(data_files, tokenizer, config, processor=processor, max_samples=max_samples)
 
     def _build_messages(self, example: dict, key: str):
@@ -156,6 +184,8 @@ class MedRLHFDataset(_RLHFDatasetBase):
         """verl's length filter with as many processes as the data is worth: ``filter_overlong_prompts_workers`` is
         the upper bound, one process per ``ROWS_PER_FILTER_WORKER`` rows (a few-shot set is filtered in this
         process; a 100k-row set is worth all of them)."""
+        if dataframe is not None and self.task_types is not None:
+            dataframe = keep_task_types(dataframe, self.task_types, self.data_files)
         if dataframe is not None and self.num_workers:
             workers = length_filter_workers(len(dataframe), int(self.num_workers))
             # None, not 1: datasets >= 5 starts a process pool for num_proc=1 too, and forking a process that

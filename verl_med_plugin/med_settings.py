@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
+from reward_fns.config import TASK_TYPES
 from reward_fns.settings import merge_structured
 
 logger = logging.getLogger(__name__)
@@ -260,6 +261,7 @@ class MedGroup:
     knowledge: dict[str, Any] = field(default_factory=dict)
     template: str | None = None
     sampler: dict[str, Any] = field(default_factory=dict)
+    train_task_types: list[str] | None = None  # the task types the train file is read for (None: every row)
 
 
 # Each MedGroup key -> (range check of the typed value, what it must hold as told to the user). Unknown keys are
@@ -278,6 +280,10 @@ MED_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "knowledge": (_any, "a mapping (mode, classlist, header)"),
     "template": (_any, f"null, one of {CHAT_TEMPLATES} or a .jinja path"),
     "sampler": (_any, "a mapping (enable, schedule, ...)"),
+    "train_task_types": (
+        lambda v: v is None or (bool(v) and set(v) <= set(TASK_TYPES)),
+        f"null (every row) or a non-empty list of task types from {list(TASK_TYPES)}",
+    ),
 }
 
 

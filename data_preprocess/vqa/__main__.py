@@ -41,14 +41,32 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=448,
         help="longest stored image side, rounded to multiples of 28 px (0 keeps the size)",
     )
+    parser.add_argument(
+        "--skip_missing_images",
+        action="store_true",
+        help="skip and count the questions whose image is not in the release (default: error naming the first)",
+    )
+    parser.add_argument(
+        "--val_from_train",
+        type=validate.fraction,
+        default=0.0,
+        help="for a release without a validation split: this share of train's images (seeded) is written as val",
+    )
     PromptOptions.add_args(parser, option_style=False)  # options are always lettered: part of the question
     study = parser.add_argument_group("OmniMedVQA generalisation studies (Med-R1)")
     study.add_argument(
         "--split_by",
-        choices=["random", "modality", "question_type"],
+        choices=["random", "modality", "question_type", "medr1"],
         default=None,
-        help="random (default): seeded split stratified by modality and question type; modality / "
-        "question_type: train on --train_groups, test on --test_groups (default: the others)",
+        help="random (default): seeded split of the images stratified by modality; modality / "
+        "question_type: train on --train_groups, test on --test_groups (default: the others); medr1: "
+        "Med-R1's published split files (--medr1_splits)",
+    )
+    study.add_argument(
+        "--medr1_splits",
+        default=None,
+        help="with --split_by medr1: Med-R1's Splits/modality (or Splits/question_type) folder; trains on the "
+        "--train_groups train files (default all), tests on every test file",
     )
     study.add_argument("--train_groups", type=_names, default=None, help="comma-separated modalities/question types")
     study.add_argument("--test_groups", type=_names, default=None, help="comma-separated; default: all others")
@@ -70,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         splits=splits,
         prompt=PromptOptions.from_args(args),
         max_side=args.max_side,
+        skip_missing_images=args.skip_missing_images,
+        val_from_train=args.val_from_train,
         split_by=args.split_by,
         train_groups=args.train_groups,
         test_groups=args.test_groups,
@@ -77,13 +97,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         val_fraction=args.val_fraction,
         seed=args.seed,
         access=args.access,
+        medr1_splits=args.medr1_splits,
     )
     for path in written.values():
         print(path)
 
 
 def cli() -> None:
-    """Console-script entry: one error line and exit status 1 on bad input, never a traceback."""
+    """Console-script entry: one error line and exit status 2 on bad input, never a traceback."""
     run_cli(main)
 
 

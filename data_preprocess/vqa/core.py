@@ -7,6 +7,7 @@ knowledge and writing are decided here, once, for all benchmarks.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import re
@@ -21,9 +22,10 @@ from typing import Any
 
 from PIL import Image
 
+from reward_fns.labels import normalize
 from reward_fns.task_type import TaskType
 
-from ..common import QWEN_VL_FACTOR, ConversionError, encode_png, fit_size, open_image, resize
+from ..common import QWEN_VL_FACTOR, ConversionError, encode_png, fit_size, open_image, resize, split_indices
 from ..prompts import _tidy, answer_formats, load_template, render_options
 from ..schema import make_extra_info, make_row
 
@@ -45,6 +47,45 @@ class VQAItem:
     modality: str = ""
     organ: str = ""
     question_type: str = ""
+    image_key: str = ""  # the released image path(s), when known: questions on one image share a split
+
+
+def image_group(item: VQAItem) -> str:
+    """The key of the image(s) a question is asked about (the released path, else a hash of the image bytes):
+    splits made here keep every question on one image in one split. An image that cannot be read is its own
+    group (its row fails, or is skipped, when it is built)."""
+    if item.image_key:
+        return item.image_key
+    digest = hashlib.sha256()
+    try:
+        for load in item.images:
+            digest.update(hashlib.sha256(load()).digest())
+    except ConversionError:
+        return f"unreadable: {item.where}"
+    return digest.hexdigest()
+
+
+def grouped_split(
+    items: Sequence[VQAItem],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    stratum: Callable[[VQAItem], str] | None = None,
+    min_val: int = 0,
+) -> dict[str, list[VQAItem]]:
+    """A seeded train/val/test split of ``items`` by image (``image_group``), stratified by ``stratum`` of each
+    image's first question: no image is asked about in two splits. Items keep their order within a split.
+    ``min_val``: at least this many images in val while train keeps one (rounding leaves a small release none)."""
+    keys = [image_group(x) for x in items]
+    first = dict(zip(reversed(keys), reversed(items)))  # each group's first item
+    groups = list(dict.fromkeys(keys))
+    strata = [stratum(first[g]) for g in groups] if stratum else None
+    parts = split_indices(len(groups), val_fraction, test_fraction, seed, strata)
+    split_of = {groups[int(i)]: split for split, indices in parts.items() for i in indices}
+    train_groups = [groups[int(i)] for i in parts["train"]]
+    for group in train_groups[: max(0, min(min_val - len(parts["val"]), len(train_groups) - 1))]:
+        split_of[group] = "val"
+    return {s: [x for x, k in zip(items, keys) if split_of[k] == s] for s in ("train", "val", "test")}
 
 
 def normalise_split(name: str) -> str:
@@ -95,48 +136,73 @@ def letter_index(letter: str, n_options: int, where: str, key: str) -> int:
 # --- images ----------------------------------------------------------------------------------------------------
 
 
+class MissingImage(ConversionError):
+    """A record's image is not in the release: the row is refused (or counted and skipped with
+    ``--skip_missing_images``), never paired with another record's image of the same file name."""
+
+
+def _raise_missing(message: str) -> bytes:
+    raise MissingImage(message)
+
+
 class ImageStore:
     """Finds a benchmark's image by its released relative path in an unpacked folder or in the released zip,
     whatever folder the archive or the user put above it (``imgs/x/source.jpg`` is found as ``Slake/imgs/x/...``
-    and ``x/source.jpg``). Zip members are read one at a time: the archive is never unpacked."""
+    and ``x/source.jpg``). Zip members are read one at a time: the archive is never unpacked.
+
+    A path with folders is never matched by its bare file name: every SLAKE image is ``xmlab<N>/source.jpg``, so a
+    missing ``xmlab5/source.jpg`` must not become ``xmlab1/source.jpg``. A path suffix shared by several zip members
+    is ambiguous and matches none of them."""
 
     def __init__(self, roots: Sequence[Path]):
         self.roots = [Path(r) for r in roots if Path(r).exists()]
-        self._zips: list[tuple[zipfile.ZipFile, dict[str, str]]] = []
+        self._zips: list[tuple[zipfile.ZipFile, dict[str, str | None]]] = []
         for root in self.roots:
             if root.is_file() and zipfile.is_zipfile(root):
                 archive = zipfile.ZipFile(root)
-                index: dict[str, str] = {}
+                index: dict[str, str | None] = {}
                 for name in sorted(archive.namelist()):
                     if name.endswith("/"):
                         continue
                     parts = PurePosixPath(name).parts
-                    for k in range(len(parts)):  # every path suffix -> member (first in sorted order wins)
-                        index.setdefault("/".join(parts[k:]), name)
+                    for k in range(len(parts)):  # every path suffix -> member; None when two members share it
+                        key = "/".join(parts[k:])
+                        index[key] = name if index.get(key, name) == name else None
                 self._zips.append((archive, index))
 
     def loader(self, relative: str, where: str) -> Callable[[], bytes]:
-        """A function reading the image's bytes; a missing image fails now, naming the record and the path."""
+        """A function reading the image's bytes. A missing image gives a loader raising ``MissingImage`` naming the
+        record and the path, so the row fails (or is skipped) when it is built."""
         rel = str(PurePosixPath(relative.replace("\\", "/").lstrip("./")))
+        suffixes = suffixes_of(rel)
         for root in self.roots:
             if root.is_dir():
-                parts = PurePosixPath(rel).parts
-                for k in range(len(parts)):
-                    path = root.joinpath(*parts[k:])
+                for suffix in suffixes:
+                    path = root.joinpath(*suffix.split("/"))
                     if path.is_file():
                         return path.read_bytes
         for archive, index in self._zips:
-            parts = PurePosixPath(rel).parts
-            for k in range(len(parts)):
-                member = index.get("/".join(parts[k:]))
+            for suffix in suffixes:
+                member = index.get(suffix)
                 if member is not None:
                     return partial(archive.read, member)
         looked = ", ".join(str(r) for r in self.roots) or "no image folder or zip found"
-        raise ConversionError(f"{where}: image {relative!r} not found (looked in: {looked})")
+        return partial(_raise_missing, f"{where}: image {relative!r} not found (looked in: {looked})")
 
     def close(self) -> None:
         for archive, _ in self._zips:
             archive.close()
+
+
+def suffixes_of(relative: str) -> list[str]:
+    """The path and its shorter suffixes down to one folder and the file name, never the bare name of a path
+    with folders (the ambiguous fallback).
+
+    >>> suffixes_of("imgs/xmlab5/source.jpg"), suffixes_of("a.png")
+    (['imgs/xmlab5/source.jpg', 'xmlab5/source.jpg'], ['a.png'])
+    """
+    parts = PurePosixPath(relative).parts
+    return ["/".join(parts[k:]) for k in range(max(1, len(parts) - 1))]
 
 
 def decode_image(data: bytes, where: str, max_side: int) -> Image.Image:
@@ -172,11 +238,23 @@ def _formats(task_type: str) -> dict[str, str]:
     return answer_formats()[task_type]
 
 
+def letter_texts(options: Sequence[str]) -> bool:
+    """Whether an option's text is itself one of the option letters, so an answer "C" could mean the letter or
+    the text (MedXpertQA-MM has 87 such questions of 2,000). The reward reads the letter; the prompt says so.
+
+    >>> letter_texts(["A", "C", "D", "E", "B"]), letter_texts(["CT", "MRI"]), letter_texts(["x", "E"])
+    (True, False, False)
+    """
+    letters = {string.ascii_lowercase[i] for i in range(min(len(options), 26))}
+    return any(normalize(text) in letters for text in options)
+
+
 def prompt_text(
     template: str, question: str, options: Sequence[str], task_type: str, knowledge: str, n_images: int
 ) -> str:
     """The user turn: the template (``data_preprocess/templates``) with the question, the lettered options
-    (always shown: they are part of the question), the VQA answer format, one ``<image>`` per image."""
+    (always shown: they are part of the question), the VQA answer format, one ``<image>`` per image. Options
+    whose texts are letters get the instruction that answers are read as letters (``letter_texts``)."""
     formats = _formats(task_type)
     shown = question
     if options:
@@ -186,11 +264,35 @@ def prompt_text(
         "question": shown,
         "options": "",
         "knowledge": knowledge,
-        "task_instruction": formats.get("task_instruction", ""),
+        "task_instruction": formats.get(
+            "task_instruction_letter_texts" if letter_texts(options) else "task_instruction", ""
+        ),
         "answer_format": formats["answer_format"],
     }
     text = _tidy(load_template(template).user.format(**fields))
     return text.replace("<image>", "<image>" * n_images, 1)
+
+
+# A question about the imaging modality itself, by its wording (Med-R1's OmniMedVQA "What imaging technique is
+# employed for obtaining this image?", SLAKE's "What modality is used to take this image?", VQA-RAD's "what imaging
+# modality was used?") or its released category (OmniMedVQA "Modality Recognition", SLAKE "Modality").
+_MODALITY_QUESTION = re.compile(
+    r"\bmodalit|\bimaging (?:technique|method|type|modality)|\b(?:type|kind|form) of (?:image|imaging|scan)"
+    r"|\bhow (?:was|is) (?:this|the) image (?:taken|acquired|obtained|captured)",
+    re.IGNORECASE,
+)
+
+
+def asks_modality(item: VQAItem) -> bool:
+    """Whether the question asks for the imaging modality: its row gets no modality card, which would name the
+    answer in the prompt.
+
+    >>> asks_modality(VQAItem("f: 1", "What imaging technique was utilized for obtaining this image?", "CT", []))
+    True
+    >>> asks_modality(VQAItem("f: 1", "Which organ is abnormal?", "Lung", [], question_type="Abnormality"))
+    False
+    """
+    return "modality" in item.question_type.casefold() or bool(_MODALITY_QUESTION.search(item.question[:2048]))
 
 
 def _knowledge(modality: str) -> str:
@@ -224,7 +326,7 @@ class RowFactory:
         if len(item.options) > len(string.ascii_uppercase):
             raise ConversionError(f"{item.where}: {len(item.options)} options, at most 26 can be lettered")
         images = [decode_image(load(), item.where, self.side(len(item.images))) for load in item.images]
-        knowledge = self.knowledge(item.modality)
+        knowledge = "" if asks_modality(item) else self.knowledge(item.modality)
         text = prompt_text(self.template, item.question, item.options, task_type.value, knowledge, len(images))
         extra_info = make_extra_info(
             split=split,
@@ -272,21 +374,31 @@ def strip_choice_prefix(text: str, letter: str) -> str:
 
 def split_files(
     folder: Path,
-    names: Sequence[str],
+    names: Mapping[str, Sequence[str]],
     items: Callable[[Path, ImageStore], Iterable[VQAItem]],
     image_roots: Sequence[Path],
     stack: ExitStack,
     missing: str,
 ) -> dict[str, Callable[[], Iterable[VQAItem]]]:
-    """A reader's result for a release of one file per split: per split (the file's stem, ``normalise_split``),
-    the items of each file of ``names`` in ``folder``, their images looked up under ``image_roots`` (closed with
-    ``stack``). ``missing``: the error when none of the files is there."""
-    files = [folder / name for name in names if (folder / name).is_file()]
+    """A reader's result for a release of one file per split: per split of ``names`` (split -> the file names
+    the releases have used for it, current name first), the items of the one file present in ``folder``, their
+    images looked up under ``image_roots`` (closed with ``stack``). ``missing``: the error when no file is there;
+    two names of one split both present is an error (which one is the release?)."""
+    files: dict[str, Path] = {}
+    for split, candidates in names.items():
+        present = [folder / n for n in candidates if (folder / n).is_file()]
+        if len(present) > 1:
+            raise ConversionError(
+                f"{folder}: both {' and '.join(p.name for p in present)} hold the {split} split; keep the one "
+                "of the release you mean"
+            )
+        if present:
+            files[split] = present[0]
     if not files:
         raise ConversionError(missing)
     images = ImageStore(image_roots)
     stack.callback(images.close)
-    return {normalise_split(p.stem): partial(items, p, images) for p in files}
+    return {split: partial(items, path, images) for split, path in files.items()}
 
 
 def files_by_split(paths: Iterable[Path], split_of: Callable[[Path], str | None]) -> dict[str, list[Path]]:

@@ -17,7 +17,7 @@ from .core import ImageStore, VQAItem, letter_index, require, split_files
 from .registry import SplitItems, register
 
 CARD = "https://huggingface.co/datasets/TsinghuaC3I/MedXpertQA"
-SPLIT_FILES = ("dev.jsonl", "test.jsonl")
+SPLIT_FILES = {"val": ("dev.jsonl",), "test": ("test.jsonl",)}
 _CHOICES = re.compile(r"\s*Answer Choices:.*\Z", re.DOTALL)
 
 
@@ -57,7 +57,12 @@ def items(path: Path, images: ImageStore) -> Iterator[VQAItem]:
             )
 
 
-@register("medxpertqa_mm", card=CARD, layout="the dataset repo folder with MM/{dev,test}.jsonl and images.zip")
+@register(
+    "medxpertqa_mm",
+    card=CARD,
+    layout="the dataset repo folder with MM/{dev,test}.jsonl and images.zip",
+    splits=tuple(SPLIT_FILES),
+)
 def read(input_path: Path, stack: ExitStack) -> dict[str, SplitItems]:
     """Splits of the release (val = dev, test) -> their items."""
     root = input_path if input_path.is_dir() else input_path.parent

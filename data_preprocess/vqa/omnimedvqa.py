@@ -7,27 +7,49 @@ adds the restricted files, whose images you place under Images/).
 
 The release has no splits (it is an evaluation benchmark). Generalisation studies as in Med-R1 (Lai et al. 2025):
 ``split_by="modality"`` or ``"question_type"`` trains on ``train_groups`` and tests on ``test_groups`` (default:
-every other group); ``split_by="random"`` (default) is a seeded split stratified by modality and question type.
+every other group); ``split_by="random"`` (default) is a seeded split of the images (every question on one image
+in one split), stratified by modality.
 """
 
 from __future__ import annotations
 
+import re
 import zipfile
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from .. import validate
-from ..common import ConversionError, split_indices
-from .core import ImageStore, VQAItem, require
+from ..common import ConversionError
+from .core import ImageStore, VQAItem, grouped_split, require
 from .registry import SplitItems, register
 
 CARD = "https://huggingface.co/datasets/foreverbeliever/OmniMedVQA"
 ACCESS_FOLDERS = {"open": ("Open-access",), "all": ("Open-access", "Restricted-access")}
 OPTION_KEYS = ("option_A", "option_B", "option_C", "option_D", "option_E")
-SPLIT_BY = ("random", "modality", "question_type")
-STUDY_OPTIONS = ("split_by", "train_groups", "test_groups", "test_fraction", "val_fraction", "seed", "access")
+SPLIT_BY = ("random", "modality", "question_type", "medr1")
+# Known quirks of the release, accepted by name only: (QA file stem, field) -> the key that file uses instead.
+# "Chest CT Scan.json" holds one record keyed ``modality`` instead of ``modality_type``, as reported by
+# GiovanniCornejo/MediVision-OmniMedVQA (reports/draft_reports/part1_dataexploration.md, "Data Cleaning and Schema
+# Consistency"); Med-R1's split files (Yuxiang-Lai117/Med-R1@88d76c7, Splits/modality/train/unknown_train.json) file
+# that one Chest CT Scan question under "unknown" for the same reason.
+FIELD_QUIRKS = {("Chest CT Scan", "modality_type"): "modality"}
+STUDY_OPTIONS = (
+    "split_by",
+    "train_groups",
+    "test_groups",
+    "test_fraction",
+    "val_fraction",
+    "seed",
+    "access",
+    "medr1_splits",
+)
+# Med-R1's published split files (github.com/Yuxiang-Lai117/Med-R1 @ 88d76c73e7d21cd958a2b2dc32eca038be766f8f,
+# Splits/{modality,question_type}/{train,test}/<group>_{train,test}.json): JSON lists of {"image": the release's
+# image_path, "problem": the question, a space and "A)<option>, B)<option>, ...", "solution": "<answer> C </answer>"}.
+MEDR1_SOLUTION = re.compile(r"^\s*<answer>\s*([A-Z])\s*</answer>\s*$")
 
 
 def locate(input_path: Path) -> Path:
@@ -88,8 +110,27 @@ def read_items(source: Path, access: str, images: ImageStore) -> list[VQAItem]:
             records = validate.parse_document(
                 read_text(), name, expect=list, what="a JSON list of questions", fmt="json"
             )
+            stem = PurePosixPath(name.replace("\\", "/")).stem
             for i, record in enumerate(records):
-                out.append(item(record, f"{name}: record {i}", images))
+                out.append(item(known_quirks(record, stem), f"{name}: record {i}", images))
+    return out
+
+
+def known_quirks(record: Any, stem: str) -> Any:
+    """The record with a known quirk of its file (``FIELD_QUIRKS``) read under the documented field name; any
+    other record, or the same quirk in another file, is returned unchanged (and refused by ``item``).
+
+    >>> known_quirks({"modality": "CT(Computed Tomography)"}, "Chest CT Scan")
+    {'modality_type': 'CT(Computed Tomography)'}
+    >>> known_quirks({"modality": "CT(Computed Tomography)"}, "Covid CT")
+    {'modality': 'CT(Computed Tomography)'}
+    """
+    if not isinstance(record, dict):
+        return record
+    out = record
+    for (file_stem, field), used in FIELD_QUIRKS.items():
+        if stem == file_stem and field not in out and used in out:
+            out = {(field if k == used else k): v for k, v in out.items()}
     return out
 
 
@@ -113,6 +154,7 @@ def item(record: dict, where: str, images: ImageStore) -> VQAItem:
         options=options,
         correct=matches[0],
         images=[images.loader(require(record, "image_path", where), where)],
+        image_key=require(record, "image_path", where),
         modality=require(record, "modality_type", where),
         question_type=require(record, "question_type", where),
     )
@@ -133,10 +175,8 @@ def study_splits(
     if split_by == "random":
         if train_groups or test_groups:
             raise ConversionError("--train_groups/--test_groups need --split_by modality or question_type")
-        parts = split_indices(
-            len(items), val_fraction, test_fraction, seed, [f"{x.modality}\t{x.question_type}" for x in items]
-        )
-        return {s: [items[i] for i in parts[s]] for s in ("train", "val", "test") if len(parts[s])}
+        parts = grouped_split(items, val_fraction, test_fraction, seed, lambda x: x.modality)
+        return {s: v for s, v in parts.items() if v}
     key = (lambda x: x.modality) if split_by == "modality" else (lambda x: x.question_type)
     present = sorted({key(x) for x in items})
     if not train_groups:
@@ -154,14 +194,85 @@ def study_splits(
     tests = set(test_groups) if test_groups else set(present) - set(train_groups)
     train = [x for x in items if key(x) in train_groups]
     out = {"train": train, "test": [x for x in items if key(x) in tests]}
-    if val_fraction > 0:  # a validation share of the training groups, seeded and stratified
-        parts = split_indices(len(train), val_fraction, 0.0, seed, [key(x) for x in train])
-        out = {
-            "train": [train[i] for i in parts["train"]],
-            "val": [train[i] for i in parts["val"]],
-            "test": out["test"],
-        }
+    if val_fraction > 0:  # a validation share of the training groups' images, seeded and stratified
+        parts = grouped_split(train, val_fraction, 0.0, seed, key)
+        out = {"train": parts["train"], "val": parts["val"], "test": out["test"]}
     return {s: v for s, v in out.items() if v}
+
+
+def medr1_problem(item: VQAItem) -> str:
+    """The ``problem`` text Med-R1's split files give this question (the join key with ``image_path``).
+
+    >>> medr1_problem(VQAItem("f: 1", "What imaging technique is used?", "CT", [], options=["MRI", "CT"]))
+    'What imaging technique is used? A)MRI, B)CT'
+    """
+    return f"{item.question} " + ", ".join(f"{chr(ord('A') + i)}){text}" for i, text in enumerate(item.options))
+
+
+def medr1_files(folder: Path) -> dict[str, dict[str, Path]]:
+    """Med-R1's split files under ``folder`` (``Splits/modality``, ``Splits/question_type``, or ``Splits`` for the
+    modality study): split ("train"/"test") -> group -> file."""
+    if (folder / "modality").is_dir():
+        folder = folder / "modality"
+    out: dict[str, dict[str, Path]] = {}
+    for split in ("train", "test"):
+        for path in sorted((folder / split).glob(f"*_{split}.json")):
+            out.setdefault(split, {})[path.name[: -len(f"_{split}.json")]] = path
+    if set(out) != {"train", "test"}:
+        raise ConversionError(
+            f"--medr1_splits {folder}: no train/<group>_train.json and test/<group>_test.json (point it at "
+            "Med-R1's Splits/modality or Splits/question_type folder)"
+        )
+    return out
+
+
+def medr1_items(path: Path, index: dict[tuple[str, str], VQAItem]) -> list[VQAItem]:
+    """The release's questions one Med-R1 split file lists, in its order; a question the release lacks or whose
+    answer letter differs is an error naming the file and the record."""
+    records = validate.parse_document(
+        validate.read_text(path, "Med-R1 split file"), str(path), expect=list, what="a JSON list", fmt="json"
+    )
+    out = []
+    for i, record in enumerate(records):
+        where = f"{path}: record {i}"
+        key = (require(record, "image", where), require(record, "problem", where))
+        item = index.get(key)
+        if item is None:
+            raise ConversionError(
+                f"{where}: image {key[0]!r} with this problem is not in the release's questions (--access all for "
+                "the restricted subsets)"
+            )
+        solution = require(record, "solution", where)
+        match = MEDR1_SOLUTION.match(solution)
+        if not match or item.correct is None or ord(match[1]) - ord("A") != item.correct:
+            raise ConversionError(
+                f"{where}: field 'solution' {solution!r} is not the release's answer "
+                f"{chr(ord('A') + (item.correct or 0))} ({item.where})"
+            )
+        out.append(item)
+    return out
+
+
+def medr1_split_items(
+    items: Sequence[VQAItem],
+    folder: Path,
+    train_groups: Sequence[str] | None,
+    val_fraction: float,
+    seed: int,
+) -> dict[str, list[VQAItem]]:
+    """Med-R1's split: train on the questions of the ``train_groups`` train files (default: every group), test on
+    every group's test file, the same group included (the diagonal of Med-R1's train x test table, which the
+    evaluation's per-modality figures of each run fill); val: ``val_fraction`` of the train images."""
+    files = medr1_files(folder)
+    unknown = sorted(set(train_groups or ()) - set(files["train"]))
+    if unknown:
+        raise ConversionError(f"--train_groups {unknown}: not a Med-R1 group; it has {sorted(files['train'])}")
+    index = {(x.image_key, medr1_problem(x)): x for x in items}
+    chosen = train_groups or sorted(files["train"])
+    train = [x for group in chosen for x in medr1_items(files["train"][group], index)]
+    test = [x for group in sorted(files["test"]) for x in medr1_items(files["test"][group], index)]
+    parts = grouped_split(train, val_fraction, 0.0, seed) if val_fraction > 0 else {"train": train, "val": []}
+    return {s: v for s, v in {"train": parts["train"], "val": parts["val"], "test": test}.items() if v}
 
 
 @register(
@@ -181,6 +292,7 @@ def read(
     val_fraction: float | None = None,
     seed: int | None = None,
     access: str | None = None,
+    medr1_splits: str | None = None,
 ) -> dict[str, SplitItems]:
     """Study splits of the chosen access subsets -> their items (see the module docstring)."""
     access = access or "open"
@@ -193,6 +305,14 @@ def read(
     if not items:
         raise ConversionError(f"{source}: no questions in QA_information/{', '.join(ACCESS_FOLDERS[access])}")
     validate.check_fractions(val_fraction or 0.0, 0.2 if test_fraction is None else test_fraction)
+    if (split_by == "medr1") != (medr1_splits is not None):
+        raise ConversionError("--split_by medr1 and --medr1_splits PATH go together (Med-R1's Splits/ folder)")
+    if split_by == "medr1":
+        if test_groups or test_fraction is not None:
+            raise ConversionError("--split_by medr1 tests on every Med-R1 test file: no --test_groups/--test_fraction")
+        folder = Path(str(medr1_splits)).expanduser()
+        found = medr1_split_items(items, folder, train_groups, val_fraction or 0.0, 42 if seed is None else seed)
+        return {s: partial(iter, v) for s, v in found.items()}
     splits = study_splits(
         items,
         split_by or "random",

@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from ..common import ConversionError
-from .core import ImageStore, VQAItem, letter_index, require, split_files, strip_choice_prefix
+from .core import ImageStore, VQAItem, letter_index, normalise_split, require, split_files, strip_choice_prefix
 from .registry import SplitItems, register
 
 CARD = "https://huggingface.co/datasets/xmcmic/PMC-VQA"
@@ -39,6 +39,7 @@ def items(path: Path, images: ImageStore) -> Iterator[VQAItem]:
                 options=options,
                 correct=letter_index(record["Answer_label"], len(options), where, "Answer_label"),
                 images=[images.loader(require(record, "Figure_path", where), where)],
+                image_key=require(record, "Figure_path", where),
             )
 
 
@@ -48,7 +49,7 @@ def read(input_path: Path, stack: ExitStack) -> dict[str, SplitItems]:
     root = input_path if input_path.is_dir() else input_path.parent
     return split_files(
         root,
-        SPLIT_FILES,
+        {normalise_split(n.rsplit(".", 1)[0]): (n,) for n in SPLIT_FILES},
         items,
         [root / "images", root / "figures", root / "images.zip", root / "images_2.zip", root],
         stack,

@@ -26,18 +26,21 @@ class Benchmark:
     layout: str  # what --input points at, for the help text and errors
     read: Reader
     options: tuple[str, ...] = ()  # keyword options of ``read`` beyond (input, stack)
+    splits: tuple[str, ...] = ()  # the splits every copy of the release has: one absent is an error, not skipped
 
 
 BENCHMARKS: dict[str, Benchmark] = {}
 
 
-def register(name: str, *, card: str, layout: str, options: tuple[str, ...] = ()) -> Callable[[Reader], Reader]:
+def register(
+    name: str, *, card: str, layout: str, options: tuple[str, ...] = (), splits: tuple[str, ...] = ()
+) -> Callable[[Reader], Reader]:
     """Decorator: ``@register("slake", card=..., layout=...)`` over the module's ``read`` function."""
 
     def wrap(read: Reader) -> Reader:
         if name in BENCHMARKS:
             raise ValueError(f"benchmark {name!r} registered twice")
-        BENCHMARKS[name] = Benchmark(name=name, card=card, layout=layout, read=read, options=options)
+        BENCHMARKS[name] = Benchmark(name=name, card=card, layout=layout, read=read, options=options, splits=splits)
         return read
 
     return wrap

@@ -1,4 +1,5 @@
-"""SLAKE (Liu et al. 2021) as released on Hugging Face by BoKelvin/SLAKE: ``train.json``, ``validate.json``,
+"""SLAKE (Liu et al. 2021) as released on Hugging Face by BoKelvin/SLAKE: ``train.json``, ``validation.json``
+(``validate.json`` before the card's commit b2eb8c5 "Rename validate.json to validation.json"; both are read),
 ``test.json`` (a list of questions: ``img_name``, ``question``, ``answer``, ``q_lang``, ``answer_type``,
 ``content_type``, ``modality``, ``location``, ...) and the images in ``imgs.zip`` (``imgs/xmlab<N>/source.jpg``),
 zipped or unpacked. Only English questions (``q_lang == "en"``) are kept: the Chinese half asks the same things."""
@@ -14,7 +15,9 @@ from .core import ImageStore, VQAItem, require, split_files
 from .registry import SplitItems, register
 
 CARD = "https://huggingface.co/datasets/BoKelvin/SLAKE"
-SPLIT_FILES = ("train.json", "validate.json", "test.json")
+# split -> file names, the current release's first (BoKelvin/SLAKE commit b2eb8c58556c5ceefe7b9203d3ad17ce0693d193
+# renamed validate.json to validation.json).
+SPLIT_FILES = {"train": ("train.json",), "val": ("validation.json", "validate.json"), "test": ("test.json",)}
 LANGUAGE = "en"
 
 
@@ -39,13 +42,19 @@ def items(path: Path, images: ImageStore) -> Iterator[VQAItem]:
             question=require(record, "question", where),
             answer=require(record, "answer", where),
             images=[images.loader(require(record, "img_name", where), where)],
+            image_key=require(record, "img_name", where),
             modality=require(record, "modality", where),
             organ=require(record, "location", where, allow_empty=True),
             question_type=require(record, "content_type", where, allow_empty=True),
         )
 
 
-@register("slake", card=CARD, layout="the dataset folder with train.json/validate.json/test.json and imgs.zip or imgs/")
+@register(
+    "slake",
+    card=CARD,
+    layout="the dataset folder with train.json/validation.json/test.json and imgs.zip or imgs/",
+    splits=tuple(SPLIT_FILES),
+)
 def read(input_path: Path, stack: ExitStack) -> dict[str, SplitItems]:
     """Splits of the release (train, val, test) -> their English items."""
     root = input_path if input_path.is_dir() else input_path.parent
@@ -55,5 +64,5 @@ def read(input_path: Path, stack: ExitStack) -> dict[str, SplitItems]:
         items,
         [root / "imgs", root / "imgs.zip", root],
         stack,
-        missing=f"--input {input_path}: none of {', '.join(SPLIT_FILES)} found",
+        missing=f"--input {input_path}: none of {', '.join(n for v in SPLIT_FILES.values() for n in v)} found",
     )

@@ -18,7 +18,7 @@ import json
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -43,6 +43,7 @@ from verl_med_plugin.evaluation.dumps import (
     read_file,
     read_records,
 )
+from verl_med_plugin.evaluation.judge import judge_answers, judge_figures, vllm_generate
 from verl_med_plugin.evaluation.metrics import (
     INVALID,
     VQA_METRICS,
@@ -56,6 +57,7 @@ from verl_med_plugin.evaluation.metrics import (
     vqa_metrics,
     zero_advantage_stats,
 )
+from verl_med_plugin.evaluation.protocols import PROTOCOLS, protocol_figures
 from verl_med_plugin.evaluation.statistics import (
     N_RESAMPLES,
     Outcomes,
@@ -554,8 +556,12 @@ def evaluate_run(
     positive: Mapping[str, Sequence[str]] | None = None,
     n_resamples: int = N_RESAMPLES,
     seed: int = 0,
+    protocol: str | None = None,
+    judge: tuple[str, Callable[[list[str]], list[str]], Path | None] | None = None,
 ) -> dict[str, Any]:
     """Metrics of one run: its generations (validation dump or offline JSONL) and/or its rollout dump.
+    ``protocol``: also a published harness's figure on each VQA dataset (``protocols.PROTOCOLS``); ``judge``:
+    (model, generate function, cache file) of the local LLM judge of open answers (``judge.py``).
 
     ``positive``: per dataset, the clinically positive class(es) (default: the ``positive:`` key of the dataset's
     knowledge card); ``n_resamples``: bootstrap resamples for the CIs (0: none).
@@ -573,6 +579,11 @@ def evaluate_run(
         scored = score_records(_attach_extra_info(records, prepared, problems), reward_kwargs, problems)
         if not scored:
             raise EvalDataError(f"{generations}: no record could be scored ({problems.as_dict()})")
+        controls = sorted({str((s.record.extra_info or {}).get("image_control") or "") for s in scored})
+        if controls != [""]:  # verl-med-generate --no_image: the run is the no-image control (or mixes one in)
+            if "" in controls:
+                raise EvalDataError(f"{generations}: mixes answers with and without images; evaluate them as two runs")
+            result["image_control"] = controls[0]
         steps = sorted({s.record.step for s in scored}, key=_step_order)
         chosen = _chosen_step(steps, step)
         at_step = [s for s in scored if s.record.step == chosen]
@@ -584,12 +595,41 @@ def evaluate_run(
             else dataset_metrics(items, positive_classes(ds, items[0].labels, positive), n_resamples, seed)
             for ds, items in by_dataset
         }
+        if protocol is not None:
+            for ds, items in by_dataset:
+                if any(s.is_vqa for s in items):
+                    result["datasets"][ds]["protocol"] = protocol_figures(protocol, [_protocol_row(s) for s in items])
+        if judge is not None:
+            for ds, items in by_dataset:
+                opened = [s for s in items if s.task_type == "open"]
+                if opened:
+                    verdicts = judge_open(opened, *judge)
+                    result["datasets"][ds]["open_judge"] = judge_figures(verdicts, judge[0])
         if len(steps) > 1:
             result["curves"] = step_curves(scored)
     if rollouts is not None:
         result["rollout_sparsity"] = rollout_sparsity(rollouts, problems)
     result["problems"] = problems.as_dict()
     return result
+
+
+def judge_open(
+    samples: Sequence[Scored], model: str, generate: Callable[[list[str]], list[str]], cache: Path | None
+) -> list[bool | None]:
+    """The judge's verdicts on open answers; an answer the parser found none in is incorrect without asking."""
+    asked = [s for s in samples if s.pred]
+    items = [
+        (str((s.record.extra_info or {}).get("question") or ""), str(s.record.ground_truth), s.pred) for s in asked
+    ]
+    verdicts = iter(judge_answers(items, model, generate, cache))
+    return [next(verdicts) if s.pred else False for s in samples]
+
+
+def _protocol_row(sample: Scored) -> tuple[str, str, str, str, bool]:
+    """What a harness's scorer reads of one answer: split, task type, response, released answer, our verdict."""
+    info = sample.record.extra_info or {}
+    answer = info.get("answer") or sample.record.ground_truth
+    return (str(info.get("split") or ""), sample.task_type, sample.record.response, str(answer), bool(sample.correct))
 
 
 def check_comparable(runs: Sequence[dict[str, Any]]) -> None:
@@ -803,6 +843,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap")
     parser.add_argument(
+        "--judge",
+        metavar="MODEL",
+        help="also judge open VQA answers with this local HF model through vLLM (fixed, versioned prompt, "
+        "temperature 0), reported beside exact match and recall",
+    )
+    parser.add_argument(
+        "--judge_cache",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="the judge's verdict cache (default: <out>/judge_cache.json)",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=sorted(PROTOCOLS),
+        default=None,
+        help="also report each VQA dataset's figure under a published harness's split and scorer "
+        "(docs/vqa.md: source repository and commit of each)",
+    )
+    parser.add_argument(
         "--baseline", help="run the others are compared with (paired bootstrap, McNemar); default: the first run"
     )
     parser.add_argument(
@@ -861,6 +921,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         raise EvalDataError(f"--reward_kwargs names no run: {sorted(unknown)}")
     prepared = PreparedData.from_parquet(args.data) if args.data else None
+    judge = None
+    if args.judge:
+        judge = (args.judge, vllm_generate(args.judge, args.seed), args.judge_cache or args.out / "judge_cache.json")
     names = list(generations) + [n for n in rollouts if n not in generations]
     runs = [
         evaluate_run(
@@ -874,6 +937,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
             positive,
             args.bootstrap,
             args.seed,
+            args.protocol,
+            judge,
         )
         for n in names
     ]

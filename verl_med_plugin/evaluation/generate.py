@@ -21,6 +21,7 @@ model is what vLLM loads.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -110,6 +111,25 @@ def build_requests(
             )
         )
     return requests
+
+
+# The no-image control (as lmms-eval's ``medxpertqa_mm_no_image``): every image replaced by a black one of the same
+# size and mode, so the prompt keeps its tokens and only the picture's content is gone. Its answers carry
+# extra_info.image_control, and verl-med-eval reports the run as the control beside the real one.
+IMAGE_CONTROL = "blank"
+
+
+def blank_images(requests: Sequence[GenerationRequest]) -> list[GenerationRequest]:
+    """The requests with each image blanked (``IMAGE_CONTROL``) and ``extra_info.image_control`` set; the given
+    requests are not modified."""
+    from PIL import Image
+
+    out = []
+    for request in requests:
+        blanks = [Image.new(image.mode, image.size) for image in request.images]
+        info = {**request.extra_info, "image_control": IMAGE_CONTROL}
+        out.append(dataclasses.replace(request, images=blanks, extra_info=info))
+    return out
 
 
 def generate_with_vllm(
@@ -285,6 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_tokens", "--max-tokens", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=-1, help="first N rows only")
+    parser.add_argument(
+        "--no_image",
+        "--no-image",
+        action="store_true",
+        help="the no-image control: every image blanked (same size), answers marked extra_info.image_control; "
+        "evaluate it beside the real run: verl-med-eval real=A.jsonl no_image=B.jsonl",
+    )
     parser.add_argument("--tensor_parallel_size", "--tensor-parallel-size", type=int, default=1)
     parser.add_argument("--gpu_memory_utilization", "--gpu-memory-utilization", type=float, default=0.8)
     return parser
@@ -360,6 +387,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
             if owner is not None:
                 owner.chat_template = template
     requests = build_requests(args.data, tokenizer, processor, data_config(args.run_config), args.limit)
+    if args.no_image:
+        requests = blank_images(requests)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".merge.", dir=args.out.parent) as scratch:
         model = model_to_generate_from(args.model, args.adapter, args.merged_dir, Path(scratch))
