@@ -147,6 +147,9 @@ class MedCurriculumSampler(Sampler[int]):
         for task in settings.schedule.needs_tasks():
             if self._pools[task].size == 0:
                 raise SettingsError(f"med.sampler.schedule draws {task} samples, but the training data has none")
+        # Stages sized in epochs of their pool become step counts here, where the pool sizes are known.
+        pool_rows = {task: int(self._class_size[self._pools[task]].sum()) for task in ("grounding", "classification")}
+        self.schedule = settings.schedule.in_steps(pool_rows, self.batch_size)
         self._fingerprint = zlib.crc32(class_ids.tobytes() + "\n".join(self.class_keys).encode())
         self._reset_state()
 
@@ -189,7 +192,7 @@ class MedCurriculumSampler(Sampler[int]):
 
     def stage(self) -> tuple[int, float | None]:
         """Stage index and grounding share of the next training step."""
-        return self.settings.schedule.at(self._updates + 1)
+        return self.schedule.at(self._updates + 1)
 
     def draw(self, n: int) -> np.ndarray:
         """``n`` dataset indices for the next training step, split between the task pools per the schedule."""
