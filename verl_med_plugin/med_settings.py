@@ -305,6 +305,7 @@ class MedGroup:
 
     dry_run: bool = False
     dry_run_rows: int = 8
+    seed: int = 1
     dataset: str = ""
     data_dir: str = ""
     grounding_dataset: str = ""  # the grounding (box) data of the localization stage (blocks/localization_stage)
@@ -320,6 +321,7 @@ class MedGroup:
 MED_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dry_run": (_any, "true or false"),
     "dry_run_rows": (lambda v: 1 <= v <= 100_000, "an integer in [1, 100000]"),
+    "seed": (lambda v: 0 <= v < 2**31, "a non-negative integer (the run's seed)"),
     "dataset": (lambda v: v.strip() != "", "a dataset name"),
     "data_dir": (lambda v: v.strip() != "", "a folder"),
     "grounding_dataset": (lambda v: v.strip() != "", "a dataset name"),

@@ -18,6 +18,9 @@ source "$(dirname "$0")/../common.sh"
 for DATASET in $DATASETS; do
   prepare_medmnist "$DATASET"
   prepare_localization "$DATASET"
-  train full "$DATASET" trainer.total_epochs=15 "$@"
-  evaluate full "$DATASET"
+  for SEED in $(seeds); do  # runs <row>@<seed> (SEEDS, examples/common.sh)
+    train full "$DATASET" trainer.total_epochs=15 "$@"
+    evaluate full "$DATASET"
+  done
 done
+paper_table  # every row's seeds: mean ± sd (runs/paper_table)

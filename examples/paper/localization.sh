@@ -21,6 +21,9 @@ EXPERIMENT=${EXPERIMENT:-localization}  # localization_curriculum: + error re-we
 for DATASET in $DATASETS; do
   prepare_medmnist "$DATASET"
   prepare_localization "$DATASET"
-  train "$EXPERIMENT" "$DATASET" trainer.total_epochs=15 "$@"
-  evaluate "$EXPERIMENT" "$DATASET"
+  for SEED in $(seeds); do  # runs <row>@<seed> (SEEDS, examples/common.sh)
+    train "$EXPERIMENT" "$DATASET" trainer.total_epochs=15 "$@"
+    evaluate "$EXPERIMENT" "$DATASET"
+  done
 done
+paper_table  # every row's seeds: mean ± sd (runs/paper_table)

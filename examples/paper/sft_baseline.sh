@@ -12,6 +12,9 @@
 source "$(dirname "$0")/../common.sh"
 for DATASET in $DATASETS; do
   prepare_medmnist "$DATASET"
-  train_sft "$DATASET" "$@"
-  evaluate sft "$DATASET"
+  for SEED in $(seeds); do  # runs <row>@<seed> (SEEDS, examples/common.sh)
+    train_sft "$DATASET" "$@"
+    evaluate sft "$DATASET"
+  done
 done
+paper_table  # every row's seeds: mean ± sd (runs/paper_table)
