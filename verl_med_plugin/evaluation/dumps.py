@@ -188,7 +188,7 @@ def parse_line(obj: dict[str, Any], origin: str, default_step: int | None) -> Re
     elif obj.get("uid") is not None:
         match = _VERL_KEY.match(str(obj["uid"]))
         record.prompt_id = match["prompt"] if match else str(obj["uid"])
-        record.sample_index = int(match["index"]) if match else None
+        record.sample_index = int(match["session"]) if match else None  # one session per sample of the group
     sample = obj.get("sample")
     if isinstance(sample, int) and not isinstance(sample, bool):
         record.sample_index = sample

@@ -33,7 +33,7 @@ MEAN = "mean"
 # Under every rendering of the table (Markdown, LaTeX, PNG): what its two kinds of spread are.
 CAPTION = (
     "Test {metric} in %. ± = sample standard deviation (ddof 1) over seeds; [ ] = 95 % bootstrap CI over test "
-    "prompts (BCa; one seed: that seed's, several: of the seeds' mean, the same prompt resample for each seed). "
+    "prompts (one seed: that seed's; several: of the seeds' mean, the same prompt resample for each seed). "
     "Bold: best row of the column."
 )
 
