@@ -33,6 +33,9 @@ from .common import ConversionError
 THUMB = 16  # thumbnail side: 28-px MedMNIST images carry little more
 MATCH_CORRELATION = 0.97
 RESIZES = ("squash", "crop")  # how the target may have resized a source: whole image, or centre square first
+# MedMNIST's native sides: a stored image larger than these may be a smaller native file upscaled
+# (data_preprocess.medmnist --image_size), so a source is also compared after passing through each of them.
+NATIVE_SIDES = (28, 64, 128)
 EXCLUDED_FILE = "excluded.parquet"  # the matches, beside the converter's splits
 
 
@@ -51,16 +54,25 @@ def _centre_square(image: Image.Image) -> Image.Image:
     return image.crop((left, top, left + side, top + side))
 
 
-def _resized(image: Image.Image, size: tuple[int, int], resize: str) -> Image.Image:
+def _resized(image: Image.Image, size: tuple[int, int], resize: str, native: int | None = None) -> Image.Image:
     source = _centre_square(image) if resize == "crop" else image
+    if native is not None:
+        source = source.resize((native, native), Image.Resampling.BICUBIC)
     return source.resize(size, Image.Resampling.BICUBIC) if source.size != size else source
+
+
+def _probes(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """Thumbnails of ``image`` brought to ``size`` every way a target may have: per resize (``RESIZES``), the
+    best of directly and through each smaller native MedMNIST side; shape (len(RESIZES), n_ways, THUMB**2)."""
+    natives = [None, *(n for n in NATIVE_SIDES if n < min(size))]
+    return np.stack([np.stack([_thumbnail(_resized(image, size, r, n)) for n in natives]) for r in RESIZES])
 
 
 @dataclass(frozen=True)
 class Match:
-    """One excluded image and the source image it was made from."""
+    """One excluded image and the source image it was made from (None: no source matched it)."""
 
-    source: str
+    source: str | None
     target_file: str
     target_row: int
     correlation: float
@@ -92,15 +104,14 @@ class ExcludeIndex:
         self.count = sum(len(v) for v in by_size.values())
         self._thumbs = {size: np.stack(v) for size, v in by_size.items()}
         self.matched: list[Match] = []
+        self.record: list[Match] = []  # one entry per excluded image, matched or not (written by write_record)
 
     def matches(self, image: Image.Image) -> bool:
         """Whether ``image``, resized to an excluded image's size (either way), correlates with one at the
         threshold (one image alone; ``match`` assigns a whole source set one-to-one)."""
-        for size, thumbs in self._thumbs.items():
-            for resize in RESIZES:
-                if float((thumbs @ _thumbnail(_resized(image, size, resize))).max()) >= self.threshold:
-                    return True
-        return False
+        return any(
+            float((_probes(image, size) @ thumbs.T).max()) >= self.threshold for size, thumbs in self._thumbs.items()
+        )
 
     def match(self, sources: Sequence[str], load: Callable[[int], Image.Image]) -> list[Match]:
         """Each excluded image's source among ``sources`` (``load(i)``: the i-th source image), one-to-one.
@@ -117,7 +128,7 @@ class ExcludeIndex:
                 image.load()
                 offset = 0
                 for size, thumbs in self._thumbs.items():
-                    per_resize = np.stack([thumbs @ _thumbnail(_resized(image, size, r)) for r in RESIZES])
+                    per_resize = (_probes(image, size) @ thumbs.T).max(axis=1)  # (resizes, targets)
                     rows = slice(offset, offset + len(thumbs))
                     score[rows, j], how[rows, j] = per_resize.max(axis=0), per_resize.argmax(axis=0)
                     offset += len(thumbs)
@@ -144,10 +155,22 @@ class ExcludeIndex:
                 "training on them could leak those images (--exclude_partial accepts a partial match)"
             )
         self.matched = matched
+        done = {(m.target_file, m.target_row) for m in matched}
+        nearest = score.argmax(axis=1) if len(sources) else np.zeros(len(ids), dtype=np.int64)
+        self.record = sorted(
+            matched
+            + [
+                Match(None, f, r, float(score[t, nearest[t]]) if len(sources) else 0.0, RESIZES[how[t, nearest[t]]])
+                for t, (f, r) in enumerate(ids)
+                if (f, r) not in done
+            ],
+            key=lambda m: (m.target_file, m.target_row),
+        )
         return matched
 
     def write_record(self, outputs) -> None:
-        """The matches as ``EXCLUDED_FILE`` among a converter's atomic outputs (``common.atomic_outputs``)."""
+        """Every excluded image with its source (null: unmatched, allowed only with ``--exclude_partial``) as
+        ``EXCLUDED_FILE`` among a converter's atomic outputs (``common.atomic_outputs``)."""
         import pyarrow as pa
 
         schema = pa.schema(
@@ -160,7 +183,7 @@ class ExcludeIndex:
             ]
         )
         sink = outputs.open(EXCLUDED_FILE, schema, may_be_empty=True)
-        for m in self.matched:
+        for m in self.record:
             sink.write(m.__dict__)
 
 

@@ -125,6 +125,7 @@ def test_the_matches_are_written_beside_the_splits(tmp_path):
     )
     record = read_rows(tmp_path / "out" / EXCLUDED_FILE)
     assert sorted(r["target_row"] for r in record) == list(range(len(LEAKED)))
+    assert all(r["source"] is not None for r in record)
     assert {r["target_file"] for r in record} == {str(prepared["test.parquet"])}
     assert all(r["correlation"] >= 0.97 and r["resize"] == "crop" for r in record)
     assert sum(len(read_rows(p)) for p in written.values()) == N_ORIGINALS - len(LEAKED)
@@ -193,3 +194,40 @@ def test_folder_converter_exclude(tmp_path):
 def test_exclude_threshold_is_checked(tmp_path):
     with pytest.raises(ConversionError, match="exclude_threshold"):
         ExcludeIndex([], threshold=1.5)
+
+
+def test_the_record_is_checked_before_training(tmp_path):
+    """``config_checks.exclusion_problems``: the grounding folder of a localization row must prove its exclusion
+    against the dataset's val/test splits as they are now.
+
+    Mutation checked: returning no problems (the check skipped) fails each of the three bad cases."""
+    from omegaconf import OmegaConf
+
+    from verl_med_plugin.config_checks import exclusion_problems
+
+    busi, npz = write_fake_busi_and_breastmnist(tmp_path)
+    data = tmp_path / "data"
+    prepared = mm.convert("breastmnist", data / "breastmnist", npz=npz, size=28, progress=False)
+    out = data / "busi_abs_minus_breastmnist"
+    exclude = [prepared["test.parquet"], prepared["val.parquet"]]
+    index = ExcludeIndex(exclude, require_all=False)  # the fake val split is not made from this BUSI folder
+    loc.convert(loc.read_mask_folder(busi), out, name="busi", max_side=56, progress=False, exclude=index)
+    config = OmegaConf.create(
+        {
+            "med": {"dataset": "breastmnist", "data_dir": str(data)},
+            "data": {"train_files": [str(out / "train.parquet"), str(data / "breastmnist" / "train.parquet")]},
+        }
+    )
+    problems = exclusion_problems(config)
+    assert len(problems) == 0, problems  # test split all matched, val split (unrelated images) none
+    index_test_only = ExcludeIndex([prepared["test.parquet"]])
+    loc.convert(loc.read_mask_folder(busi), out, name="busi", max_side=56, progress=False, exclude=index_test_only)
+    assert any("lists 0 of the 4 images of" in p and "val.parquet" in p for p in exclusion_problems(config))
+    (out / EXCLUDED_FILE).unlink()
+    assert any(f"has no {EXCLUDED_FILE}" in p for p in exclusion_problems(config))
+    # a partial match of a derived split: the other test images' sources may be in training
+    (busi / "malignant" / "malignant (4).png").unlink()
+    (busi / "malignant" / "malignant (4)_mask.png").unlink()
+    partial = ExcludeIndex(exclude, require_all=False)
+    loc.convert(loc.read_mask_folder(busi), out, name="busi", max_side=56, progress=False, exclude=partial)
+    assert any("matches only 4/5 images" in p for p in exclusion_problems(config))

@@ -63,7 +63,7 @@ def plan_budget(config: DictConfig, grounding_rows: int, classification_rows: in
     steps = schedule.in_steps({"grounding": grounding_rows, "classification": classification_rows}, batch)
     staged = max(stage.until_step or 0 for stage in steps.stages)
     classification = baseline_steps(classification_rows, batch, epochs)
-    per_epoch = (grounding_rows + classification_rows) // batch
+    per_epoch = max(1, (grounding_rows + classification_rows) // batch)  # a run smaller than a batch trains nothing
     return Budget(batch, staged, classification, max(epochs, math.ceil((staged + classification) / per_epoch)))
 
 

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 KNOWLEDGE_MODES = ("none", "classlist", "system", "user")
 STAGE_TASKS = ("grounding", "classification", "all")
 CHAT_TEMPLATES = ("qwen2_5_vl", "qwen3_vl")
+SAMPLER_WEIGHTINGS = ("error", "learnability")
 DATASET_CLS = ("pkg://verl_med_plugin.dataset", "MedRLHFDataset")
 
 
@@ -236,6 +237,14 @@ class SamplerSettings:
     unseen_accuracy: float = 0.5
     max_copies_per_batch: int = 1
     signal_key: str | None = "acc"  # reward_extra_info key; null = the trajectory's total reward clipped to [0, 1]
+    # What an accuracy p asks of the sampler: "error" = 1 - p (what the policy still gets wrong), "learnability" =
+    # 4 p (1 - p) (largest where a GRPO group's answers disagree, 0 where all are right or all wrong: such groups
+    # carry no gradient). Both in [0, 1], then max(floor, .).
+    weighting: str = "error"
+
+    def need(self, accuracy: Any) -> Any:
+        """The raw weight of an accuracy (array or float) under ``weighting``, before the floor."""
+        return 4.0 * accuracy * (1.0 - accuracy) if self.weighting == "learnability" else 1.0 - accuracy
 
     def __post_init__(self) -> None:
         if not isinstance(self.schedule, Schedule):
@@ -269,6 +278,7 @@ SAMPLER_BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "unseen_accuracy": (_number_in(0, 1), "a number in [0, 1]"),
     "max_copies_per_batch": (lambda v: 1 <= v <= 1_000_000, "an integer >= 1"),
     "signal_key": (lambda v: v is None or v.strip() != "", "null or a reward key name"),
+    "weighting": (lambda v: v in SAMPLER_WEIGHTINGS, f"one of {SAMPLER_WEIGHTINGS}"),
 }
 
 
