@@ -91,6 +91,7 @@ def _score(text: str, ground_truth: Any, info: TaskInfo, cfg: RewardConfig) -> d
             smooth=cfg.recite_smooth,
             brevity_penalty=cfg.recite_brevity_penalty,
             max_tokens=cfg.recite_max_tokens,
+            mode=cfg.recite_mode,
         )
     score = cfg.format_weight * fmt + cfg.acc_weight * task.task_term + cfg.recite_delta * recite
     return _result(score, task.acc, fmt, parsed.pred, task, recite)
