@@ -24,3 +24,19 @@ def test_readme_gives_the_scripts_default_hardware(script):
     cell = ROWS[f"paper/{script.name}"]
     assert f"`{default}`" in cell, (script.name, default, cell)
     assert (default == "8gpu") == cell.startswith("8 ")
+
+
+def test_sft_header_and_config_agree_on_lora():
+    """The SFT script's header says LoRA exactly when configs/sft_med.yaml trains LoRA (its header once said LoRA
+    while the config was full fine-tuning).
+
+    Mutation checked: the old header ("1 GPU >= 40 GB (LoRA)") fails."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "configs" / "sft_med.yaml").read_text())
+    lora = bool((config.get("model") or {}).get("lora_rank"))
+    header = "\n".join(
+        line for line in (REPO / "examples" / "paper" / "sft_baseline.sh").read_text().splitlines() if line[:1] == "#"
+    )
+    assert ("(LoRA)" in header) == lora
+    assert ("full fine-tuning" in header) == (not lora)
