@@ -122,6 +122,7 @@ train_sft() {  # train_sft <dataset> [hydra overrides of configs/sft_med.yaml...
   if [ "$DRY_RUN" = true ]; then
     python -m verl_med_plugin.sft_preflight "${args[@]}"
   else
+    VERL_FILE_LOGGER_PATH="$RUN_DIR/sft_metrics.jsonl" \
     torchrun --standalone --nproc_per_node="${SFT_GPUS:-1}" -m verl.trainer.sft_trainer \
       --config-path=pkg://verl_med_plugin.configs --config-name=sft_med "${args[@]}"
   fi
@@ -151,7 +152,12 @@ evaluate_on() {  # evaluate_on <name> <parquet>: merge the last checkpoint, answ
     return
   fi
   local last
-  last=$(latest_checkpoint "$RUN_DIR/checkpoints")
+  if [ -f "$RUN_DIR/sft_metrics.jsonl" ]; then  # the SFT row: the checkpoint of lowest validation loss
+    last=$(python -m verl_med_plugin.checkpoint_choice --checkpoints "$RUN_DIR/checkpoints" \
+      --metrics "$RUN_DIR/sft_metrics.jsonl")
+  else
+    last=$(latest_checkpoint "$RUN_DIR/checkpoints")
+  fi
   [ -d "$last/actor" ] && last="$last/actor"  # RL checkpoints keep the policy in actor/, SFT ones at the top
   python -m verl.model_merger merge --backend fsdp --local_dir "$last" --target_dir "$RUN_DIR/hf_model"
   verl-med-generate --model "$RUN_DIR/hf_model" --data "$data" --run_config "$RUN_DIR/.hydra/config.yaml" \

@@ -138,3 +138,17 @@ def test_whole_card_mode_scores_a_copied_line_near_zero_and_the_card_one():
 
     with pytest.raises(ValueError, match="recite_mode"):
         reward_config({"recite_mode": "card"})
+
+
+def test_think_length_and_recitation_are_logged_whatever_the_delta():
+    """Every run logs its reasoning length and recitation (verl averages each reward key into the step's
+    metrics), the V-RFT and knowledge rows (δ = 0) included; the score is unchanged by them when δ = 0.
+
+    Mutation checked: computing ``recite`` only when ``recite_delta`` is non-zero (the old rule) fails."""
+    response = respond("melanoma", think=CLASS_LINE)
+    info = derma(knowledge=CARD_KNOWLEDGE)
+    logged = compute_score("verl_med/dermamnist", response, "melanoma", info)
+    assert logged["recite"] > 0.9 and logged["think_len"] == len(tokenize(CLASS_LINE))
+    plain = compute_score("verl_med/dermamnist", respond("melanoma", think="x"), "melanoma", info)
+    assert logged["score"] == plain["score"]  # δ = 0: logged, not rewarded
+    assert compute_score("verl_med/dermamnist", "no tags", "melanoma", info)["think_len"] == 0.0
