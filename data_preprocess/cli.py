@@ -203,7 +203,11 @@ class ImageOptions:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ImageOptions:
-        exclude = ExcludeIndex(args.exclude, args.exclude_threshold) if args.exclude else None
+        exclude = (
+            ExcludeIndex(args.exclude, args.exclude_threshold, require_all=not args.exclude_partial)
+            if args.exclude
+            else None
+        )
         return cls(max_side=args.max_side, max_image_pixels=args.max_image_pixels, exclude=exclude)
 
     def open(self, path: Path | str) -> Image.Image:

@@ -293,6 +293,8 @@ def convert(
     splits += sorted({x.split for x in samples} - set(splits))
     with atomic_outputs(output_dir) as outputs:
         sinks = {s: outputs.open(f"{s}.parquet", arrow_schema()) for s in splits}
+        if image.exclude is not None:  # the proof of the exclusion travels with the data (checked before training)
+            image.exclude.write_record(outputs)
         for index, sample in enumerate(tqdm(samples, desc=f"{name}", unit="img", disable=not progress)):
             source = image.open(sample.image)
             if sample.size is not None and sample.size != source.size:

@@ -1,5 +1,6 @@
 """SFT baseline data: the rows of any converter's RL parquet as verl SFT-trainer rows, so the paper's SFT
-baseline uses exactly the samples and prompts of the RL runs.
+baseline uses exactly the samples and prompts of the RL runs: each prompt is rendered as verl-med's dataset class
+renders it for the V-RFT baseline (question + class list, ``BASELINE_KNOWLEDGE``), not the raw parquet prompt.
 
     python -m data_preprocess.sft --input_dir ~/data/retinamnist      # -> sft_train/val/test.parquet beside
 
@@ -28,6 +29,7 @@ from tqdm import tqdm
 
 from reward_fns.reference import reference_answer
 from reward_fns.task_info import json_or_list
+from verl_med_plugin.med_settings import KnowledgeSettings
 
 from .cli import run_cli
 from .common import SPLITS, ConversionError, atomic_outputs
@@ -64,14 +66,28 @@ def think_text(ground_truth: str, extra_info: dict[str, Any]) -> str:
 THINK_SOURCES = ("neutral", "knowledge")
 
 
-def sft_row(row: dict[str, Any], think: str | None = None, think_source: str = "neutral") -> dict[str, Any]:
-    """The RL prompt plus the reference reply; its think block is ``think``, else neutral or the findings."""
+# The V-RFT baseline's prompt (configs/med/experiment/vrft_baseline.yaml: med.knowledge): the question and the class
+# list, as verl-med's dataset class renders it for the RL rows, so the SFT and RL baselines see the same prompt.
+BASELINE_KNOWLEDGE = KnowledgeSettings(mode="classlist", classlist=True)
+
+
+def sft_row(
+    row: dict[str, Any],
+    think: str | None = None,
+    think_source: str = "neutral",
+    knowledge: KnowledgeSettings = BASELINE_KNOWLEDGE,
+) -> dict[str, Any]:
+    """The RL prompt as the RL run renders it (``knowledge``: ``med.knowledge``, by default the V-RFT baseline's)
+    plus the reference reply; its think block is ``think``, else neutral or the findings."""
+    from verl_med_plugin.dataset import compose_messages
+
     gt, info = row["reward_model"]["ground_truth"], row["extra_info"]
     if info["task_type"] == "multilabel" and not isinstance(json_or_list(gt), list):
         raise ValueError(f"multilabel ground truth {gt!r:.80} is not a JSON list of label names")
     reasoning = think or (think_text(gt, info) if think_source == "knowledge" else FALLBACK_THINK)
     reply = f"<think>{reasoning}</think><answer>{reference_answer(gt, info)}</answer>"
-    return {"messages": [*row["prompt"], {"role": "assistant", "content": reply}], "images": row["images"]}
+    prompt = compose_messages(list(row["prompt"]), info, knowledge) if row["prompt"] else []
+    return {"messages": [*prompt, {"role": "assistant", "content": reply}], "images": row["images"]}
 
 
 def convert(

@@ -12,6 +12,9 @@
 #   MEDMNIST_NPZ_DIR  read <flag>_<size>.npz (or <flag>.npz for 28 px) from here instead of downloading
 #   BUSI_DIR        the unpacked BUSI dataset (Dataset_BUSI_with_GT), for the localization rows
 #   SFT_GPUS        GPUs for the SFT baseline                      (default 1)
+#   SEEDS           seeds per paper row: runs <row>@1 .. <row>@$SEEDS, med.seed=1..$SEEDS (default 3); the
+#                   paper table (runs/paper_table) gives each cell as mean ± sd over them. A dry run checks seed 1
+#                   only (the others differ by med.seed alone).
 #   VERL_MED_DRY_RUN=1  stop after the dry run even on a GPU host (CI does this)
 #   VERL_MED_EXTRA_OVERRIDES  Hydra overrides appended to every training command (the CPU tests pass theirs here)
 #   VERL_MED_GENERATE_ARGS    extra arguments for verl-med-generate
@@ -25,6 +28,11 @@ DATASETS=${DATASETS:-${DATASET:-bloodmnist breastmnist retinamnist}}
 MODEL=${MODEL:-qwen2_5_vl_3b}
 HARDWARE=${HARDWARE:-1gpu_lora}
 MEDMNIST_SIZE=${MEDMNIST_SIZE:-224}
+SEEDS=${SEEDS:-3}
+if ! [[ "$SEEDS" =~ ^[1-9][0-9]*$ ]]; then
+  echo "error: SEEDS=$SEEDS: expected the number of seeds per row (a positive integer)" >&2
+  exit 2
+fi
 
 NO_GPU=0
 nvidia-smi -L >/dev/null 2>&1 || NO_GPU=1
@@ -68,19 +76,32 @@ prepare_localization() {  # prepare_localization <dataset>: writes $DATA_DIR/bus
          "Dataset_BUSI_with_GT and set BUSI_DIR to it." >&2
     exit 2
   fi
+  # BreastMNIST is made of BUSI: every one of its val/test images must be matched to its BUSI source (else the run
+  # stops). Other datasets are not: the same match, allowed to find nothing, records that nothing leaked.
+  local partial=()
+  [ "$dataset" != breastmnist ] && partial=(--exclude_partial)
   python -m data_preprocess.grounding --masks "$BUSI_DIR" --name busi --box_format "$fmt" \
     --question "Locate the lesion in this breast ultrasound image." --output_dir "$out" \
-    --exclude "$DATA_DIR/$dataset/test.parquet" "$DATA_DIR/$dataset/val.parquet"
+    --exclude "$DATA_DIR/$dataset/test.parquet" "$DATA_DIR/$dataset/val.parquet" "${partial[@]}"
 }
 
-train() {  # train <experiment|default> <dataset> [hydra overrides...]
-  local experiment=$1 dataset=$2
+seeds() {  # the seeds each paper row runs (SEEDS above); a dry run checks the first
+  if [ "$DRY_RUN" = true ]; then echo 1; else seq 1 "$SEEDS"; fi
+}
+
+run_name() {  # run_name <row>: "<row>@$SEED" inside a seed loop (the table groups a row's seeds), else "<row>"
+  echo "$1${SEED:+@$SEED}"
+}
+
+train() {  # train <experiment|default> <dataset> [hydra overrides...]; with SEED set: run <experiment>@<SEED>
+  local experiment=$1 dataset=$2 seed_args=()
   shift 2
-  RUN_DIR="$RUNS_DIR/${dataset}_${experiment}_${MODEL}"
+  RUN_DIR="$RUNS_DIR/${dataset}_$(run_name "${experiment}_${MODEL}")"
+  [ -n "${SEED:-}" ] && seed_args=(med.seed="$SEED" trainer.experiment_name="${dataset}_$(run_name "$experiment")")
   local preset=()
   [ "$experiment" != default ] && preset=("med/experiment=$experiment")
   python -m verl_med_plugin.main "${preset[@]}" "med/model=$MODEL" "med/hardware=$HARDWARE" \
-    med.dataset="$dataset" med.data_dir="$DATA_DIR" med.dry_run="$DRY_RUN" \
+    med.dataset="$dataset" med.data_dir="$DATA_DIR" med.dry_run="$DRY_RUN" "${seed_args[@]}" \
     trainer.default_local_dir="$RUN_DIR/checkpoints" trainer.validation_data_dir="$RUN_DIR/val" \
     hydra.run.dir="$RUN_DIR" ${MODEL_PATH:+actor_rollout_ref.model.path=$MODEL_PATH} "$@" \
     ${VERL_MED_EXTRA_OVERRIDES:-}  # word splitting intended: a list of overrides
@@ -93,13 +114,15 @@ model_hub_id() {  # the model path of configs/med/model/$MODEL.yaml
 train_sft() {  # train_sft <dataset> [hydra overrides of configs/sft_med.yaml...]
   local dataset=$1
   shift
-  RUN_DIR="$RUNS_DIR/${dataset}_sft_${MODEL}"
+  RUN_DIR="$RUNS_DIR/${dataset}_$(run_name "sft_${MODEL}")"
   if [ ! -f "$DATA_DIR/$dataset/sft_train.parquet" ]; then python -m data_preprocess.sft --input_dir "$DATA_DIR/$dataset"; fi
   local args=(med.dataset="$dataset" med.data_dir="$DATA_DIR" model.path="${MODEL_PATH:-$(model_hub_id)}"
+              ${SEED:+trainer.seed=$SEED trainer.experiment_name=${dataset}_sft@$SEED}
               trainer.default_local_dir="$RUN_DIR/checkpoints" hydra.run.dir="$RUN_DIR" "$@")
   if [ "$DRY_RUN" = true ]; then
     python -m verl_med_plugin.sft_preflight "${args[@]}"
   else
+    VERL_FILE_LOGGER_PATH="$RUN_DIR/sft_metrics.jsonl" \
     torchrun --standalone --nproc_per_node="${SFT_GPUS:-1}" -m verl.trainer.sft_trainer \
       --config-path=pkg://verl_med_plugin.configs --config-name=sft_med "${args[@]}"
   fi
@@ -129,13 +152,27 @@ evaluate_on() {  # evaluate_on <name> <parquet>: merge the last checkpoint, answ
     return
   fi
   local last
-  last=$(latest_checkpoint "$RUN_DIR/checkpoints")
+  if [ -f "$RUN_DIR/sft_metrics.jsonl" ]; then  # the SFT row: the checkpoint of lowest validation loss
+    last=$(python -m verl_med_plugin.checkpoint_choice --checkpoints "$RUN_DIR/checkpoints" \
+      --metrics "$RUN_DIR/sft_metrics.jsonl")
+  else
+    last=$(latest_checkpoint "$RUN_DIR/checkpoints")
+  fi
   [ -d "$last/actor" ] && last="$last/actor"  # RL checkpoints keep the policy in actor/, SFT ones at the top
   python -m verl.model_merger merge --backend fsdp --local_dir "$last" --target_dir "$RUN_DIR/hf_model"
   verl-med-generate --model "$RUN_DIR/hf_model" --data "$data" --run_config "$RUN_DIR/.hydra/config.yaml" \
     --out "$RUN_DIR/test_generations.jsonl" ${VERL_MED_GENERATE_ARGS:-}
+  name=$(run_name "$name")
   verl-med-eval "$name=$RUN_DIR/test_generations.jsonl" --data "$data" \
     --reward_kwargs "$name=$RUN_DIR/.hydra/config.yaml" --out "$RUN_DIR/report"
+}
+
+paper_table() {  # every evaluated run under $RUNS_DIR in one table: rows x datasets, mean ± sd over the seeds
+  [ "$DRY_RUN" = true ] && return
+  local reports=()
+  mapfile -t reports < <(find "$RUNS_DIR" -path '*/report/metrics.json' | sort)
+  [ "${#reports[@]}" -ge 2 ] || return 0
+  verl-med-eval --table "${reports[@]}" --out "$RUNS_DIR/paper_table"
 }
 
 evaluate() {  # evaluate <name> <dataset>: evaluate_on the dataset's test split

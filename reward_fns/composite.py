@@ -18,14 +18,29 @@ from typing import Any
 from reward_fns.accuracy import TaskScores, UngradableRow, score_task
 from reward_fns.config import VERL_CALL_KWARGS, RewardConfig, reward_config
 from reward_fns.parsing import as_text, parse_with
-from reward_fns.recitation import recitation_bleu
+from reward_fns.recitation import recitation_bleu, tokenize
 from reward_fns.task_info import TaskInfo
 
 logger = logging.getLogger(__name__)
 
 DATA_SOURCE_PREFIX = "verl_med/"
 # The keys of every returned dict, whatever the row (verl takes the key list from the first sample).
-SCORE_KEYS = ("score", "acc", "format", "pred", "parsed", "mfrs", "recite", "iou", "set_f1", "token_f1")
+# ``recite`` (BLEU of the think against the knowledge, ``recite_mode``) is computed for every row with knowledge, also
+# when ``recite_delta`` is 0, and ``think_len`` (words in the think block) for every row: verl averages each key
+# into the step's metrics, so every run logs how long its reasoning is and how much of the card it recites.
+SCORE_KEYS = (
+    "score",
+    "acc",
+    "format",
+    "pred",
+    "parsed",
+    "mfrs",
+    "recite",
+    "iou",
+    "set_f1",
+    "token_f1",
+    "think_len",
+)
 
 _WARNED: set[tuple[str, str]] = set()
 
@@ -82,7 +97,7 @@ def _score(text: str, ground_truth: Any, info: TaskInfo, cfg: RewardConfig) -> d
     task = score_task(parsed, ground_truth, info, cfg)
     fmt = float(parsed.format_ok)
     recite = 0.0
-    if cfg.recite_delta and info.knowledge and (task.acc or not cfg.recite_requires_correct):
+    if info.knowledge and (task.acc or not cfg.recite_requires_correct):
         span = parsed.think if cfg.recite_span == "think" else text
         recite = recitation_bleu(
             span,
@@ -91,13 +106,21 @@ def _score(text: str, ground_truth: Any, info: TaskInfo, cfg: RewardConfig) -> d
             smooth=cfg.recite_smooth,
             brevity_penalty=cfg.recite_brevity_penalty,
             max_tokens=cfg.recite_max_tokens,
+            mode=cfg.recite_mode,
         )
     score = cfg.format_weight * fmt + cfg.acc_weight * task.task_term + cfg.recite_delta * recite
-    return _result(score, task.acc, fmt, parsed.pred, task, recite)
+    think_len = float(len(tokenize(parsed.think, cfg.recite_max_tokens)))
+    return _result(score, task.acc, fmt, parsed.pred, task, recite, think_len)
 
 
 def _result(
-    score: float, acc: float, fmt: float, pred: str, task: TaskScores | None = None, recite: float = 0.0
+    score: float,
+    acc: float,
+    fmt: float,
+    pred: str,
+    task: TaskScores | None = None,
+    recite: float = 0.0,
+    think_len: float = 0.0,
 ) -> dict[str, float | str]:
     """The returned dict; ``parsed`` is 1.0 when a valid answer was read (``pred`` non-empty)."""
     return {
@@ -111,6 +134,7 @@ def _result(
         "iou": task.iou if task else 0.0,
         "set_f1": task.set_f1 if task else 0.0,
         "token_f1": task.token_f1 if task else 0.0,
+        "think_len": think_len,
     }
 
 

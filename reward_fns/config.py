@@ -77,6 +77,10 @@ class RewardConfig:
     recite_brevity_penalty: bool = True
     recite_requires_correct: bool = False
     recite_max_tokens: int = 1024  # longer reasoning is cut (bounds the cost of adversarial input)
+    # References: "per_line" (each knowledge line, plus the whole card: a verbatim class line scores about 1) or
+    # "whole_card" (the paper's literal reading, one BLEU against the whole card: a copied line pays the brevity
+    # penalty against the card's length and scores about 0).
+    recite_mode: str = "per_line"
 
     def __post_init__(self) -> None:
         """Every setting within its meaningful range (``SETTING_BOUNDS``), then the cross-field rules; one error
@@ -173,6 +177,7 @@ SETTING_BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "recite_brevity_penalty": (_one_of(True, False), "true or false"),
     "recite_requires_correct": (_one_of(True, False), "true or false"),
     "recite_max_tokens": (_number_in(1, 1_000_000), "an integer in [1, 1000000]"),
+    "recite_mode": (_one_of("per_line", "whole_card"), "per_line or whole_card"),
 }
 
 

@@ -48,9 +48,16 @@ def tokenize(text: str, max_tokens: int | None = None) -> list[str]:
     return [m.group() for m in islice(_TOKEN.finditer(text), max_tokens)]  # long tokens: stop at the cap
 
 
-def reference_lines(knowledge: str) -> list[list[str]]:
-    """The references of a knowledge text: the tokens of each line, a line shorter than
-    ``MIN_REFERENCE_TOKENS`` joined to the next (the last one to the previous), and the whole text."""
+RECITE_MODES = ("per_line", "whole_card")
+
+
+def reference_lines(knowledge: str, mode: str = "per_line") -> list[list[str]]:
+    """The references of a knowledge text: ``per_line``: the tokens of each line, a line shorter than
+    ``MIN_REFERENCE_TOKENS`` joined to the next (the last one to the previous), and the whole text; ``whole_card``:
+    the whole text alone (the paper's literal reading: one BLEU against the card)."""
+    if mode == "whole_card":
+        whole = tokenize(knowledge)
+        return [whole] if whole else []
     refs: list[list[str]] = []
     pending: list[str] = []
     for line in knowledge.splitlines():
@@ -76,13 +83,15 @@ def recitation_bleu(
     smooth: str = "exp",
     brevity_penalty: bool = True,
     max_tokens: int = 1024,
+    mode: str = "per_line",
 ) -> float:
-    """Multi-reference BLEU in [0, 1] of ``text`` against the lines of ``knowledge``; 0 when either is empty.
+    """Multi-reference BLEU in [0, 1] of ``text`` against the lines of ``knowledge`` (``mode="whole_card"``: against
+    the whole knowledge as one reference); 0 when either is empty.
 
     ``brevity_penalty=False`` gives n-gram precision only, which a one-word think maximises: an ablation switch,
     not a setting for training."""
     tokens = tokenize(text, max_tokens)
-    reference = _reference(knowledge, order) if tokens and knowledge else None
+    reference = _reference(knowledge, order, mode) if tokens and knowledge else None
     if reference is None:
         return 0.0
     correct: list[int] = []
@@ -125,8 +134,8 @@ class _Reference:
 
 
 @lru_cache(maxsize=64)
-def _reference(knowledge: str, order: int) -> _Reference | None:
-    refs = reference_lines(knowledge)
+def _reference(knowledge: str, order: int, mode: str = "per_line") -> _Reference | None:
+    refs = reference_lines(knowledge, mode)
     if not refs:
         return None
     ngrams = []

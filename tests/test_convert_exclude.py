@@ -1,7 +1,8 @@
-"""``--exclude``: no test leakage between a source dataset and a MedMNIST set made from it (issue 12).
+"""``--exclude``: no test leakage between a source dataset and a MedMNIST set made from it.
 
 BreastMNIST is BUSI resized: a fake BUSI folder whose originals include the sources of fake BreastMNIST test
-images (downscaled to 28 px, as MedMNIST made them) must lose exactly those originals, and nothing else."""
+images (downscaled to 28 px, squashed or centre-cropped: MedMNIST says only "resized") must lose exactly those
+originals, and nothing else; every excluded image must be matched to its source one-to-one, or the run fails."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from data_preprocess import folder
 from data_preprocess import grounding as loc
 from data_preprocess import medmnist as mm
 from data_preprocess.common import ConversionError
-from data_preprocess.exclude import ExcludeIndex, drop_excluded
+from data_preprocess.exclude import EXCLUDED_FILE, ExcludeIndex, drop_excluded
 from data_preprocess.knowledge import load_card
 
 N_ORIGINALS, LEAKED = 14, (1, 4, 7, 9, 12)  # originals whose downscaled copies are BreastMNIST test images
@@ -35,7 +36,7 @@ def ultrasound_like(seed: int, size: tuple[int, int] = (120, 90)) -> np.ndarray:
     return np.clip(base * speckle, 0, 255).astype(np.uint8)
 
 
-def write_fake_busi_and_breastmnist(root: Path) -> tuple[Path, Path]:
+def write_fake_busi_and_breastmnist(root: Path, resize: str = "squash") -> tuple[Path, Path]:
     originals = [ultrasound_like(seed) for seed in range(N_ORIGINALS)]
     busi = root / "busi"
     for i, pixels in enumerate(originals):
@@ -47,9 +48,15 @@ def write_fake_busi_and_breastmnist(root: Path) -> tuple[Path, Path]:
             mask[30:60, 40:80] = 255
         Image.fromarray(mask).save(busi / cls / f"{cls} ({i})_mask.png")
 
-    # MedMNIST squashes each source image to the target square (here 28 px, the official BreastMNIST size).
+    # MedMNIST brings each source image to the target square (here 28 px, the official BreastMNIST size): squashed
+    # whole, or (resize="crop") its centre square first, as MedMNIST did for other sets.
     def small(pixels: np.ndarray) -> np.ndarray:
-        return np.asarray(Image.fromarray(pixels).resize((28, 28), Image.Resampling.BICUBIC))
+        image = Image.fromarray(pixels)
+        if resize == "crop":
+            w, h = image.size
+            side = min(w, h)
+            image = image.crop(((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side))
+        return np.asarray(image.resize((28, 28), Image.Resampling.BICUBIC))
 
     others = [small(ultrasound_like(1000 + i)) for i in range(12)]
     test = np.stack([small(originals[i]) for i in LEAKED])
@@ -66,15 +73,62 @@ def write_fake_busi_and_breastmnist(root: Path) -> tuple[Path, Path]:
     return busi, npz
 
 
-def test_localization_exclude_drops_exactly_the_test_images_copies(tmp_path, capsys):
-    busi, npz = write_fake_busi_and_breastmnist(tmp_path)
+@pytest.mark.parametrize("resize", ["squash", "crop"])
+def test_localization_exclude_matches_every_test_image_to_its_source(tmp_path, capsys, resize):
+    """Under either resize the test images' sources, and only they, are dropped, each matched one-to-one.
+
+    Mutation checked: matching squashed copies only (``RESIZES = ("squash",)``) fails the crop case (the crop of a
+    4:3 image is not its squash: 0 of 5 matched, and the run stops)."""
+    busi, npz = write_fake_busi_and_breastmnist(tmp_path, resize)
     prepared = mm.convert("breastmnist", tmp_path / "breastmnist", npz=npz, size=28, progress=False)
-    index = ExcludeIndex([prepared["test.parquet"], prepared["val.parquet"]])
+    index = ExcludeIndex([prepared["test.parquet"]])
     samples = loc.read_mask_folder(busi)
     kept = drop_excluded(samples, index, lambda s: Image.open(s.image))
     dropped = {s.image.name for s in samples} - {s.image.name for s in kept}
-    assert dropped == {f"{('benign', 'malignant', 'normal')[i % 3]} ({i}).png" for i in LEAKED}
-    assert f"dropped {len(LEAKED)} of {N_ORIGINALS} source images" in capsys.readouterr().out
+    expected = {f"{('benign', 'malignant', 'normal')[i % 3]} ({i}).png" for i in LEAKED}
+    assert dropped == expected
+    assert f"matched {len(LEAKED)}/{len(LEAKED)} images" in capsys.readouterr().out
+    # one-to-one: test row r is the copy of LEAKED[r], and every match says how it was resized
+    by_row = {m.target_row: Path(m.source).name for m in index.matched}
+    assert by_row == {r: f"{('benign', 'malignant', 'normal')[i % 3]} ({i}).png" for r, i in enumerate(LEAKED)}
+    assert {m.resize for m in index.matched} == {resize}
+
+
+def test_an_unmatched_test_image_stops_the_conversion(tmp_path):
+    """A BUSI folder missing the source of one test image: the conversion fails, naming the image, instead of
+    dropping 4 and training on the rest (a count of dropped images could not tell).
+
+    Mutation checked: ``require_all`` ignored (no raise) fails this test."""
+    busi, npz = write_fake_busi_and_breastmnist(tmp_path)
+    prepared = mm.convert("breastmnist", tmp_path / "breastmnist", npz=npz, size=28, progress=False)
+    missing = busi / "malignant" / "malignant (4).png"
+    missing.unlink()
+    (busi / "malignant" / "malignant (4)_mask.png").unlink()
+    with pytest.raises(ConversionError, match=r"only 4 of 5 excluded images .* first unmatched: .*test.parquet row 1"):
+        loc.convert(
+            loc.read_mask_folder(busi),
+            tmp_path / "busi_out",
+            name="busi",
+            max_side=56,
+            progress=False,
+            exclude=ExcludeIndex([prepared["test.parquet"]]),
+        )
+    assert not (tmp_path / "busi_out").exists() or not any((tmp_path / "busi_out").iterdir())
+
+
+def test_the_matches_are_written_beside_the_splits(tmp_path):
+    busi, npz = write_fake_busi_and_breastmnist(tmp_path, "crop")
+    prepared = mm.convert("breastmnist", tmp_path / "breastmnist", npz=npz, size=28, progress=False)
+    index = ExcludeIndex([prepared["test.parquet"]])
+    written = loc.convert(
+        loc.read_mask_folder(busi), tmp_path / "out", name="busi", max_side=56, progress=False, exclude=index
+    )
+    record = read_rows(tmp_path / "out" / EXCLUDED_FILE)
+    assert sorted(r["target_row"] for r in record) == list(range(len(LEAKED)))
+    assert all(r["source"] is not None for r in record)
+    assert {r["target_file"] for r in record} == {str(prepared["test.parquet"])}
+    assert all(r["correlation"] >= 0.97 and r["resize"] == "crop" for r in record)
+    assert sum(len(read_rows(p)) for p in written.values()) == N_ORIGINALS - len(LEAKED)
 
     written = loc.convert(
         loc.read_mask_folder(busi), tmp_path / "busi_out", name="busi", max_side=56, progress=False, exclude=index
@@ -99,7 +153,7 @@ def test_localization_cli_exclude_reports_the_count(tmp_path, capsys):
             str(prepared["test.parquet"]),
         ]
     )
-    assert f"dropped {len(LEAKED)} of {N_ORIGINALS}" in capsys.readouterr().out
+    assert f"matched {len(LEAKED)}/{len(LEAKED)} images" in capsys.readouterr().out
 
 
 def test_unrelated_images_are_not_dropped(tmp_path):
@@ -121,7 +175,7 @@ def test_folder_converter_exclude(tmp_path):
                 Image.open(p).save(images / label / p.name)
     card = load_card("breastmnist")
     samples = folder.read_image_folder(images, card)
-    index = ExcludeIndex([prepared["test.parquet"]])
+    index = ExcludeIndex([prepared["test.parquet"]], require_all=False)  # the folder holds 2 of BUSI's 3 classes
     written = folder.convert(
         samples,
         card,
@@ -140,3 +194,40 @@ def test_folder_converter_exclude(tmp_path):
 def test_exclude_threshold_is_checked(tmp_path):
     with pytest.raises(ConversionError, match="exclude_threshold"):
         ExcludeIndex([], threshold=1.5)
+
+
+def test_the_record_is_checked_before_training(tmp_path):
+    """``config_checks.exclusion_problems``: the grounding folder of a localization row must prove its exclusion
+    against the dataset's val/test splits as they are now.
+
+    Mutation checked: returning no problems (the check skipped) fails each of the three bad cases."""
+    from omegaconf import OmegaConf
+
+    from verl_med_plugin.config_checks import exclusion_problems
+
+    busi, npz = write_fake_busi_and_breastmnist(tmp_path)
+    data = tmp_path / "data"
+    prepared = mm.convert("breastmnist", data / "breastmnist", npz=npz, size=28, progress=False)
+    out = data / "busi_abs_minus_breastmnist"
+    exclude = [prepared["test.parquet"], prepared["val.parquet"]]
+    index = ExcludeIndex(exclude, require_all=False)  # the fake val split is not made from this BUSI folder
+    loc.convert(loc.read_mask_folder(busi), out, name="busi", max_side=56, progress=False, exclude=index)
+    config = OmegaConf.create(
+        {
+            "med": {"dataset": "breastmnist", "data_dir": str(data)},
+            "data": {"train_files": [str(out / "train.parquet"), str(data / "breastmnist" / "train.parquet")]},
+        }
+    )
+    problems = exclusion_problems(config)
+    assert len(problems) == 0, problems  # test split all matched, val split (unrelated images) none
+    index_test_only = ExcludeIndex([prepared["test.parquet"]])
+    loc.convert(loc.read_mask_folder(busi), out, name="busi", max_side=56, progress=False, exclude=index_test_only)
+    assert any("lists 0 of the 4 images of" in p and "val.parquet" in p for p in exclusion_problems(config))
+    (out / EXCLUDED_FILE).unlink()
+    assert any(f"has no {EXCLUDED_FILE}" in p for p in exclusion_problems(config))
+    # a partial match of a derived split: the other test images' sources may be in training
+    (busi / "malignant" / "malignant (4).png").unlink()
+    (busi / "malignant" / "malignant (4)_mask.png").unlink()
+    partial = ExcludeIndex(exclude, require_all=False)
+    loc.convert(loc.read_mask_folder(busi), out, name="busi", max_side=56, progress=False, exclude=partial)
+    assert any("matches only 4/5 images" in p for p in exclusion_problems(config))

@@ -69,10 +69,13 @@ def test_templates_are_data_and_render_for_every_task_type():
 def test_sft_rows_load_in_verl_sft_dataset_and_targets_score_correct(
     fake_medmnist_dir, tmp_path, qwen_tokenizer, qwen_processor
 ):
+    from fixtures_perception import compose_med_config
     from omegaconf import OmegaConf
     from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 
     from reward_fns import compute_score
+    from verl_med_plugin.dataset import compose_messages
+    from verl_med_plugin.med_settings import KnowledgeSettings
 
     for dataset, npz in (("retinamnist", "retinamnist.npz"), ("chestmnist", "chestmnist.npz")):
         out = tmp_path / dataset
@@ -88,8 +91,14 @@ def test_sft_rows_load_in_verl_sft_dataset_and_targets_score_correct(
         assert sorted(written) == ["sft_test.parquet", "sft_train.parquet", "sft_val.parquet"]
         rl_rows, sft_rows = read_rows(out / "train.parquet"), read_rows(written["sft_train.parquet"])
         assert list(sft_rows[0]) == ["messages", "images"]
+        # The RL baseline's prompt as its run renders it: the vrft_baseline preset's med.knowledge through the
+        # dataset class's own function (the question and the class list).
+        # Mutation checked: the raw parquet prompt (no class list) fails here.
+        baseline = KnowledgeSettings.from_config(compose_med_config("med/experiment=vrft_baseline").med.knowledge)
         for rl, row in zip(rl_rows, sft_rows):
-            assert row["messages"][:-1] == rl["prompt"] and row["images"] == rl["images"]
+            assert row["messages"][:-1] == compose_messages(rl["prompt"], rl["extra_info"], baseline)
+            assert row["messages"][:-1] != rl["prompt"]  # the class list was added
+            assert row["images"] == rl["images"]
             reply = row["messages"][-1]
             assert reply["role"] == "assistant"
             score = compute_score(

@@ -72,14 +72,15 @@ def test_ordinal_dataset_metrics_by_hand(vrft):
     assert m["qwk"] == pytest.approx(1 - 49 / 227)
     assert m["mae"] == pytest.approx(5 / 7)
     assert m["format_compliance"] == pytest.approx(7 / 8) and m["invalid_rate"] == pytest.approx(1 / 8)
-    # per prompt: (right, right) (wrong, right) (wrong, none) (wrong, wrong); tie grade 2 vs 1 -> first seen
+    # per prompt: (right, right) (wrong, right) (wrong, none) (wrong, wrong); the tie grade 2 vs 1 goes to the
+    # answer with the smallest sha256(prompt id, answer) (metrics.majority_vote): here grade 1, the right one
     assert m["sampling"] == {
         "n_prompts": 4,
         "k": 2,
         "k_min": 2,
         "mean@k": pytest.approx((1 + 0.5) / 4),
         "best@k": pytest.approx(2 / 4),
-        "maj@k": pytest.approx(1 / 4),
+        "maj@k": pytest.approx(2 / 4),
         "chance@k": pytest.approx(1 - (1 - 1 / 5) ** 2),
     }  # 5 grades, k = 2
     assert m["parser_agreement"] == {"n": 8, "agree": 1.0}  # the dump's reward pred == this parser's pred
@@ -90,7 +91,7 @@ def test_multiclass_dataset_and_majority_vote(vrft):
     assert m["labels"] == BLOOD_LABELS and "qwk" not in m
     assert m["accuracy"] == pytest.approx(5 / 6)
     assert m["balanced_accuracy"] == pytest.approx((1 + 0.5 + 1) / 3)
-    assert m["sampling"]["maj@k"] == 1.0  # prompt 2 ties (right, wrong): the first answer, right, wins
+    assert m["sampling"]["maj@k"] == 1.0  # prompt 2 ties (right, wrong): its sha256 tie-break picks the right one
 
 
 def test_zero_advantage_per_reward_key_shows_what_mfrs_changes(vrft):
@@ -250,7 +251,7 @@ def test_cli_writes_report_and_compares_runs(run_dirs, tmp_path, capsys):
     # QWK*/MAE*: the invalid answer (truth grade 2, the middle) counted as grade 0; chance@k = 1 - (4/5)^2
     assert (
         "| vrft | 8 | 4 | 37.5 | 37.5 | 33.3 | 0.667 | 7 | 0.784 | 0.71 | 0.690 | 0.88 | 87.5 | 12.5 | 2 | 37.5 | "
-        "50.0 | 36.0 | 25.0 |"
+        "50.0 | 36.0 | 50.0 |"
     ) in summary
     assert "| sft | 75.0 [25.0, 100.0] | 75.0 [50.0, 100.0] | 60.0 [33.3, 100.0] |" in summary  # bootstrap CIs
     assert "![confusion_vrft_retinamnist](confusion_vrft_retinamnist.png)" in summary

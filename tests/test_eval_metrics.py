@@ -84,10 +84,23 @@ def test_multilabel_metrics_by_hand():
     assert m["hamming_loss"] == pytest.approx(1 / 12)  # one wrong cell (b of sample 2) out of 4 x 3
 
 
-def test_majority_vote_ignores_invalid_and_breaks_ties_by_first_seen():
-    assert majority_vote(["b", "a", "", "", "", "a", "b"]) == "b"
+def test_majority_vote_ignores_invalid_and_breaks_ties_independently_of_sample_order():
+    """A tie goes to a fixed answer per prompt id (sha256 of id and answer), whatever the order of the samples.
+
+    Mutation checked: the old rule (first seen, ``Counter.most_common``) fails the permutation check: the tied
+    answers ["b", "a"] and ["a", "b"] then vote differently."""
+    import hashlib
+    import itertools
+
     assert majority_vote(["", "c", "a", "a"]) == "a"
     assert majority_vote(["", ""]) == ""
+    samples = ["b", "a", "", "", "", "a", "b", "c"]
+    for pid in ("p0", "p1", "p2", "p3", "breastmnist/test/7"):
+        votes = {majority_vote(list(order), pid) for order in itertools.permutations(samples)}
+        # the rule as documented, computed apart: the tied answer with the smallest sha256(f"{id}\0{answer}")
+        assert votes == {min(("a", "b"), key=lambda a: hashlib.sha256(f"{pid}\x00{a}".encode()).digest()[:8])}
+    # over many prompts, ties go to either answer (no class is favoured by its name)
+    assert {majority_vote(["b", "a"], f"p{i}") for i in range(20)} == {"a", "b"}
 
 
 def test_sampling_metrics_by_hand():

@@ -1,6 +1,8 @@
 """The paper rows share one list of datasets (issue 12), so their reports form one table, and the list holds an
 ordinal dataset (MFRS does nothing on a binary one); the time estimates in the scripts' headers follow from the
-step counts: steps = floor(train rows / batch) x epochs, time = steps x the stated seconds per step."""
+step counts: steps = floor(train rows / batch) x epochs, plus for the localization rows a stage of ceil(stage epochs x
+grounding rows / batch) steps (the baseline's classification budget on top: verl_med_plugin/budget.py), time = steps
+x the stated seconds per step."""
 
 from __future__ import annotations
 
@@ -55,6 +57,11 @@ def _batch(hardware: str) -> int:
     return preset.get("data", {}).get("train_batch_size", base["data"]["train_batch_size"])
 
 
+def _stage_epochs() -> int:
+    block = yaml.safe_load((REPO / "configs/med/experiment/blocks/localization_stage.yaml").read_text())
+    return int(block["med"]["sampler"]["schedule"][0]["epochs"])
+
+
 def _hours(stated: str, steps: int, seconds: int) -> None:
     hours = steps * seconds / 3600
     assert abs(float(stated) - hours) <= max(0.05, 0.05 * hours), (stated, steps, seconds)
@@ -79,5 +86,6 @@ def test_time_estimates_follow_from_the_step_counts(script):
         for steps, hours, where in estimates:
             if script.name != "sft_baseline.sh":
                 batch = _batch(where)
-            assert int(steps) == (rows + extra) // batch * epochs, m.group(0)
+            stage = -(-_stage_epochs() * extra // batch) if extra else 0
+            assert int(steps) == stage + rows // batch * epochs, m.group(0)
             _hours(hours, int(steps), seconds)

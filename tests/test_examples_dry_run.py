@@ -49,19 +49,37 @@ def test_sft_preset_composes_over_verl_sft_trainer():
     assert cfg.data.messages_key == "messages" and "engine" in cfg  # verl's sft_trainer_engine underneath
 
 
+def _write_breastmnist_from_busi(path: Path, busi: Path) -> Path:
+    """BreastMNIST as MedMNIST made it: its val/test images are BUSI images squashed to 28 px (4 + 4 of the fake
+    BUSI folder's 10), so the localization rows' --exclude must find every one of them (data_preprocess.exclude)."""
+    import numpy as np
+    from PIL import Image
+
+    write_fake_medmnist_npz(path, n_classes=2, channels=1, counts=(8, 4, 4), seed=3)
+    arrays = dict(np.load(path))
+    sources = sorted(p for p in busi.rglob("*.png") if "_mask" not in p.name)[:8]
+    small = np.stack(
+        [np.asarray(Image.open(p).convert("L").resize((28, 28), Image.Resampling.BICUBIC)) for p in sources]
+    )
+    arrays["val_images"], arrays["test_images"] = small[:4], small[4:]
+    np.savez_compressed(path, **arrays)
+    return path
+
+
 @pytest.fixture(scope="module")
 def example_env(tmp_path_factory, tiny_model_dir):
     root = tmp_path_factory.mktemp("examples")
     npz_dir = root / "npz"
     write_fake_medmnist_npz(npz_dir / "retinamnist.npz", n_classes=5, counts=(10, 5, 5), seed=1)
     write_fake_medmnist_npz(npz_dir / "bloodmnist.npz", n_classes=8, counts=(16, 8, 8), seed=2)
-    write_fake_medmnist_npz(npz_dir / "breastmnist.npz", n_classes=2, channels=1, counts=(8, 4, 4), seed=3)
+    busi = write_busi_like_folder(root / "busi")
+    _write_breastmnist_from_busi(npz_dir / "breastmnist.npz", busi)
     env = dict(
         os.environ,
         VERL_MED_DRY_RUN="1",
         MEDMNIST_SIZE="28",
         MEDMNIST_NPZ_DIR=str(npz_dir),
-        BUSI_DIR=str(write_busi_like_folder(root / "busi")),
+        BUSI_DIR=str(busi),
         MODEL_PATH=str(tiny_model_dir),
         DATA_DIR=str(root / "data"),
         RUNS_DIR=str(root / "runs"),

@@ -476,8 +476,8 @@ CASES = [
         "recite_off_by_default",
         "multiclass",
         respond("melanoma", think=KNOWLEDGE),
-        dict(score=1.1, recite=0.0),
-        "recite_delta defaults to 0",
+        dict(score=1.1, recite=1.0),
+        "recite_delta defaults to 0: the copy is logged (recite), not rewarded (score)",
     ),
     Case(
         "recite_no_knowledge",

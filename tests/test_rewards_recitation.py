@@ -119,3 +119,36 @@ def test_closest_reference_length_is_sacrebleus(hyp_len, lengths):
     ref = _reference(knowledge, 4)
     expected = BLEU(tokenize="none")._get_closest_ref_len(hyp_len, [len(r) for r in reference_lines(knowledge)])
     assert ref.closest_length(hyp_len) == expected
+
+
+def test_whole_card_mode_scores_a_copied_line_near_zero_and_the_card_one():
+    """``recite_mode: whole_card`` (the paper's literal reading, one BLEU against the whole card) against
+    ``per_line``: a verbatim class line is recitation per line (about 1) but a small part of the card (about 0);
+    the whole card is 1 in both. The value is sacrebleu's sentence BLEU with the card as its one reference.
+
+    Mutation checked: ``whole_card`` falling back to the per-line references fails the copied-line bound."""
+    assert recite(CLASS_LINE) > 0.9
+    assert recite(CLASS_LINE, recite_mode="whole_card") < 0.05
+    assert recite(CARD_KNOWLEDGE, recite_mode="whole_card") == pytest.approx(1.0)
+    bleu = BLEU(tokenize="none", smooth_method="exp", max_ngram_order=4, effective_order=True)
+    for text in (CLASS_LINE, REASONING, CARD_KNOWLEDGE[: len(CARD_KNOWLEDGE) // 2]):
+        expected = bleu.sentence_score(" ".join(tokenize(text)), [" ".join(tokenize(CARD_KNOWLEDGE))]).score / 100
+        assert recite(text, recite_mode="whole_card") == pytest.approx(expected, abs=1e-9)
+    from reward_fns.config import reward_config
+
+    with pytest.raises(ValueError, match="recite_mode"):
+        reward_config({"recite_mode": "card"})
+
+
+def test_think_length_and_recitation_are_logged_whatever_the_delta():
+    """Every run logs its reasoning length and recitation (verl averages each reward key into the step's
+    metrics), the V-RFT and knowledge rows (δ = 0) included; the score is unchanged by them when δ = 0.
+
+    Mutation checked: computing ``recite`` only when ``recite_delta`` is non-zero (the old rule) fails."""
+    response = respond("melanoma", think=CLASS_LINE)
+    info = derma(knowledge=CARD_KNOWLEDGE)
+    logged = compute_score("verl_med/dermamnist", response, "melanoma", info)
+    assert logged["recite"] > 0.9 and logged["think_len"] == len(tokenize(CLASS_LINE))
+    plain = compute_score("verl_med/dermamnist", respond("melanoma", think="x"), "melanoma", info)
+    assert logged["score"] == plain["score"]  # δ = 0: logged, not rewarded
+    assert compute_score("verl_med/dermamnist", "no tags", "melanoma", info)["think_len"] == 0.0

@@ -26,9 +26,9 @@ class Rows(Dataset):
         return {verl_compat.SAMPLER_INDEX_FIELD: index, "dummy_tensor": torch.tensor([0], dtype=torch.uint8)}
 
 
-def new_loader() -> tuple[StatefulDataLoader, MedCurriculumSampler]:
+def new_loader(weighting: str = "error") -> tuple[StatefulDataLoader, MedCurriculumSampler]:
     """The loader verl builds (PPOTrainer._init_dataloader), with the sampler swapped in as MedSyncTrainer does."""
-    settings = SamplerSettings.from_config({"seed": 11, "schedule": SCHEDULE, "floor": 0.2})
+    settings = SamplerSettings.from_config({"seed": 11, "schedule": SCHEDULE, "floor": 0.2, "weighting": weighting})
     sampler = MedCurriculumSampler(
         CLASS_IDS, ["d:a", "d:b", "d:c", "d:grounding"], np.array([0, 0, 0, 1], bool), settings, BATCH
     )
@@ -107,3 +107,23 @@ def test_state_of_another_dataset_is_refused(tmp_path):
     )
     with pytest.raises(ValueError, match=r"resume with the same data\.train_files"):
         other.load_state_dict(state["_sampler_iter_state"]["sampler_state"])
+
+
+@pytest.mark.parametrize("k", [3, 5, 8])
+def test_resume_is_exact_under_the_learnability_weighting(tmp_path, k):
+    """Mutation checked: a weighting not applied on resume (the restored weights recomputed with ``1 - acc``)
+    breaks the equality of the later batches."""
+    run = Run(*new_loader("learnability"))
+    expected = [run.step(step) for step in range(1, STEPS + 1)]
+    expected_state = comparable(run.sampler.state_dict())
+    error_run = Run(*new_loader("error"))
+    assert expected != [error_run.step(step) for step in range(1, STEPS + 1)]  # the weighting changes the draws
+    run = Run(*new_loader("learnability"))
+    for step in range(1, k + 1):
+        run.step(step)
+    torch.save(run.loader.state_dict(), tmp_path / "data.pt")
+    loader, sampler = new_loader("learnability")
+    loader.load_state_dict(torch.load(tmp_path / "data.pt", weights_only=False))
+    resumed = Run(loader, sampler)
+    assert [resumed.step(step) for step in range(k + 1, STEPS + 1)] == expected[k:]
+    assert comparable(sampler.state_dict()) == expected_state

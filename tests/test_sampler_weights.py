@@ -67,6 +67,26 @@ def test_draws_follow_the_documented_weights():
     assert np.abs(frequency - expected).max() < 4 * np.sqrt(expected.max() / n)
 
 
+def test_learnability_weighting_draws_p_times_1_minus_p():
+    """``weighting: learnability``: weights 4 p (1 - p) (floored), computed densely here; a sample the group always
+    solves and one it never solves both fall to the floor, a half-solved one keeps the maximum.
+
+    Mutation checked: ``need`` returning 1 - p for learnability fails the frequency check (the never-solved
+    samples would get the most draws)."""
+    sampler = make_sampler(max_copies_per_batch=10**6, weighting="learnability", class_weight=0.0, floor=0.05)
+    rows = np.arange(sampler.num_samples)
+    accuracy = (rows % 3) / 2  # 0, 0.5, 1
+    sampler.update(rows, accuracy, rows, accuracy)
+    weight = np.maximum(0.05, 4 * accuracy * (1 - accuracy))
+    expected = weight / weight.sum()
+    n = 200_000
+    frequency = np.bincount(sampler.draw(n), minlength=sampler.num_samples) / n
+    assert np.abs(frequency - expected).max() < 4 * np.sqrt(expected.max() / n)
+    assert frequency[rows % 3 == 1].sum() > 0.9  # the half-solved third gets almost every draw
+    with pytest.raises(SettingsError, match="weighting"):
+        SamplerSettings.from_config({"weighting": "hardest"})
+
+
 def test_solved_class_loses_weight_but_the_floor_holds():
     sampler = make_sampler(class_sizes=(6, 6), floor=0.1, class_weight=0.5)
     before = sampler.class_shares()["set:c0"]

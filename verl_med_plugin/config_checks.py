@@ -144,6 +144,7 @@ def data_file_problems(config: DictConfig) -> list[str]:
                     f"{key}: {path}: not a readable parquet file of verl-med rows ({type(err).__name__}: "
                     f"{str(err).splitlines()[0] if str(err) else ''})"
                 )
+    problems += exclusion_problems(config)
     if problems or not train_task_types or not OmegaConf.select(config, "med.sampler.enable"):
         return problems
     try:
@@ -159,6 +160,51 @@ def data_file_problems(config: DictConfig) -> list[str]:
                 f"{sorted(found)} in {list(train_task_types)}): add a {task} parquet to data.train_files "
                 "or change the schedule"
             )
+    return problems
+
+
+def exclusion_problems(config: DictConfig) -> list[str]:
+    """A train folder ``<grounding>_..._minus_<med.dataset>`` (the localization rows' BUSI without the dataset's
+    val/test images) must carry the proof of that exclusion (``data_preprocess.exclude.EXCLUDED_FILE``): one match
+    for every row of the dataset's val and test parquet as they are now, so re-prepared splits or a folder converted
+    without ``--exclude`` are caught before training."""
+    import pyarrow.parquet as pq
+
+    from data_preprocess.exclude import EXCLUDED_FILE
+
+    dataset = OmegaConf.select(config, "med.dataset")
+    data_dir = Path(str(OmegaConf.select(config, "med.data_dir") or "")).expanduser()
+    problems = []
+    for path in _as_list(OmegaConf.select(config, "data.train_files")):
+        folder = Path(path).expanduser().parent
+        if not dataset or not folder.name.endswith(f"_minus_{dataset}") or not folder.is_dir():
+            continue
+        record = folder / EXCLUDED_FILE
+        if not record.is_file():
+            problems.append(
+                f"data.train_files: {folder} has no {EXCLUDED_FILE}: it was converted without --exclude of "
+                f"{dataset}'s val/test images (or by an older verl-med); convert it again (examples/common.sh "
+                "prepare_localization)"
+            )
+            continue
+        entries = pq.read_table(record, columns=["target_file", "source"]).to_pylist()
+        for split in ("val", "test"):
+            target = data_dir / dataset / f"{split}.parquet"
+            if not target.is_file():
+                continue
+            rows = pq.ParquetFile(target).metadata.num_rows
+            mine = [e for e in entries if Path(e["target_file"]).expanduser().resolve() == target.resolve()]
+            matched = sum(e["source"] is not None for e in mine)
+            if len(mine) != rows:
+                problems.append(
+                    f"data.train_files: {record} lists {len(mine)} of the {rows} images of {target}: the "
+                    f"exclusion was not made against {dataset}'s {split} split as it is now; convert {folder} again"
+                )
+            elif 0 < matched < rows:  # a derived set whose sources are partly elsewhere: the rest may leak
+                problems.append(
+                    f"data.train_files: {record} matches only {matched}/{rows} images of {target} to a source: "
+                    f"the others' sources may be in training; convert {folder} again without --exclude_partial"
+                )
     return problems
 
 

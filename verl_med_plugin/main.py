@@ -14,6 +14,7 @@ import hydra
 from omegaconf import DictConfig
 
 from data_preprocess.common import ERROR_PREFIX, USER_ERROR_EXIT
+from verl_med_plugin.budget import apply_budget_from_data, describe
 from verl_med_plugin.preflight import (
     ConfigError,
     check_config,
@@ -28,6 +29,9 @@ from verl_med_plugin.preflight import (
 def main(config: DictConfig) -> None:
     try:
         check_config(config)
+        budget = apply_budget_from_data(config)  # the localization rows' equal classification budget
+        if budget is not None:
+            print(describe(budget))
         if config.med.dry_run:
             print_plan(run_dry_run(config))
             return

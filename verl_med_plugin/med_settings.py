@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 KNOWLEDGE_MODES = ("none", "classlist", "system", "user")
 STAGE_TASKS = ("grounding", "classification", "all")
 CHAT_TEMPLATES = ("qwen2_5_vl", "qwen3_vl")
+SAMPLER_WEIGHTINGS = ("error", "learnability")
 DATASET_CLS = ("pkg://verl_med_plugin.dataset", "MedRLHFDataset")
 
 
@@ -91,14 +92,50 @@ class Stage:
 
     grounding_share: float | tuple[float, float] | None
     until_step: int | None
+    # A single-task stage may be sized in passes over its pool instead (``{task: grounding, epochs: 5}``): the
+    # stage then lasts ceil(epochs * pool rows / batch) steps, so its length follows the data and the batch size
+    # of the hardware preset, not a step count written for one of them (Schedule.in_steps).
+    epochs: float | None = None
+
+
+def stage_steps(epochs: float, pool_rows: int, batch_size: int) -> int:
+    """Steps of a stage of ``epochs`` passes over ``pool_rows`` rows at ``batch_size`` rows a step (at least one).
+
+    Example:
+        >>> stage_steps(5, 382, 128)
+        15
+    """
+    return max(1, math.ceil(epochs * pool_rows / batch_size))
 
 
 @dataclass(frozen=True)
 class Schedule:
     stages: tuple[Stage, ...] = (Stage(grounding_share=None, until_step=None),)
 
+    def sized_in_epochs(self) -> bool:
+        return any(stage.epochs is not None for stage in self.stages)
+
+    def in_steps(self, pool_rows: Mapping[str, int], batch_size: int) -> Schedule:
+        """The schedule with every ``epochs`` stage turned into an ``until_step`` (``pool_rows``: rows per task pool,
+        ``grounding`` / ``classification``). Raises ``SettingsError`` if a later ``until_step`` falls inside it."""
+        stages, previous = [], 0
+        for i, stage in enumerate(self.stages):
+            until = stage.until_step
+            if stage.epochs is not None:
+                pool = "grounding" if stage.grounding_share == 1.0 else "classification"
+                until = previous + stage_steps(stage.epochs, int(pool_rows.get(pool, 0)), batch_size)
+            elif until is not None and until <= previous:
+                raise SettingsError(
+                    f"med.sampler.schedule[{i}].until_step={until}: the stages before it end at step {previous}"
+                )
+            stages.append(Stage(stage.grounding_share, until))
+            previous = until if until is not None else previous
+        return Schedule(tuple(stages))
+
     def at(self, step: int) -> tuple[int, float | None]:
         """Stage index and grounding share for training step ``step`` (1-based, as verl counts)."""
+        if self.sized_in_epochs():
+            raise SettingsError("a schedule with epochs stages needs Schedule.in_steps (the pool sizes) first")
         start = 0
         for index, stage in enumerate(self.stages):
             if stage.until_step is None or step <= stage.until_step or index == len(self.stages) - 1:
@@ -131,23 +168,40 @@ class Schedule:
             where = f"{key}[{i}]"
             if not isinstance(entry, Mapping):
                 raise SettingsError(f"{where}: expected a mapping like {{task: grounding, until_step: 200}}")
-            unknown = set(entry) - {"task", "grounding_share", "until_step"}
+            unknown = set(entry) - {"task", "grounding_share", "until_step", "epochs"}
             if unknown:
                 raise SettingsError(
-                    f"{where}: unknown key(s) {sorted(unknown)}; known: task, grounding_share, until_step"
+                    f"{where}: unknown key(s) {sorted(unknown)}; known: task, grounding_share, until_step, epochs"
                 )
             if ("task" in entry) == ("grounding_share" in entry):
                 raise SettingsError(
                     f"{where}: give exactly one of 'task' ({'/'.join(STAGE_TASKS)}) or 'grounding_share'"
                 )
-            until = entry.get("until_step")
+            until, epochs = entry.get("until_step"), _parse_epochs(entry, where)
             if until is not None and (not isinstance(until, int) or isinstance(until, bool) or until <= previous):
                 raise SettingsError(f"{where}.until_step={until!r}: expected an integer step > {previous}")
-            if until is None and i < len(entries) - 1:
-                raise SettingsError(f"{where}: only the last stage may be open-ended (no until_step)")
-            stages.append(Stage(_parse_share(entry, where, until), until))
-            previous = until if until is not None else previous
+            if until is None and epochs is None and i < len(entries) - 1:
+                raise SettingsError(f"{where}: only the last stage may be open-ended (no until_step or epochs)")
+            share = _parse_share(entry, where, until if epochs is None else 1)
+            stages.append(Stage(share, until, epochs))
+            # after an epochs stage the step count is known only with the pool sizes (Schedule.in_steps checks)
+            previous = until if until is not None else (0 if epochs is not None else previous)
         return cls(tuple(stages))
+
+
+def _parse_epochs(entry: Mapping, where: str) -> float | None:
+    """A stage's length in passes over its task pool: only for ``task: grounding`` / ``task: classification``
+    stages, instead of ``until_step``, and never on the last (open-ended) stage."""
+    if "epochs" not in entry:
+        return None
+    epochs = entry["epochs"]
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not 0 < epochs < 1e6:
+        raise SettingsError(f"{where}.epochs={epochs!r}: expected a positive number of passes over the stage's pool")
+    if entry.get("task") not in ("grounding", "classification") or "until_step" in entry:
+        raise SettingsError(
+            f"{where}: epochs sizes a task: grounding or task: classification stage, instead of until_step"
+        )
+    return float(epochs)
 
 
 def _parse_share(entry: Mapping, where: str, until: int | None) -> float | tuple[float, float] | None:
@@ -184,6 +238,14 @@ class SamplerSettings:
     unseen_accuracy: float = 0.5
     max_copies_per_batch: int = 1
     signal_key: str | None = "acc"  # reward_extra_info key; null = the trajectory's total reward clipped to [0, 1]
+    # What an accuracy p asks of the sampler: "error" = 1 - p (what the policy still gets wrong), "learnability" =
+    # 4 p (1 - p) (largest where a GRPO group's answers disagree, 0 where all are right or all wrong: such groups
+    # carry no gradient). Both in [0, 1], then max(floor, .).
+    weighting: str = "error"
+
+    def need(self, accuracy: Any) -> Any:
+        """The raw weight of an accuracy (array or float) under ``weighting``, before the floor."""
+        return 4.0 * accuracy * (1.0 - accuracy) if self.weighting == "learnability" else 1.0 - accuracy
 
     def __post_init__(self) -> None:
         if not isinstance(self.schedule, Schedule):
@@ -217,6 +279,7 @@ SAMPLER_BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "unseen_accuracy": (_number_in(0, 1), "a number in [0, 1]"),
     "max_copies_per_batch": (lambda v: 1 <= v <= 1_000_000, "an integer >= 1"),
     "signal_key": (lambda v: v is None or v.strip() != "", "null or a reward key name"),
+    "weighting": (lambda v: v in SAMPLER_WEIGHTINGS, f"one of {SAMPLER_WEIGHTINGS}"),
 }
 
 
@@ -253,6 +316,7 @@ class MedGroup:
 
     dry_run: bool = False
     dry_run_rows: int = 8
+    seed: int = 1
     dataset: str = ""
     data_dir: str = ""
     grounding_dataset: str = ""  # the grounding (box) data of the localization stage (blocks/localization_stage)
@@ -269,6 +333,7 @@ class MedGroup:
 MED_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dry_run": (_any, "true or false"),
     "dry_run_rows": (lambda v: 1 <= v <= 100_000, "an integer in [1, 100000]"),
+    "seed": (lambda v: 0 <= v < 2**31, "a non-negative integer (the run's seed)"),
     "dataset": (lambda v: v.strip() != "", "a dataset name"),
     "data_dir": (lambda v: v.strip() != "", "a folder"),
     "grounding_dataset": (lambda v: v.strip() != "", "a dataset name"),

@@ -3,9 +3,10 @@
 (a) Stages (``med.sampler.schedule``): the share of each batch drawn from localization (``grounding``) samples,
 per training step, e.g. localization first, then classification, or a linear ramp between them.
 (b) Re-weighting by what the policy still gets wrong: within a stage's pool a sample is drawn with probability
-proportional to ``(1 - c) * max(floor, 1 - acc_sample) + c * max(floor, 1 - acc_class)`` (EMAs of the rollouts'
-accuracy; a prior until seen), so solved samples and classes fade but never starve, and no sample appears more
-than ``max_copies_per_batch`` times in a batch.
+proportional to ``(1 - c) * max(floor, need(acc_sample)) + c * max(floor, need(acc_class))`` (EMAs of the rollouts'
+accuracy; a prior until seen), ``need(p) = 1 - p`` (``weighting: error``, the default) or ``4 p (1 - p)``
+(``learnability``: GRPO learns nothing from groups that are all right or all wrong), so solved samples and classes
+fade but never starve, and no sample appears more than ``max_copies_per_batch`` times in a batch.
 
 Cost per step is O(batch * log N + classes): per-sample weights live in a Fenwick tree of integers (exact sums,
 so a resumed run draws exactly what an uninterrupted one would), classes are drawn first, then a sample within
@@ -147,6 +148,9 @@ class MedCurriculumSampler(Sampler[int]):
         for task in settings.schedule.needs_tasks():
             if self._pools[task].size == 0:
                 raise SettingsError(f"med.sampler.schedule draws {task} samples, but the training data has none")
+        # Stages sized in epochs of their pool become step counts here, where the pool sizes are known.
+        pool_rows = {task: int(self._class_size[self._pools[task]].sum()) for task in ("grounding", "classification")}
+        self.schedule = settings.schedule.in_steps(pool_rows, self.batch_size)
         self._fingerprint = zlib.crc32(class_ids.tobytes() + "\n".join(self.class_keys).encode())
         self._reset_state()
 
@@ -162,7 +166,7 @@ class MedCurriculumSampler(Sampler[int]):
         self._seen = np.zeros(self.num_samples, dtype=bool)
         self._class_acc = np.full(len(self.class_keys), s.unseen_accuracy)
         self._class_seen = np.zeros(len(self.class_keys), dtype=bool)
-        self._weights = np.full(self.num_samples, self._to_int(1.0 - s.unseen_accuracy), dtype=np.int64)
+        self._weights = np.full(self.num_samples, self._to_int(s.need(s.unseen_accuracy)), dtype=np.int64)
         self._tree = _FenwickTree(self._weights)
         self._updates = 0  # finished training steps fed back; the next draw serves step _updates + 1
         self._yielded, self._block, self._block_pos, self._resume = 0, np.empty(0, dtype=np.int64), 0, False
@@ -189,7 +193,7 @@ class MedCurriculumSampler(Sampler[int]):
 
     def stage(self) -> tuple[int, float | None]:
         """Stage index and grounding share of the next training step."""
-        return self.settings.schedule.at(self._updates + 1)
+        return self.schedule.at(self._updates + 1)
 
     def draw(self, n: int) -> np.ndarray:
         """``n`` dataset indices for the next training step, split between the task pools per the schedule."""
@@ -232,7 +236,7 @@ class MedCurriculumSampler(Sampler[int]):
         c = self.settings.class_weight
         start = self._tree.prefix(self._class_start[classes])
         sums = self._tree.prefix(self._class_start[classes] + self._class_size[classes]) - start
-        class_term = np.maximum(self.settings.floor, 1.0 - self._class_acc[classes])
+        class_term = np.maximum(self.settings.floor, self.settings.need(self._class_acc[classes]))
         mass = (1 - c) * sums / WEIGHT_SCALE + c * self._class_size[classes] * class_term
         return start, sums, mass
 
@@ -265,7 +269,7 @@ class MedCurriculumSampler(Sampler[int]):
         seen = self._seen[samples]
         self._acc[samples] = np.where(seen, s.ema_decay * self._acc[samples] + (1 - s.ema_decay) * mean, mean)
         self._seen[samples] = True
-        new_weights = self._to_int(1.0 - self._acc[samples])
+        new_weights = self._to_int(s.need(self._acc[samples]))
         positions = self._position[samples]
         self._tree.add(positions, new_weights - self._weights[positions])
         self._weights[positions] = new_weights

@@ -5,17 +5,22 @@
 # The default list includes an ordinal dataset (RetinaMNIST), where MFRS acts; BUSI as in localization.sh.
 # Needs: BUSI_DIR (Dataset_BUSI_with_GT); HARDWARE=8gpu (default: full fine-tuning,
 #   as in the paper) or multinode; 1gpu_lora (1 GPU >= 40 GB, LoRA) is not paper-comparable.
-# Time = steps x an assumed 60 s/step (our guess, not measured); steps = floor(train rows / batch) x 15
-# epochs, batch = data.train_batch_size: 32 (1gpu_lora), 128 (8gpu; multinode 256 halves its steps):
-#   bloodmnist   546+11959 rows:  5850 steps ~98 h (1gpu_lora) | 1455 steps ~24 h (8gpu)
-#   breastmnist    382+546 rows:   435 steps ~7.2 h (1gpu_lora) |  105 steps ~1.8 h (8gpu)
-#   retinamnist   546+1080 rows:   750 steps ~12 h (1gpu_lora) |  180 steps ~3.0 h (8gpu)
+# Time = steps x an assumed 60 s/step (our guess, not measured); steps = the localization stage, ceil(5 x BUSI
+# train rows / batch) (5 passes over BUSI), + the V-RFT baseline's floor(train rows / batch) x 15 epochs of
+# classification (equal budget: verl_med_plugin/budget.py sets trainer.total_training_steps); batch =
+# data.train_batch_size: 32 (1gpu_lora), 128 (8gpu; multinode 256 halves its steps):
+#   bloodmnist  546+11959 rows: 5681 steps ~95 h (1gpu_lora) |  1417 steps ~24 h (8gpu)
+#   breastmnist   382+546 rows: 315 steps ~5.2 h (1gpu_lora) |    75 steps ~1.2 h (8gpu)
+#   retinamnist  546+1080 rows: 581 steps ~9.7 h (1gpu_lora) |   142 steps ~2.4 h (8gpu)
 #   (BUSI train: 546 rows; ~382 for breastmnist after --exclude of its val/test images, approximate)
 HARDWARE=${HARDWARE:-8gpu}  # paper rows: full fine-tuning (1gpu_lora is not paper-comparable)
 source "$(dirname "$0")/../common.sh"
 for DATASET in $DATASETS; do
   prepare_medmnist "$DATASET"
   prepare_localization "$DATASET"
-  train full "$DATASET" trainer.total_epochs=15 "$@"
-  evaluate full "$DATASET"
+  for SEED in $(seeds); do  # runs <row>@<seed> (SEEDS, examples/common.sh)
+    train full "$DATASET" trainer.total_epochs=15 "$@"
+    evaluate full "$DATASET"
+  done
 done
+paper_table  # every row's seeds: mean ± sd (runs/paper_table)

@@ -15,6 +15,9 @@ HARDWARE=${HARDWARE:-8gpu}  # paper rows: full fine-tuning (1gpu_lora is not pap
 source "$(dirname "$0")/../common.sh"
 for DATASET in $DATASETS; do
   prepare_medmnist "$DATASET"
-  train mfrs "$DATASET" trainer.total_epochs=15 "$@"
-  evaluate mfrs "$DATASET"
+  for SEED in $(seeds); do  # runs <row>@<seed> (SEEDS, examples/common.sh)
+    train mfrs "$DATASET" trainer.total_epochs=15 "$@"
+    evaluate mfrs "$DATASET"
+  done
 done
+paper_table  # every row's seeds: mean ± sd (runs/paper_table)

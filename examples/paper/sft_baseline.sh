@@ -3,7 +3,8 @@
 # think/answer tags), then the same test-set evaluation as the RL rows.
 # Runs on every dataset of $DATASETS (examples/common.sh; default bloodmnist breastmnist retinamnist), one run
 # each, so the rows' reports form one table; DATASET=<flag> runs one.
-# Needs: 1 GPU >= 40 GB (LoRA) or SFT_GPUS=8.
+# Needs: full fine-tuning (configs/sft_med.yaml sets no LoRA, as the RL rows on 8gpu): SFT_GPUS=8, or one GPU
+#   >= 80 GB (our estimate for the 3B model; SFT_GPUS defaults to 1).
 # Time = steps x an assumed 10 s/step (our guess, not measured); steps = floor(train rows / 32) x 3 epochs
 # (configs/sft_med.yaml: data.train_batch_size 32, trainer.total_epochs 3):
 #   bloodmnist       11959 rows:  1119 steps ~3.1 h (SFT_GPUS=1)
@@ -12,6 +13,9 @@
 source "$(dirname "$0")/../common.sh"
 for DATASET in $DATASETS; do
   prepare_medmnist "$DATASET"
-  train_sft "$DATASET" "$@"
-  evaluate sft "$DATASET"
+  for SEED in $(seeds); do  # runs <row>@<seed> (SEEDS, examples/common.sh)
+    train_sft "$DATASET" "$@"
+    evaluate sft "$DATASET"
+  done
 done
+paper_table  # every row's seeds: mean ± sd (runs/paper_table)

@@ -13,6 +13,9 @@ HARDWARE=${HARDWARE:-8gpu}  # paper rows: full fine-tuning (1gpu_lora is not pap
 source "$(dirname "$0")/../common.sh"
 for DATASET in $DATASETS; do
   prepare_medmnist "$DATASET"
-  train vrft_baseline "$DATASET" trainer.total_epochs=15 "$@"
-  evaluate vrft_baseline "$DATASET"
+  for SEED in $(seeds); do  # runs <row>@<seed> (SEEDS, examples/common.sh)
+    train vrft_baseline "$DATASET" trainer.total_epochs=15 "$@"
+    evaluate vrft_baseline "$DATASET"
+  done
 done
+paper_table  # every row's seeds: mean ± sd (runs/paper_table)

@@ -95,6 +95,7 @@ class Record:
     ground_truth: str
     step: int | None = None
     prompt_id: str | None = None  # groups the samples of one prompt (GRPO group / mean@k)
+    sample_index: int | None = None  # the sample's number within its prompt ("sample", or verl's uid suffix)
     prompt_text: str | None = None
     data_source: str | None = None
     extra_info: dict[str, Any] | None = None
@@ -187,6 +188,10 @@ def parse_line(obj: dict[str, Any], origin: str, default_step: int | None) -> Re
     elif obj.get("uid") is not None:
         match = _VERL_KEY.match(str(obj["uid"]))
         record.prompt_id = match["prompt"] if match else str(obj["uid"])
+        record.sample_index = int(match["session"]) if match else None  # one session per sample of the group
+    sample = obj.get("sample")
+    if isinstance(sample, int) and not isinstance(sample, bool):
+        record.sample_index = sample
     elif isinstance(record.rewards.get("sample_id"), str):
         record.prompt_id = record.rewards["sample_id"]
     elif extra_info is not None and "index" in extra_info:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from collections import defaultdict
@@ -62,6 +63,7 @@ from verl_med_plugin.evaluation.statistics import (
     N_RESAMPLES,
     Outcomes,
     confidence_intervals,
+    holm_adjust,
     paired_comparison,
 )
 
@@ -345,7 +347,7 @@ def _sample_metrics(
     if all(s.record.prompt_id is not None for s in samples):
         sampling = sampling_metrics(
             [s.record.prompt_id for s in samples],
-            [s.pred for s in samples],
+            [vote_key(s) for s in samples],  # the keys McNemar's per-prompt vote uses too (prompt_outcomes)
             [s.correct for s in samples],
             n_classes if first.task_type != "multilabel" else None,
         )
@@ -363,7 +365,10 @@ def _sample_metrics(
     auroc = outcomes.auroc()
     if auroc is not None:
         result["auroc"] = auroc["macro"]
-        result["auroc_detail"] = {"from": "vote share of the k samples per prompt", **auroc}
+        source = "vote share of the k samples per prompt"
+        if first.task_type == "binary":
+            source += "; label 1's share against label 1, as MedMNIST's Evaluator (getAUC, binary-class)"
+        result["auroc_detail"] = {"from": source, **auroc}
     if n_resamples:
         result["ci"] = confidence_intervals(outcomes, n_resamples=n_resamples, seed=seed)
         result["ci_unit"] = "prompt" if result["n_prompts"] is not None else "sample (no prompt ids)"
@@ -374,7 +379,10 @@ def _sample_metrics(
             "n": len(dumped_preds),
             "agree": float(np.mean([a == b for a, b in dumped_preds])),
         }
-    result["reward_means"] = {k: float(np.mean([s.record.rewards[k] for s in samples])) for k in components}
+    # fsum: an exact sum, so the mean does not depend on the order of the dump's lines
+    result["reward_means"] = {
+        k: math.fsum(float(s.record.rewards[k]) for s in samples) / len(samples) for k in components
+    }
     return result
 
 
@@ -384,7 +392,11 @@ def prompt_outcomes(samples: Sequence[Scored], n_classes: int) -> Outcomes:
     groups: dict[str, list[Scored]] = defaultdict(list)
     for s in samples:
         groups[s.record.prompt_id if s.record.prompt_id is not None else s.record.origin].append(s)
-    ids = list(groups)
+    # One order everywhere, whatever the order of the dump's lines: prompts by id, samples by their index (then
+    # by answer), so the bootstrap's resamples, and every CI, are the same for a shuffled file.
+    ids = sorted(groups)
+    for p in ids:
+        groups[p].sort(key=_sample_order)
 
     def plain(value: Any) -> Any:
         return list(value) if isinstance(value, tuple) else value
@@ -404,7 +416,24 @@ def prompt_outcomes(samples: Sequence[Scored], n_classes: int) -> Outcomes:
         [[plain(s.predicted) for s in groups[p]] for p in ids],
         [[bool(s.correct) for s in groups[p]] for p in ids],
         values,
+        [[vote_key(s) for s in groups[p]] for p in ids],
     )
+
+
+def _sample_order(s: Scored) -> tuple[int, str, str]:
+    index = s.record.sample_index
+    return (index if index is not None else -1, s.pred, s.record.response)
+
+
+def vote_key(s: Scored) -> str:
+    """What one sample votes for in maj@k and McNemar's per-prompt majority: the label index (single-label) or
+    label set (multilabel) or VQA answer (option index, yes/no, text) the parser read, so spellings of one answer
+    count as one; the answer text for grounding; "" for no answer."""
+    if s.task_type == "multilabel":
+        return "" if s.predicted is None else ",".join(map(str, cast(tuple, s.predicted))) or "none"
+    if s.task_type in CLASSIFICATION_TASKS or s.is_vqa:
+        return "" if s.predicted in (INVALID, None, "") else str(s.predicted)
+    return s.pred
 
 
 def vqa_dataset_metrics(samples: Sequence[Scored], n_resamples: int = N_RESAMPLES, seed: int = 0) -> dict[str, Any]:
@@ -689,6 +718,7 @@ def comparisons(runs: Sequence[dict[str, Any]], baseline: str | None, n_resample
                     **paired_comparison(a, b, n_resamples=n_resamples, seed=seed),
                 }
             )
+    holm_adjust(out)  # McNemar p-values Holm-adjusted over every comparison of the report (p_holm)
     return out
 
 

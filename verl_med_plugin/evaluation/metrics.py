@@ -7,6 +7,7 @@ answers are excluded from some metrics (grade distances) but counted as errors b
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from collections import Counter, defaultdict
@@ -178,6 +179,16 @@ def auroc(truth: np.ndarray, scores: np.ndarray) -> dict:
     return {"macro": float(np.mean(known)) if known else None, "n_classes": len(known), "per_class": per_class}
 
 
+def binary_auroc(truth: Sequence[int] | np.ndarray, shares: np.ndarray) -> dict:
+    """MedMNIST's binary AUROC (``medmnist.evaluator.getAUC``, task "binary-class": ``y_score[:, -1]``): the score of
+    label 1 against the truth being label 1. Not the mean of both one-vs-rest AUROCs, which differs from it when
+    answers are invalid (an invalid answer scores 0 for both classes)."""
+    truth = np.asarray(truth, dtype=int)
+    positive = (truth == 1).astype(int)
+    value = float(roc_auc_score(positive, shares[:, 1])) if 0 < positive.sum() < len(positive) else None
+    return {"macro": value, "n_classes": 1 if value is not None else 0, "per_class": [None, value]}
+
+
 def chance_best_at_k(n_classes: int, k: int) -> float:
     """best@k of a model answering uniformly at random among C classes: ``1 - (1 - 1/C)^k``."""
     return 1.0 - (1.0 - 1.0 / n_classes) ** k
@@ -266,15 +277,31 @@ def _per_class_rows(labels, support, predicted, recall, precision, f1) -> list[d
     ]
 
 
-def majority_vote(preds: Sequence[str]) -> str:
-    """Most frequent valid prediction (ties: the one seen first, as verl's ``maj@N``); ``""`` if none is valid."""
+def majority_vote(preds: Sequence[str], tie_key: Hashable = "") -> str:
+    """Most frequent valid prediction; ``""`` if none is valid.
+
+    A tie goes to the tied answer with the smallest ``sha256(tie_key, answer)``: a fixed choice per prompt
+    (``tie_key`` = its id) that does not depend on the order of the samples in a file (verl's ``maj@N`` takes the
+    first seen, so shuffling a dump's lines moved maj@k) nor systematically favour one class's name.
+
+    >>> majority_vote(["b", "a", "a", ""]), majority_vote(["a", "b"], "p1") == majority_vote(["b", "a"], "p1")
+    ('a', True)
+    """
     counts = Counter(p for p in preds if p)
-    return counts.most_common(1)[0][0] if counts else ""
+    if not counts:
+        return ""
+    top = max(counts.values())
+    return min((p for p, n in counts.items() if n == top), key=lambda p: (_tie_rank(tie_key, p), p))
 
 
-def majority_correct(preds: Sequence[str], correct: Sequence[bool]) -> bool:
+def _tie_rank(tie_key: Hashable, answer: str) -> int:
+    digest = hashlib.sha256(f"{tie_key}\x00{answer}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def majority_correct(preds: Sequence[str], correct: Sequence[bool], tie_key: Hashable = "") -> bool:
     """Whether the majority-voted answer of one prompt's samples is right (no valid answer: wrong)."""
-    voted = majority_vote(preds)
+    voted = majority_vote(preds, tie_key)
     return bool(voted) and next(bool(ok) for p, ok in zip(preds, correct) if p == voted)
 
 
@@ -290,11 +317,11 @@ def sampling_metrics(
     for pid, pred, ok in zip(prompt_ids, preds, correct, strict=True):
         groups[pid].append((pred, bool(ok)))
     mean_k, best_k, maj_k = [], [], []
-    for samples in groups.values():
+    for pid, samples in groups.items():
         hits = [ok for _, ok in samples]
         mean_k.append(np.mean(hits))
         best_k.append(any(hits))
-        maj_k.append(majority_correct([p for p, _ in samples], hits))
+        maj_k.append(majority_correct([p for p, _ in samples], hits, pid))
     sizes = [len(s) for s in groups.values()]
     result = {
         "n_prompts": len(groups),

@@ -145,7 +145,9 @@ def _ci_table(present: list[tuple[dict, dict]]) -> list[str]:
         return []
     unit = next((m.get("ci_unit") for _, m in present if m.get("ci_unit")), "prompt")
     methods = sorted({ci["method"] for _, m in present for ci in (m.get("ci") or {}).values() if ci})
-    return ["", f"95 % bootstrap confidence intervals ({' / '.join(methods)}, resampling {unit}s):", ""] + _table(
+    title = f"95 % bootstrap confidence intervals ({' / '.join(methods)}, resampling {unit}s): [ ] = 95 % CI over "
+    title += f"test {unit}s of this one run (no seed spread: ± sd over seeds is in the rows table)."
+    return ["", title, ""] + _table(
         ["run", *(h for _, h, _ in columns)],
         [[run["name"], *(ci_text(m, key, fmt) for key, _, fmt in columns)] for run, m in present],
     )
@@ -241,7 +243,8 @@ def comparison_table(comparisons: list[dict]) -> list[str]:
                 _diff(d, "accuracy", _pct),
                 _diff(d, "balanced_accuracy", _pct),
                 _diff(d, "auroc", _num(3)),
-                f"{mc['a_only']} / {mc['b_only']}, p = {mc['p_value']:.3g}",
+                f"{mc['a_only']} / {mc['b_only']}, p = {mc['p_value']:.3g}"
+                + (f", Holm p = {mc['p_holm']:.3g}" if "p_holm" in mc else ""),
             ]
         )
     return _table(
@@ -384,7 +387,9 @@ def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
             (
                 "Run minus baseline on the prompts both answered: difference with a 95 % paired-bootstrap CI (the "
                 "same prompt resample for both runs) and McNemar's exact test on per-prompt correctness (majority "
-                "vote when k > 1)."
+                "vote when k > 1, ties fixed per prompt id, as maj@k). Multiple comparisons: beside each raw p-value, "
+                "the Holm-adjusted one over every McNemar test of this report (statsmodels `multipletests`, "
+                "family-wise error 5 %); the CIs are unadjusted 95 % intervals."
             ),
             "",
         ]

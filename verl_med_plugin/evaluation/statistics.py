@@ -94,12 +94,17 @@ class Outcomes:
     predicted: list[list[Any]]
     correct: list[list[bool]]
     values: dict[str, list[list[float] | None]] | None = None
+    # Per prompt, its samples' answers as the majority vote compares them (``evaluate.vote_key``: the label index
+    # or label set the parser read, the answer text for grounding and VQA; "" = no answer). maj@k and McNemar vote
+    # on the same keys. None (reports written before): derived from ``predicted`` where it can be.
+    votes: list[list[str]] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Outcomes:
         return cls(
             **{k: data[k] for k in ("task_type", "n_classes", "prompt_ids", "truth", "predicted", "correct")},
             values=data.get("values"),
+            votes=data.get("votes"),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -111,18 +116,28 @@ class Outcomes:
             "predicted": self.predicted,
             "correct": self.correct,
         }
+        if self.votes is not None:
+            out["votes"] = self.votes
         return out if self.values is None else {**out, "values": self.values}
 
     def prompt_correct(self) -> np.ndarray:
-        """Per prompt, one right/wrong: the sample's (k = 1) or the majority vote's (k > 1), for McNemar."""
+        """Per prompt, one right/wrong for McNemar: the sample's (k = 1) or the majority vote's (k > 1), by the rule
+        maj@k uses (``metrics.majority_correct``: most frequent valid answer, ties fixed by the prompt id), for
+        every task type."""
+        votes = self.votes if self.votes is not None else [self._vote_keys(preds) for preds in self.predicted]
+        return np.array(
+            [M.majority_correct(v, ok, pid) for pid, v, ok in zip(self.prompt_ids, votes, self.correct, strict=True)],
+            dtype=bool,
+        )
+
+    def _vote_keys(self, preds: list[Any]) -> list[str]:
+        """Vote keys from ``predicted`` (reports without ``votes``): grounding and VQA keep no answer text there,
+        so each sample votes by its correctness alone."""
         if self.task_type in ("multiclass", "binary", "ordinal"):
-            return np.array(
-                [
-                    M.majority_correct([str(p) if p != M.INVALID else "" for p in preds], ok)
-                    for preds, ok in zip(self.predicted, self.correct)
-                ]
-            )
-        return np.array([np.mean(ok) > 0.5 for ok in self.correct])
+            return [str(p) if p != M.INVALID else "" for p in preds]
+        if self.task_type == "multilabel":
+            return ["" if p is None else ",".join(map(str, p)) or "none" for p in preds]
+        return ["right" if ok else "wrong" for ok in preds]
 
     def metric_functions(self) -> dict[str, Callable[[np.ndarray], float | None]]:
         """Per reported metric, its value on a resample of prompt indices.
@@ -150,10 +165,15 @@ class Outcomes:
                 funcs["qwk"] = lambda idx: qwk_from_counts(per_prompt[idx].sum(axis=0)[:, :n])
             onehot = np.eye(n, dtype=int)[y_true]
             shares = M.vote_shares(self.predicted, n)
-            funcs["auroc"] = lambda idx: macro_auroc_from_ranks(onehot[idx], shares[idx])
+            if self.task_type == "binary" and n == 2:  # MedMNIST's binary AUROC: label 1's score (metrics.binary_auroc)
+                funcs["auroc"] = lambda idx: macro_auroc_from_ranks(onehot[idx][:, 1:], shares[idx][:, 1:])
+            else:
+                funcs["auroc"] = lambda idx: macro_auroc_from_ranks(onehot[idx], shares[idx])
         elif self.task_type == "multilabel":
             truth, shares = self._multilabel_scores()
             funcs["auroc"] = lambda idx: macro_auroc_from_ranks(truth[idx], shares[idx])
+            label_counts = self._multilabel_counts()
+            funcs["macro_f1"] = lambda idx: multilabel_macro_f1_from_counts(label_counts[idx].sum(axis=0))
         for name, prompt_values in (self.values or {}).items():
             if name != "accuracy" and any(v is not None for v in prompt_values):
                 funcs[name] = _mean_over_applicable(prompt_values)
@@ -178,8 +198,23 @@ class Outcomes:
         )
         return truth, shares
 
+    def _multilabel_counts(self) -> np.ndarray:
+        """Per prompt and label, summed over its samples: [TP, FP, FN] (an invalid answer predicts no label)."""
+        counts = np.zeros((len(self.truth), self.n_classes, 3), dtype=np.int64)
+        for i, (truth, preds) in enumerate(zip(self.truth, self.predicted, strict=True)):
+            t = _indicator([list(truth)], self.n_classes)[0].astype(bool)
+            for p in preds:
+                q = _indicator([list(p or [])], self.n_classes)[0].astype(bool)
+                counts[i, :, 0] += t & q
+                counts[i, :, 1] += ~t & q
+                counts[i, :, 2] += t & ~q
+        return counts
+
     def auroc(self) -> dict | None:
-        """AUROC from the vote shares of each prompt's k samples (k = 1: the 0/1 answer itself)."""
+        """AUROC from the vote shares of each prompt's k samples (k = 1: the 0/1 answer itself); binary tasks as
+        MedMNIST's evaluator scores them (label 1's share, ``metrics.binary_auroc``)."""
+        if self.task_type == "binary" and self.n_classes == 2:
+            return M.binary_auroc(self.truth, M.vote_shares(self.predicted, 2))
         if self.task_type in ("multiclass", "binary", "ordinal"):
             truth = np.eye(self.n_classes, dtype=int)[np.array(self.truth, dtype=int)]
             return M.auroc(truth, M.vote_shares(self.predicted, self.n_classes))
@@ -215,6 +250,14 @@ def macro_f1_from_counts(cm: np.ndarray) -> float:
     fp = cm[:, :n].sum(axis=0) - tp
     seen = (cm.sum(axis=1) > 0) | (cm[:, :n].sum(axis=0) > 0)
     return float(np.mean((2 * tp / np.maximum(2 * tp + fp + fn, 1))[seen]))
+
+
+def multilabel_macro_f1_from_counts(counts: np.ndarray) -> float:
+    """Macro-F1 over the labels in truth or prediction from per-label [TP, FP, FN], as ``metrics.multilabel_metrics``
+    (0 when no label is in either)."""
+    tp, fp, fn = counts[:, 0], counts[:, 1], counts[:, 2]
+    seen = (tp + fn > 0) | (tp + fp > 0)
+    return float(np.mean((2 * tp / np.maximum(2 * tp + fp + fn, 1))[seen])) if seen.any() else 0.0
 
 
 def qwk_from_counts(cm: np.ndarray) -> float | None:
@@ -305,6 +348,21 @@ def paired_comparison(a: Outcomes, b: Outcomes, **kwargs: Any) -> dict[str, Any]
     }
 
 
+def holm_adjust(comparisons: Sequence[dict[str, Any]]) -> None:
+    """Add ``p_holm`` beside ``p_value`` to every McNemar test of ``comparisons`` (``paired_comparison`` results),
+    Holm-adjusted over the whole family, so a report's many tests keep a 5 % family-wise error rate
+    (statsmodels ``multipletests``, method "holm"). The paired CIs stay unadjusted 95 % intervals."""
+    from statsmodels.stats.multitest import multipletests
+
+    tests = [c["mcnemar"] for c in comparisons if "mcnemar" in c]
+    if not tests:
+        return
+    _, adjusted, _, _ = multipletests([t["p_value"] for t in tests], method="holm")
+    for test, p_holm in zip(tests, adjusted, strict=True):
+        test["p_holm"] = float(p_holm)
+        test["n_tests"] = len(tests)
+
+
 def _subset(outcomes: Outcomes, prompt_ids: Sequence[str]) -> Outcomes:
     position = {pid: i for i, pid in enumerate(outcomes.prompt_ids)}
     rows = [position[p] for p in prompt_ids]
@@ -321,6 +379,7 @@ def _subset(outcomes: Outcomes, prompt_ids: Sequence[str]) -> Outcomes:
         [outcomes.predicted[i] for i in rows],
         [outcomes.correct[i] for i in rows],
         values,
+        None if outcomes.votes is None else [outcomes.votes[i] for i in rows],
     )
 
 

@@ -30,6 +30,18 @@ from verl_med_plugin.evaluation.statistics import (
 
 METRIC = "accuracy"
 MEAN = "mean"
+# Under every rendering of the table (Markdown, LaTeX, PNG): what its two kinds of spread are.
+CAPTION = (
+    "Test {metric} in %. ± = sample standard deviation (ddof 1) over seeds; [ ] = 95 % bootstrap CI over test "
+    "prompts (one seed: that seed's; several: of the seeds' mean, the same prompt resample for each seed). "
+    "Bold: best row of the column."
+)
+
+
+def caption(table: dict[str, Any]) -> str:
+    return CAPTION.format(metric=table["metric"])
+
+
 # curve series the reward also dumps under its own name (same numbers from the same parser)
 DUPLICATES = {"acc": "accuracy", "format": "format_compliance"}
 
@@ -138,7 +150,7 @@ def markdown_table(table: dict[str, Any]) -> str:
             text = _cell(cells.get(column))
             texts.append(f"**{text}**" if row in table["best"].get(column, ()) else text)
         lines.append(f"| {row} | {_seeds(cells)} | " + " | ".join(texts) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", caption(table)]) + "\n"
 
 
 _LATEX = {
@@ -174,7 +186,12 @@ def latex_table(table: dict[str, Any]) -> str:
             text = _cell(cells.get(column), pm=r"$\pm$")
             texts.append(rf"\textbf{{{text}}}" if row in table["best"].get(column, ()) else text)
         lines.append(f"{_latex_escape(row)} & {_seeds(cells)} & " + " & ".join(texts) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [
+        r"\bottomrule",
+        rf"\multicolumn{{{len(columns) + 2}}}{{p{{0.95\linewidth}}}}"
+        rf"{{\footnotesize {_latex_escape(caption(table))}}} \\",
+        r"\end{tabular}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -216,6 +233,8 @@ def plot_table(table: dict[str, Any], path: Path) -> Path:
     )
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    fig.text(0.01, 0.005, caption(table), fontsize=7, wrap=True, va="bottom")
+    fig.subplots_adjust(bottom=0.2)
     return save_figure(fig, path)
 
 
