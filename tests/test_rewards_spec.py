@@ -22,6 +22,7 @@ from data_preprocess.schema import make_extra_info
 from reward_fns import compute_score
 from reward_fns.boxes import giou, iou
 from reward_fns.format import split_blocks
+from reward_fns.mfrs import mfrs_reward
 from reward_fns.multilabel import balanced_accuracy
 from reward_fns.recitation import MIN_REFERENCE_TOKENS, reference_lines, tokenize
 
@@ -401,3 +402,10 @@ def test_a_geo3k_row_scores_verls_scalar_as_score_and_acc(answer, score):
     assert default_compute_score("hiyouga/geometry3k", response, "60") == pytest.approx(score)
     result = compute_score("hiyouga/geometry3k", response, "60", None)
     assert (result["score"], result["acc"], result["format"], result["pred"]) == (score, score, 0.0, "")
+
+
+@pytest.mark.parametrize(("n_grades", "distance", "expected"), [(2, 1, 0.0), (3, 1, 0.5), (5, 2, 0.5), (5, 4, 0.0)])
+def test_linear_mfrs_default_decay_reaches_zero_at_the_farthest_grade(n_grades, distance, expected):
+    """Default linear decay g = 1 / (grades - 1): the farthest grade scores 0, even on a two-grade scale.
+    Mutant killed: ``max(1, n_grades - 1)`` -> ``max(2, n_grades - 1)`` (a two-grade miss paid 0.5)."""
+    assert mfrs_reward(distance, n_grades, "linear") == pytest.approx(expected)
