@@ -354,11 +354,13 @@ def test_a_response_with_a_cut_off_answer_block_earns_nothing(response):
         "<think>a</think><think>b</think><answer>mild</answer>",  # two think blocks
         "<think>round<answer>mild</answer>",  # the think block never closed
         "</think>round<think><answer>mild</answer>",
+        "<think>a<think>b</think><answer>mild</answer>",  # two openings, one closing
+        "<think>a</think>b</think><answer>mild</answer>",  # one opening, two closings
     ],
 )
 def test_a_broken_think_layout_earns_no_format(response):
-    """Exactly one think block, closed, before the answer: format 0 otherwise (mutants of the think count
-    conditions)."""
+    """Exactly one think block, closed, before the answer: format 0 otherwise. Mutant killed:
+    ``n_t_open == 1 and n_t_close == 1`` -> ``or`` (a think block holding a second opening tag passed)."""
     assert split_blocks(response).format_ok is False
     assert compute_score("verl_med/retinamnist", response, "mild", retina())["format"] == 0.0
 
@@ -409,3 +411,11 @@ def test_linear_mfrs_default_decay_reaches_zero_at_the_farthest_grade(n_grades, 
     """Default linear decay g = 1 / (grades - 1): the farthest grade scores 0, even on a two-grade scale.
     Mutant killed: ``max(1, n_grades - 1)`` -> ``max(2, n_grades - 1)`` (a two-grade miss paid 0.5)."""
     assert mfrs_reward(distance, n_grades, "linear") == pytest.approx(expected)
+
+
+def test_an_answer_after_a_reopened_think_block_is_inside_the_reasoning():
+    """The answer counts only if the last think block opened before it is closed before it. Mutant killed:
+    ``text.rfind(t_open, 0, ai)`` -> ``text.find`` (the first, closed, block would vouch for the second)."""
+    response = "<think>a</think><think>b <answer>mild</answer>"
+    assert split_blocks(response).answer is None
+    assert compute_score("verl_med/retinamnist", response, "mild", retina())["acc"] == 0.0
