@@ -79,7 +79,7 @@ def test_strict_mode_raises_internal_errors_but_not_ungradable_rows(monkeypatch)
     def broken(*args, **kwargs):
         raise ZeroDivisionError("bug")
 
-    monkeypatch.setenv(reward_fns.composite.STRICT_ENV, "1")
+    monkeypatch.setenv("VERL_MED_REWARD_STRICT", "1")  # the documented name (docs/rewards.md, tests/conftest.py)
     info = derma()
     info["labels"] = []
     assert compute_score("verl_med/broken", respond("melanoma"), "melanoma", info)["score"] == 0.0

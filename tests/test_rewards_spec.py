@@ -7,6 +7,7 @@ torchvision's box IoU/GIoU, scikit-learn's balanced accuracy, sacrebleu's senten
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -18,6 +19,7 @@ from sklearn.metrics import balanced_accuracy_score
 from torchvision.ops import box_iou, generalized_box_iou
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as hf_smart_resize
 
+import reward_fns.composite
 from data_preprocess.schema import make_extra_info
 from reward_fns import compute_score
 from reward_fns.boxes import giou, iou
@@ -419,3 +421,59 @@ def test_an_answer_after_a_reopened_think_block_is_inside_the_reasoning():
     response = "<think>a</think><think>b <answer>mild</answer>"
     assert split_blocks(response).answer is None
     assert compute_score("verl_med/retinamnist", response, "mild", retina())["acc"] == 0.0
+
+
+# --- compute_score's dispatch and its warnings ------------------------------------------------------------------
+
+
+def test_a_verl_med_source_without_task_type_is_ours_and_ungradable(caplog):
+    """``verl_med/`` rows are ours even without a task type: graded as an unknown task type, never sent to verl.
+    Mutant killed: ``DATA_SOURCE_PREFIX = "verl_med/"`` changed (the row went to verl: NotImplementedError)."""
+    with caplog.at_level(logging.WARNING, logger="reward_fns.composite"):
+        result = compute_score("verl_med/no_type", respond("mild"), "mild", {"labels": ["mild"]})
+    assert result["score"] == 0.0
+    assert "reward_fns: verl_med/no_type scores 0: unknown extra_info.task_type ''" in caplog.messages
+    assert "NotImplementedError" not in caplog.text
+
+
+def test_an_unknown_source_is_warned_with_verls_reason(caplog):
+    """The exact warning line (operators grep for it). Mutants killed: the message strings of ``_warn_once`` and
+    of ``_verl_default``'s failure."""
+    with caplog.at_level(logging.WARNING, logger="reward_fns.composite"):
+        compute_score("someone/spec_unknown", "text", "x", None)
+    assert caplog.messages == [
+        "reward_fns: someone/spec_unknown scores 0: verl default_compute_score failed: NotImplementedError: "
+        "Reward function is not implemented for data_source='someone/spec_unknown'"
+    ]
+
+
+def test_warnings_are_cut_to_200_characters_and_capped_at_1000(caplog, monkeypatch):
+    """Garbage data sources or reasons cannot flood the log: each part is cut to 200 characters, and at most 1,000
+    distinct warnings are kept per process. Mutants killed: ``[:200]`` -> ``[:201]``, ``< 1000`` -> ``<= 1000``."""
+    monkeypatch.setattr(reward_fns.composite, "_WARNED", set())
+    with caplog.at_level(logging.WARNING, logger="reward_fns.composite"):
+        reward_fns.composite._warn_once("s" * 300, "r" * 300)
+        assert caplog.messages == [f"reward_fns: {'s' * 200} scores 0: {'r' * 200}"]
+        for i in range(1200):
+            reward_fns.composite._warn_once("src", f"reason {i}")
+    assert len(caplog.records) == 1000
+
+
+def test_verl_receives_the_row_and_only_its_own_call_kwargs(monkeypatch):
+    """verl's scorer gets the row as given and, of the reward kwargs, only the ones verl itself passes
+    (``VERL_CALL_KWARGS``). The real scorer runs, wrapped to record its arguments. Mutants killed: each argument
+    of the ``default_compute_score`` call replaced by None, and the kwargs filter inverted."""
+    import verl.utils.reward_score
+
+    real = verl.utils.reward_score.default_compute_score
+    calls = []
+
+    def recording(*args, **kwargs):
+        calls.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(verl.utils.reward_score, "default_compute_score", recording)
+    extra = {"split": "train", "index": 3}
+    result = compute_score("math_dapo", DAPO_RIGHT, "60", extra, memory_limit_mb=512, format_weight=0.5)
+    assert calls == [(("math_dapo", DAPO_RIGHT, "60", extra), {"memory_limit_mb": 512})]
+    assert result["score"] == 1.0
