@@ -477,3 +477,9 @@ def test_verl_receives_the_row_and_only_its_own_call_kwargs(monkeypatch):
     result = compute_score("math_dapo", DAPO_RIGHT, "60", extra, memory_limit_mb=512, format_weight=0.5)
     assert calls == [(("math_dapo", DAPO_RIGHT, "60", extra), {"memory_limit_mb": 512})]
     assert result["score"] == 1.0
+
+
+def test_balanced_accuracy_of_an_empty_label_space_is_zero():
+    """No label at all: neither sensitivity nor specificity exists, the reward is 0 (nothing can be earned).
+    Mutants killed: the ``if parts else 0.0`` guard removed (ZeroDivisionError) or its value set to 1.0."""
+    assert balanced_accuracy((), (), 0) == 0.0
