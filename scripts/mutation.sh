@@ -7,7 +7,9 @@
 #   bash scripts/mutation.sh metrics    verl_med_plugin/evaluation/{metrics,statistics}.py, against their tests
 # Slow (hours on 2 shared cores): run it niced in the background. It works on a scratch copy of the worktree
 # (tracked and untracked files, MUTATION_WORK, default $TMPDIR/verl-med-mutation-<target>), so the worktree gets no
-# mutants/ folder; MUTATION_RESUME=1 keeps an earlier copy's results and only runs what changed.
+# mutants/ folder. MUTATION_RESUME=1 keeps an earlier copy's results (the tests are copied afresh, new tests get
+# their coverage collected); mutant names after the target re-run only those (the survivors, after new tests):
+#   MUTATION_RESUME=1 bash scripts/mutation.sh rewards reward_fns.format.x_split_blocks__mutmut_7 ...
 # forkserver isolation: fork mode forks every mutant from the process that ran the clean suite, which leaves
 # warn-once state behind (reward_fns' _WARNED sets, logging caches) and gives false kills.
 set -euo pipefail
@@ -16,6 +18,7 @@ root=$PWD
 mutmut="${VENV:-$root/.venv}/bin/mutmut"
 python="${VENV:-$root/.venv}/bin/python"
 target=${1:-rewards}
+shift || true
 case "$target" in
   rewards) only=("reward_fns/*"); tests=(tests/test_rewards_*.py tests/test_hostile_rewards.py) ;;
   sampler) only=("verl_med_plugin/sampler.py"); tests=(tests/test_sampler_*.py tests/test_hostile_sampler.py) ;;
@@ -46,9 +49,10 @@ git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$
 
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false VERL_MED_REWARD_STRICT=1
 start=$(date +%s)
-(cd "$work" && nice -n "${MUTATION_NICE:-10}" "$mutmut" run --max-children "${MUTATION_CHILDREN:-2}") || true
+(cd "$work" && nice -n "${MUTATION_NICE:-10}" "$mutmut" run --max-children "${MUTATION_CHILDREN:-2}" "$@") || true
 wall=$(( $(date +%s) - start ))
+echo "$wall $# $(date -u +%FT%TZ)" >>"$work/wall.txt"  # seconds, mutants named (0 = all), when
 (cd "$work" && "$mutmut" results --all true) >"$work/results.txt"
-"$python" benchmarks/mutation_report.py --work "$work" --target "$target" --wall "$wall" \
+"$python" benchmarks/mutation_report.py --work "$work" --target "$target" --wall "$work/wall.txt" \
   --tests "${tests[*]}" --output benchmarks/results/mutation.md
 echo "mutation ($target): $wall s, benchmarks/results/mutation.md"
