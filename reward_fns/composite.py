@@ -12,6 +12,7 @@ with the defaults (``RewardConfig.score_bounds``). Medical VQA rewards: docs/rew
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,9 @@ from reward_fns.task_info import TaskInfo
 logger = logging.getLogger(__name__)
 
 DATA_SOURCE_PREFIX = "verl_med/"
+# Set to 1 by the test suite (tests/conftest.py): an exception inside our scorers then propagates instead of
+# scoring 0, so a crash cannot pass a test as a zero reward. Training leaves it unset: a reward must never raise.
+STRICT_ENV = "VERL_MED_REWARD_STRICT"
 # The keys of every returned dict, whatever the row (verl takes the key list from the first sample).
 # ``recite`` (BLEU of the think against the knowledge, ``recite_mode``) is computed for every row with knowledge, also
 # when ``recite_delta`` is 0, and ``think_len`` (words in the think block) for every row: verl averages each key
@@ -77,7 +81,8 @@ def compute_score(
     verl's ``default_compute_score`` (imported only then) and are mapped onto the same keys. Never raises on data:
     a row of ours that cannot be graded (unknown task type, no labels, ground truth outside the labels) scores
     all zeros (its group then carries no gradient) and logs one warning per data source and reason. Invalid
-    ``kwargs`` raise ``ValueError`` at the first call.
+    ``kwargs`` raise ``ValueError`` at the first call. An internal error (a bug) also scores 0 with its
+    traceback logged, unless ``VERL_MED_REWARD_STRICT=1`` (``strict_mode``, set by the test suite) re-raises it.
     """
     cfg = reward_config(kwargs)
     info = TaskInfo.from_extra_info(extra_info)
@@ -88,6 +93,8 @@ def compute_score(
     except UngradableRow as err:
         _warn_once(data_source, str(err))
     except Exception as err:  # a bug must not kill a training run; the log says where
+        if strict_mode():
+            raise
         _warn_once(data_source, f"internal error {type(err).__name__}: {err}", exc_info=True)
     return _result(0.0, 0.0, 0.0, "")
 
@@ -111,6 +118,11 @@ def _score(text: str, ground_truth: Any, info: TaskInfo, cfg: RewardConfig) -> d
     score = cfg.format_weight * fmt + cfg.acc_weight * task.task_term + cfg.recite_delta * recite
     think_len = float(len(tokenize(parsed.think, cfg.recite_max_tokens)))
     return _result(score, task.acc, fmt, parsed.pred, task, recite, think_len)
+
+
+def strict_mode() -> bool:
+    """Whether internal scorer errors propagate (``VERL_MED_REWARD_STRICT=1``); read per error, never per call."""
+    return os.environ.get(STRICT_ENV, "") == "1"
 
 
 def _result(
@@ -143,23 +155,35 @@ def _verl_default(
 ) -> dict[str, float | str]:
     """verl's own scorer for rows we do not own (e.g. geo3k in a mixed run), mapped onto ``SCORE_KEYS``.
 
-    A scalar result is both ``score`` and ``acc`` (verl's own convention for scalar rewards)."""
+    A failure inside verl (an unknown data source raises NotImplementedError) scores 0 in every mode: it is not
+    our code. A result we cannot map scores 0 too, or raises in strict mode (``strict_mode``)."""
     try:
         from verl.utils.reward_score import default_compute_score
 
         verl_kwargs = {k: v for k, v in kwargs.items() if k in VERL_CALL_KWARGS}
         result = default_compute_score(data_source, solution_str, ground_truth, extra_info, **verl_kwargs)
-        if isinstance(result, Mapping):
-            score = float(result["score"])
-            acc = float(result.get("acc", score))
-            fmt = float(result.get("format", 0.0))
-            pred = result.get("pred")
-            return _result(score, acc, fmt, pred if isinstance(pred, str) else "")
-        score = float(result)
-        return _result(score, score, 0.0, "")
-    except Exception as err:  # unknown data source (NotImplementedError) or a scorer failure
+    except Exception as err:  # unknown data source (NotImplementedError) or a failure inside verl's scorer
         _warn_once(data_source, f"verl default_compute_score failed: {type(err).__name__}: {err}")
         return _result(0.0, 0.0, 0.0, "")
+    try:
+        return _verl_result(result)
+    except Exception as err:
+        if strict_mode():
+            raise
+        _warn_once(data_source, f"verl default_compute_score returned {type(result).__name__}: {type(err).__name__}")
+        return _result(0.0, 0.0, 0.0, "")
+
+
+def _verl_result(result: Any) -> dict[str, float | str]:
+    """verl's result on our keys: a scalar is both ``score`` and ``acc`` (verl's convention for scalar rewards)."""
+    if isinstance(result, Mapping):
+        score = float(result["score"])
+        acc = float(result.get("acc", score))
+        fmt = float(result.get("format", 0.0))
+        pred = result.get("pred")
+        return _result(score, acc, fmt, pred if isinstance(pred, str) else "")
+    score = float(result)
+    return _result(score, score, 0.0, "")
 
 
 def _warn_once(data_source: Any, reason: str, exc_info: bool = False) -> None:

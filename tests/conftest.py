@@ -15,6 +15,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Reward scorers re-raise internal errors instead of scoring 0 (reward_fns.composite.strict_mode): a crash the
+# training catch-all would swallow fails the test that caused it.
+os.environ.setdefault("VERL_MED_REWARD_STRICT", "1")
 
 from fixtures_data import synthetic_images, write_fake_medmnist_npz  # noqa: E402
 from fixtures_memo import memoized  # noqa: E402

@@ -59,13 +59,45 @@ def test_ungradable_row_scores_zero_with_one_warning(caplog):
 
 
 def test_internal_error_is_logged_with_traceback_not_raised(caplog, monkeypatch):
+    """Training (strict mode off): a bug scores 0 and logs its traceback."""
+
     def broken(*args, **kwargs):
         raise ZeroDivisionError("bug")
 
+    monkeypatch.delenv(reward_fns.composite.STRICT_ENV, raising=False)
     monkeypatch.setattr(reward_fns.composite, "score_task", broken)
     with caplog.at_level(logging.WARNING, logger="reward_fns.composite"):
         result = compute_score("verl_med/dermamnist", respond("melanoma"), "melanoma", derma())
     assert result["score"] == 0.0 and "ZeroDivisionError" in caplog.text and "Traceback" in caplog.text
+
+
+def test_strict_mode_raises_internal_errors_but_not_ungradable_rows(monkeypatch):
+    """Under the test suite (``VERL_MED_REWARD_STRICT=1``, tests/conftest.py) a crash inside a scorer fails the
+    test instead of passing as a zero reward; a row that cannot be graded, or a data source verl does not know,
+    is data and still scores 0. Mutant checked: ``if strict_mode(): raise`` removed (this test then passes a 0)."""
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("bug")
+
+    monkeypatch.setenv("VERL_MED_REWARD_STRICT", "1")  # the documented name (docs/rewards.md, tests/conftest.py)
+    info = derma()
+    info["labels"] = []
+    assert compute_score("verl_med/broken", respond("melanoma"), "melanoma", info)["score"] == 0.0
+    assert compute_score("someone/else", "text", "x", None)["score"] == 0.0
+    monkeypatch.setattr(reward_fns.composite, "score_task", broken)
+    with pytest.raises(ZeroDivisionError, match="bug"):
+        compute_score("verl_med/dermamnist", respond("melanoma"), "melanoma", derma())
+
+
+def test_strict_mode_raises_when_verls_result_cannot_be_mapped(monkeypatch):
+    """A verl scorer returning a dict without "score" is a bug of the mapping: raised in strict mode, 0 else."""
+    import verl.utils.reward_score
+
+    monkeypatch.setattr(verl.utils.reward_score, "default_compute_score", lambda *a, **k: {"acc": 1.0})
+    with pytest.raises(KeyError):
+        compute_score("math_dapo", "Answer: 1", "1", None)
+    monkeypatch.setenv(reward_fns.composite.STRICT_ENV, "0")
+    assert compute_score("math_dapo", "Answer: 1", "1", None)["score"] == 0.0
 
 
 def test_weights_scale_each_term():
