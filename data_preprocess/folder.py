@@ -35,6 +35,7 @@ from . import validate
 from .cli import ImageOptions, PromptOptions, SplitOptions, SubsetOptions, add_output_args, option_keywords, run_cli
 from .common import SPLITS, ConversionError, atomic_outputs, encode_png
 from .knowledge import TaskCard, label_index, load_card, task_spec
+from .release_paths import ReleaseRoot
 from .schema import arrow_schema
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -105,6 +106,7 @@ def read_csv(
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise ConversionError(f"{path}: not a readable CSV: {err}") from err
+    release = ReleaseRoot(image_root)  # a cell never reaches outside the image folder (release_paths)
     samples = []
     for line, row in enumerate(rows, start=2):
         where = f"{path}:{line}: field '{label_column}'"
@@ -125,9 +127,9 @@ def read_csv(
                     f"{path}:{line}: field '{group_column}': empty group id (every row needs one, "
                     "or a patient's images could straddle splits)"
                 )
-        samples.append(
-            Sample(image=image_root / (row.get(image_column) or "").strip(), label=label, split=split, group=group)
-        )
+        cell = (row.get(image_column) or "").strip()
+        image = release.resolve_given(image_root, cell, f"{path}:{line}: field '{image_column}'")
+        samples.append(Sample(image=image, label=label, split=split, group=group))
     return samples
 
 

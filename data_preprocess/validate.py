@@ -60,6 +60,14 @@ def image_side(text: str) -> int:
     return value
 
 
+def positive_int(text: str) -> int:
+    """A count >= 1 (size limits)."""
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: expected an integer >= 1")
+    return value
+
+
 def fraction(text: str) -> float:
     """``--val_fraction``/``--test_fraction``: a finite number in [0, 1) (``nan`` passed every comparison)."""
     try:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
 import string
-import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -25,6 +25,7 @@ from reward_fns.task_type import TaskType
 
 from ..common import QWEN_VL_FACTOR, ConversionError, encode_png, fit_size, open_image, resize
 from ..prompts import _tidy, answer_formats, load_template, render_options
+from ..release_paths import ReleaseRoot, ZipReader, clean_relative, is_zip, read_regular_file, safe_member_name
 from ..schema import make_extra_info, make_row
 
 YES_NO = ("yes", "no")
@@ -98,39 +99,43 @@ def letter_index(letter: str, n_options: int, where: str, key: str) -> int:
 class ImageStore:
     """Finds a benchmark's image by its released relative path in an unpacked folder or in the released zip,
     whatever folder the archive or the user put above it (``imgs/x/source.jpg`` is found as ``Slake/imgs/x/...``
-    and ``x/source.jpg``). Zip members are read one at a time: the archive is never unpacked."""
+    and ``x/source.jpg``). Zip members are read one at a time: the archive is never unpacked. Every name goes
+    through ``release_paths``: inside ``release`` (default: the folder holding all ``roots``) or refused, zip
+    members under the size caps."""
 
-    def __init__(self, roots: Sequence[Path]):
-        self.roots = [Path(r) for r in roots if Path(r).exists()]
-        self._zips: list[tuple[zipfile.ZipFile, dict[str, str]]] = []
+    def __init__(self, roots: Sequence[Path], release: Path | None = None):
+        given = [Path(r) for r in roots]
+        self.release = ReleaseRoot(release or Path(os.path.commonpath([str(r.absolute()) for r in given])))
+        self.roots = [r for r in given if r.exists()]
+        self._zips: list[tuple[ZipReader, dict[str, str]]] = []
         for root in self.roots:
-            if root.is_file() and zipfile.is_zipfile(root):
-                archive = zipfile.ZipFile(root)
+            if is_zip(root) and self.release.inside(root):
+                archive = ZipReader(root)
                 index: dict[str, str] = {}
-                for name in sorted(archive.namelist()):
-                    if name.endswith("/"):
+                for name in sorted(archive.names()):
+                    clean = safe_member_name(name)
+                    if name.endswith("/") or clean is None:
                         continue
-                    parts = PurePosixPath(name).parts
+                    parts = clean.parts
                     for k in range(len(parts)):  # every path suffix -> member (first in sorted order wins)
                         index.setdefault("/".join(parts[k:]), name)
                 self._zips.append((archive, index))
 
     def loader(self, relative: str, where: str) -> Callable[[], bytes]:
-        """A function reading the image's bytes; a missing image fails now, naming the record and the path."""
-        rel = str(PurePosixPath(relative.replace("\\", "/").lstrip("./")))
+        """A function reading the image's bytes; a missing image fails now, naming the record and the path; a
+        path leaving the release fails the same way whether or not its target exists."""
+        parts = clean_relative(relative, where).parts
         for root in self.roots:
             if root.is_dir():
-                parts = PurePosixPath(rel).parts
                 for k in range(len(parts)):
-                    path = root.joinpath(*parts[k:])
+                    path = self.release.resolve(root, PurePosixPath(*parts[k:]), where)
                     if path.is_file():
-                        return path.read_bytes
+                        return partial(read_regular_file, path, f"{where}: image {relative!r}")
         for archive, index in self._zips:
-            parts = PurePosixPath(rel).parts
             for k in range(len(parts)):
                 member = index.get("/".join(parts[k:]))
                 if member is not None:
-                    return partial(archive.read, member)
+                    return partial(archive.read, member, where)
         looked = ", ".join(str(r) for r in self.roots) or "no image folder or zip found"
         raise ConversionError(f"{where}: image {relative!r} not found (looked in: {looked})")
 

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from .. import validate
 from ..common import ConversionError, split_indices
+from ..release_paths import ZipReader
 from .core import ImageStore, VQAItem, require
 from .registry import SplitItems, register
 
@@ -59,11 +60,17 @@ def qa_files(source: Path, folder: str) -> list[tuple[str, Callable[[], str]]]:
         )
 
     def read(name: str) -> str:
-        with zipfile.ZipFile(source) as archive:
-            try:
-                return archive.read(name).decode("utf-8-sig")
-            except UnicodeDecodeError as err:
-                raise ConversionError(f"{source}: {name}: not UTF-8 text ({err.reason})") from None
+        archive = ZipReader(source)
+        try:
+            data = archive.read(name, str(source))
+        finally:
+            archive.close()
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise ConversionError(
+                f"{source}: {name}: not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start})"
+            ) from None
 
     return [(f"{source}: {n}", partial(read, n)) for n in names]
 

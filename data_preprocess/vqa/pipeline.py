@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from ..cli import PromptOptions, option_keywords
 from ..common import ConversionError, atomic_outputs
+from ..release_paths import ZipLimits, using_zip_limits
 from ..schema import arrow_schema
 from .core import RowFactory, normalise_split
 from .registry import get_benchmark, open_reader
@@ -28,6 +29,7 @@ def convert(
     prompt: PromptOptions = PromptOptions(),
     max_side: int = 448,
     progress: bool = True,
+    zip_limits: ZipLimits | None = None,
     **options: Any,
 ) -> dict[str, Path]:
     """Convert one benchmark's public release to verl parquet (``python -m data_preprocess.vqa``).
@@ -47,6 +49,9 @@ def convert(
             Longest stored image side (multiples of 28 px; 0 keeps the size).
         progress (`bool`, *optional*, defaults to `True`):
             Show a progress bar per split.
+        zip_limits (`ZipLimits`, *optional*):
+            Uncompressed-size caps of the zip members read (``release_paths.ZipLimits``; defaults fit every
+            release).
         **options:
             Benchmark-specific reader options (OmniMedVQA's study splits).
 
@@ -82,6 +87,7 @@ def convert(
     factory = RowFactory(spec.name, template=prompt.template, max_side=max_side, system_prompt=prompt.system_prompt)
     output_dir = Path(output_dir).expanduser()
     with ExitStack() as stack:
+        stack.enter_context(using_zip_limits(zip_limits))
         available = open_reader(spec, Path(input_path).expanduser(), stack, **options)
         wanted = [normalise_split(s) for s in splits] if splits else list(available)
         missing = [s for s in wanted if s not in available]
