@@ -47,8 +47,8 @@ def zip_limits() -> ZipLimits:
 
 @contextmanager
 def using_zip_limits(limits: ZipLimits | None) -> Iterator[None]:
-    """Read zips with ``limits`` inside the block (``None``: the defaults)."""
-    token = _LIMITS.set(limits or ZipLimits())
+    """Read zips with ``limits`` inside the block (``None``: the limits already in force)."""
+    token = _LIMITS.set(limits or _LIMITS.get())
     try:
         yield
     finally:
