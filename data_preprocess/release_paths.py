@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .errors import ConversionError
+from .errors import excerpt as _short
 
 OUTSIDE = "outside the dataset folder"
 _CHUNK = 1 << 20
@@ -78,12 +79,6 @@ def clean_relative(name: str, where: str) -> PurePosixPath:
     if not parts:
         raise ConversionError(f"{where}: image path {_short(name)} names no file")
     return PurePosixPath(*parts)
-
-
-def _short(value: object, limit: int = 80) -> str:
-    """``repr`` of a value cut to ``limit`` characters: error lines stay short whatever a release holds."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
 
 
 class ReleaseRoot:

@@ -34,6 +34,13 @@ RED, GREEN = (255, 0, 0), (0, 255, 0)  # outside the release, inside it: a red p
 OMNI = {"split_by": "random", "test_fraction": 0.5}
 
 
+def _deflated(name: str) -> zipfile.ZipInfo:
+    """A member header for streamed writing, deflated (``ZipInfo`` defaults to stored)."""
+    info = zipfile.ZipInfo(name)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
 def solid_png(colour: tuple[int, int, int], size: int = 28) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (size, size), colour).save(buf, format="PNG")
@@ -203,7 +210,7 @@ def test_csv_and_coco_image_paths_stay_inside_the_image_root(tmp_path):
 
 
 def _zeros_member(zf: zipfile.ZipFile, name: str, size: int) -> None:
-    with zf.open(zipfile.ZipInfo(name), "w") as handle:
+    with zf.open(_deflated(name), "w") as handle:
         chunk = bytes(1 << 20)
         for _ in range(size >> 20):
             handle.write(chunk)

@@ -225,6 +225,7 @@ class RowFactory:
         return self._knowledge[modality]
 
     def row(self, item: VQAItem, split: str, index: int) -> dict[str, Any]:
+        check_no_placeholder(item)
         task_type, ground_truth, labels = task_of(item)
         if len(item.options) > len(string.ascii_uppercase):
             raise ConversionError(f"{item.where}: {len(item.options)} options, at most 26 can be lettered")
@@ -256,6 +257,16 @@ class RowFactory:
             extra_info=extra_info,
             system_prompt=self.system_prompt,
         )
+
+
+def check_no_placeholder(item: VQAItem) -> None:
+    """Refuse a question or option holding ``<image>``: verl would count it as one more image than the row has."""
+    for field_name, text in (("question", item.question), *((f"options[{i}]", o) for i, o in enumerate(item.options))):
+        if "<image>" in text:
+            raise ConversionError(
+                f"{item.where}: field '{field_name}': contains the image placeholder '<image>' (verl would look for "
+                "one more image than the question has)"
+            )
 
 
 # --- small helpers the readers share -------------------------------------------------------------------------------

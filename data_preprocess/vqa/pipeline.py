@@ -99,9 +99,8 @@ def convert(
         with atomic_outputs(output_dir) as outputs:
             for split in dict.fromkeys(wanted):
                 sink = outputs.open(f"{split}.parquet", arrow_schema())
-                bar = tqdm(desc=f"{spec.name} {split}", unit="q", disable=not progress)
-                for index, item in enumerate(available[split]()):
-                    sink.write(factory.row(item, split, index))
-                    bar.update()
-                bar.close()
+                with tqdm(desc=f"{spec.name} {split}", unit="q", disable=not progress) as bar:
+                    for index, item in enumerate(available[split]()):
+                        sink.write(factory.row(item, split, index))
+                        bar.update()
     return {f"{s}.parquet": output_dir / f"{s}.parquet" for s in dict.fromkeys(wanted)}
