@@ -168,7 +168,8 @@ class ZipReader:
         except zipfile.BadZipFile as err:
             raise ConversionError(f"{label}: corrupt ({err})") from None
         except RuntimeError as err:  # zipfile: "File ... is encrypted, password required for extraction"
-            raise ConversionError(f"{label}: cannot be read ({_short(str(err), 120)})") from None
+            what = "is encrypted (password required)" if "encrypted" in str(err) else f"cannot be read ({err})"
+            raise ConversionError(f"{label}: {what[:200]}") from None
         except (OSError, EOFError, NotImplementedError, ValueError) as err:
             raise ConversionError(f"{label}: cannot be read ({type(err).__name__}: {_short(str(err), 120)})") from None
         self.inflated += size

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from .atomic import write_text_atomic
-from .errors import ERROR_PREFIX, USER_ERROR_EXIT, ConversionError, UserError, excerpt
+from .errors import ERROR_PREFIX, USER_ERROR_EXIT, ConversionError, UserError
 
 # Longest stored side a converter accepts (--image_size, --max_side). Qwen2.5-VL's default max_pixels is about
 # 3584 x 3584; larger images are only resized down again, and --image_size 50000 ran for minutes.
@@ -226,7 +226,7 @@ class _NoAliasLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
-                None, None, f"alias *{excerpt(event.anchor, 40)} refused (write the value out)", event.start_mark
+                None, None, f"alias *{str(event.anchor)[:40]} refused (write the value out)", event.start_mark
             )
         return super().compose_node(parent, index)
 

@@ -33,7 +33,8 @@ def items(path: Path, images: ImageStore) -> Iterator[VQAItem]:
         except UnicodeDecodeError:
             raise validate.not_utf8(path, "PMC-VQA CSV") from None
         except csv.Error as err:  # "field larger than field limit", NUL bytes, a broken quote
-            raise ConversionError(f"{path}: row {reader.line_num}: not a readable CSV row ({err})") from None
+            # the failing row starts after the last line read
+            raise ConversionError(f"{path}: row {reader.line_num + 1}: not a readable CSV row ({err})") from None
 
 
 def _rows(path: Path, reader: csv.DictReader, images: ImageStore) -> Iterator[VQAItem]:
