@@ -18,6 +18,16 @@ class ConversionError(UserError):
     """Bad input; the message names the file and the field at fault."""
 
 
+class DroppedRow(ConversionError):
+    """One record that cannot become a usable row (it could never be graded, or the model could never see it).
+    Converters that stream many records count it and go on (a summary line per reason at the end and in the
+    output's ``manifest.json``); the others report it as any ``ConversionError``."""
+
+    def __init__(self, where: str, reason: str):
+        super().__init__(f"{where}: {reason}")
+        self.where, self.reason = where, reason
+
+
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 2, 60, 60
 _REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = _REPR.maxset = 4

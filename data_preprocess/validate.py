@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from .atomic import write_text_atomic
-from .errors import ERROR_PREFIX, USER_ERROR_EXIT, ConversionError, UserError
+from .errors import ERROR_PREFIX, USER_ERROR_EXIT, ConversionError, DroppedRow, UserError
 
 # Longest stored side a converter accepts (--image_size, --max_side). Qwen2.5-VL's default max_pixels is about
 # 3584 x 3584; larger images are only resized down again, and --image_size 50000 ran for minutes.
@@ -142,7 +142,7 @@ def write_output_text(path: Path, text: str, option: str) -> None:
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
 
 
-def remove_stale_temp_files(output_dir: Path, suffixes: Sequence[str] = (".parquet",)) -> list[Path]:
+def remove_stale_temp_files(output_dir: Path, suffixes: Sequence[str] = (".parquet", ".json")) -> list[Path]:
     """Delete the hidden ``.<name>.<pid>.tmp`` files an earlier run of a converter left behind when it was killed
     (SIGKILL, power loss); files of a process that is still running are kept. ``suffixes``: the kinds of file the
     calling tool writes (a converter parquet; the evaluation its report files)."""
@@ -174,10 +174,18 @@ def _alive(pid: int) -> bool:
 # --- source data -----------------------------------------------------------------------------------------------
 
 
+# Qwen-VL's processor (qwen_vl_utils.smart_resize) refuses images whose long side is over 200 times the short one;
+# resizing them to multiples of 28 px would squash a 20000x1 strip to 448x28, a picture of nothing.
+MAX_ASPECT_RATIO = 200
+
+
 def check_image_size(size: tuple[int, int], where: str) -> None:
-    """Width and height of a decoded image or an array: both at least 1 (0x0 images encode to nothing usable)."""
+    """Width and height of a decoded image or an array: both at least 1 (0x0 images encode to nothing usable),
+    and an aspect ratio Qwen-VL accepts (``MAX_ASPECT_RATIO``; a ``DroppedRow``: streaming converters skip it)."""
     if len(size) != 2 or min(size) < 1:
         raise ConversionError(f"{where}: image of size {size[0]}x{size[1]}: expected at least 1x1 pixels")
+    if max(size) > MAX_ASPECT_RATIO * min(size):
+        raise DroppedRow(where, f"aspect ratio over {MAX_ASPECT_RATIO} (Qwen-VL refuses it)")
 
 
 def first_bad_utf8(path: Path) -> str:

@@ -21,12 +21,15 @@ from typing import Any
 
 from PIL import Image
 
+from reward_fns import compute_score
+from reward_fns.reference import reference_response
 from reward_fns.task_type import TaskType
 
 from ..common import QWEN_VL_FACTOR, ConversionError, encode_png, fit_size, open_image, resize
+from ..errors import DroppedRow
 from ..prompts import _tidy, answer_formats, load_template, render_options
 from ..release_paths import ReleaseRoot, ZipReader, clean_relative, is_zip, read_regular_file, safe_member_name
-from ..schema import make_extra_info, make_row
+from ..schema import data_source_for, make_extra_info, make_row
 
 YES_NO = ("yes", "no")
 # HF split names -> the converters' split names (train / val / test, as MedMNIST writes them).
@@ -148,6 +151,8 @@ def decode_image(data: bytes, where: str, max_side: int) -> Image.Image:
     """Decode (with the converters' decompression-bomb guard) and fit to ``max_side`` in multiples of 28 px."""
     try:
         image = open_image(io.BytesIO(data))
+    except DroppedRow as drop:
+        raise DroppedRow(where, f"image: {drop.reason}") from None
     except ConversionError as err:
         raise ConversionError(f"{where}: image: {str(err).split('image: ', 1)[-1]}") from None
     return resize(image, fit_size(*image.size, max_side))
@@ -225,7 +230,9 @@ class RowFactory:
         return self._knowledge[modality]
 
     def row(self, item: VQAItem, split: str, index: int) -> dict[str, Any]:
+        """The verl row of ``item``; a ``DroppedRow`` when it could never be graded (``check_gradable``)."""
         check_no_placeholder(item)
+        check_options(item)
         task_type, ground_truth, labels = task_of(item)
         if len(item.options) > len(string.ascii_uppercase):
             raise ConversionError(f"{item.where}: {len(item.options)} options, at most 26 can be lettered")
@@ -249,6 +256,7 @@ class RowFactory:
             question_type=item.question_type,
             answer=item.answer,
         )
+        check_gradable(item.where, data_source_for(self.benchmark), ground_truth, extra_info)
         return make_row(
             dataset=self.benchmark,
             prompt_text=text,
@@ -267,6 +275,37 @@ def check_no_placeholder(item: VQAItem) -> None:
                 f"{item.where}: field '{field_name}': contains the image placeholder '<image>' (verl would look for "
                 "one more image than the question has)"
             )
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A record a reader skips, with the reason: the conversion counts it per reason and reports it."""
+
+    where: str
+    reason: str
+
+
+def check_options(item: VQAItem) -> None:
+    """An option list the reward can tell apart: no empty option, no two options of the same text (the answer
+    "liver" would name both, so every rollout on the row scores 0)."""
+    seen: dict[str, int] = {}
+    for i, text in enumerate(item.options):
+        key = " ".join(text.split()).casefold()
+        if not key:
+            raise DroppedRow(item.where, f"option {string.ascii_uppercase[i % 26]} is empty")
+        if key in seen:
+            first = string.ascii_uppercase[seen[key] % 26]
+            raise DroppedRow(item.where, f"options {first} and {string.ascii_uppercase[i % 26]} have the same text")
+        seen[key] = i
+
+
+def check_gradable(where: str, data_source: str, ground_truth: str, extra_info: dict[str, Any]) -> None:
+    """Refuse a row the reward could never grade, judged by the reward itself: its reference answer
+    (``reward_fns.reference.reference_response``, what a perfect model says) must score acc = 1 under
+    ``reward_fns.compute_score`` (an open answer of "-" or over 256 tokens, an answer "nan" never can)."""
+    result = compute_score(data_source, reference_response(ground_truth, extra_info), ground_truth, extra_info)
+    if float(result.get("acc", 0.0)) < 1.0:
+        raise DroppedRow(where, "the reward cannot grade its reference answer (acc < 1)")
 
 
 # --- small helpers the readers share -------------------------------------------------------------------------------
@@ -289,11 +328,11 @@ def strip_choice_prefix(text: str, letter: str) -> str:
 def split_files(
     folder: Path,
     names: Sequence[str],
-    items: Callable[[Path, ImageStore], Iterable[VQAItem]],
+    items: Callable[[Path, ImageStore], Iterable[VQAItem | Drop]],
     image_roots: Sequence[Path],
     stack: ExitStack,
     missing: str,
-) -> dict[str, Callable[[], Iterable[VQAItem]]]:
+) -> dict[str, Callable[[], Iterable[VQAItem | Drop]]]:
     """A reader's result for a release of one file per split: per split (the file's stem, ``normalise_split``),
     the items of each file of ``names`` in ``folder``, their images looked up under ``image_roots`` (closed with
     ``stack``). ``missing``: the error when none of the files is there."""

@@ -4,6 +4,9 @@ error or interrupt, byte-identical files on rerun."""
 
 from __future__ import annotations
 
+import json
+import re
+import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -13,9 +16,10 @@ from tqdm import tqdm
 
 from ..cli import PromptOptions, option_keywords
 from ..common import ConversionError, atomic_outputs
+from ..errors import DroppedRow
 from ..release_paths import ZipLimits, using_zip_limits
 from ..schema import arrow_schema
-from .core import RowFactory, normalise_split
+from .core import Drop, RowFactory, normalise_split
 from .registry import get_benchmark, open_reader
 
 
@@ -96,11 +100,77 @@ def convert(
                 f"--split {','.join(missing)}: {input_path} has no such split for {spec.name} "
                 f"(it has: {', '.join(available) or 'none'})"
             )
+        drops = Drops()
         with atomic_outputs(output_dir) as outputs:
+            rows: dict[str, int] = {}
             for split in dict.fromkeys(wanted):
                 sink = outputs.open(f"{split}.parquet", arrow_schema())
                 with tqdm(desc=f"{spec.name} {split}", unit="q", disable=not progress) as bar:
-                    for index, item in enumerate(available[split]()):
-                        sink.write(factory.row(item, split, index))
+                    for item in available[split]():
                         bar.update()
+                        if isinstance(item, Drop):
+                            drops.add(split, item.where, item.reason)
+                            continue
+                        try:
+                            row = factory.row(item, split, sink.rows)
+                        except DroppedRow as drop:
+                            drops.add(split, drop.where, drop.reason)
+                            continue
+                        sink.write(row)
+                rows[split] = sink.rows
+            outputs.add_text(MANIFEST, manifest(spec.name, Path(input_path), rows, drops))
+        drops.report(spec.name)
     return {f"{s}.parquet": output_dir / f"{s}.parquet" for s in dict.fromkeys(wanted)}
+
+
+MANIFEST = "manifest.json"
+
+
+class Drops:
+    """Records left out of a conversion, per split and reason, with the first few ``where`` of each."""
+
+    EXAMPLES = 3
+
+    def __init__(self) -> None:
+        self.by_reason: dict[tuple[str, str], list[str]] = {}
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def add(self, split: str, where: str, reason: str) -> None:
+        key = (split, _reason_kind(reason))
+        self.counts[key] = self.counts.get(key, 0) + 1
+        examples = self.by_reason.setdefault(key, [])
+        if len(examples) < self.EXAMPLES:
+            examples.append(f"{where}: {reason}")
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for (split, reason), count in sorted(self.counts.items()):
+            out.setdefault(split, {})[reason] = {"count": count, "examples": self.by_reason[(split, reason)]}
+        return out
+
+    def report(self, benchmark: str) -> None:
+        """One line per split and reason on stderr, after the conversion."""
+        for (split, reason), count in sorted(self.counts.items()):
+            print(
+                f"verl-med: {benchmark} {split}: dropped {count} record(s): {reason} "
+                f"(e.g. {self.by_reason[(split, reason)][0]}; all in {MANIFEST})",
+                file=sys.stderr,
+            )
+
+
+def _reason_kind(reason: str) -> str:
+    """A reason without its record-specific details (letters, values), so drops group: "options B and D have
+    the same text" -> "options have the same text"."""
+    return re.sub(r"\b(option|options) [A-Z](?: and [A-Z])?\b", r"\1", reason)
+
+
+def manifest(benchmark: str, source: Path, rows: dict[str, int], drops: Drops) -> str:
+    """``manifest.json`` of an output folder: what was converted, the rows per split, and every drop reason."""
+    return (
+        json.dumps(
+            {"benchmark": benchmark, "input": str(source), "rows": rows, "dropped": drops.as_dict()},
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
