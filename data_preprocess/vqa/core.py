@@ -49,6 +49,15 @@ class VQAItem:
     modality: str = ""
     organ: str = ""
     question_type: str = ""
+    group: str = ""  # records of one group never straddle splits (a reader's random split)
+
+
+def item_or_drop(build: Callable[[], VQAItem]) -> VQAItem | Drop:
+    """``build()``, or the ``Drop`` it raised: a reader yields it and goes on with the next record."""
+    try:
+        return build()
+    except DroppedRow as drop:
+        return Drop(drop.where, drop.reason)
 
 
 def normalise_split(name: str) -> str:
@@ -80,6 +89,8 @@ def require(record: Mapping[str, Any], key: str, where: str, *, allow_empty: boo
     value = record[key]
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ConversionError(f"{where}: field '{key}': expected text, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):  # JSON NaN/Infinity: str() would make "nan" an answer
+        raise DroppedRow(where, f"field '{key}' is {value} (not a value)")
     text = str(value).strip()
     if not text and not allow_empty:
         raise ConversionError(f"{where}: field '{key}' is empty")

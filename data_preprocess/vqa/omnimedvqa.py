@@ -12,6 +12,7 @@ every other group); ``split_by="random"`` (default) is a seeded split stratified
 
 from __future__ import annotations
 
+import re
 import zipfile
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -26,7 +27,7 @@ from .registry import SplitItems, register
 
 CARD = "https://huggingface.co/datasets/foreverbeliever/OmniMedVQA"
 ACCESS_FOLDERS = {"open": ("Open-access",), "all": ("Open-access", "Restricted-access")}
-OPTION_KEYS = ("option_A", "option_B", "option_C", "option_D", "option_E")
+_OPTION_KEY = re.compile(r"option_[A-Z]")
 SPLIT_BY = ("random", "modality", "question_type")
 STUDY_OPTIONS = ("split_by", "train_groups", "test_groups", "test_fraction", "val_fraction", "seed", "access")
 
@@ -100,11 +101,24 @@ def read_items(source: Path, access: str, images: ImageStore) -> list[VQAItem]:
     return out
 
 
+def option_keys(record: object) -> list[str]:
+    """Every non-empty ``option_<letter>`` of a record in letter order (the release has up to E; a record with
+    ``option_F`` keeps it rather than losing it without a word).
+
+    >>> option_keys({"option_B": "b", "option_A": "a", "option_F": "f", "option_C": ""})
+    ['option_A', 'option_B', 'option_F']
+    """
+    if not isinstance(record, dict):
+        return []
+    keys = [k for k, v in record.items() if isinstance(k, str) and _OPTION_KEY.fullmatch(k) and v not in (None, "")]
+    return sorted(keys)
+
+
 def item(record: dict, where: str, images: ImageStore) -> VQAItem:
-    options = [
-        require(record, k, where) for k in OPTION_KEYS if isinstance(record, dict) and record.get(k) not in (None, "")
-    ]
+    options = [require(record, k, where) for k in option_keys(record)]
     answer = require(record, "gt_answer", where)
+    question = require(record, "question", where)
+    image_path = require(record, "image_path", where)
     if len(options) < 2:
         raise ConversionError(f"{where}: field 'option_A'/'option_B': a question needs at least two options")
     matches = [i for i, text in enumerate(options) if text == answer]
@@ -115,13 +129,14 @@ def item(record: dict, where: str, images: ImageStore) -> VQAItem:
         )
     return VQAItem(
         where=where,
-        question=require(record, "question", where),
+        question=question,
         answer=answer,
         options=options,
         correct=matches[0],
-        images=[images.loader(require(record, "image_path", where), where)],
+        images=[images.loader(image_path, where)],
         modality=require(record, "modality_type", where),
         question_type=require(record, "question_type", where),
+        group=f"{image_path}\t{' '.join(question.split()).casefold()}",
     )
 
 
@@ -140,10 +155,7 @@ def study_splits(
     if split_by == "random":
         if train_groups or test_groups:
             raise ConversionError("--train_groups/--test_groups need --split_by modality or question_type")
-        parts = split_indices(
-            len(items), val_fraction, test_fraction, seed, [f"{x.modality}\t{x.question_type}" for x in items]
-        )
-        return {s: [items[i] for i in parts[s]] for s in ("train", "val", "test") if len(parts[s])}
+        return grouped_split(items, val_fraction, test_fraction, seed)
     key = (lambda x: x.modality) if split_by == "modality" else (lambda x: x.question_type)
     present = sorted({key(x) for x in items})
     if not train_groups:
@@ -169,6 +181,23 @@ def study_splits(
             "test": out["test"],
         }
     return {s: v for s, v in out.items() if v}
+
+
+def grouped_split(
+    items: Sequence[VQAItem], val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, list[VQAItem]]:
+    """Seeded random split stratified by modality and question type, by ``VQAItem.group`` (the same question on
+    the same image): duplicates of a question never land in both train and test. Groups are not the question
+    text alone: generic texts ("What modality is used to take this image?") repeat over thousands of images and
+    are no leak."""
+    groups: dict[str, list[int]] = {}
+    for i, x in enumerate(items):
+        groups.setdefault(x.group or f"#{i}", []).append(i)
+    members = list(groups.values())
+    strata = [f"{items[m[0]].modality}\t{items[m[0]].question_type}" for m in members]
+    parts = split_indices(len(members), val_fraction, test_fraction, seed, strata)
+    out = {s: sorted(i for g in parts[s] for i in members[g]) for s in ("train", "val", "test")}
+    return {s: [items[i] for i in out[s]] for s in ("train", "val", "test") if out[s]}
 
 
 @register(
