@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from convert_checks import no_outputs
+from convert_checks import no_outputs, read_rows
 from fixtures_vqa import PMC_HEADER, pmc_row, write_medxpertqa, write_pmc_vqa, write_slake
 
 from data_preprocess import atomic, knowledge, validate
@@ -272,3 +272,182 @@ def test_long_values_are_quoted_as_short_excerpts(tmp_path, capsys):
     card.write_text(text + "\ntitle: [" + ", ".join(["x" * 50] * 10_000) + "]\n")
     code, line = run(knowledge.main, ["validate", "--card", str(card), "--dataset", "bloodmnist"], capsys)
     assert code == 2 and "field 'title': expected a non-empty string" in line and len(line) < 400
+
+
+# --- silent wrong data -> correct handling or a counted, reported drop ---------------------------------------------
+
+
+def _slake_with(root: Path, edits: list[dict]) -> Path:
+    """SLAKE unpacked, train.json's English records updated with ``edits`` (one dict per record, in order)."""
+    write_slake(root, zipped=False)
+    records = [r for r in json.loads((root / "train.json").read_text()) if r["q_lang"] == "en"]
+    for record, edit in zip(records, edits):
+        record.update(edit)
+    (root / "train.json").write_text(json.dumps(records))
+    return root
+
+
+def _manifest(out: Path) -> dict:
+    return json.loads((out / "manifest.json").read_text())
+
+
+def test_nan_and_infinity_answers_are_dropped_and_counted(tmp_path, capsys):
+    """SLAKE ``"answer": NaN`` / ``Infinity`` (JSON constants Python parses): before, stored as the open answer
+    "nan", which the reward credits to a model answering "nan". Mutation: no non-finite check in ``core.require``
+    -> a row with ground truth "nan" is written."""
+    from data_preprocess.vqa import convert
+
+    root = _slake_with(tmp_path / "slake", [{}, {}, {}])
+    text = (root / "train.json").read_text().replace('"answer": "Liver"', '"answer": NaN', 1)
+    text = text.replace('"answer": "Left Lung"', '"answer": Infinity', 1)
+    (root / "train.json").write_text(text)
+    out = tmp_path / "out"
+    convert("slake", root, out, progress=False)
+    truths = [r["reward_model"]["ground_truth"] for r in read_rows(out / "train.parquet")]
+    assert truths == ["yes"]
+    dropped = _manifest(out)["dropped"]["train"]
+    assert dropped["field 'answer' is nan (not a value)"]["count"] == 1
+    assert dropped["field 'answer' is inf (not a value)"]["count"] == 1
+    err = capsys.readouterr().err
+    assert "verl-med: slake train: dropped 1 record(s): field 'answer' is nan (not a value)" in err
+
+
+@pytest.mark.parametrize("answer", ["—", " ".join(["word"] * 300)])
+def test_open_answers_the_reward_cannot_grade_are_dropped(tmp_path, answer):
+    """An open answer of "—" (no token) or over 256 tokens: every rollout would score 0. Refused by the reward
+    itself (its reference answer scores acc < 1). Mutation: no ``check_gradable`` in ``RowFactory.row`` -> the
+    row is written."""
+    from data_preprocess.vqa import convert
+
+    root = _slake_with(tmp_path / "slake", [{}, {}, {"answer": answer}])
+    convert("slake", root, tmp_path / "out", progress=False)
+    assert len(read_rows(tmp_path / "out" / "train.parquet")) == 2
+    dropped = _manifest(tmp_path / "out")["dropped"]["train"]
+    assert dropped["the reward cannot grade its reference answer (acc < 1)"]["count"] == 1
+
+
+def test_empty_and_duplicate_options_are_dropped_with_their_reason(tmp_path):
+    """PMC-VQA ``Choice C`` = "C:" (empty once the letter is stripped) and MedXpertQA options B and D with the
+    same text. Mutation: no ``check_options`` -> the PMC row is written with an empty option C."""
+    from data_preprocess.vqa import convert
+
+    root = write_pmc_vqa(tmp_path / "pmc")
+    rows = list(csv.reader((root / "train.csv").open(newline="", encoding="utf-8")))
+    rows[1][5] = "C:"
+    with (root / "train.csv").open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    convert("pmc_vqa", root, tmp_path / "out", progress=False)
+    assert len(read_rows(tmp_path / "out" / "train.parquet")) == 1
+    assert _manifest(tmp_path / "out")["dropped"]["train"]["option is empty"]["count"] == 1
+    root = write_medxpertqa(tmp_path / "mx")
+    path = root / "MM" / "test.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    records[0]["options"]["D"] = records[0]["options"]["B"].upper()
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    convert("medxpertqa_mm", root, tmp_path / "out2", progress=False)
+    dropped = _manifest(tmp_path / "out2")["dropped"]["test"]
+    assert dropped["options have the same text"]["examples"] == [f"{path}: line 1: options B and D have the same text"]
+
+
+def test_slake_english_in_any_case_is_kept_and_other_languages_are_counted(tmp_path):
+    """``q_lang "EN"``: before, dropped without a word. Mutation: ``!= LANGUAGE`` without ``casefold`` -> 2 rows."""
+    from data_preprocess.vqa import convert
+
+    root = _slake_with(tmp_path / "slake", [{"q_lang": "EN"}, {"q_lang": "En"}, {}])
+    records = json.loads((root / "train.json").read_text())
+    records.append(dict(records[0], q_lang="zh", question="图片中包含肝脏吗?"))
+    (root / "train.json").write_text(json.dumps(records, ensure_ascii=False))
+    convert("slake", root, tmp_path / "out", progress=False)
+    assert len(read_rows(tmp_path / "out" / "train.parquet")) == 3
+    manifest = _manifest(tmp_path / "out")
+    assert manifest["rows"] == {"train": 3, "val": 1, "test": 1}
+    assert manifest["dropped"]["train"]["q_lang 'zh': only English questions are kept"]["count"] == 1
+
+
+def test_omnimedvqa_option_f_is_kept(tmp_path):
+    """A record with ``option_F`` (the correct one): before, F was dropped without a word and the record refused
+    ("matches 0 of the options"). Mutation: the old ``OPTION_KEYS`` A-E -> refused."""
+    from fixtures_vqa import write_omnimedvqa
+
+    from data_preprocess.vqa import convert
+
+    top = write_omnimedvqa(tmp_path / "omni")
+    path = top / "QA_information" / "Open-access" / "ACRIMA.json"
+    records = json.loads(path.read_text())
+    records[0].update(option_E="drusen", option_F="macular hole", gt_answer="macular hole")
+    path.write_text(json.dumps(records))
+    convert("omnimedvqa", tmp_path / "omni", tmp_path / "out", progress=False, test_fraction=0.5)
+    rows = [r for f in (tmp_path / "out").glob("*.parquet") for r in read_rows(f)]
+    row = next(r for r in rows if r["reward_model"]["ground_truth"] == "macular hole")
+    assert row["extra_info"]["options"][-2:] == ["drusen", "macular hole"]
+
+
+def test_omnimedvqa_random_split_keeps_a_question_and_its_duplicates_together(tmp_path):
+    """Every record repeated (same question on the same image, as in the release's overlapping subsets): before,
+    the seeded split put copies in train and in test. Mutation: ``split_indices`` over items instead of groups
+    -> a question in both splits for some seed."""
+    from fixtures_vqa import write_omnimedvqa
+
+    from data_preprocess.vqa.core import ImageStore
+    from data_preprocess.vqa.omnimedvqa import read_items, study_splits
+
+    top = write_omnimedvqa(tmp_path / "omni", per_dataset=12)
+    for path in (top / "QA_information" / "Open-access").glob("*.json"):
+        records = json.loads(path.read_text())
+        path.write_text(json.dumps(records + [dict(r, question_id=r["question_id"] + "_copy") for r in records]))
+    items = read_items(top, "open", ImageStore([top, top / "Images"]))
+    for seed in range(5):
+        splits = study_splits(items, "random", None, None, 0.3, 0.1, seed)
+        seen = {s: {x.group for x in v} for s, v in splits.items()}
+        assert not seen["train"] & seen["test"] and not seen.get("val", set()) & seen["test"]
+        assert sum(len(v) for v in splits.values()) == len(items)
+
+
+def test_extreme_aspect_ratio_images_are_dropped_not_squashed(tmp_path):
+    """A 20000x1 figure: before, stored as a 448x28 smear. Qwen-VL's processor refuses aspect ratios over 200;
+    so does the converter (a counted drop). Mutation: no aspect check in ``validate.check_image_size`` -> a
+    448x28 row."""
+    import io
+
+    from PIL import Image
+
+    from data_preprocess.vqa import convert
+
+    root = _slake_with(tmp_path / "slake", [{}, {}, {}])
+    buf = io.BytesIO()
+    Image.new("RGB", (20000, 1), (200, 10, 10)).save(buf, format="JPEG")
+    (root / "imgs" / "xmlab2" / "source.jpg").write_bytes(buf.getvalue())
+    convert("slake", root, tmp_path / "out", splits=["train"], progress=False)
+    assert len(read_rows(tmp_path / "out" / "train.parquet")) == 2
+    dropped = _manifest(tmp_path / "out")["dropped"]["train"]
+    assert dropped["image: aspect ratio over 200 (Qwen-VL refuses it)"]["count"] == 1
+
+
+def test_csv_label_that_starts_like_a_formula_is_refused(tmp_path, capsys):
+    """``=BENIGN``: before, read as "benign" by the spelling equivalence. Mutation: no formula check in
+    ``folder._lookup`` -> converted."""
+    from PIL import Image
+
+    (tmp_path / "img").mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (28, 28)).save(tmp_path / "img" / name)
+    card = tmp_path / "card.yaml"
+    card.write_text(
+        "name: t\nmodality: photo\ntask_type: binary\nquestion: Q?\nlabels: [{name: benign}, {name: malignant}]\n"
+    )
+    (tmp_path / "labels.csv").write_text("image,label\na.png,malignant\nb.png,=BENIGN\n")
+    argv = ["--card", str(card), "--csv", str(tmp_path / "labels.csv"), "--image_root", str(tmp_path / "img")]
+    code, line = run(folder_main, [*argv, "--output_dir", str(tmp_path / "out")], capsys)
+    assert code == 2 and "labels.csv:3: field 'label': '=BENIGN' starts like a spreadsheet formula ('=')" in line
+
+
+def test_sampler_warns_once_that_dataloader_workers_are_not_used():
+    """``data.dataloader_num_workers=4`` with the sampler on: before, forced to 0 without a word. Mutation: no
+    warning -> ``pytest.warns`` fails."""
+    from omegaconf import OmegaConf
+
+    from verl_med_plugin.trainer import warn_ignored_workers
+
+    with pytest.warns(UserWarning, match=r"data\.dataloader_num_workers=4 is not used with med\.sampler\.enable"):
+        assert warn_ignored_workers(OmegaConf.create({"data": {"dataloader_num_workers": 4}}))
+    assert warn_ignored_workers(OmegaConf.create({"data": {"dataloader_num_workers": 0}})) is None
