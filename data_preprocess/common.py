@@ -62,6 +62,8 @@ def open_image(path: Path | str | IO[bytes], max_pixels: int = DEFAULT_MAX_IMAGE
                 if img.mode.startswith(("I", "F")):  # 16-bit / float grey (common in medical PNG and TIFF)
                     return _to_8bit(np.asarray(img, dtype=np.float64))
                 return img.convert("RGB")
+    except ConversionError:  # check_image_size's own verdict (a DroppedRow stays one)
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ConversionError(f"{path}: image: refused as a decompression bomb (limit {max_pixels} pixels): {err}")
     except (OSError, SyntaxError, ValueError) as err:  # UnidentifiedImageError is an OSError
@@ -202,6 +204,7 @@ class AtomicOutputs:
         self._sinks: dict[Path, ParquetSink] = {}
         self._may_be_empty: set[Path] = set()
         self._temp_paths: list[Path] = []  # recorded before the file exists: an interrupt in between leaves nothing
+        self._texts: dict[Path, Path] = {}  # final -> temporary path of add_text files
 
     def open(self, name: str, schema: Any, may_be_empty: bool = False) -> ParquetSink:
         """A sink for ``name``; unless ``may_be_empty``, the run fails if it ends without rows (a useless file)."""
@@ -217,6 +220,13 @@ class AtomicOutputs:
         if may_be_empty:
             self._may_be_empty.add(final)
         return sink
+
+    def add_text(self, name: str, text: str) -> None:
+        """A small text file (``manifest.json``) published with the parquet files, or not at all."""
+        final = self.output_dir / name
+        self._temp_paths.append(temp_sibling(final))
+        self._texts[final] = self._temp_paths[-1]
+        self._temp_paths[-1].write_text(text, encoding="utf-8")
 
     def check_complete(self) -> None:
         """Refuse to publish nothing, or an empty file nobody asked for (empty split, all rows filtered out)."""
@@ -236,6 +246,8 @@ class AtomicOutputs:
     def publish(self) -> None:
         for final, sink in self._sinks.items():
             os.replace(sink.path, final)
+        for final, temp in self._texts.items():
+            os.replace(temp, final)
 
     def discard(self) -> None:
         try:

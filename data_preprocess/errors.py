@@ -3,6 +3,8 @@ them; ``common`` re-exports them, where ``verl_med_plugin`` imports them from)."
 
 from __future__ import annotations
 
+import reprlib
+
 USER_ERROR_EXIT = 2  # argparse's status for a bad command line: one status for every user error
 ERROR_PREFIX = "verl-med: error:"
 
@@ -14,3 +16,31 @@ class UserError(ValueError):
 
 class ConversionError(UserError):
     """Bad input; the message names the file and the field at fault."""
+
+
+class DroppedRow(ConversionError):
+    """One record that cannot become a usable row (it could never be graded, or the model could never see it).
+    Converters that stream many records count it and go on (a summary line per reason at the end and in the
+    output's ``manifest.json``); the others report it as any ``ConversionError``."""
+
+    def __init__(self, where: str, reason: str):
+        super().__init__(f"{where}: {reason}")
+        self.where, self.reason = where, reason
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 2, 60, 60
+_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = _REPR.maxset = 4
+EXCERPT_CHARS = 80
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, nesting and lengths bounded before it is built, so an error
+    quoting a value from a file stays one short line whatever the file holds (a 9^9-leaf structure, a 16 MB field,
+    200,000 nested lists).
+
+    >>> excerpt("liver"), excerpt("x" * 500)[-8:], len(excerpt([[[[1]]]] * 1000)) < 90
+    ("'liver'", "xxx...x'", True)
+    """
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"

@@ -34,7 +34,9 @@ from tqdm import tqdm
 from . import validate
 from .cli import ImageOptions, PromptOptions, SplitOptions, SubsetOptions, add_output_args, option_keywords, run_cli
 from .common import SPLITS, ConversionError, atomic_outputs, encode_png
+from .errors import excerpt
 from .knowledge import TaskCard, label_index, load_card, task_spec
+from .release_paths import ReleaseRoot
 from .schema import arrow_schema
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -49,11 +51,21 @@ class Sample:
     group: str = ""  # patient / lesion id (--group_column): a group never straddles splits; "" = no group
 
 
+# A cell starting with one of these is a spreadsheet formula ("=BENIGN" would run in Excel); the reward's spelling
+# equivalence would read it as "benign", so a label that is not literally a card spelling is refused.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _lookup(card: TaskCard, value: str, where: str) -> int:
+    spellings = {s for c in card.labels for s in (c.name, c.official, *c.aliases)}
+    if value.startswith(FORMULA_PREFIXES) and value not in spellings:
+        raise ConversionError(
+            f"{where}: {excerpt(value)} starts like a spreadsheet formula ({value[0]!r}); write the label itself"
+        )
     index = label_index(card, value)
     if index is None:
         raise ConversionError(
-            f"{where}: {value!r} is not a label of the task card {card.path} "
+            f"{where}: {excerpt(value)} is not a label of the task card {card.path} "
             f"(labels: {card.label_names}, or their official names / aliases)"
         )
     return index
@@ -105,6 +117,7 @@ def read_csv(
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise ConversionError(f"{path}: not a readable CSV: {err}") from err
+    release = ReleaseRoot(image_root)  # a cell never reaches outside the image folder (release_paths)
     samples = []
     for line, row in enumerate(rows, start=2):
         where = f"{path}:{line}: field '{label_column}'"
@@ -125,9 +138,9 @@ def read_csv(
                     f"{path}:{line}: field '{group_column}': empty group id (every row needs one, "
                     "or a patient's images could straddle splits)"
                 )
-        samples.append(
-            Sample(image=image_root / (row.get(image_column) or "").strip(), label=label, split=split, group=group)
-        )
+        cell = (row.get(image_column) or "").strip()
+        image = release.resolve_given(image_root, cell, f"{path}:{line}: field '{image_column}'")
+        samples.append(Sample(image=image, label=label, split=split, group=group))
     return samples
 
 

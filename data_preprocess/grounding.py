@@ -37,6 +37,7 @@ from . import validate
 from .cli import ImageOptions, PromptOptions, SplitOptions, add_output_args, option_keywords, run_cli
 from .common import SPLITS, ConversionError, atomic_outputs, encode_png
 from .prompts import TaskSpec
+from .release_paths import ReleaseRoot
 from .schema import BOX_FORMATS, arrow_schema
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -129,11 +130,12 @@ def read_coco(json_path: Path, image_root: Path, split: str, categories: Sequenc
         ],
         f"{json_path}: field 'images'",
     )
+    release = ReleaseRoot(image_root)  # a file_name never reaches outside the image folder (release_paths)
     samples: dict[object, Sample] = {}
     for j, img in enumerate(data["images"]):
         try:
             samples[img["id"]] = Sample(
-                image=image_root / img["file_name"],
+                image=release.resolve_given(image_root, img["file_name"], f"{json_path}: images[{j}]"),
                 split=split,
                 size=(int(img["width"]), int(img["height"])),
                 source=f"{json_path}: images[{j}]",

@@ -45,6 +45,7 @@ from reward_fns.labels import normalize  # the reward's spelling equivalence: th
 
 from . import validate
 from .common import ConversionError
+from .errors import excerpt
 from .prompts import TaskSpec
 from .schema import TASK_TYPES
 
@@ -88,7 +89,7 @@ def _text(value: object, path: Path, field: str, required: bool = False) -> str:
     if value is None and not required:
         return ""
     if not isinstance(value, (str, int, float)) or isinstance(value, bool) or not str(value).strip():
-        raise ConversionError(f"{path}: field '{field}': expected a non-empty string, got {value!r}")
+        raise ConversionError(f"{path}: field '{field}': expected a non-empty string, got {excerpt(value)}")
     return " ".join(str(value).split())
 
 
@@ -105,7 +106,7 @@ def load_card(name_or_path: str | Path) -> TaskCard:
     task_type = _text(data.get("task_type"), path, "task_type", required=True)
     if task_type not in TASK_TYPES or task_type == "grounding":
         raise ConversionError(
-            f"{path}: field 'task_type': {task_type!r} is not a classification task type "
+            f"{path}: field 'task_type': {excerpt(task_type)} is not a classification task type "
             f"{[t for t in TASK_TYPES if t != 'grounding']}"
         )
     raw_labels = data.get("labels")
@@ -133,7 +134,9 @@ def load_card(name_or_path: str | Path) -> TaskCard:
         for spelling in {c.name, c.official, *c.aliases}:
             owner = spellings.setdefault(normalize(spelling), c.name)
             if owner != c.name:
-                raise ConversionError(f"{path}: field 'labels': {spelling!r} names both {owner!r} and {c.name!r}")
+                raise ConversionError(
+                    f"{path}: field 'labels': {excerpt(spelling)} names both {excerpt(owner)} and {excerpt(c.name)}"
+                )
     if task_type == "binary" and len(labels) != 2:
         raise ConversionError(f"{path}: field 'labels': a binary task has 2 classes, got {len(labels)}")
     refs = data.get("references") or []
@@ -142,7 +145,7 @@ def load_card(name_or_path: str | Path) -> TaskCard:
     if not isinstance(positive, list) or any(p not in [c.name for c in labels] for p in positive):
         raise ConversionError(
             f"{path}: field 'positive': expected a label name or a list of label names among "
-            f"{[c.name for c in labels]}, got {data.get('positive')!r}"
+            f"{[c.name for c in labels]}, got {excerpt(data.get('positive'))}"
         )
     return TaskCard(
         name=_text(data.get("name"), path, "name", required=True),
@@ -162,7 +165,7 @@ def validate_card(card: TaskCard, official_labels: Sequence[str], task_type: str
     """The card must list exactly the data's labels, in the data's order, for the data's task type."""
     if card.task_type != task_type:
         raise ConversionError(
-            f"{card.path}: field 'task_type': card says {card.task_type!r}, {source} is {task_type!r}"
+            f"{card.path}: field 'task_type': card says {excerpt(card.task_type)}, {source} is {excerpt(task_type)}"
         )
     if len(card.labels) != len(official_labels):
         raise ConversionError(
@@ -172,8 +175,8 @@ def validate_card(card: TaskCard, official_labels: Sequence[str], task_type: str
     for i, (c, official) in enumerate(zip(card.labels, official_labels)):
         if c.official != " ".join(str(official).split()):
             raise ConversionError(
-                f"{card.path}: field 'labels[{i}].official': card says {c.official!r}, {source} "
-                f"has {official!r} at index {i} (class order must match the data)"
+                f"{card.path}: field 'labels[{i}].official': card says {excerpt(c.official)}, {source} "
+                f"has {excerpt(official)} at index {i} (class order must match the data)"
             )
 
 
@@ -303,7 +306,7 @@ def check_card_for_dataset(card_path: str | Path, flag: str) -> TaskCard:
     card = load_card(Path(card_path))
     validate_card(card, official, task_type, source=f"medmnist.INFO['{flag}']")
     if card.name != flag:
-        raise ConversionError(f"{card.path}: field 'name': card says {card.name!r}, expected {flag!r}")
+        raise ConversionError(f"{card.path}: field 'name': card says {excerpt(card.name)}, expected {flag!r}")
     empty = [c.name for c in card.labels if not c.findings]
     if empty:
         raise ConversionError(f"{card.path}: field 'labels': class(es) {empty} have no findings")
@@ -326,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "draft":
         text = draft_prompt(args.dataset) + "\n"
         if args.out:
-            Path(args.out).write_text(text, encoding="utf-8")
+            validate.write_output_text(Path(args.out), text, "--out")
             print(
                 f"wrote {args.out}: give it to an LLM, save its YAML answer, then run: python -m "
                 f"data_preprocess.knowledge validate --card <answer>.yaml --dataset {args.dataset}",

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import validate
 from .common import ConversionError
+from .errors import excerpt
 
 MODALITY_DIR = Path(__file__).parent / "knowledge" / "modality"
 MAX_MODALITY_CHARS = 200  # no modality name is longer; longer values are garbage and match nothing
@@ -68,13 +69,13 @@ def alias_key(spelling: object) -> str:
 
 def _text(value: object, path: Path, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ConversionError(f"{path}: field '{field}': expected a non-empty string, got {value!r}")
+        raise ConversionError(f"{path}: field '{field}': expected a non-empty string, got {excerpt(value)}")
     return " ".join(value.split())
 
 
 def _texts(value: object, path: Path, field: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
-        raise ConversionError(f"{path}: field '{field}': expected a non-empty list of strings, got {value!r}")
+        raise ConversionError(f"{path}: field '{field}': expected a non-empty list of strings, got {excerpt(value)}")
     return tuple(_text(v, path, f"{field}[{i}]") for i, v in enumerate(value))
 
 
@@ -102,11 +103,11 @@ def load_modality_card(path: Path) -> ModalityCard:
         raise ConversionError(f"{path}: field '{unknown[0]}': unknown; a modality card has {list(CARD_FIELDS)}")
     name = _text(data.get("name"), path, "name")
     if name != path.stem:
-        raise ConversionError(f"{path}: field 'name': {name!r} differs from the file name {path.stem!r}")
+        raise ConversionError(f"{path}: field 'name': {excerpt(name)} differs from the file name {path.stem!r}")
     aliases = _texts(data.get("aliases"), path, "aliases")
     for i, alias in enumerate(aliases):
         if not alias_key(alias):
-            raise ConversionError(f"{path}: field 'aliases[{i}]': {alias!r} has no letter or digit")
+            raise ConversionError(f"{path}: field 'aliases[{i}]': {excerpt(alias)} has no letter or digit")
     return ModalityCard(
         name=name,
         title=_text(data.get("title"), path, "title"),
@@ -148,7 +149,7 @@ def _alias_index(cards: dict[str, ModalityCard]) -> dict[str, str]:
             if owner != key:
                 field = "name" if i == 0 else f"aliases[{i - 1}]"
                 raise ConversionError(
-                    f"{card.path}: field '{field}': {alias!r} also names the card {cards[owner].path}"
+                    f"{card.path}: field '{field}': {excerpt(alias)} also names the card {cards[owner].path}"
                 )
     return index
 

@@ -57,7 +57,7 @@ def load_template(name_or_path: str) -> Template:
     if not path.is_file():
         raise ConversionError(f"{path}: no such prompt template (available: {available_templates()})")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = validate.load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise ConversionError(f"{path}: not a readable YAML prompt template: {err}") from err
     if not isinstance(data, dict) or not isinstance(data.get("user"), str):
@@ -76,7 +76,7 @@ def load_template(name_or_path: str) -> Template:
 def answer_formats() -> dict[str, dict[str, Any]]:
     """``templates/answer_formats.yaml`` by task type (cached; do not modify). The one reader of that file: the
     converters' prompts and the dataset class's class lists (``verl_med_plugin.dataset``) both use it."""
-    return yaml.safe_load(ANSWER_FORMATS_FILE.read_text(encoding="utf-8"))
+    return validate.load_yaml(ANSWER_FORMATS_FILE.read_text(encoding="utf-8"))
 
 
 def render_options(labels: Iterable[str], option_style: str) -> list[str]:

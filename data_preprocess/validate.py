@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from .errors import ERROR_PREFIX, USER_ERROR_EXIT, ConversionError, UserError
+from .atomic import write_text_atomic
+from .errors import ERROR_PREFIX, USER_ERROR_EXIT, ConversionError, DroppedRow, UserError
 
 # Longest stored side a converter accepts (--image_size, --max_side). Qwen2.5-VL's default max_pixels is about
 # 3584 x 3584; larger images are only resized down again, and --image_size 50000 ran for minutes.
@@ -57,6 +58,14 @@ def image_side(text: str) -> int:
     value = _integer(text)
     if not 0 <= value <= MAX_IMAGE_SIDE:
         raise argparse.ArgumentTypeError(f"{value}: expected 0 (keep the size) or a side in [1, {MAX_IMAGE_SIDE}]")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A count >= 1 (size limits)."""
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: expected an integer >= 1")
     return value
 
 
@@ -116,10 +125,24 @@ def prepare_output_dir(output_dir: Path, option: str = "--output_dir") -> None:
         raise ConversionError(f"{flag}: the folder is not writable (read-only?)")
 
 
+def write_output_text(path: Path, text: str, option: str) -> None:
+    """Write ``text`` to the file a flag names, atomically; a folder, a parent that is a file, a read-only or full
+    disk is one error naming the flag and the path (no partial file)."""
+    if path.is_dir():
+        raise ConversionError(f"{option} {path}: is a folder; give a file name")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ConversionError(f"{option} {path}: {parent} is a file, not a folder")
+    try:
+        write_text_atomic(path, text)
+    except OSError as err:
+        raise ConversionError(f"{option} {path}: cannot write ({err.strerror or err})") from None
+
+
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
 
 
-def remove_stale_temp_files(output_dir: Path, suffixes: Sequence[str] = (".parquet",)) -> list[Path]:
+def remove_stale_temp_files(output_dir: Path, suffixes: Sequence[str] = (".parquet", ".json")) -> list[Path]:
     """Delete the hidden ``.<name>.<pid>.tmp`` files an earlier run of a converter left behind when it was killed
     (SIGKILL, power loss); files of a process that is still running are kept. ``suffixes``: the kinds of file the
     calling tool writes (a converter parquet; the evaluation its report files)."""
@@ -151,10 +174,43 @@ def _alive(pid: int) -> bool:
 # --- source data -----------------------------------------------------------------------------------------------
 
 
+# Qwen-VL's processor (qwen_vl_utils.smart_resize) refuses images whose long side is over 200 times the short one;
+# resizing them to multiples of 28 px would squash a 20000x1 strip to 448x28, a picture of nothing.
+MAX_ASPECT_RATIO = 200
+
+
 def check_image_size(size: tuple[int, int], where: str) -> None:
-    """Width and height of a decoded image or an array: both at least 1 (0x0 images encode to nothing usable)."""
+    """Width and height of a decoded image or an array: both at least 1 (0x0 images encode to nothing usable),
+    and an aspect ratio Qwen-VL accepts (``MAX_ASPECT_RATIO``; a ``DroppedRow``: streaming converters skip it)."""
     if len(size) != 2 or min(size) < 1:
         raise ConversionError(f"{where}: image of size {size[0]}x{size[1]}: expected at least 1x1 pixels")
+    if max(size) > MAX_ASPECT_RATIO * min(size):
+        raise DroppedRow(where, f"aspect ratio over {MAX_ASPECT_RATIO} (Qwen-VL refuses it)")
+
+
+def first_bad_utf8(path: Path) -> str:
+    """Where the first byte that is not UTF-8 is in ``path``: "byte 0xe9 at offset 1234" (the whole-file offset;
+    a decoder's own offset counts from its current chunk). Read in 1 MB chunks: memory stays flat."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as handle:
+        while True:
+            chunk = handle.read(1 << 20)
+            pending = len(decoder.getstate()[0])  # bytes of a character split across chunks, held back
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as err:
+                return f"byte {err.object[err.start]:#04x} at offset {offset - pending + err.start}"
+            if not chunk:
+                return "an incomplete character at the end"
+            offset += len(chunk)
+
+
+def not_utf8(path: Path, what: str) -> ConversionError:
+    """The one error for a text file that is not UTF-8, naming the file and the first bad byte's offset."""
+    return ConversionError(f"{path}: {what} is not UTF-8 text ({first_bad_utf8(path)}); save it as UTF-8")
 
 
 def read_text(path: Path, what: str) -> str:
@@ -170,13 +226,33 @@ def read_text(path: Path, what: str) -> str:
         raise ConversionError(f"{path}: cannot read the {what} ({err.strerror or err})") from None
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses aliases (``*name``): a 1 KB "billion laughs" card expands to 9^9 nodes
+    through them, and no card or template needs one."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"alias *{str(event.anchor)[:40]} refused (write the value out)", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str) -> Any:
+    """YAML text parsed safely and without aliases (``_NoAliasLoader``)."""
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def parse_document(text: str, where: str, *, expect: type, what: str, fmt: str = "yaml") -> Any:
     """``text`` parsed as YAML or JSON (``fmt``), which must be an ``expect`` (``dict``, ``list``): bad syntax or
     another type is one error naming ``where`` and ``what`` was expected."""
     try:
-        data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+        data = json.loads(text) if fmt == "json" else load_yaml(text)
     except json.JSONDecodeError as err:
         raise ConversionError(f"{where}: not valid JSON (line {err.lineno}: {err.msg})") from None
+    except RecursionError:
+        raise ConversionError(f"{where}: nested too deeply to parse (a hostile or broken file)") from None
     except yaml.YAMLError as err:
         raise ConversionError(f"{where}: not valid YAML: {err}") from None
     if not isinstance(data, expect):

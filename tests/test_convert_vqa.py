@@ -126,7 +126,8 @@ def test_rerun_is_byte_identical(tmp_path):
 def test_split_selection_and_unpacked_images(tmp_path):
     src = write_slake(tmp_path / "src", zipped=False)  # imgs/ unpacked instead of imgs.zip
     written = convert("slake", src, tmp_path / "out", splits=["validation"], progress=False)
-    assert list(written) == ["val.parquet"] and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["val.parquet"]
+    assert list(written) == ["val.parquet"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["manifest.json", "val.parquet"]
     with pytest.raises(ConversionError, match="no such split"):
         convert("slake", src, tmp_path / "out2", splits=["dev2"], progress=False)
     assert no_outputs(tmp_path / "out2")

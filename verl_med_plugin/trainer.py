@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any, cast
 
@@ -71,6 +72,7 @@ class MedSyncTrainer(_SyncTrainerBase):
         settings = SamplerSettings.from_config(OmegaConf.select(self.config, "med.sampler"))
         if not settings.enable:
             return
+        warn_ignored_workers(self.config)
         loader = self.train_dataloader
         self.med_sampler = MedCurriculumSampler.from_dataset(self.train_dataset, settings, loader.batch_size)
         # verl's _load_checkpoint runs after this and restores the sampler through the loader's state_dict.
@@ -113,6 +115,20 @@ class MedSyncTrainer(_SyncTrainerBase):
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
+
+
+def warn_ignored_workers(config: Any) -> str | None:
+    """Say once, naming the key, that ``data.dataloader_num_workers`` is not used with the sampler on (its loader
+    has no worker processes: ``verl_compat.train_dataloader_with_sampler``); returns the warning, if any."""
+    workers = OmegaConf.select(config, "data.dataloader_num_workers", default=0) or 0
+    if int(workers) <= 0:
+        return None
+    message = (
+        f"data.dataloader_num_workers={workers} is not used with med.sampler.enable=true: the train loader runs "
+        "without worker processes, which would prefetch batches drawn before the sampler saw the last rewards"
+    )
+    warnings.warn(message, UserWarning, stacklevel=2)
+    return message
 
 
 # Packages verl's workers import by pkg:// path (reward loop, dataset class); shipped to every node of a multi-node run.

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from .. import validate
 from ..cli import PromptOptions, run_cli
+from ..release_paths import ZipLimits
 from . import benchmark_names
 from .pipeline import convert
 
@@ -52,6 +53,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=0.0,
         help="for a release without a validation split: this share of train's images (seeded) is written as val",
     )
+    limits = ZipLimits()
+    parser.add_argument(
+        "--zip_member_limit_mb",
+        type=validate.positive_int,
+        default=limits.member_bytes >> 20,
+        help="refuse a zip member that unpacks to more (zip-bomb guard; default fits every release)",
+    )
+    parser.add_argument(
+        "--zip_total_limit_mb",
+        type=validate.positive_int,
+        default=limits.total_bytes >> 20,
+        help="refuse a zip whose members unpack to more in all (zip-bomb guard)",
+    )
     PromptOptions.add_args(parser, option_style=False)  # options are always lettered: part of the question
     study = parser.add_argument_group("OmniMedVQA generalisation studies (Med-R1)")
     study.add_argument(
@@ -90,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         max_side=args.max_side,
         skip_missing_images=args.skip_missing_images,
         val_from_train=args.val_from_train,
+        zip_limits=ZipLimits(args.zip_member_limit_mb << 20, args.zip_total_limit_mb << 20),
         split_by=args.split_by,
         train_groups=args.train_groups,
         test_groups=args.test_groups,

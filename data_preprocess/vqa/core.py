@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import os
 import re
 import string
-import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -22,12 +22,16 @@ from typing import Any
 
 from PIL import Image
 
+from reward_fns import compute_score
 from reward_fns.labels import normalize
+from reward_fns.reference import reference_response
 from reward_fns.task_type import TaskType
 
 from ..common import QWEN_VL_FACTOR, ConversionError, encode_png, fit_size, open_image, resize, split_indices
+from ..errors import DroppedRow
 from ..prompts import _tidy, answer_formats, load_template, render_options
-from ..schema import make_extra_info, make_row
+from ..release_paths import ReleaseRoot, ZipReader, clean_relative, is_zip, read_regular_file, safe_member_name
+from ..schema import data_source_for, make_extra_info, make_row
 
 YES_NO = ("yes", "no")
 # HF split names -> the converters' split names (train / val / test, as MedMNIST writes them).
@@ -88,6 +92,14 @@ def grouped_split(
     return {s: [x for x, k in zip(items, keys) if split_of[k] == s] for s in ("train", "val", "test")}
 
 
+def item_or_drop(build: Callable[[], VQAItem]) -> VQAItem | Drop:
+    """``build()``, or the ``Drop`` it raised: a reader yields it and goes on with the next record."""
+    try:
+        return build()
+    except DroppedRow as drop:
+        return Drop(drop.where, drop.reason)
+
+
 def normalise_split(name: str) -> str:
     """``validation``/``validate``/``dev`` -> ``val``; other names unchanged (lower case).
 
@@ -117,6 +129,8 @@ def require(record: Mapping[str, Any], key: str, where: str, *, allow_empty: boo
     value = record[key]
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ConversionError(f"{where}: field '{key}': expected text, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):  # JSON NaN/Infinity: str() would make "nan" an answer
+        raise DroppedRow(where, f"field '{key}' is {value} (not a value)")
     text = str(value).strip()
     if not text and not allow_empty:
         raise ConversionError(f"{where}: field '{key}' is empty")
@@ -148,23 +162,28 @@ def _raise_missing(message: str) -> bytes:
 class ImageStore:
     """Finds a benchmark's image by its released relative path in an unpacked folder or in the released zip,
     whatever folder the archive or the user put above it (``imgs/x/source.jpg`` is found as ``Slake/imgs/x/...``
-    and ``x/source.jpg``). Zip members are read one at a time: the archive is never unpacked.
+    and ``x/source.jpg``). Zip members are read one at a time: the archive is never unpacked. Every name goes
+    through ``release_paths``: inside ``release`` (default: the folder holding all ``roots``) or refused, zip
+    members under the size caps.
 
     A path with folders is never matched by its bare file name: every SLAKE image is ``xmlab<N>/source.jpg``, so a
     missing ``xmlab5/source.jpg`` must not become ``xmlab1/source.jpg``. A path suffix shared by several zip members
     is ambiguous and matches none of them."""
 
-    def __init__(self, roots: Sequence[Path]):
-        self.roots = [Path(r) for r in roots if Path(r).exists()]
-        self._zips: list[tuple[zipfile.ZipFile, dict[str, str | None]]] = []
+    def __init__(self, roots: Sequence[Path], release: Path | None = None):
+        given = [Path(r) for r in roots]
+        self.release = ReleaseRoot(release or Path(os.path.commonpath([str(r.absolute()) for r in given])))
+        self.roots = [r for r in given if r.exists()]
+        self._zips: list[tuple[ZipReader, dict[str, str | None]]] = []
         for root in self.roots:
-            if root.is_file() and zipfile.is_zipfile(root):
-                archive = zipfile.ZipFile(root)
+            if is_zip(root) and self.release.inside(root):
+                archive = ZipReader(root)
                 index: dict[str, str | None] = {}
-                for name in sorted(archive.namelist()):
-                    if name.endswith("/"):
+                for name in sorted(archive.names()):
+                    clean = safe_member_name(name)
+                    if name.endswith("/") or clean is None:
                         continue
-                    parts = PurePosixPath(name).parts
+                    parts = clean.parts
                     for k in range(len(parts)):  # every path suffix -> member; None when two members share it
                         key = "/".join(parts[k:])
                         index[key] = name if index.get(key, name) == name else None
@@ -172,20 +191,20 @@ class ImageStore:
 
     def loader(self, relative: str, where: str) -> Callable[[], bytes]:
         """A function reading the image's bytes. A missing image gives a loader raising ``MissingImage`` naming the
-        record and the path, so the row fails (or is skipped) when it is built."""
-        rel = str(PurePosixPath(relative.replace("\\", "/").lstrip("./")))
-        suffixes = suffixes_of(rel)
+        record and the path, so the row fails (or is skipped) when it is built; a path leaving the release fails
+        now, the same way whether or not its target exists."""
+        suffixes = suffixes_of(str(clean_relative(relative, where)))
         for root in self.roots:
             if root.is_dir():
                 for suffix in suffixes:
-                    path = root.joinpath(*suffix.split("/"))
+                    path = self.release.resolve(root, PurePosixPath(suffix), where)
                     if path.is_file():
-                        return path.read_bytes
+                        return partial(read_regular_file, path, f"{where}: image {relative!r}")
         for archive, index in self._zips:
             for suffix in suffixes:
                 member = index.get(suffix)
                 if member is not None:
-                    return partial(archive.read, member)
+                    return partial(archive.read, member, where)
         looked = ", ".join(str(r) for r in self.roots) or "no image folder or zip found"
         return partial(_raise_missing, f"{where}: image {relative!r} not found (looked in: {looked})")
 
@@ -209,6 +228,8 @@ def decode_image(data: bytes, where: str, max_side: int) -> Image.Image:
     """Decode (with the converters' decompression-bomb guard) and fit to ``max_side`` in multiples of 28 px."""
     try:
         image = open_image(io.BytesIO(data))
+    except DroppedRow as drop:
+        raise DroppedRow(where, f"image: {drop.reason}") from None
     except ConversionError as err:
         raise ConversionError(f"{where}: image: {str(err).split('image: ', 1)[-1]}") from None
     return resize(image, fit_size(*image.size, max_side))
@@ -322,6 +343,9 @@ class RowFactory:
         return self._knowledge[modality]
 
     def row(self, item: VQAItem, split: str, index: int) -> dict[str, Any]:
+        """The verl row of ``item``; a ``DroppedRow`` when it could never be graded (``check_gradable``)."""
+        check_no_placeholder(item)
+        check_options(item)
         task_type, ground_truth, labels = task_of(item)
         if len(item.options) > len(string.ascii_uppercase):
             raise ConversionError(f"{item.where}: {len(item.options)} options, at most 26 can be lettered")
@@ -345,6 +369,7 @@ class RowFactory:
             question_type=item.question_type,
             answer=item.answer,
         )
+        check_gradable(item.where, data_source_for(self.benchmark), ground_truth, extra_info)
         return make_row(
             dataset=self.benchmark,
             prompt_text=text,
@@ -353,6 +378,47 @@ class RowFactory:
             extra_info=extra_info,
             system_prompt=self.system_prompt,
         )
+
+
+def check_no_placeholder(item: VQAItem) -> None:
+    """Refuse a question or option holding ``<image>``: verl would count it as one more image than the row has."""
+    for field_name, text in (("question", item.question), *((f"options[{i}]", o) for i, o in enumerate(item.options))):
+        if "<image>" in text:
+            raise ConversionError(
+                f"{item.where}: field '{field_name}': contains the image placeholder '<image>' (verl would look for "
+                "one more image than the question has)"
+            )
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A record a reader skips, with the reason: the conversion counts it per reason and reports it."""
+
+    where: str
+    reason: str
+
+
+def check_options(item: VQAItem) -> None:
+    """An option list the reward can tell apart: no empty option, no two options of the same text (the answer
+    "liver" would name both, so every rollout on the row scores 0)."""
+    seen: dict[str, int] = {}
+    for i, text in enumerate(item.options):
+        key = " ".join(text.split()).casefold()
+        if not key:
+            raise DroppedRow(item.where, f"option {string.ascii_uppercase[i % 26]} is empty")
+        if key in seen:
+            first = string.ascii_uppercase[seen[key] % 26]
+            raise DroppedRow(item.where, f"options {first} and {string.ascii_uppercase[i % 26]} have the same text")
+        seen[key] = i
+
+
+def check_gradable(where: str, data_source: str, ground_truth: str, extra_info: dict[str, Any]) -> None:
+    """Refuse a row the reward could never grade, judged by the reward itself: its reference answer
+    (``reward_fns.reference.reference_response``, what a perfect model says) must score acc = 1 under
+    ``reward_fns.compute_score`` (an open answer of "-" or over 256 tokens, an answer "nan" never can)."""
+    result = compute_score(data_source, reference_response(ground_truth, extra_info), ground_truth, extra_info)
+    if float(result.get("acc", 0.0)) < 1.0:
+        raise DroppedRow(where, "the reward cannot grade its reference answer (acc < 1)")
 
 
 # --- small helpers the readers share -------------------------------------------------------------------------------
@@ -375,11 +441,11 @@ def strip_choice_prefix(text: str, letter: str) -> str:
 def split_files(
     folder: Path,
     names: Mapping[str, Sequence[str]],
-    items: Callable[[Path, ImageStore], Iterable[VQAItem]],
+    items: Callable[[Path, ImageStore], Iterable[VQAItem | Drop]],
     image_roots: Sequence[Path],
     stack: ExitStack,
     missing: str,
-) -> dict[str, Callable[[], Iterable[VQAItem]]]:
+) -> dict[str, Callable[[], Iterable[VQAItem | Drop]]]:
     """A reader's result for a release of one file per split: per split of ``names`` (split -> the file names
     the releases have used for it, current name first), the items of the one file present in ``folder``, their
     images looked up under ``image_roots`` (closed with ``stack``). ``missing``: the error when no file is there;

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+from .. import validate
 from ..common import ConversionError
+from ..errors import excerpt
 from .core import ImageStore, VQAItem, letter_index, require, split_files
 from .registry import SplitItems, register
 
@@ -23,6 +25,13 @@ _CHOICES = re.compile(r"\s*Answer Choices:.*\Z", re.DOTALL)
 
 def items(path: Path, images: ImageStore) -> Iterator[VQAItem]:
     """Stream the JSONL file line by line."""
+    try:
+        yield from _records(path, images)
+    except UnicodeDecodeError:
+        raise validate.not_utf8(path, "MedXpertQA JSONL file") from None
+
+
+def _records(path: Path, images: ImageStore) -> Iterator[VQAItem]:
     with path.open(encoding="utf-8-sig") as handle:
         for n, line in enumerate(handle, start=1):
             if not line.strip():
@@ -32,6 +41,8 @@ def items(path: Path, images: ImageStore) -> Iterator[VQAItem]:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
                 raise ConversionError(f"{where}: not valid JSON ({err.msg})") from None
+            except RecursionError:
+                raise ConversionError(f"{where}: nested too deeply to parse (a hostile or broken file)") from None
             if not isinstance(record, dict):
                 raise ConversionError(f"{where}: expected a JSON object, got {type(record).__name__}")
             options = record.get("options")
@@ -39,7 +50,7 @@ def items(path: Path, images: ImageStore) -> Iterator[VQAItem]:
                 raise ConversionError(f"{where}: field 'options' is missing or not an object of lettered choices")
             letters = sorted(options)
             if letters != [chr(ord("A") + i) for i in range(len(letters))]:
-                raise ConversionError(f"{where}: field 'options': keys {letters} are not A, B, ... in order")
+                raise ConversionError(f"{where}: field 'options': keys {excerpt(letters)} are not A, B, ... in order")
             texts = [require(options, x, f"{where}: options") for x in letters]
             names = record.get("images")
             if not isinstance(names, list) or not names or not all(isinstance(x, str) and x for x in names):

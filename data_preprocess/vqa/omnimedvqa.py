@@ -23,12 +23,13 @@ from typing import Any
 
 from .. import validate
 from ..common import ConversionError
+from ..release_paths import ZipReader
 from .core import ImageStore, VQAItem, grouped_split, require
 from .registry import SplitItems, register
 
 CARD = "https://huggingface.co/datasets/foreverbeliever/OmniMedVQA"
 ACCESS_FOLDERS = {"open": ("Open-access",), "all": ("Open-access", "Restricted-access")}
-OPTION_KEYS = ("option_A", "option_B", "option_C", "option_D", "option_E")
+_OPTION_KEY = re.compile(r"option_[A-Z]")
 SPLIT_BY = ("random", "modality", "question_type", "medr1")
 # Known quirks of the release, accepted by name only: (QA file stem, field) -> the key that file uses instead.
 # "Chest CT Scan.json" holds one record keyed ``modality`` instead of ``modality_type``, as reported by
@@ -81,11 +82,17 @@ def qa_files(source: Path, folder: str) -> list[tuple[str, Callable[[], str]]]:
         )
 
     def read(name: str) -> str:
-        with zipfile.ZipFile(source) as archive:
-            try:
-                return archive.read(name).decode("utf-8-sig")
-            except UnicodeDecodeError as err:
-                raise ConversionError(f"{source}: {name}: not UTF-8 text ({err.reason})") from None
+        archive = ZipReader(source)
+        try:
+            data = archive.read(name, str(source))
+        finally:
+            archive.close()
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise ConversionError(
+                f"{source}: {name}: not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start})"
+            ) from None
 
     return [(f"{source}: {n}", partial(read, n)) for n in names]
 
@@ -134,11 +141,24 @@ def known_quirks(record: Any, stem: str) -> Any:
     return out
 
 
+def option_keys(record: object) -> list[str]:
+    """Every non-empty ``option_<letter>`` of a record in letter order (the release has up to E; a record with
+    ``option_F`` keeps it rather than losing it without a word).
+
+    >>> option_keys({"option_B": "b", "option_A": "a", "option_F": "f", "option_C": ""})
+    ['option_A', 'option_B', 'option_F']
+    """
+    if not isinstance(record, dict):
+        return []
+    keys = [k for k, v in record.items() if isinstance(k, str) and _OPTION_KEY.fullmatch(k) and v not in (None, "")]
+    return sorted(keys)
+
+
 def item(record: dict, where: str, images: ImageStore) -> VQAItem:
-    options = [
-        require(record, k, where) for k in OPTION_KEYS if isinstance(record, dict) and record.get(k) not in (None, "")
-    ]
+    options = [require(record, k, where) for k in option_keys(record)]
     answer = require(record, "gt_answer", where)
+    question = require(record, "question", where)
+    image_path = require(record, "image_path", where)
     if len(options) < 2:
         raise ConversionError(f"{where}: field 'option_A'/'option_B': a question needs at least two options")
     matches = [i for i, text in enumerate(options) if text == answer]
@@ -149,12 +169,12 @@ def item(record: dict, where: str, images: ImageStore) -> VQAItem:
         )
     return VQAItem(
         where=where,
-        question=require(record, "question", where),
+        question=question,
         answer=answer,
         options=options,
         correct=matches[0],
-        images=[images.loader(require(record, "image_path", where), where)],
-        image_key=require(record, "image_path", where),
+        images=[images.loader(image_path, where)],
+        image_key=image_path,
         modality=require(record, "modality_type", where),
         question_type=require(record, "question_type", where),
     )

@@ -4,6 +4,8 @@ error or interrupt, byte-identical files on rerun."""
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -16,8 +18,10 @@ from tqdm import tqdm
 from .. import validate
 from ..cli import PromptOptions, option_keywords
 from ..common import ConversionError, atomic_outputs
+from ..errors import DroppedRow
+from ..release_paths import ZipLimits, using_zip_limits
 from ..schema import arrow_schema
-from .core import MissingImage, RowFactory, grouped_split, normalise_split
+from .core import Drop, MissingImage, RowFactory, grouped_split, normalise_split
 from .registry import SplitItems, get_benchmark, open_reader
 
 VAL_SEED = 42
@@ -32,9 +36,11 @@ def held_out_val(available: dict[str, SplitItems], fraction: float, name: str) -
             f"--val_from_train {fraction}: {name} has {'a val' if 'val' in available else 'no train'} split "
             f"(it has: {', '.join(available)}); only a release without a validation split needs one held out"
         )
-    parts = grouped_split(list(available["train"]()), fraction, 0.0, VAL_SEED, min_val=1)
+    train = list(available["train"]())
+    drops = [x for x in train if isinstance(x, Drop)]  # counted with train's drops
+    parts = grouped_split([x for x in train if not isinstance(x, Drop)], fraction, 0.0, VAL_SEED, min_val=1)
     out = dict(available)
-    out["train"], out["val"] = partial(iter, parts["train"]), partial(iter, parts["val"])
+    out["train"], out["val"] = partial(iter, [*drops, *parts["train"]]), partial(iter, parts["val"])
     return out
 
 
@@ -50,6 +56,7 @@ def convert(
     progress: bool = True,
     skip_missing_images: bool = False,
     val_from_train: float = 0.0,
+    zip_limits: ZipLimits | None = None,
     **options: Any,
 ) -> dict[str, Path]:
     """Convert one benchmark's public release to verl parquet (``python -m data_preprocess.vqa``).
@@ -77,6 +84,9 @@ def convert(
             For a release without a validation split (VQA-RAD, PMC-VQA): this share of the train split's images
             (seeded, 42; every question on one image in one split) is written as ``val``, so the validation curve
             never reads the test split.
+        zip_limits (`ZipLimits`, *optional*):
+            Uncompressed-size caps of the zip members read (``release_paths.ZipLimits``; defaults fit every
+            release).
         **options:
             Benchmark-specific reader options (OmniMedVQA's study splits).
 
@@ -113,6 +123,7 @@ def convert(
     factory = RowFactory(spec.name, template=prompt.template, max_side=max_side, system_prompt=prompt.system_prompt)
     output_dir = Path(output_dir).expanduser()
     with ExitStack() as stack:
+        stack.enter_context(using_zip_limits(zip_limits))
         available = open_reader(spec, Path(input_path).expanduser(), stack, **options)
         if val_from_train > 0:
             available = held_out_val(available, val_from_train, spec.name)
@@ -124,27 +135,82 @@ def convert(
                 f"{asked}: {input_path} has no such split (it has: {', '.join(available) or 'none'}; "
                 f"{spec.name} expects {spec.layout}; name the splits you want with --split)"
             )
+        drops = Drops()
         with atomic_outputs(output_dir) as outputs:
+            rows: dict[str, int] = {}
             for split in dict.fromkeys(wanted):
                 sink = outputs.open(f"{split}.parquet", arrow_schema())
-                skipped: list[str] = []
-                index = 0
                 with tqdm(desc=f"{spec.name} {split}", unit="q", disable=not progress) as bar:  # closed before errors
                     for item in available[split]():
+                        bar.update()
+                        if isinstance(item, Drop):
+                            drops.add(split, item.where, item.reason)
+                            continue
                         try:
-                            row = factory.row(item, split, index)
+                            row = factory.row(item, split, sink.rows)
                         except MissingImage as err:
                             if not skip_missing_images:
                                 raise
-                            skipped.append(str(err))
+                            drops.add(split, item.where, f"image missing (--skip_missing_images): {err}")
+                            continue
+                        except DroppedRow as drop:
+                            drops.add(split, drop.where, drop.reason)
                             continue
                         sink.write(row)
-                        index += 1
-                        bar.update()
-                if skipped:
-                    print(
-                        f"verl-med: {spec.name} {split}: skipped {len(skipped)} question(s) whose image is missing "
-                        f"(--skip_missing_images); first: {skipped[0]}",
-                        file=sys.stderr,
-                    )
+                rows[split] = sink.rows
+            outputs.add_text(MANIFEST, manifest(spec.name, Path(input_path), rows, drops))
+        drops.report(spec.name)
     return {f"{s}.parquet": output_dir / f"{s}.parquet" for s in dict.fromkeys(wanted)}
+
+
+MANIFEST = "manifest.json"
+
+
+class Drops:
+    """Records left out of a conversion, per split and reason, with the first few ``where`` of each."""
+
+    EXAMPLES = 3
+
+    def __init__(self) -> None:
+        self.by_reason: dict[tuple[str, str], list[str]] = {}
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def add(self, split: str, where: str, reason: str) -> None:
+        key = (split, _reason_kind(reason))
+        self.counts[key] = self.counts.get(key, 0) + 1
+        examples = self.by_reason.setdefault(key, [])
+        if len(examples) < self.EXAMPLES:
+            examples.append(f"{where}: {reason}")
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for (split, reason), count in sorted(self.counts.items()):
+            out.setdefault(split, {})[reason] = {"count": count, "examples": self.by_reason[(split, reason)]}
+        return out
+
+    def report(self, benchmark: str) -> None:
+        """One line per split and reason on stderr, after the conversion."""
+        for (split, reason), count in sorted(self.counts.items()):
+            print(
+                f"verl-med: {benchmark} {split}: dropped {count} record(s): {reason} "
+                f"(e.g. {self.by_reason[(split, reason)][0]}; all in {MANIFEST})",
+                file=sys.stderr,
+            )
+
+
+def _reason_kind(reason: str) -> str:
+    """A reason without its record-specific details (letters, values), so drops group: "options B and D have
+    the same text" -> "options have the same text"."""
+    return re.sub(r"\b(option|options) [A-Z](?: and [A-Z])?\b", r"\1", reason)
+
+
+def manifest(benchmark: str, source: Path, rows: dict[str, int], drops: Drops) -> str:
+    """``manifest.json`` of an output folder: what was converted, the rows per split, and every drop reason."""
+    return (
+        json.dumps(
+            {"benchmark": benchmark, "input": str(source), "rows": rows, "dropped": drops.as_dict()},
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )

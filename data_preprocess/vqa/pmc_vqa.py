@@ -11,36 +11,50 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+from .. import validate
 from ..common import ConversionError
+from ..errors import excerpt
 from .core import ImageStore, VQAItem, letter_index, normalise_split, require, split_files, strip_choice_prefix
 from .registry import SplitItems, register
 
 CARD = "https://huggingface.co/datasets/xmcmic/PMC-VQA"
 SPLIT_FILES = ("train.csv", "test.csv", "test_clean.csv", "train_2.csv", "test_2.csv")
 LETTERS = ("A", "B", "C", "D")
+MAX_FIELD = 1 << 24  # 16 MB: far above any real question or choice; a longer field is refused, not read
 
 
 def items(path: Path, images: ImageStore) -> Iterator[VQAItem]:
-    csv.field_size_limit(1 << 24)
+    """Stream the CSV row by row; a file that is not UTF-8 or a field over ``MAX_FIELD`` is one error line."""
+    csv.field_size_limit(MAX_FIELD)
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        needed = ["Figure_path", "Question", *(f"Choice {x}" for x in LETTERS), "Answer_label"]
-        for key in needed:
-            if key not in header:
-                raise ConversionError(f"{path}: field '{key}' is missing (columns: {header})")
-        for i, record in enumerate(reader):
-            where = f"{path}: row {i + 2}"  # line number in the file (after the header)
-            options = [strip_choice_prefix(require(record, f"Choice {x}", where), x) for x in LETTERS]
-            yield VQAItem(
-                where=where,
-                question=require(record, "Question", where),
-                answer=require(record, "Answer_label", where),
-                options=options,
-                correct=letter_index(record["Answer_label"], len(options), where, "Answer_label"),
-                images=[images.loader(require(record, "Figure_path", where), where)],
-                image_key=require(record, "Figure_path", where),
-            )
+        try:
+            yield from _rows(path, reader, images)
+        except UnicodeDecodeError:
+            raise validate.not_utf8(path, "PMC-VQA CSV") from None
+        except csv.Error as err:  # "field larger than field limit", NUL bytes, a broken quote
+            # the failing row starts after the last line read
+            raise ConversionError(f"{path}: row {reader.line_num + 1}: not a readable CSV row ({err})") from None
+
+
+def _rows(path: Path, reader: csv.DictReader, images: ImageStore) -> Iterator[VQAItem]:
+    header = reader.fieldnames or []
+    needed = ["Figure_path", "Question", *(f"Choice {x}" for x in LETTERS), "Answer_label"]
+    for key in needed:
+        if key not in header:
+            raise ConversionError(f"{path}: field '{key}' is missing (columns: {excerpt(header, 200)})")
+    for i, record in enumerate(reader):
+        where = f"{path}: row {i + 2}"  # line number in the file (after the header)
+        options = [strip_choice_prefix(require(record, f"Choice {x}", where), x) for x in LETTERS]
+        yield VQAItem(
+            where=where,
+            question=require(record, "Question", where),
+            answer=require(record, "Answer_label", where),
+            options=options,
+            correct=letter_index(record["Answer_label"], len(options), where, "Answer_label"),
+            images=[images.loader(require(record, "Figure_path", where), where)],
+            image_key=require(record, "Figure_path", where),
+        )
 
 
 @register("pmc_vqa", card=CARD, layout="the dataset folder with train.csv/test.csv and images.zip or images/")

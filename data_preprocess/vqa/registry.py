@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..common import ConversionError
-from .core import VQAItem
+from .core import Drop, VQAItem
 
-SplitItems = Callable[[], Iterable[VQAItem]]
+SplitItems = Callable[[], Iterable[VQAItem | Drop]]
 Reader = Callable[..., dict[str, SplitItems]]
 
 

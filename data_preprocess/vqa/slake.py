@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 from .. import validate
-from .core import ImageStore, VQAItem, require, split_files
+from .core import Drop, ImageStore, VQAItem, item_or_drop, require, split_files
 from .registry import SplitItems, register
 
 CARD = "https://huggingface.co/datasets/BoKelvin/SLAKE"
@@ -32,21 +33,27 @@ def read_records(path: Path) -> list:
     )
 
 
-def items(path: Path, images: ImageStore) -> Iterator[VQAItem]:
+def items(path: Path, images: ImageStore) -> Iterator[VQAItem | Drop]:
     for i, record in enumerate(read_records(path)):
         where = f"{path}: record {i}"
-        if require(record, "q_lang", where) != LANGUAGE:
+        language = require(record, "q_lang", where)
+        if language.casefold() != LANGUAGE:  # "EN" is English too
+            yield Drop(where, f"q_lang {language[:20]!r}: only English questions are kept")
             continue
-        yield VQAItem(
-            where=where,
-            question=require(record, "question", where),
-            answer=require(record, "answer", where),
-            images=[images.loader(require(record, "img_name", where), where)],
-            image_key=require(record, "img_name", where),
-            modality=require(record, "modality", where),
-            organ=require(record, "location", where, allow_empty=True),
-            question_type=require(record, "content_type", where, allow_empty=True),
-        )
+        yield item_or_drop(partial(item, record, where, images))
+
+
+def item(record: dict, where: str, images: ImageStore) -> VQAItem:
+    return VQAItem(
+        where=where,
+        question=require(record, "question", where),
+        answer=require(record, "answer", where),
+        images=[images.loader(require(record, "img_name", where), where)],
+        image_key=require(record, "img_name", where),
+        modality=require(record, "modality", where),
+        organ=require(record, "location", where, allow_empty=True),
+        question_type=require(record, "content_type", where, allow_empty=True),
+    )
 
 
 @register(

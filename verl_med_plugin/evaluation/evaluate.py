@@ -982,7 +982,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
         "comparisons": compared,
         "bootstrap": {"n_resamples": args.bootstrap, "seed": args.seed, "unit": "prompt"},
     }
-    for path in write_report(report, args.out):
+    try:
+        written = write_report(report, args.out)
+    except OSError as err:  # disk full, read-only: one line, no new report file
+        raise EvalDataError(f"--out {args.out}: cannot write the report ({err.strerror or err})") from None
+    for path in written:
         print(path)
     for run in runs:
         for kind, info in run["problems"].items():

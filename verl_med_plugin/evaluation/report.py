@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import shutil
+import tempfile
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -589,10 +592,26 @@ def json_safe(value: Any) -> tuple[Any, int]:
 
 def write_report(report: dict, out_dir: Path) -> list[Path]:
     """``metrics.json``, ``summary.md`` and the PNGs in ``out_dir``; returns the written paths. NaN/infinite values
-    are written as null; their count is ``non_finite_values`` in ``metrics.json`` (and set in ``report``)."""
-    original = report
+    are written as null; their count is ``non_finite_values`` in ``metrics.json`` (and set in ``report``).
+
+    Every file is written into a hidden staging folder inside ``out_dir`` and moved in only when all are written:
+    a full or read-only disk raises its ``OSError`` with no new report file in ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".report.", dir=out_dir))
+    try:
+        names = _write_report_files(report, staging)
+        for name in names:  # renames within one folder: no space needed, nothing left half-written
+            os.replace(staging / name, out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    final = [out_dir / name for name in names]
+    return final
+
+
+def _write_report_files(report: dict, out_dir: Path) -> list[str]:
+    """The report's files in ``out_dir`` (see ``write_report``); their names, metrics and summary first."""
+    original = report
     images = write_plots(report, out_dir)
     tables: list[Path] = []
     if sum(bool(run.get("datasets")) for run in report["runs"]) >= 2:  # rows (and seeds) side by side
@@ -602,12 +621,10 @@ def write_report(report: dict, out_dir: Path) -> list[Path]:
         table, tables = write_table(report["runs"], out_dir, boot.get("n_resamples", 1000), boot.get("seed", 0))
         report = {**report, "table": {k: v for k, v in table.items()}}
         images[""] = images.get("", []) + [p.name for p in tables if p.suffix == ".png"]
-    metrics_path = out_dir / "metrics.json"
     safe, non_finite = json_safe(report)
     original["non_finite_values"] = safe["non_finite_values"] = non_finite
-    write_text_atomic(metrics_path, json.dumps(safe, indent=2, default=str, allow_nan=False) + "\n")
-    summary_path = out_dir / "summary.md"
+    write_text_atomic(out_dir / "metrics.json", json.dumps(safe, indent=2, default=str, allow_nan=False) + "\n")
     summary_report = {**report, "table_markdown": markdown_table(report["table"])} if tables else report
-    write_text_atomic(summary_path, markdown_summary(summary_report, images))
-    written = [metrics_path, summary_path] + [out_dir / name for names in images.values() for name in names]
-    return written + [p for p in tables if p.suffix != ".png"]
+    write_text_atomic(out_dir / "summary.md", markdown_summary(summary_report, images))
+    names = ["metrics.json", "summary.md"] + [name for group in images.values() for name in group]
+    return names + [p.name for p in tables if p.suffix != ".png"]
