@@ -451,3 +451,26 @@ def test_sampler_warns_once_that_dataloader_workers_are_not_used():
     with pytest.warns(UserWarning, match=r"data\.dataloader_num_workers=4 is not used with med\.sampler\.enable"):
         assert warn_ignored_workers(OmegaConf.create({"data": {"dataloader_num_workers": 4}}))
     assert warn_ignored_workers(OmegaConf.create({"data": {"dataloader_num_workers": 0}})) is None
+
+
+def test_nan_fields_in_medxpertqa_and_omnimedvqa_are_counted_drops(tmp_path):
+    """The same rule in the readers that build items one record at a time (a JSONL line, an OmniMedVQA record):
+    the record is dropped and counted, the others convert. Mutation: ``_item`` / ``item`` called without
+    ``item_or_drop`` -> the whole run fails on the one record."""
+    from fixtures_vqa import write_omnimedvqa
+
+    from data_preprocess.vqa import convert
+
+    root = write_medxpertqa(tmp_path / "mx")
+    path = root / "MM" / "test.jsonl"
+    path.write_text(path.read_text().replace('"question": "A 42', '"question": NaN, "q": "A 42', 1))
+    convert("medxpertqa_mm", root, tmp_path / "out", progress=False)
+    assert len(read_rows(tmp_path / "out" / "test.parquet")) == 1
+    assert _manifest(tmp_path / "out")["dropped"]["test"]["field 'question' is nan (not a value)"]["count"] == 1
+    top = write_omnimedvqa(tmp_path / "omni")
+    path = top / "QA_information" / "Open-access" / "ACRIMA.json"
+    path.write_text(path.read_text().replace('"gt_answer": "normal"', '"gt_answer": NaN', 1))
+    convert("omnimedvqa", tmp_path / "omni", tmp_path / "out2", progress=False, test_fraction=0.5)
+    manifest = _manifest(tmp_path / "out2")
+    assert sum(manifest["rows"].values()) == 3 * 6 - 1
+    assert [x["count"] for split in manifest["dropped"].values() for x in split.values()] == [1]

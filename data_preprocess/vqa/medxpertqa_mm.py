@@ -10,12 +10,13 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 from .. import validate
 from ..common import ConversionError
 from ..errors import excerpt
-from .core import ImageStore, VQAItem, letter_index, require, split_files
+from .core import Drop, ImageStore, VQAItem, item_or_drop, letter_index, require, split_files
 from .registry import SplitItems, register
 
 CARD = "https://huggingface.co/datasets/TsinghuaC3I/MedXpertQA"
@@ -23,7 +24,7 @@ SPLIT_FILES = {"val": ("dev.jsonl",), "test": ("test.jsonl",)}
 _CHOICES = re.compile(r"\s*Answer Choices:.*\Z", re.DOTALL)
 
 
-def items(path: Path, images: ImageStore) -> Iterator[VQAItem]:
+def items(path: Path, images: ImageStore) -> Iterator[VQAItem | Drop]:
     """Stream the JSONL file line by line."""
     try:
         yield from _records(path, images)
@@ -31,41 +32,46 @@ def items(path: Path, images: ImageStore) -> Iterator[VQAItem]:
         raise validate.not_utf8(path, "MedXpertQA JSONL file") from None
 
 
-def _records(path: Path, images: ImageStore) -> Iterator[VQAItem]:
+def _records(path: Path, images: ImageStore) -> Iterator[VQAItem | Drop]:
     with path.open(encoding="utf-8-sig") as handle:
         for n, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             where = f"{path}: line {n}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ConversionError(f"{where}: not valid JSON ({err.msg})") from None
-            except RecursionError:
-                raise ConversionError(f"{where}: nested too deeply to parse (a hostile or broken file)") from None
-            if not isinstance(record, dict):
-                raise ConversionError(f"{where}: expected a JSON object, got {type(record).__name__}")
-            options = record.get("options")
-            if not isinstance(options, dict) or not options:
-                raise ConversionError(f"{where}: field 'options' is missing or not an object of lettered choices")
-            letters = sorted(options)
-            if letters != [chr(ord("A") + i) for i in range(len(letters))]:
-                raise ConversionError(f"{where}: field 'options': keys {excerpt(letters)} are not A, B, ... in order")
-            texts = [require(options, x, f"{where}: options") for x in letters]
-            names = record.get("images")
-            if not isinstance(names, list) or not names or not all(isinstance(x, str) and x for x in names):
-                raise ConversionError(f"{where}: field 'images' is missing or not a list of image file names")
-            label = require(record, "label", where)
-            yield VQAItem(
-                where=where,
-                question=_CHOICES.sub("", require(record, "question", where)),
-                answer=label,
-                options=texts,
-                correct=letter_index(label, len(texts), where, "label"),
-                images=[images.loader(name, where) for name in names],
-                organ=require(record, "body_system", where, allow_empty=True),
-                question_type=require(record, "question_type", where, allow_empty=True),
-            )
+            yield item_or_drop(partial(_item, line, where, images))
+
+
+def _item(line: str, where: str, images: ImageStore) -> VQAItem:
+    """One JSONL line as an item; a broken line is one error naming it."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ConversionError(f"{where}: not valid JSON ({err.msg})") from None
+    except RecursionError:
+        raise ConversionError(f"{where}: nested too deeply to parse (a hostile or broken file)") from None
+    if not isinstance(record, dict):
+        raise ConversionError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    options = record.get("options")
+    if not isinstance(options, dict) or not options:
+        raise ConversionError(f"{where}: field 'options' is missing or not an object of lettered choices")
+    letters = sorted(options)
+    if letters != [chr(ord("A") + i) for i in range(len(letters))]:
+        raise ConversionError(f"{where}: field 'options': keys {excerpt(letters)} are not A, B, ... in order")
+    texts = [require(options, x, f"{where}: options") for x in letters]
+    names = record.get("images")
+    if not isinstance(names, list) or not names or not all(isinstance(x, str) and x for x in names):
+        raise ConversionError(f"{where}: field 'images' is missing or not a list of image file names")
+    label = require(record, "label", where)
+    return VQAItem(
+        where=where,
+        question=_CHOICES.sub("", require(record, "question", where)),
+        answer=label,
+        options=texts,
+        correct=letter_index(label, len(texts), where, "label"),
+        images=[images.loader(name, where) for name in names],
+        organ=require(record, "body_system", where, allow_empty=True),
+        question_type=require(record, "question_type", where, allow_empty=True),
+    )
 
 
 @register(

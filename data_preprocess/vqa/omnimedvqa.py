@@ -23,8 +23,9 @@ from typing import Any
 
 from .. import validate
 from ..common import ConversionError
+from ..errors import DroppedRow
 from ..release_paths import ZipReader
-from .core import ImageStore, VQAItem, grouped_split, require
+from .core import Drop, ImageStore, VQAItem, grouped_split, item_or_drop, require
 from .registry import SplitItems, register
 
 CARD = "https://huggingface.co/datasets/foreverbeliever/OmniMedVQA"
@@ -109,8 +110,9 @@ def open_access_subsets(input_path: Path) -> list[str]:
     return sorted(PurePosixPath(name).stem for name, _ in qa_files(locate(input_path), "Open-access"))
 
 
-def read_items(source: Path, access: str, images: ImageStore) -> list[VQAItem]:
-    """Every question of the chosen access subsets, files in name order, records in file order."""
+def read_items(source: Path, access: str, images: ImageStore, drops: list[Drop] | None = None) -> list[VQAItem]:
+    """Every question of the chosen access subsets, files in name order, records in file order; a record that
+    cannot be a row goes to ``drops`` (counted and reported by the conversion) when given, else is an error."""
     out: list[VQAItem] = []
     for folder in ACCESS_FOLDERS[access]:
         for name, read_text in qa_files(source, folder):
@@ -119,7 +121,13 @@ def read_items(source: Path, access: str, images: ImageStore) -> list[VQAItem]:
             )
             stem = PurePosixPath(name.replace("\\", "/")).stem
             for i, record in enumerate(records):
-                out.append(item(known_quirks(record, stem), f"{name}: record {i}", images))
+                built = item_or_drop(partial(item, known_quirks(record, stem), f"{name}: record {i}", images))
+                if isinstance(built, Drop):
+                    if drops is None:
+                        raise DroppedRow(built.where, built.reason)
+                    drops.append(built)
+                else:
+                    out.append(built)
     return out
 
 
@@ -321,7 +329,8 @@ def read(
     source = locate(input_path)
     images = ImageStore([source, source / "Images"] if source.is_dir() else [source])
     stack.callback(images.close)
-    items = read_items(source, access, images)
+    drops: list[Drop] = []
+    items = read_items(source, access, images, drops)
     if not items:
         raise ConversionError(f"{source}: no questions in QA_information/{', '.join(ACCESS_FOLDERS[access])}")
     validate.check_fractions(val_fraction or 0.0, 0.2 if test_fraction is None else test_fraction)
@@ -331,15 +340,16 @@ def read(
         if test_groups or test_fraction is not None:
             raise ConversionError("--split_by medr1 tests on every Med-R1 test file: no --test_groups/--test_fraction")
         folder = Path(str(medr1_splits)).expanduser()
-        found = medr1_split_items(items, folder, train_groups, val_fraction or 0.0, 42 if seed is None else seed)
-        return {s: partial(iter, v) for s, v in found.items()}
-    splits = study_splits(
-        items,
-        split_by or "random",
-        train_groups,
-        test_groups,
-        0.2 if test_fraction is None else test_fraction,
-        val_fraction or 0.0,
-        42 if seed is None else seed,
-    )
-    return {s: partial(iter, v) for s, v in splits.items()}
+        splits = medr1_split_items(items, folder, train_groups, val_fraction or 0.0, 42 if seed is None else seed)
+    else:
+        splits = study_splits(
+            items,
+            split_by or "random",
+            train_groups,
+            test_groups,
+            0.2 if test_fraction is None else test_fraction,
+            val_fraction or 0.0,
+            42 if seed is None else seed,
+        )
+    first = next(iter(splits), "")  # drops are reported with the first split (the release has no splits)
+    return {s: partial(iter, [*(drops if s == first else []), *v]) for s, v in splits.items()}
