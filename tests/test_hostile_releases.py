@@ -384,8 +384,8 @@ def test_omnimedvqa_option_f_is_kept(tmp_path):
 
 def test_omnimedvqa_random_split_keeps_a_question_and_its_duplicates_together(tmp_path):
     """Every record repeated (same question on the same image, as in the release's overlapping subsets): before,
-    the seeded split put copies in train and in test. Mutation: ``split_indices`` over items instead of groups
-    -> a question in both splits for some seed."""
+    the seeded split put copies in train and in test. Mutation: ``split_indices`` over items instead of image
+    groups -> a question in both splits for some seed."""
     from fixtures_vqa import write_omnimedvqa
 
     from data_preprocess.vqa.core import ImageStore
@@ -398,7 +398,7 @@ def test_omnimedvqa_random_split_keeps_a_question_and_its_duplicates_together(tm
     items = read_items(top, "open", ImageStore([top, top / "Images"]))
     for seed in range(5):
         splits = study_splits(items, "random", None, None, 0.3, 0.1, seed)
-        seen = {s: {x.group for x in v} for s, v in splits.items()}
+        seen = {s: {(x.image_key, x.question) for x in v} for s, v in splits.items()}
         assert not seen["train"] & seen["test"] and not seen.get("val", set()) & seen["test"]
         assert sum(len(v) for v in splits.values()) == len(items)
 

@@ -129,8 +129,10 @@ def test_skip_missing_images_is_a_counted_skip_on_the_command_line(tmp_path):
         [*run, "--output_dir", str(tmp_path / "out"), "--skip_missing_images"], capture_output=True, text=True, cwd=REPO
     )
     assert proc.returncode == 0, proc.stderr
-    assert "slake train: skipped 1 question(s) whose image is missing" in proc.stderr
+    assert "slake train: dropped 1 record(s): image not in the release (--skip_missing_images)" in proc.stderr
     assert "record 4: image 'xmlab9/source.jpg'" in proc.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["dropped"]["train"]["image not in the release (--skip_missing_images)"]["count"] == 1
     rows = read_rows(tmp_path / "out" / "train.parquet")
     assert [r["extra_info"]["index"] for r in rows] == [0, 1, 2]
     assert "Is the lung healthy?" not in [r["extra_info"]["question"] for r in rows]

@@ -24,7 +24,7 @@ from PIL import Image
 
 from reward_fns import compute_score
 from reward_fns.labels import normalize
-from reward_fns.reference import reference_response
+from reward_fns.reference import option_reference_response, reference_response
 from reward_fns.task_type import TaskType
 
 from ..common import QWEN_VL_FACTOR, ConversionError, encode_png, fit_size, open_image, resize, split_indices
@@ -415,10 +415,14 @@ def check_options(item: VQAItem) -> None:
 def check_gradable(where: str, data_source: str, ground_truth: str, extra_info: dict[str, Any]) -> None:
     """Refuse a row the reward could never grade, judged by the reward itself: its reference answer
     (``reward_fns.reference.reference_response``, what a perfect model says) must score acc = 1 under
-    ``reward_fns.compute_score`` (an open answer of "-" or over 256 tokens, an answer "nan" never can)."""
-    result = compute_score(data_source, reference_response(ground_truth, extra_info), ground_truth, extra_info)
-    if float(result.get("acc", 0.0)) < 1.0:
-        raise DroppedRow(where, "the reward cannot grade its reference answer (acc < 1)")
+    ``reward_fns.compute_score`` (an open answer of "-" or over 256 tokens, an answer "nan" never can). A
+    multiple-choice row whose option texts are letters is graded by the letter its prompt asks for, so its
+    reference by option letter (``option_reference_response``) counts too."""
+    responses = [reference_response(ground_truth, extra_info), option_reference_response(ground_truth, extra_info)]
+    for response in filter(None, responses):
+        if float(compute_score(data_source, response, ground_truth, extra_info).get("acc", 0.0)) >= 1.0:
+            return
+    raise DroppedRow(where, "the reward cannot grade its reference answer (acc < 1)")
 
 
 # --- small helpers the readers share -------------------------------------------------------------------------------

@@ -151,7 +151,7 @@ def convert(
                         except MissingImage as err:
                             if not skip_missing_images:
                                 raise
-                            drops.add(split, item.where, f"image missing (--skip_missing_images): {err}")
+                            drops.add(split, str(err), "image not in the release (--skip_missing_images)")
                             continue
                         except DroppedRow as drop:
                             drops.add(split, drop.where, drop.reason)
