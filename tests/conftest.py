@@ -105,6 +105,8 @@ def local_ray():
     Logical CPUs: verl's run starts TransferQueue's controller and storage actors, which reserve one each (with too
     few, ``run()`` waits forever); they idle, so the real load stays that of one process."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    # address="local": a cluster of our own even while another Ray runs on this machine (plain ray.init() joins the
+    # one /tmp/ray/ray_current_cluster names, then refuses num_cpus: "When connecting to an existing cluster ...")
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     yield ray
     ray.shutdown()
