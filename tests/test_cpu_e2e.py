@@ -123,6 +123,7 @@ def _train(
     module: str = "verl_med_plugin.main",
     env: dict[str, str] | None = None,
     cpu_overrides: tuple[str, ...] = tuple(CPU_OVERRIDES),
+    small_run: tuple[str, ...] = tuple(SMALL_RUN),
 ) -> Path:
     run = e2e["root"] / name
     if REUSE_DIR and (run / "finished").is_file():
@@ -137,7 +138,7 @@ def _train(
         f"trainer.rollout_data_dir={run / 'rollout'}",
         "trainer.val_before_train=false",
         *cpu_overrides,
-        *SMALL_RUN,
+        *small_run,
     ]
     if module == "verl_med_plugin.main":
         common += [f"med.data_dir={e2e['data']}", "med.dataset=retinamnist", f"hydra.run.dir={run}"]
@@ -666,6 +667,8 @@ def _two_node_train(e2e: dict, cluster, name: str, *extra: str) -> Path:
         "trainer.test_freq=-1",
         *extra,
         cpu_overrides=tuple(o for o in CPU_OVERRIDES if o not in single_host),
+        # 8 trajectories split over 2 ranks: 4 per rank, so log-prob micro-batches of 4 (verl asserts divisibility)
+        small_run=tuple(o.replace("_per_gpu=8", "_per_gpu=4") for o in SMALL_RUN),
     )
 
 
