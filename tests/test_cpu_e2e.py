@@ -214,8 +214,8 @@ def test_grpo_steps_update_the_actor(grpo_run, e2e):
     assert sorted(metrics) == list(range(1, STEPS + 1))
     # Rewards vary within groups: non-zero advantages and gradients, and from step 2 on the policy has moved away
     # from the reference (KL > 0) while vLLM samples from the synced weights: the rollout's log-probs of the
-    # sampled tokens equal the actor's up to bf16 rounding. Mutation: test_stale_rollout_weights_fail_the_check
-    # (vLLM never receives the actor's weights) gives a gap far above LOGPROB_GAP_MAX from step 2 on.
+    # sampled tokens equal the actor's up to bf16 rounding. Mutation (the stale control, test_stale_rollout_weights_
+    # fail_the_weight_sync_check: vLLM never receives the actor's weights) gives a gap far above LOGPROB_GAP_MAX.
     assert all(m["critic/advantages/max"] > 0 and m["actor/grad_norm"] > 0 for m in metrics.values())
     assert all(metrics[step]["actor/kl_loss"] > 0 for step in range(2, STEPS + 1))
     gaps = {step: _logprob_gap(m) for step, m in metrics.items()}
