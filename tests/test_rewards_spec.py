@@ -483,3 +483,23 @@ def test_balanced_accuracy_of_an_empty_label_space_is_zero():
     """No label at all: neither sensitivity nor specificity exists, the reward is 0 (nothing can be earned).
     Mutants killed: the ``if parts else 0.0`` guard removed (ZeroDivisionError) or its value set to 1.0."""
     assert balanced_accuracy((), (), 0) == 0.0
+
+
+@pytest.mark.parametrize("response", ["<answer>mild</answer>", "mild", "<think></think><answer>mild</answer>"])
+def test_a_response_without_a_think_block_has_an_empty_think(response):
+    """``Blocks.think`` is "" when there is no (non-blank) think block: recitation then scores nothing. Mutants
+    killed: the initial ``think = ""`` set to None or "XXXX"."""
+    assert split_blocks(response).think == ""
+    info = retina()
+    info["knowledge"] = "\n".join(LINES)
+    assert compute_score("verl_med/retinamnist", response, "mild", info, recite_delta=0.5)["recite"] == 0.0
+
+
+@pytest.mark.parametrize("prefix", ["", " ", "x"])
+def test_an_answer_inside_an_unclosed_think_block_is_not_read(prefix):
+    """Wherever the unclosed think block starts (at 0 too), an answer after it is reasoning, not an answer.
+    Mutant killed: ``text.rfind(t_open, 0, ai)`` -> ``text.rfind(t_open, 1, ai)`` (a block opened at 0 was
+    missed)."""
+    response = prefix + "<think>round <answer>mild</answer>"
+    assert split_blocks(response).answer is None
+    assert compute_score("verl_med/retinamnist", response, "mild", retina())["acc"] == 0.0
