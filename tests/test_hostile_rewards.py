@@ -48,6 +48,7 @@ BOUNDS_TABLE = {
     "recite_brevity_penalty": (["maybe"], [True]),
     "recite_requires_correct": ([None], [True]),
     "recite_max_tokens": ([0, -5, 10**9], [1, 1_000_000]),
+    "recite_mode": (["lines", "", "whole"], ["per_line", "whole_card"]),
 }
 
 

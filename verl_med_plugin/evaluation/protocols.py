@@ -63,7 +63,7 @@ def medevalkit_answer(response: str) -> str:
     """MedEvalKit's reading of a response: lower case, the ``<answer>`` block when there is one, the text after
     its answer markers, without line breaks and full stops.
 
-    >>> medevalkit_answer("<think>x</think><answer>The answer is: Yes.</answer>")
+    >>> medevalkit_answer("<think>x</think><answer>The answer is Yes.</answer>")
     ' yes'
     """
     text = response[:_MAX_CHARS].lower() if isinstance(response, str) else ""
