@@ -23,6 +23,20 @@ from .schema import make_extra_info, make_row
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 ANSWER_FORMATS_FILE = TEMPLATE_DIR / "answer_formats.yaml"
 PLACEHOLDERS = {"question", "options", "knowledge", "task_instruction", "answer_format"}
+# The think/answer instruction every template writes ({answer_format}: the task's answer example), and the
+# answer-only one the no-think control row's dataset class puts in its place at train time (``answer_only_prompt``),
+# so that row trains on the baseline's parquet and its prompts differ from the baseline's in this sentence alone.
+THINK_INSTRUCTION = (
+    "Output the thinking process in <think> </think> and final answer in <answer> </answer> tags. "
+    "The output answer format should be as follows: <think> ... </think> <answer>{answer_format}</answer>"
+)
+ANSWER_ONLY_INSTRUCTION = (
+    "Output only the final answer in <answer> </answer> tags, with no thinking process. "
+    "The output answer format should be as follows: <answer>{answer_format}</answer>"
+)
+_THINK_INSTRUCTION_RE = re.compile(
+    re.escape(THINK_INSTRUCTION).replace(re.escape("{answer_format}"), "(?P<answer_format>[^<\n]*)")
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,23 @@ def answer_formats() -> dict[str, dict[str, Any]]:
     """``templates/answer_formats.yaml`` by task type (cached; do not modify). The one reader of that file: the
     converters' prompts and the dataset class's class lists (``verl_med_plugin.dataset``) both use it."""
     return validate.load_yaml(ANSWER_FORMATS_FILE.read_text(encoding="utf-8"))
+
+
+def answer_only_prompt(user: str) -> str | None:
+    """``user`` with its think/answer instruction (``THINK_INSTRUCTION``) replaced by the answer-only one, the
+    answer example kept; None unless the instruction occurs exactly once (nothing to replace, or ambiguous).
+
+    Example:
+        >>> answer_only_prompt("<image>Which class? " + THINK_INSTRUCTION.format(answer_format="class name"))
+        '<image>Which class? Output only the final answer in <answer> </answer> tags, with no thinking process. \
+The output answer format should be as follows: <answer>class name</answer>'
+    """
+    matches = list(_THINK_INSTRUCTION_RE.finditer(user))
+    if len(matches) != 1:
+        return None
+    match = matches[0]
+    replacement = ANSWER_ONLY_INSTRUCTION.format(answer_format=match["answer_format"])
+    return user[: match.start()] + replacement + user[match.end() :]
 
 
 def render_options(labels: Iterable[str], option_style: str) -> list[str]:

@@ -39,6 +39,9 @@ class RewardConfig:
     answer_tag: str = "answer"
     # The chat template already opened the think block (Qwen3-style), so the response starts inside it.
     think_prefilled: bool = False
+    # "required": a think block before the answer (every paper row); "forbidden": the answer block alone, and a think
+    # tag anywhere voids format and answer (the no-think control row, whose prompt asks for the answer only).
+    think: str = "required"
     # Composite: format_weight * format + acc_weight * task term + recite_delta * recite.
     format_weight: float = 0.1
     acc_weight: float = 1.0
@@ -94,6 +97,8 @@ class RewardConfig:
         ]
         if self.think_tag == self.answer_tag:
             bad.append(f"think_tag/answer_tag={self.think_tag!r} (expected two different tags)")
+        if self.think == "forbidden" and self.think_prefilled is True:
+            bad.append("think=forbidden with think_prefilled=true (expected no think block the template opens)")
         if not bad and self.min_pixels > self.max_pixels:
             bad.append(f"min_pixels={self.min_pixels} > max_pixels={self.max_pixels} (expected min <= max)")
         if bad:
@@ -153,6 +158,7 @@ SETTING_BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "think_tag": (_tag_ok, "a tag name: a letter, then up to 31 letters, digits, _ . : -"),
     "answer_tag": (_tag_ok, "a tag name: a letter, then up to 31 letters, digits, _ . : -"),
     "think_prefilled": (_one_of(True, False), "true or false"),
+    "think": (_one_of("required", "forbidden"), "required or forbidden"),
     "format_weight": (_number_in(-MAX_WEIGHT, MAX_WEIGHT), f"a finite number in [-{MAX_WEIGHT:g}, {MAX_WEIGHT:g}]"),
     "acc_weight": (_number_in(0.0, MAX_WEIGHT), f"a finite number in [0, {MAX_WEIGHT:g}]"),
     "acc_requires_format": (_one_of(True, False), "true or false"),

@@ -16,8 +16,10 @@ class Blocks:
     answer: str | None  # content of the single valid answer block, stripped; None when there is none
 
 
-def split_blocks(text: str, think_tag: str = "think", answer_tag: str = "answer") -> Blocks:
+def split_blocks(text: str, think_tag: str = "think", answer_tag: str = "answer", think: str = "required") -> Blocks:
     """Locate the think and answer blocks of ``text`` and check the strict format.
+
+    ``think="forbidden"`` (the no-think control row) is the answer-only layout: see ``_answer_only``.
 
     Format (``format_ok``): exactly one think block followed by exactly one answer block, both non-blank,
     nothing but whitespace around them. An empty ``<think></think><answer></answer>`` earns no format credit,
@@ -31,6 +33,8 @@ def split_blocks(text: str, think_tag: str = "think", answer_tag: str = "answer"
     """
     t_open, t_close = f"<{think_tag}>", f"</{think_tag}>"
     a_open, a_close = f"<{answer_tag}>", f"</{answer_tag}>"
+    if think == "forbidden":
+        return _answer_only(text, (t_open, t_close), (a_open, a_close))
     n_t_open, n_t_close = text.count(t_open), text.count(t_close)
     n_a_open, n_a_close = text.count(a_open), text.count(a_close)
 
@@ -62,6 +66,26 @@ def split_blocks(text: str, think_tag: str = "think", answer_tag: str = "answer"
         and _blank(text[aj + len(a_close) :])
     )
     return Blocks(format_ok=format_ok, think=think, answer=answer)
+
+
+def _answer_only(text: str, think_tags: tuple[str, str], answer_tags: tuple[str, str]) -> Blocks:
+    """The answer-only layout: exactly one non-blank answer block, nothing but whitespace around it.
+
+    A think tag anywhere (opening or closing, before, inside or after the answer) voids the answer as well as the
+    format, so a control row asked not to think is never paid for thinking in tags. Reasoning written as plain
+    text outside the block loses the format credit but, as in the think layout, not the answer.
+    """
+    if any(tag in text for tag in think_tags):
+        return Blocks(format_ok=False, think="", answer=None)
+    a_open, a_close = answer_tags
+    if text.count(a_open) != 1 or text.count(a_close) != 1:
+        return Blocks(format_ok=False, think="", answer=None)
+    ai, aj = text.find(a_open), text.find(a_close)
+    if ai > aj:
+        return Blocks(format_ok=False, think="", answer=None)
+    answer = text[ai + len(a_open) : aj].strip()
+    format_ok = bool(answer) and _blank(text[:ai]) and _blank(text[aj + len(a_close) :])
+    return Blocks(format_ok=format_ok, think="", answer=answer)
 
 
 def _blank(s: str) -> bool:

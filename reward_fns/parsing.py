@@ -83,7 +83,7 @@ def parse_with(text: str, info: TaskInfo, cfg: RewardConfig) -> ParsedAnswer:
     """``parse_answer`` on already coerced inputs (``compute_score`` reuses them for scoring)."""
     if cfg.think_prefilled:
         text = f"<{cfg.think_tag}>{text}"
-    blocks = split_blocks(text, cfg.think_tag, cfg.answer_tag)
+    blocks = split_blocks(text, cfg.think_tag, cfg.answer_tag, cfg.think)
     answer = blocks.answer or ""
     parsed = ParsedAnswer(format_ok=blocks.format_ok, think=blocks.think, answer=answer, pred="")
     if not answer or len(answer) > MAX_ANSWER_CHARS or (cfg.acc_requires_format and not blocks.format_ok):

@@ -54,17 +54,28 @@ def reference_answer(ground_truth: Any, extra_info: Mapping[str, Any] | None = N
     return str(ground_truth)
 
 
-def reference_response(ground_truth: Any, extra_info: Mapping[str, Any] | None = None) -> str:
+def reference_response(ground_truth: Any, extra_info: Mapping[str, Any] | None = None, think: str = "required") -> str:
     """``<think>…</think><answer>…</answer>`` whose answer is ``reference_answer``; scored acc = 1 by
-    ``compute_score`` for every gradable row (the dry run checks this before training).
+    ``compute_score`` for every gradable row (the dry run checks this before training). ``think`` is the reward's
+    setting: "forbidden" (the no-think control row) gives the answer block alone.
 
     >>> reference_response("yes", {"task_type": "closed"})
     '<think>The reference answer.</think><answer>yes</answer>'
+    >>> reference_response("yes", {"task_type": "closed"}, think="forbidden")
+    '<answer>yes</answer>'
     """
-    return f"<think>The reference answer.</think><answer>{reference_answer(ground_truth, extra_info)}</answer>"
+    return _respond(reference_answer(ground_truth, extra_info), think)
 
 
-def option_reference_response(ground_truth: Any, extra_info: Mapping[str, Any] | None = None) -> str | None:
+def _respond(answer: str, think: str) -> str:
+    """A response in the layout ``think`` asks for."""
+    prefix = "" if think == "forbidden" else "<think>The reference answer.</think>"
+    return f"{prefix}<answer>{answer}</answer>"
+
+
+def option_reference_response(
+    ground_truth: Any, extra_info: Mapping[str, Any] | None = None, think: str = "required"
+) -> str | None:
     """The correct response by option token ("3" or "C") for a single-label row whose prompt listed numbered or
     lettered options, or a multiple-choice VQA row; None for other rows. Checked before training beside
     ``reference_response``: an alias that spells another option's token must not steal the option's meaning
@@ -88,4 +99,4 @@ def option_reference_response(ground_truth: Any, extra_info: Mapping[str, Any] |
     if style == "letter" and index >= 26:
         return None
     token = str(index + 1) if style == "number" else chr(ord("A") + index)
-    return f"<think>The reference answer.</think><answer>{token}</answer>"
+    return _respond(token, think)

@@ -14,7 +14,7 @@ MED_CONFIGS = REPO / "configs" / "med"  # the preset groups: experiment/, model/
 
 
 # The experiment presets of the paper's rows (configs/med/experiment/, examples/paper/).
-PAPER_ROWS = ("vrft_baseline", "knowledge", "mfrs", "localization", "recite_pos", "recite_neg", "full")
+PAPER_ROWS = ("vrft_baseline", "knowledge", "mfrs", "localization", "recite_pos", "recite_neg", "full", "no_think")
 # One image in a Qwen-VL prompt after the chat template (the processor expands the pad to the image's tokens).
 IMAGE_PAD = "<|vision_start|><|image_pad|><|vision_end|>"
 

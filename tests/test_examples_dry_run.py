@@ -99,6 +99,7 @@ ONE_DATASET = {
     "knowledge.sh": "bloodmnist",
     "recite_pos.sh": "bloodmnist",
     "recite_neg.sh": "bloodmnist",
+    "no_think.sh": "breastmnist",
 }
 DEFAULT_DATASETS = ("bloodmnist", "breastmnist", "retinamnist")
 

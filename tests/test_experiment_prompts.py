@@ -93,3 +93,41 @@ def test_loose_aliases_do_not_name_a_diagnosis():
             ]
             == 0.0
         )
+
+
+def test_no_think_row_differs_from_the_baseline_by_the_instruction_alone(breast_row):
+    """The control row trains on the baseline's parquet; its prompt swaps the think/answer instruction for the
+    answer-only one and nothing else. Mutation checked: ``compose_messages`` skipping the swap (the prompts are then
+    equal and still ask for a think block) fails here."""
+    from data_preprocess.prompts import ANSWER_ONLY_INSTRUCTION, THINK_INSTRUCTION
+
+    baseline, no_think = prompt_of("vrft_baseline", breast_row), prompt_of("no_think", breast_row)
+    asked = THINK_INSTRUCTION.format(answer_format="class name")
+    assert baseline.count(asked) == 1 and "<think>" not in no_think
+    assert no_think == baseline.replace(asked, ANSWER_ONLY_INSTRUCTION.format(answer_format="class name"))
+
+
+@pytest.mark.parametrize("template", ["vrft", "classlist", "knowledge"])
+@pytest.mark.parametrize("card", ["bloodmnist", "breastmnist", "retinamnist", "chestmnist"])
+def test_every_template_holds_the_instruction_the_control_row_swaps(template, card):
+    """Every converter template writes ``THINK_INSTRUCTION`` once, so the no-think row can train on any prepared
+    data; the answer example survives the swap. Mutation checked: a template rewording the sentence fails here."""
+    from data_preprocess.knowledge import task_spec
+    from data_preprocess.prompts import RowBuilder, answer_only_prompt
+
+    builder = RowBuilder(task_spec(load_card(card)), template=template)
+    prompt = builder.prompt_text((28, 28))
+    swapped = answer_only_prompt(prompt)
+    assert swapped is not None and "<think>" not in swapped
+    assert f"<answer>{builder._answer_format()}</answer>" in swapped
+
+
+def test_a_prompt_without_the_instruction_is_refused_in_the_control_row(breast_row):
+    """The control row must never train on a prompt that asks for thinking (or has no instruction at all): one
+    clear error naming the row. Mutation checked: returning the messages unchanged fails here."""
+    from data_preprocess.errors import UserError
+
+    prompt = [{"role": "user", "content": "<image>Which class? Think step by step."}]
+    with pytest.raises(UserError, match="med.knowledge.think=forbidden: the prompt of row 7"):
+        compose_messages(prompt, {"index": 7}, KnowledgeSettings(mode="none", think="forbidden"))
+    assert compose_messages(prompt, {"index": 7}, KnowledgeSettings(mode="none")) == prompt

@@ -24,6 +24,7 @@ BOUNDS_TABLE = {
     "think_tag": (["", "th ink", "a>b", "x" * 40, "1think"], ["t", "reasoning", "think_1"]),
     "answer_tag": (["", "ans wer", "<", "\n"], ["a", "final_answer"]),
     "think_prefilled": (["maybe", 0.5, [True]], [True, False]),
+    "think": (["none", "", "optional", True], ["required", "forbidden"]),
     "format_weight": ([math.nan, math.inf, 1e9, -101, True, "high"], [-100, 0, 100]),
     "acc_weight": ([-0.5, math.nan, 1e9], [0, 1.0, 100]),
     "acc_requires_format": (["nope", None], [False]),

@@ -115,8 +115,25 @@ def test_the_fixture_covers_every_paper_row():
         "recite_pos",
         "recite_neg",
         "full",
+        "no_think",
     }
     assert rows <= set(FIXTURE_PRESETS)
+
+
+@pytest.mark.parametrize("combo", COMBOS, ids="/".join)
+def test_no_think_differs_from_the_baseline_in_the_think_setting_alone(combo):
+    """The control row is the V-RFT baseline with the answer alone asked for: its composed config differs from the
+    baseline's in the reward's ``think`` and the run name only, and the dataset's ``med.knowledge.think`` follows
+    the reward's. Mutations checked: no_think.yaml also changing a weight, or extending ``knowledge`` instead of
+    ``vrft_baseline``, fails the diff; ``med.knowledge.think`` written as ``required`` fails the resolved check."""
+    from fixtures_perception import compose_med_config
+
+    got = diff(compose_flat("vrft_baseline", *combo), compose_flat("no_think", *combo))
+    assert got == {"med.reward.think": "forbidden", "trainer.experiment_name": "${med.dataset}_no_think"}
+    model, hardware = combo
+    for experiment, think in (("vrft_baseline", "required"), ("no_think", "forbidden")):
+        config = compose_med_config(f"med/model={model}", f"med/hardware={hardware}", f"med/experiment={experiment}")
+        assert (config.med.knowledge.think, config.data.med_knowledge.think) == (think, think)
 
 
 def test_rows_inherit_instead_of_repeating_the_baseline():

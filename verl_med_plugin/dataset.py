@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from data_preprocess.errors import UserError
-from data_preprocess.prompts import answer_formats, render_options
+from data_preprocess.prompts import answer_formats, answer_only_prompt, render_options
 from reward_fns.task_type import TaskType
 from verl_med_plugin import verl_compat
 from verl_med_plugin.med_settings import KnowledgeSettings
@@ -67,8 +67,11 @@ def _question_span(content: str, question: str) -> tuple[int, int]:
 
 def compose_messages(messages: list[dict], extra_info: dict | None, settings: KnowledgeSettings) -> list[dict]:
     """The row's messages with the knowledge / class list injected per ``settings.mode`` (new dicts; the row's
-    own messages are not modified). Content must be text (the parquet contract), placeholders untouched."""
+    own messages are not modified). Content must be text (the parquet contract), placeholders untouched.
+    ``settings.think == "forbidden"`` also swaps the think/answer instruction for the answer-only one."""
     messages = [dict(m) for m in messages]
+    if settings.think == "forbidden":
+        _ask_answer_only(messages, extra_info)
     if settings.mode == "none":
         return messages
     user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
@@ -93,6 +96,26 @@ def compose_messages(messages: list[dict], extra_info: dict | None, settings: Kn
     elif system_text is not None:
         messages.insert(0, {"role": "system", "content": system_text})
     return messages
+
+
+def _ask_answer_only(messages: list[dict], extra_info: dict | None) -> None:
+    """The last user message with the answer-only instruction (in place, on the copied messages); a prompt without
+    the think/answer instruction is an error: the control row must never train on a prompt asking to think."""
+    user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+    text = user.get("content") if user is not None else None
+    rewritten = _answer_only_cached(text) if isinstance(text, str) else None
+    if rewritten is None:
+        index = (extra_info or {}).get("index")
+        raise UserError(
+            f"med.knowledge.think=forbidden: the prompt of row {index!r} does not hold the think/answer instruction "
+            "exactly once (data_preprocess.prompts.THINK_INSTRUCTION), so it cannot be made answer-only; "
+            "prepare the data with a data_preprocess template"
+        )
+    assert user is not None
+    user["content"] = rewritten
+
+
+_answer_only_cached = functools.lru_cache(maxsize=4096)(answer_only_prompt)
 
 
 @functools.lru_cache(maxsize=4096)

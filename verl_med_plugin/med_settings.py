@@ -69,6 +69,9 @@ class KnowledgeSettings:
     mode: str = "user"
     classlist: bool = False  # also list the classes in the system/user modes ("context + class list")
     header: str = "Background knowledge:"
+    # "forbidden": the think/answer instruction becomes the answer-only one (the no-think control row); follows
+    # med.reward.think (configs/med/perception.yaml), so prompt and reward ask for the same layout.
+    think: str = "required"
 
     @classmethod
     def from_config(cls, cfg: Mapping | None, key: str = "med.knowledge") -> KnowledgeSettings:
@@ -80,6 +83,7 @@ KNOWLEDGE_BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "mode": (lambda v: v in KNOWLEDGE_MODES, f"one of {KNOWLEDGE_MODES}"),
     "classlist": (_any, "true or false"),
     "header": (lambda v: v.strip() != "", "a non-empty string"),
+    "think": (lambda v: v in ("required", "forbidden"), "required or forbidden"),
 }
 
 

@@ -163,14 +163,15 @@ def reference_answer_problems(config: DictConfig, rows_per_file: int = REFERENCE
                         f"(python -m data_preprocess.grounding --box_format {configured_box} ...)"
                     )
                     break
-                result = compute_score(row.get("data_source"), reference_response(gt, info), gt, info, **kwargs)
+                think = str(kwargs.get("think", "required"))
+                result = compute_score(row.get("data_source"), reference_response(gt, info, think), gt, info, **kwargs)
                 if result["acc"] != 1.0:
                     problems.append(
                         f"{where}: its reference answer scores {result}; the reward and the data "
                         "disagree (labels, task_type, box_format or reward kwargs)"
                     )
                     break
-                option = option_reference_response(gt, info)  # issue 13: the answer by option token scores too
+                option = option_reference_response(gt, info, think)  # issue 13: the answer by option token scores too
                 if option is not None and compute_score(row.get("data_source"), option, gt, info, **kwargs)["acc"] != 1:
                     problems.append(
                         f"{where}: the answer by its option token {option!r} does not score; the "
@@ -382,13 +383,14 @@ def _score_reference_answers(plan: DryRunPlan, config: DictConfig, rows: list[di
         reward_fn = verl_compat.load_custom_reward_fn(config)
     except Exception as err:
         raise ConfigError(f"{verl_compat.REWARD_FN_KEY}: cannot load the reward function ({err})") from err
+    think = str(OmegaConf.select(config, verl_compat.REWARD_FN_KEY + ".reward_kwargs.think", default="required"))
     scores, accs = [], []
     for i, row in enumerate(rows):
         gt = row["reward_model"]["ground_truth"]
         extra_info = dict(row.get("extra_info") or {})
         result = reward_fn(
             data_source=row["data_source"],
-            solution_str=reference_response(gt, extra_info),
+            solution_str=reference_response(gt, extra_info, think),
             ground_truth=gt,
             extra_info=extra_info,
         )
