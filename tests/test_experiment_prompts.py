@@ -111,7 +111,8 @@ def test_no_think_row_differs_from_the_baseline_by_the_instruction_alone(breast_
 @pytest.mark.parametrize("card", ["bloodmnist", "breastmnist", "retinamnist", "chestmnist"])
 def test_every_template_holds_the_instruction_the_control_row_swaps(template, card):
     """Every converter template writes ``THINK_INSTRUCTION`` once, so the no-think row can train on any prepared
-    data; the answer example survives the swap. Mutation checked: a template rewording the sentence fails here."""
+    data; the answer example survives the swap, and a prompt holding it twice is ambiguous (refused). Mutations
+    checked: a template rewording the sentence, or ``answer_only_prompt`` accepting two occurrences, fail here."""
     from data_preprocess.knowledge import task_spec
     from data_preprocess.prompts import RowBuilder, answer_only_prompt
 
@@ -120,6 +121,7 @@ def test_every_template_holds_the_instruction_the_control_row_swaps(template, ca
     swapped = answer_only_prompt(prompt)
     assert swapped is not None and "<think>" not in swapped
     assert f"<answer>{builder._answer_format()}</answer>" in swapped
+    assert answer_only_prompt(prompt + "\n" + prompt) is None and answer_only_prompt("<image>Which?") is None
 
 
 def test_a_prompt_without_the_instruction_is_refused_in_the_control_row(breast_row):

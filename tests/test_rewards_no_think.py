@@ -85,3 +85,11 @@ def test_adversarial_input_stays_linear():
     for junk in ("<answer>" * 100_000, "</think>" * 100_000, "<answer></answer>" * 60_000):
         result = compute_score(data_source, junk, truth, info, **NO_THINK)
         assert (result["score"], result["acc"]) == (0.0, 0.0)
+
+
+def test_blocks_of_the_answer_only_layout():
+    """``answer`` is None (not "") when there is no valid block, as in the think layout. Mutation checked: dropping
+    the tag-order check reads the reversed tags as an empty block."""
+    assert split_blocks("</answer>melanoma<answer>", think="forbidden").answer is None
+    blocks = split_blocks(" <answer>melanoma</answer> ", think="forbidden")
+    assert (blocks.format_ok, blocks.think, blocks.answer) == (True, "", "melanoma")
