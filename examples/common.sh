@@ -194,8 +194,9 @@ prepare_vqa() {  # prepare_vqa <benchmark> <folder> [converter flags...]: $DATA_
     exit 2
   fi
   local defaults=()
-  # PMC-VQA is reported on test_clean (configs/med/vqa/pmc_vqa.yaml); its full test.csv is not needed.
-  [ "$benchmark" = pmc_vqa ] && defaults=(--split train,test_clean)
+  # PMC-VQA is reported on test_clean (configs/med/vqa/pmc_vqa.yaml); its full test.csv is not needed. It has no
+  # validation split: 2% of the train images are held out for the validation curve.
+  [ "$benchmark" = pmc_vqa ] && defaults=(--split train,val,test_clean --val_from_train 0.02)
   # VQA-RAD has no validation split: 10% of the train images are held out for the validation curve.
   [ "$benchmark" = vqa_rad ] && defaults=(--val_from_train 0.1)
   python -m data_preprocess.vqa --benchmark "$benchmark" --input "$input" --output_dir "$out" "${defaults[@]}" "$@"

@@ -145,7 +145,10 @@ def test_script_dry_run_on_fixture_release(script, releases, tmp_path, tiny_mode
         assert run["med"]["knowledge"]["mode"] == "none"  # no card naming the modality never trained on
     elif name == "medxpertqa_mm":
         assert run["data"]["train_files"] == str(data / "pmc_vqa" / "train.parquet")
-        assert run["data"]["val_files"] == str(data / "medxpertqa_mm" / "test.parquet")
+        assert run["data"]["val_files"] == str(data / "pmc_vqa" / "val.parquet")
     else:
         assert run["med"]["dataset"] == name and Path(run["data"]["train_files"]).parent == data / name
     assert Path(run["data"]["train_files"]).is_file() and Path(run["data"]["val_files"]).is_file()
+    # The validation curve never reads a test split (the test split is read once, by the final evaluation).
+    # Mutation checked: PMC-VQA's val_files back to test_clean.parquet -> fails for pmc_vqa.sh.
+    assert Path(run["data"]["val_files"]).name == "val.parquet", run["data"]["val_files"]

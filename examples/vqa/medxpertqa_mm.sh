@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Medical VQA benchmark MedXpertQA-MM (expert-level five-option mcq, clinical vignettes with one or more images): a
 # test set (its dev split holds a few examples), so GRPO trains on another benchmark (TRAIN_BENCHMARK, default
-# pmc_vqa: mcq too, as MedVLThinker does) with the vqa preset, validates on MedXpertQA-MM and is evaluated on its
-# test split. Longer prompts and answers than the others (configs/med/vqa/medxpertqa_mm.yaml).
+# pmc_vqa: mcq too, as MedVLThinker does) with the vqa preset, validates on the training benchmark's val split and
+# is evaluated on MedXpertQA-MM's test split at the end. Longer prompts and answers than the others (configs/med/vqa/medxpertqa_mm.yaml).
 # Data: MEDXPERTQA_MM_DIR = the Hugging Face release (MM/dev.jsonl, MM/test.jsonl, images.zip, read zipped), plus
 # the training benchmark's release (<TRAIN_BENCHMARK>_DIR, see its script):
 #   huggingface-cli download TsinghuaC3I/MedXpertQA --repo-type dataset --local-dir ~/downloads/MedXpertQA
@@ -17,5 +17,6 @@ VERL_MED_GENERATE_ARGS=${VERL_MED_GENERATE_ARGS:---max_tokens 1024}  # data.max_
 prepare_vqa "$TRAIN_BENCHMARK" "$TRAIN_BENCHMARK"
 prepare_vqa medxpertqa_mm medxpertqa_mm
 train_vqa medxpertqa_mm medxpertqa_mm data.train_files="$DATA_DIR/$TRAIN_BENCHMARK/train.parquet" \
+  data.val_files="$DATA_DIR/$TRAIN_BENCHMARK/val.parquet" \
   trainer.total_training_steps=1000 "$@"
 evaluate vqa medxpertqa_mm
