@@ -101,12 +101,17 @@ def preset_combinations(experiments: bool | str = True) -> list[tuple[str | None
     return list(itertools.product(names, preset_options("model"), preset_options("hardware")))
 
 
+@functools.cache
 def composed_preset(experiment: str | None, model: str, hardware: str):
     """A preset combination composed once per test process and shared by every test that reads it (read-only:
-    changing it raises; take ``compose_med_config(*preset_overrides(...))`` for a copy to change)."""
+    changing it raises; take ``compose_med_config(*preset_overrides(...))`` for a copy to change). The read-only
+    flag is set on a copy: set on ``_composed``'s cached config it would reach every later ``compose_med_config``
+    of the same combination in this process."""
+    import copy
+
     from omegaconf import OmegaConf
 
-    config = _composed(preset_overrides(experiment, model, hardware))
+    config = copy.deepcopy(_composed(preset_overrides(experiment, model, hardware)))
     OmegaConf.set_readonly(config, True)
     return config
 
