@@ -170,8 +170,7 @@ def write_table_fixture(root: Path) -> dict[str, Path]:
     import numpy as np
 
     import reward_fns
-    from data_preprocess.knowledge import label_aliases, load_card
-    from data_preprocess.schema import make_extra_info
+    from data_preprocess.knowledge import load_card
 
     runs = {}
     for row_no, (row, (start, end)) in enumerate(TABLE_ROWS.items()):
@@ -195,16 +194,7 @@ def write_table_fixture(root: Path) -> dict[str, Path]:
                             else (-1 if u > 0.95 else int((t + rng.integers(1, len(labels))) % len(labels)))
                         )
                         think = answer if answer >= 0 and rng.random() > 0.1 else int(rng.integers(len(labels)))
-                        info = make_extra_info(
-                            split="test",
-                            index=i,
-                            dataset=dataset,
-                            task_type=card.task_type,
-                            labels=labels,
-                            label_aliases=label_aliases(card),
-                            question=card.question,
-                            image_size=[28, 28],
-                        )
+                        info = card_test_info(card, dataset, i)
                         text = table_response(labels, answer, think)
                         scores = reward_fns.compute_score(
                             data_source=f"verl_med/{dataset}",
@@ -382,3 +372,21 @@ def write_vqa_validation_dump(dump_dir: Path, rows: list[dict[str, Any]], step: 
             keys.append(f"uuid-{row_no:04d}_{session}_0")
     scores = [0.0] * len(outputs)
     return verl_write_generations(dump_dir, step, inputs, outputs, gts, scores, {"reward": scores, "uid": keys})
+
+
+def card_test_info(card, dataset: str, index: int) -> dict:
+    """``extra_info`` of test row ``index`` of a MedMNIST dataset, from its knowledge card (labels, aliases,
+    question): what the fixture dumps grade against."""
+    from data_preprocess.knowledge import label_aliases
+    from data_preprocess.schema import make_extra_info
+
+    return make_extra_info(
+        split="test",
+        index=index,
+        dataset=dataset,
+        task_type=card.task_type,
+        labels=card.label_names,
+        label_aliases=label_aliases(card),
+        question=card.question,
+        image_size=[28, 28],
+    )

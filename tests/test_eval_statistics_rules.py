@@ -22,9 +22,10 @@ K = 4  # samples per prompt: 2-2 splits make ties
 def _lines(run_no: int) -> list[dict]:
     """k = 4 answers per prompt on BreastMNIST (30 prompts) and RetinaMNIST (30), many of them 2-2 ties, each line
     with its prompt id and sample index, in an order that is not sorted by prompt id."""
+    from eval_fixtures import card_test_info
+
     import reward_fns
-    from data_preprocess.knowledge import label_aliases, load_card
-    from data_preprocess.schema import make_extra_info
+    from data_preprocess.knowledge import load_card
 
     lines = []
     for ds_no, dataset in enumerate(("breastmnist", "retinamnist")):
@@ -36,16 +37,7 @@ def _lines(run_no: int) -> list[dict]:
             t = int(truth[i])
             other = int((t + 1 + rng.integers(len(labels) - 1)) % len(labels))
             answers = [t, t, other, other] if rng.random() < 0.5 else [int(a) for a in rng.choice([t, other, -1], K)]
-            info = make_extra_info(
-                split="test",
-                index=i,
-                dataset=dataset,
-                task_type=card.task_type,
-                labels=labels,
-                label_aliases=label_aliases(card),
-                question=card.question,
-                image_size=[28, 28],
-            )
+            info = card_test_info(card, dataset, i)
             for j, answer in enumerate(answers):
                 text = "<think>x</think>" + ("" if answer < 0 else f"<answer>{labels[answer]}</answer>")
                 score = reward_fns.compute_score(
