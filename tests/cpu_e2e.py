@@ -45,6 +45,7 @@ CPU_REQUIRED = [
     "actor_rollout_ref.rollout.free_cache_engine=false",
     "+actor_rollout_ref.rollout.enable_sleep_mode=false",
     "actor_rollout_ref.rollout.max_model_len=1536",
+    "+actor_rollout_ref.rollout.engine_kwargs.vllm.kv_cache_memory_bytes=67108864",
     "actor_rollout_ref.rollout.checkpoint_engine.update_weights_bucket_megabytes=256",
     "reward.num_workers=1",
     "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",

@@ -97,8 +97,28 @@ def _unpinned_offload_policy(module) -> None:
     module.CPUOffloadPolicy = offload_policy
 
 
+def _explicit_kv_cache_size_wins(module) -> None:
+    """vLLM CPU (vllm/platforms/cpu.py ``CpuPlatform.check_and_update_config``) overwrites an explicit
+    ``kv_cache_memory_bytes`` engine argument with the legacy ``VLLM_CPU_KVCACHE_SPACE`` (whole GiB) whenever that
+    variable is set, and the test bed sets it (1 GiB) for vLLM engines started outside verl's trainer (generation,
+    the judge), whose default would size the cache from the machine's whole memory. The trainer runs ask for 64 MiB
+    (``tests/cpu_e2e.py``: the tiny model needs 512 B per token): an explicit argument wins, as vLLM documents for
+    every other engine argument. Two vLLM engines (the two-node run) otherwise hold 2 GiB of zeros."""
+    platform = module.CpuPlatform
+    original = platform.check_and_update_config.__func__
+
+    def check_and_update_config(cls, vllm_config) -> None:
+        explicit = vllm_config.cache_config.kv_cache_memory_bytes
+        original(cls, vllm_config)
+        if explicit is not None:
+            vllm_config.cache_config.kv_cache_memory_bytes = explicit
+
+    platform.check_and_update_config = classmethod(check_and_update_config)
+
+
 AFTER_IMPORT: dict[str, Callable[[Any], None]] = {
     "vllm.model_executor.layers.utils": _keep_vllm_linear_weights,
+    "vllm.platforms.cpu": _explicit_kv_cache_size_wins,
     "verl.workers.engine.fsdp.transformer_impl": _unpinned_offload_policy,
 }
 
