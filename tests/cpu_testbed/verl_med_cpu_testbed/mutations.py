@@ -7,6 +7,10 @@
   vLLM keeps the weights it loaded at start while the actor trains: the rollout samples from a stale policy. The rest
   of the sync runs (the weight version is still set: skipping the whole call leaves verl's ``min_global_steps`` tag
   ``None`` and the trainer fails in ``_compute_metrics`` instead of training on stale samples).
+- ``stale_rollout_adapter``: the same call resends, for every set of tensor names it has sent before, the tensors
+  it sent the first time, so vLLM keeps its first weights while the actor trains. Needed for LoRA: an empty sync
+  makes vLLM's ``add_lora`` fail (``StopIteration`` in ``_create_merged_loras_inplace``, the run then hangs), while
+  the first adapter (peft's ``lora_B`` = 0) is a valid, stale one: the rollout samples from the base policy.
 """
 
 from __future__ import annotations
@@ -32,8 +36,21 @@ def _send_no_weights(module: Any) -> None:
     module.ServerAdapter.update_weights = update_weights
 
 
+def _resend_first_weights(module: Any) -> None:
+    original = module.ServerAdapter.update_weights
+    first: dict[tuple[str, ...], list[tuple[str, Any]]] = {}
+
+    async def update_weights(self: Any, weights: Any, *args: Any, **kwargs: Any) -> Any:
+        current = [(name, tensor.detach().clone()) for name, tensor in weights]  # buffers may be reused
+        sent = first.setdefault(tuple(name for name, _ in current), current)
+        return await original(self, iter(sent), *args, **kwargs)
+
+    module.ServerAdapter.update_weights = update_weights
+
+
 MUTATIONS: dict[str, tuple[str, Callable[[Any], None]]] = {
     "stale_rollout_weights": ("verl.workers.rollout.vllm_rollout.vllm_rollout", _send_no_weights),
+    "stale_rollout_adapter": ("verl.workers.rollout.vllm_rollout.vllm_rollout", _resend_first_weights),
 }
 
 
