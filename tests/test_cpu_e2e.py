@@ -591,7 +591,9 @@ def test_main_job_preset_trains_lora_syncs_the_adapter_and_evaluates(lora_chain,
     """LoRA training with the main job's preset: 2 steps whose rollout log-probs equal the actor's (the adapter
     reached vLLM: the actor's log-probs are computed with it, so a rollout without it would differ, as the stale
     control shows for full weights), a checkpoint, verl's merger writing ``lora_adapter/`` beside the untouched
-    base weights, generation with the adapter merged, a report. Mutations: an adapter that never trained (peft
+    base weights, generation with the adapter merged, a report. Mutations: ``stale_rollout_adapter`` (the test bed
+    resends the first adapter, vLLM samples from the base policy) fails the KL comparison at step 2 (9.4e-4 vs
+    9.4e-4; the log-prob gap alone, 0.017, would pass); an adapter that never trained (peft
     initialises lora_B to zero) fails ``trained``; base weights changed by training fail ``base`` (LoRA freezes
     them); the vision tower in the adapter fails the exclusion (the preset excludes ``.*visual.*``)."""
     from safetensors.torch import load_file
