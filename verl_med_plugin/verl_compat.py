@@ -426,3 +426,47 @@ def install_verl_7899_fix(client_module: Any) -> None:
 
     read_with_fix.verl_7899_fix = True  # type: ignore[attr-defined]
     setattr(cls, VERL_7899_CLIENT_METHOD, read_with_fix)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tools for verl's tool agent loop (verl/experimental/agent_loop/tool_agent_loop.py, agent name "tool_agent").
+# verl loads ``actor_rollout_ref.rollout.multi_turn.tool_config_path`` (verl/tools/tool_registry.py:
+# initialize_tools_from_config builds ``class_name(config=..., tool_schema=...)``) once per agent-loop worker, and
+# for each call runs ``create`` -> ``execute(instance_id, arguments, agent_data=AgentData)`` -> ``release``: an
+# instance lives for ONE call, so per-trajectory state is keyed by the ``agent_data`` object (its ``image_data``
+# holds the row's images, then every image a tool returned). ``ToolResponse.image`` (a list) appends images to the
+# conversation and to the trajectory's multi_modal_data.
+# ---------------------------------------------------------------------------------------------------------------
+TOOL_AGENT_LOOP = "tool_agent"  # actor_rollout_ref.rollout.agent.default_agent_loop
+TOOL_CONFIG_KEY = "actor_rollout_ref.rollout.multi_turn.tool_config_path"
+TOOL_DATA_CONFIG_KEY = "data.tool_config_path"  # RLHFDataset loads it too, so the length filter sees the schemas
+AGENT_DATA_KWARG = "agent_data"  # the keyword ToolAgentLoop._call_tool passes to execute
+AGENT_IMAGES_ATTR = "image_data"  # AgentData's list of images (the row's first)
+
+
+def tool_base_class() -> type[Any]:
+    """verl's ``BaseTool`` (``create``/``execute``/``release``; ``__init__(config, tool_schema)``)."""
+    from verl.tools.base_tool import BaseTool
+
+    return BaseTool
+
+
+def tool_response(text: str | None = None, images: list[Any] | None = None) -> Any:
+    """verl's ``ToolResponse`` with a text and/or images (a list, as verl requires)."""
+    from verl.tools.schemas import ToolResponse
+
+    return ToolResponse(text=text, image=images) if images else ToolResponse(text=text)
+
+
+def tool_schema(schema: dict[str, Any]) -> Any:
+    """verl's ``OpenAIFunctionToolSchema`` validated from a plain dict."""
+    from verl.tools.schemas import OpenAIFunctionToolSchema
+
+    return OpenAIFunctionToolSchema.model_validate(schema)
+
+
+def load_tools(tool_config_path: str) -> list[Any]:
+    """The tools verl's agent-loop worker builds from a tool yaml (``load_all_tools``)."""
+    from verl.tools.tool_registry import load_all_tools
+
+    return list(load_all_tools(tool_config_path=tool_config_path, function_tool_path=None))
