@@ -333,8 +333,9 @@ def continuous_token_builder(tokenizer, processor, hf_model_type: str | None, da
     )
 
 
-def render_chat_text(processor, messages, data_config) -> str:
-    """The prompt text the builder renders before the processor expands image tokens (verl's helper)."""
+def render_chat_text(processor, messages, data_config, tools: list[dict] | None = None) -> str:
+    """The prompt text the builder renders before the processor expands image tokens (verl's helper); ``tools``:
+    the tool schemas the tool agent loop passes."""
     from verl.utils.tokenizer.chat_template import apply_chat_template
 
     text = apply_chat_template(
@@ -342,6 +343,7 @@ def render_chat_text(processor, messages, data_config) -> str:
         messages,
         tokenize=False,
         add_generation_prompt=True,
+        **({"tools": tools} if tools else {}),
         **data_config.get("apply_chat_template_kwargs", {}),
     )
     return cast(str, text)  # verl annotates list[int] | str for both modes; tokenize=False returns the str
@@ -439,7 +441,8 @@ def install_verl_7899_fix(client_module: Any) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 TOOL_AGENT_LOOP = "tool_agent"  # actor_rollout_ref.rollout.agent.default_agent_loop
 TOOL_CONFIG_KEY = "actor_rollout_ref.rollout.multi_turn.tool_config_path"
-TOOL_DATA_CONFIG_KEY = "data.tool_config_path"  # RLHFDataset loads it too, so the length filter sees the schemas
+# verl's data.tool_config_path interpolates TOOL_CONFIG_KEY (legacy_data.yaml): RLHFDataset loads the same tools,
+# so its length filter counts the tool list in the prompt.
 AGENT_DATA_KWARG = "agent_data"  # the keyword ToolAgentLoop._call_tool passes to execute
 AGENT_IMAGES_ATTR = "image_data"  # AgentData's list of images (the row's first)
 
