@@ -338,14 +338,10 @@ def render_chat_text(processor, messages, data_config, tools: list[dict] | None 
     the tool schemas the tool agent loop passes."""
     from verl.utils.tokenizer.chat_template import apply_chat_template
 
-    text = apply_chat_template(
-        processor,
-        messages,
-        tokenize=False,
-        add_generation_prompt=True,
-        **({"tools": tools} if tools else {}),
-        **data_config.get("apply_chat_template_kwargs", {}),
-    )
+    kwargs: dict[str, Any] = dict(data_config.get("apply_chat_template_kwargs", {}))
+    if tools:
+        kwargs["tools"] = tools
+    text = apply_chat_template(processor, messages, tokenize=False, add_generation_prompt=True, **kwargs)
     return cast(str, text)  # verl annotates list[int] | str for both modes; tokenize=False returns the str
 
 
