@@ -13,11 +13,19 @@ be empty (the format reward refuses an empty one). By default it is one neutral 
 the SFT row is "SFT", not silently "SFT + knowledge"; ``--think knowledge`` states the knowledge-base findings of
 the true class(es) (an SFT + knowledge variant), ``--think_text`` sets one fixed text. Train with e.g.
 ``data.train_files=.../sft_train.parquet data.val_files=.../sft_val.parquet``.
+
+Zoom warm start (``--zoom_tool qwen2_5_vl|qwen3_vl|<tool yaml>``, docs/tools.md): ``sft_zoom_<split>.parquet``
+where every row with a lesion box (a grounding row's ground truth, or ``extra_info.lesion_boxes``) becomes the
+trace the zoom policy should produce: a think block and a ``zoom_in`` call on the lesion box in the model's
+convention, the tool's turn with the crop the tool itself returns (second image), then the reference reply; rows
+without a lesion box keep the one-turn reply (answering without the tool is a valid policy). A ``tools`` column
+holds the tool's schema, so verl's SFT dataset renders the tool list exactly as the tool agent loop does.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,17 +98,92 @@ def sft_row(
     return {"messages": [*prompt, {"role": "assistant", "content": reply}], "images": row["images"]}
 
 
+ZOOM_THINK = "I zoom in on the lesion to see it in detail."
+
+
+def zoom_schema_of(tool: str) -> tuple[Any, dict[str, Any]]:
+    """``(ZoomSettings, tool schema)`` of ``--zoom_tool``: a chat template name (the shipped yaml) or a yaml path."""
+    from verl_med_plugin.tools.settings import shipped_tool_config, zoom_settings_of
+    from verl_med_plugin.tools.zoom import zoom_schema
+
+    path = shipped_tool_config("zoom", tool) if tool in ("qwen2_5_vl", "qwen3_vl") else Path(tool).expanduser()
+    if not Path(path).is_file():
+        raise ConversionError(f"--zoom_tool {tool}: no such tool yaml (qwen2_5_vl, qwen3_vl or a path)")
+    try:
+        settings = zoom_settings_of(path)
+    except (ValueError, TypeError) as err:
+        raise ConversionError(f"--zoom_tool {path}: {err}") from err
+    if settings is None:
+        raise ConversionError(f"--zoom_tool {path}: declares no zoom tool")
+    return settings, zoom_schema(settings)
+
+
+def zoom_call_box(lesion: list[float], info: dict[str, Any], settings: Any) -> list[Any]:
+    """The lesion box (the row's ``box_format``) in the tool's convention, rounded: the box the trace zooms to."""
+    from reward_fns.boxes import convert_boxes
+    from verl_med_plugin.tools.crop import frame_size
+
+    size = tuple(int(v) for v in info["image_size"])
+    src_size = size if info["box_format"] == "abs" else None
+    dst_size = frame_size(settings, (size[0], size[1])) if settings.box_format == "abs" else None
+    converted = convert_boxes([lesion], info["box_format"], src_size, settings.box_format, dst_size)
+    if converted is None:
+        raise ValueError(f"lesion box {lesion} in {info['box_format']!r} without extra_info.image_size")
+    digits = 3 if settings.box_format == "rel1" else None  # pixels and the 0-1000 grid are written as integers
+    return [round(v, digits) if digits else round(v) for v in converted[0]]
+
+
+def zoom_trace(sft: dict[str, Any], row: dict[str, Any], settings: Any) -> dict[str, Any] | None:
+    """``sft`` (``sft_row``'s prompt + reply) as a zoom trace on the row's first lesion box; None without one (or
+    when the tool would refuse the box)."""
+    from reward_fns.task_info import TaskInfo
+    from reward_fns.zoom import TOOL_NAME, lesion_boxes
+    from verl_med_plugin.tools.crop import zoom
+
+    from .common import encode_png, open_image
+
+    info = row["extra_info"]
+    lesions = lesion_boxes(row["reward_model"]["ground_truth"], TaskInfo.from_extra_info(info), info)
+    if not lesions or len(row["images"]) != 1:
+        return None
+    image = open_image(io.BytesIO(row["images"][0]["bytes"]))
+    box = zoom_call_box(lesions[0], {**info, "image_size": list(image.size)}, settings)
+    crop, _ = zoom(image, {"bbox_2d": box}, settings)
+    if crop is None:
+        return None
+    call = json.dumps({"name": TOOL_NAME, "arguments": {"bbox_2d": box}})
+    *prompt, reply = sft["messages"]
+    turns = [
+        {"role": "assistant", "content": f"<think>{ZOOM_THINK}</think>\n<tool_call>\n{call}\n</tool_call>"},
+        {"role": "tool", "content": "<image>"},
+        reply,
+    ]
+    images = [*row["images"], {"bytes": encode_png(crop), "path": None}]
+    return {"messages": [*prompt, *turns], "images": images}
+
+
+def zoom_sft_schema(tool_schema: dict[str, Any]) -> pa.Schema:
+    """``sft_schema`` plus the ``tools`` column (the tool's schema as verl's SFT dataset passes it to the template)."""
+    tools_type = pa.Table.from_pylist([{"tools": [tool_schema]}]).schema.field("tools").type
+    return sft_schema().append(pa.field("tools", tools_type))
+
+
 def convert(
     input_dir: Path | str,
     output_dir: Path | str | None = None,
     *,
     think: str | None = None,
     think_source: str = "neutral",
+    zoom_tool: str | None = None,
     progress: bool = True,
 ) -> dict[str, Path]:
-    """``sft_<split>.parquet`` for each ``<split>.parquet`` in ``input_dir``; streams row groups."""
+    """``sft_<split>.parquet`` (``sft_zoom_<split>.parquet`` with ``zoom_tool``) for each ``<split>.parquet`` in
+    ``input_dir``; streams row groups."""
     if think_source not in THINK_SOURCES:
         raise ConversionError(f"--think {think_source!r}: expected one of {THINK_SOURCES}")
+    zoom_settings, tool_schema = zoom_schema_of(zoom_tool) if zoom_tool else (None, None)
+    prefix = "sft_zoom_" if zoom_tool else "sft_"
+    schema = zoom_sft_schema(tool_schema) if tool_schema else sft_schema()
     input_dir = Path(input_dir).expanduser()
     output_dir = Path(output_dir).expanduser() if output_dir else input_dir
     sources = [input_dir / f"{split}.parquet" for split in SPLITS if (input_dir / f"{split}.parquet").is_file()]
@@ -115,7 +198,7 @@ def convert(
             missing = {"prompt", "images", "reward_model", "extra_info"} - set(reader.schema_arrow.names)
             if missing:
                 raise ConversionError(f"{source}: field(s) {sorted(missing)} missing: not a verl-med RL parquet")
-            sink = outputs.open(f"sft_{source.name}", sft_schema(), may_be_empty=True)  # mirrors its source
+            sink = outputs.open(f"{prefix}{source.name}", schema, may_be_empty=True)  # mirrors its source
             bar = tqdm(total=reader.metadata.num_rows, desc=f"sft {source.stem}", unit="row", disable=not progress)
             n_read = 0
             for batch in reader.iter_batches(
@@ -123,7 +206,10 @@ def convert(
             ):
                 for row in batch.to_pylist():
                     try:
-                        sink.write(sft_row(row, think, think_source))
+                        out = sft_row(row, think, think_source)
+                        if zoom_settings is not None:
+                            out = {**(zoom_trace(out, row, zoom_settings) or out), "tools": [tool_schema]}
+                        sink.write(out)
                     except (KeyError, TypeError, ValueError) as err:  # JSONDecodeError is a ValueError
                         raise ConversionError(
                             f"{source}: row {n_read}: reward_model.ground_truth / extra_info do "
@@ -132,7 +218,7 @@ def convert(
                     n_read += 1
                 bar.update(batch.num_rows)
             bar.close()
-    return {f"sft_{s.name}": output_dir / f"sft_{s.name}" for s in sources}
+    return {f"{prefix}{s.name}": output_dir / f"{prefix}{s.name}" for s in sources}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -150,9 +236,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         "of the true class (an SFT + knowledge variant)",
     )
     parser.add_argument("--think_text", default=None, help="fixed think text for every row (overrides --think)")
+    parser.add_argument(
+        "--zoom_tool",
+        default=None,
+        help="write zoom warm-start traces (sft_zoom_<split>.parquet) for this tool: qwen2_5_vl, qwen3_vl (the "
+        "shipped tool yaml of that template) or a tool yaml path",
+    )
     args = parser.parse_args(argv)
     for path in convert(
-        args.input_dir, args.output_dir, think=args.think_text, think_source=args.think_source
+        args.input_dir, args.output_dir, think=args.think_text, think_source=args.think_source, zoom_tool=args.zoom_tool
     ).values():
         print(path)
 

@@ -84,6 +84,9 @@ class RewardConfig:
     # "whole_card" (the paper's literal reading, one BLEU against the whole card: a copied line pays the brevity
     # penalty against the card's length and scores about 0).
     recite_mode: str = "per_line"
+    # Zoom tool (multi-turn, ``compute_zoom_score``): + zoom_iou_weight * IoU of the first zoom box with the row's
+    # lesion box (0 without a call or without a lesion box; compute_score ignores it).
+    zoom_iou_weight: float = 0.0
 
     def __post_init__(self) -> None:
         """Every setting within its meaningful range (``SETTING_BOUNDS``), then the cross-field rules; one error
@@ -106,7 +109,7 @@ class RewardConfig:
 
     def score_bounds(self) -> tuple[float, float]:
         """Range of ``score`` for our rows: every component lies in [0, 1], each weight may be negative."""
-        weights = (self.format_weight, self.acc_weight, self.recite_delta)
+        weights = (self.format_weight, self.acc_weight, self.recite_delta, self.zoom_iou_weight)
         return sum(min(0.0, w) for w in weights), sum(max(0.0, w) for w in weights)
 
 
@@ -184,6 +187,7 @@ SETTING_BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "recite_requires_correct": (_one_of(True, False), "true or false"),
     "recite_max_tokens": (_number_in(1, 1_000_000), "an integer in [1, 1000000]"),
     "recite_mode": (_one_of("per_line", "whole_card"), "per_line or whole_card"),
+    "zoom_iou_weight": (_number_in(0.0, MAX_WEIGHT), f"a finite number in [0, {MAX_WEIGHT:g}]"),
 }
 
 

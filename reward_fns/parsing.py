@@ -125,7 +125,7 @@ def parse_with(text: str, info: TaskInfo, cfg: RewardConfig) -> ParsedAnswer:
     if task == "grounding" and info.box_format in BOX_FORMATS:
         boxes = parse_boxes(answer)
         if boxes is not None:
-            boxes = convert_boxes(boxes, *_prediction_frame(info, cfg), info.box_format, info.image_size)
+            boxes = convert_boxes(boxes, *prediction_frame(info, cfg), info.box_format, info.image_size)
         if boxes is None:
             return parsed
         pred = json.dumps([[round(v, 3) for v in box] for box in boxes])
@@ -154,7 +154,7 @@ def mcq_options(info: TaskInfo) -> tuple[LabelSpace, str] | None:
     return label_space(options), info.option_style if info.option_style in ("letter", "number") else "letter"
 
 
-def _prediction_frame(info: TaskInfo, cfg: RewardConfig) -> tuple[str, tuple[float, float] | None]:
+def prediction_frame(info: TaskInfo, cfg: RewardConfig) -> tuple[str, tuple[float, float] | None]:
     """Convention and image size the model's boxes refer to."""
     fmt = cfg.box_format or info.box_format
     size = info.image_size

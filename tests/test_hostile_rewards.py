@@ -50,6 +50,7 @@ BOUNDS_TABLE = {
     "recite_requires_correct": ([None], [True]),
     "recite_max_tokens": ([0, -5, 10**9], [1, 1_000_000]),
     "recite_mode": (["lines", "", "whole"], ["per_line", "whole_card"]),
+    "zoom_iou_weight": ([-0.1, math.nan, math.inf, 101, True], [0, 0.5, 100]),
 }
 
 

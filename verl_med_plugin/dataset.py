@@ -250,11 +250,12 @@ def render_prompt(
     patch_size = getattr(getattr(processor, "image_processor", None), "patch_size", 14)
     images, videos, _ = type(dataset)._process_multi_modal_info(messages, patch_size, dataset.config)
     builder = verl_compat.continuous_token_builder(dataset.tokenizer, processor, hf_model_type, dataset.config)
-    token_ids = builder.build_initial_tokens(messages, images=images, videos=videos, mm_inputs_out={})
+    tools = getattr(dataset, "tool_schemas", None)  # data.tool_config_path: the tool list the agent loop sends too
+    token_ids = builder.build_initial_tokens(messages, tools=tools, images=images, videos=videos, mm_inputs_out={})
     image_pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     return RenderedPrompt(
         mode=knowledge.mode,
-        text=verl_compat.render_chat_text(processor, messages, dataset.config),
+        text=verl_compat.render_chat_text(processor, messages, dataset.config, tools=tools),
         token_ids=list(token_ids),
         num_image_tokens=sum(t == image_pad for t in token_ids),
     )

@@ -330,6 +330,7 @@ class MedGroup:
     template: str | None = None
     sampler: dict[str, Any] = field(default_factory=dict)
     train_task_types: list[str] | None = None  # the task types the train file is read for (None: every row)
+    tool: str | None = None  # a tool for verl's tool agent loop (verl_med_plugin/tools/settings.py: TOOLS)
 
 
 # Each MedGroup key -> (range check of the typed value, what it must hold as told to the user). Unknown keys are
@@ -353,6 +354,7 @@ MED_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or (bool(v) and set(v) <= set(TASK_TYPES)),
         f"null (every row) or a non-empty list of task types from {list(TASK_TYPES)}",
     ),
+    "tool": (lambda v: v is None or v.strip() != "", "null or a tool name (docs/tools.md)"),
 }
 
 
@@ -463,6 +465,9 @@ def check_med_config(config: DictConfig) -> list[str]:
             )
     if OmegaConf.select(config, "med.sampler.enable"):
         problems += _sampler_combination_problems(config)
+    from verl_med_plugin.tools.settings import tool_problems
+
+    problems += tool_problems(config)
     # trainer.v1.trainer_mode is checked in preflight.trainer_mode_problems (it needs the trainer registry).
     return problems
 

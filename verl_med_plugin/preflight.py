@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from data_preprocess.common import UserError
 from verl_med_plugin import config_checks, med_settings, verl_compat
+from verl_med_plugin.tools.settings import apply_tool_setting
 
 MEDMNIST_2D = (
     "pathmnist",
@@ -81,6 +82,7 @@ def check_config(config: DictConfig) -> None:
     if problems:
         raise ConfigError("\n  - ".join(["invalid config:"] + problems))
     med_settings.apply_chat_template_setting(config)
+    apply_tool_setting(config)
 
 
 def trainer_mode_problems(config: DictConfig) -> list[str]:

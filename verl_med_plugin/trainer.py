@@ -24,6 +24,7 @@ from verl_med_plugin.med_settings import SamplerSettings, apply_chat_template_se
 from verl_med_plugin.register import ENTRY_POINT_VALUE as REGISTER_MODULE
 from verl_med_plugin.register import MED_TRAINER_MODE
 from verl_med_plugin.sampler import MedCurriculumSampler
+from verl_med_plugin.tools.settings import apply_tool_setting
 
 OUTCOMES_LOG = "med_sampler_outcomes.jsonl"
 
@@ -151,6 +152,7 @@ def prepare_for_ray(config: DictConfig) -> DictConfig:
     import os
 
     apply_chat_template_setting(config)
+    apply_tool_setting(config)
     OmegaConf.resolve(config)
     if int(config.trainer.nnodes) > 1:
         runtime_env = OmegaConf.select(config, "ray_kwargs.ray_init.runtime_env")

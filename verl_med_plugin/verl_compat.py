@@ -333,17 +333,15 @@ def continuous_token_builder(tokenizer, processor, hf_model_type: str | None, da
     )
 
 
-def render_chat_text(processor, messages, data_config) -> str:
-    """The prompt text the builder renders before the processor expands image tokens (verl's helper)."""
+def render_chat_text(processor, messages, data_config, tools: list[dict] | None = None) -> str:
+    """The prompt text the builder renders before the processor expands image tokens (verl's helper); ``tools``:
+    the tool schemas the tool agent loop passes."""
     from verl.utils.tokenizer.chat_template import apply_chat_template
 
-    text = apply_chat_template(
-        processor,
-        messages,
-        tokenize=False,
-        add_generation_prompt=True,
-        **data_config.get("apply_chat_template_kwargs", {}),
-    )
+    kwargs: dict[str, Any] = dict(data_config.get("apply_chat_template_kwargs", {}))
+    if tools:
+        kwargs["tools"] = tools
+    text = apply_chat_template(processor, messages, tokenize=False, add_generation_prompt=True, **kwargs)
     return cast(str, text)  # verl annotates list[int] | str for both modes; tokenize=False returns the str
 
 
@@ -426,3 +424,48 @@ def install_verl_7899_fix(client_module: Any) -> None:
 
     read_with_fix.verl_7899_fix = True  # type: ignore[attr-defined]
     setattr(cls, VERL_7899_CLIENT_METHOD, read_with_fix)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tools for verl's tool agent loop (verl/experimental/agent_loop/tool_agent_loop.py, agent name "tool_agent").
+# verl loads ``actor_rollout_ref.rollout.multi_turn.tool_config_path`` (verl/tools/tool_registry.py:
+# initialize_tools_from_config builds ``class_name(config=..., tool_schema=...)``) once per agent-loop worker, and
+# for each call runs ``create`` -> ``execute(instance_id, arguments, agent_data=AgentData)`` -> ``release``: an
+# instance lives for ONE call, so per-trajectory state is keyed by the ``agent_data`` object (its ``image_data``
+# holds the row's images, then every image a tool returned). ``ToolResponse.image`` (a list) appends images to the
+# conversation and to the trajectory's multi_modal_data.
+# ---------------------------------------------------------------------------------------------------------------
+TOOL_AGENT_LOOP = "tool_agent"  # actor_rollout_ref.rollout.agent.default_agent_loop
+TOOL_CONFIG_KEY = "actor_rollout_ref.rollout.multi_turn.tool_config_path"
+# verl's data.tool_config_path interpolates TOOL_CONFIG_KEY (legacy_data.yaml): RLHFDataset loads the same tools,
+# so its length filter counts the tool list in the prompt.
+AGENT_DATA_KWARG = "agent_data"  # the keyword ToolAgentLoop._call_tool passes to execute
+AGENT_IMAGES_ATTR = "image_data"  # AgentData's list of images (the row's first)
+
+
+def tool_base_class() -> type[Any]:
+    """verl's ``BaseTool`` (``create``/``execute``/``release``; ``__init__(config, tool_schema)``)."""
+    from verl.tools.base_tool import BaseTool
+
+    return BaseTool
+
+
+def tool_response(text: str | None = None, images: list[Any] | None = None) -> Any:
+    """verl's ``ToolResponse`` with a text and/or images (a list, as verl requires)."""
+    from verl.tools.schemas import ToolResponse
+
+    return ToolResponse(text=text, image=images) if images else ToolResponse(text=text)
+
+
+def tool_schema(schema: dict[str, Any]) -> Any:
+    """verl's ``OpenAIFunctionToolSchema`` validated from a plain dict."""
+    from verl.tools.schemas import OpenAIFunctionToolSchema
+
+    return OpenAIFunctionToolSchema.model_validate(schema)
+
+
+def load_tools(tool_config_path: str) -> list[Any]:
+    """The tools verl's agent-loop worker builds from a tool yaml (``load_all_tools``)."""
+    from verl.tools.tool_registry import load_all_tools
+
+    return list(load_all_tools(tool_config_path=tool_config_path, function_tool_path=None))

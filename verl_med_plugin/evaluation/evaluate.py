@@ -34,6 +34,7 @@ from reward_fns.labels import label_space, names_every_label, normalize
 from reward_fns.task_info import TaskInfo
 from reward_fns.task_type import TaskType
 from reward_fns.vqa import open_scores, open_tokens
+from reward_fns.zoom import final_turn
 from verl_med_plugin.evaluation.dumps import (
     KEPT_KINDS,
     EvalDataError,
@@ -66,6 +67,7 @@ from verl_med_plugin.evaluation.statistics import (
     holm_adjust,
     paired_comparison,
 )
+from verl_med_plugin.evaluation.tools import tool_metrics
 
 CLASSIFICATION_TASKS = tuple(t.value for t in TaskType.single_label())
 # A VQA dataset mixes its question kinds (mcq, closed, open); its metrics are reported together under this kind.
@@ -189,7 +191,8 @@ def score_record(record: Record, reward_kwargs: dict[str, Any]) -> Scored:
     """Parse the response with the reward's parser and compare it with the ground truth."""
     extra_info = record.extra_info or {}
     info = TaskInfo.from_extra_info(extra_info)  # the reward's reading of extra_info
-    parsed = reward_fns.parse_answer(record.response, extra_info, **reward_kwargs)
+    response = final_turn(record.response)  # a multi-turn (tool) response is graded on its last turn, as trained
+    parsed = reward_fns.parse_answer(response, extra_info, **reward_kwargs)
     pred = parsed.pred or ""
     iou = None
     truth: Any = _graded_truth(record, info)
@@ -214,7 +217,7 @@ def score_record(record: Record, reward_kwargs: dict[str, Any]) -> Scored:
     else:  # grounding: a hit is what the reward counts as one (box count and IoU threshold), read from its "acc"
         score = reward_fns.compute_score(
             data_source=record.data_source or "",
-            solution_str=record.response,
+            solution_str=response,
             ground_truth=record.ground_truth,
             extra_info=extra_info,
             **reward_kwargs,
@@ -624,6 +627,10 @@ def evaluate_run(
             else dataset_metrics(items, positive_classes(ds, items[0].labels, positive), n_resamples, seed)
             for ds, items in by_dataset
         }
+        for ds, items in by_dataset:
+            tools = tool_metrics(items, reward_kwargs)
+            if tools is not None:
+                result["datasets"][ds]["tools"] = tools
         if protocol is not None:
             for ds, items in by_dataset:
                 if any(s.is_vqa for s in items):

@@ -26,6 +26,7 @@ from matplotlib.ticker import MaxNLocator
 
 from data_preprocess.atomic import atomic_path, write_text_atomic
 from verl_med_plugin.evaluation.dumps import KEPT_KINDS
+from verl_med_plugin.evaluation.tools import tool_use_lines
 
 DPI = 120
 WRAP = 22  # characters per line of a class name on an axis
@@ -297,7 +298,7 @@ def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
         classes += f": {' / '.join(first['task_types'])}" if first.get("task_types") else ""
         out += ["", f"## {ds} ({first['task_type']}{classes})", ""]
         out += _dataset_table(present)
-        out += _ci_table(present) + _clinical_table(present) + _consistency_lines(present)
+        out += _ci_table(present) + _clinical_table(present) + _consistency_lines(present) + tool_use_lines(present)
         if first["task_type"] == "vqa":
             out += [
                 "",
