@@ -181,7 +181,7 @@ def convert(
     multilabel = task_type == "multilabel"
     workers = Workers(num_proc)
     window = max(2, workers.num_proc * 2)  # jobs of chunk_rows images in flight: memory stays bounded
-    with NpzStream(npz) as source, workers, atomic_outputs(output_dir) as outputs:
+    with workers, NpzStream(npz) as source, atomic_outputs(output_dir) as outputs:
         labels = {split: _check_split(source, split, len(official), multilabel) for split in SPLITS}  # fail early
         for stream, split in enumerate(SPLITS):
             # Balancing shapes training only: val/test subsets keep the official class distribution.

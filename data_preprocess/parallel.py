@@ -2,14 +2,17 @@
 
 The converter stays one loop in one process: it reads the release, submits each row's image work, and writes the
 rows in submission order (``in_order``), so the output is byte-identical whatever ``num_proc`` is. At most
-``window`` jobs are in flight, so memory stays bounded however long the release. Worker processes come from a
-``forkserver`` (no fork of a process running pyarrow or tqdm threads); with ``num_proc=1`` the work runs inline.
+``window`` jobs are in flight, so memory stays bounded however long the release. Worker processes are forked when
+the converter enters ``Workers`` (before it starts progress bars or writers, and in microseconds where a fresh
+interpreter would take a second per worker); they ignore Ctrl-C, which the converter handles (one line, no
+partial output), and end with it. With ``num_proc=1`` the work runs inline.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -36,8 +39,9 @@ def done(fn: Callable[..., R], *args: Any) -> Future[R]:
 
 
 class Workers:
-    """``submit(fn, *args)``: a future of ``fn(*args)``, from ``num_proc`` processes (inline when 1).
-    ``fn`` must be a module-level function and its arguments picklable."""
+    """``with Workers(n) as workers: workers.submit(fn, *args)``: a future of ``fn(*args)``, from ``num_proc``
+    processes (inline when 1 or outside the ``with``). ``fn`` must be a module-level function, its arguments and
+    result picklable."""
 
     def __init__(self, num_proc: int | None = None):
         self.num_proc = max(1, num_proc or default_num_proc())
@@ -45,20 +49,26 @@ class Workers:
         self._pool: Executor | None = None
 
     def submit(self, fn: Callable[..., R], *args: Any) -> Future[R]:
-        if self.num_proc == 1:
-            return done(fn, *args)
-        if self._pool is None:  # started on the first job: a run that fails early spawns nothing
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["data_preprocess.common"])
-            self._pool = ProcessPoolExecutor(self.num_proc, mp_context=context)
-        return self._pool.submit(fn, *args)
+        return done(fn, *args) if self._pool is None else self._pool.submit(fn, *args)
 
     def __enter__(self) -> Workers:
+        if self.num_proc > 1:
+            context = multiprocessing.get_context("fork")
+            self._pool = ProcessPoolExecutor(self.num_proc, mp_context=context, initializer=_worker_signals)
+            self._pool.submit(int).result()  # fork every worker now, from the converter's single thread
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _worker_signals() -> None:
+    """A worker leaves Ctrl-C to the converter (a terminal sends it to the whole process group) and dies quietly
+    on SIGTERM, instead of running the converter's handlers it inherited."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def in_order(jobs: Iterable[T], window: int) -> Iterator[T]:
