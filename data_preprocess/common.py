@@ -108,8 +108,8 @@ def fit_encoded(
 ) -> Fitted:
     """An encoded image file as stored in a row, and its stored size: ``data`` itself when it is a JPEG or PNG of
     ``L``/``RGB`` pixels already at its ``fit_size`` (decoded once all the same, so a broken file is refused);
-    otherwise decoded, fitted and re-encoded in the source's kind: JPEG at ``jpeg_quality`` for a JPEG source,
-    lossless PNG for every other. Errors as ``open_image``'s, naming the image as ``<bytes>``."""
+    otherwise decoded, fitted (``fast_resize``) and re-encoded in the source's kind: JPEG at ``jpeg_quality`` for
+    a JPEG source, lossless PNG for every other. Errors as ``open_image``'s, naming the image as ``<bytes>``."""
     with _guarded_decoding("<bytes>", max_pixels), Image.open(io.BytesIO(data)) as img:
         kind, size = img.format, img.size
         validate.check_image_size(size, "<bytes>: image")
@@ -120,8 +120,23 @@ def fit_encoded(
         if kind == "JPEG":
             img.draft(img.mode, target)  # libjpeg decodes at 1/2, 1/4 or 1/8 scale while that stays >= target
         img.load()
-        fitted = resize(_as_l_or_rgb(img), target)
+        fitted = fast_resize(_as_l_or_rgb(img), target)
     return (encode_jpeg(fitted, jpeg_quality) if kind == "JPEG" else encode_png(fitted)), fitted.size
+
+
+def fast_resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """``image`` (``L`` or ``RGB``) at ``size``: averaged over integer blocks first (Pillow's ``reduce``) while
+    that keeps it at least twice ``size``, then OpenCV's bicubic interpolation. Where ``resize`` (Pillow's
+    antialiased bicubic) takes ~2/3 of a VQA figure's conversion, this takes ~1/10, with no aliasing but what a
+    cubic kernel leaves at scales from 1/2 to 1."""
+    import cv2
+
+    if image.size == size:
+        return image
+    factor = min(image.width // (2 * size[0]), image.height // (2 * size[1]))
+    if factor >= 2:
+        image = image.reduce(factor)
+    return Image.fromarray(cv2.resize(np.asarray(image), size, interpolation=cv2.INTER_CUBIC), image.mode)
 
 
 def encode_pixel_rows(rows: np.ndarray, image_size: int) -> list[bytes]:
@@ -220,6 +235,25 @@ def assign_splits(
 # --- parquet ---------------------------------------------------------------------------------------------------
 
 
+IMAGE_BYTES_COLUMN = "images.list.element.bytes"  # parquet's path of the image bytes in verl's images column
+
+
+def _leaf_columns(schema: Any) -> list[str]:
+    """Parquet paths of the leaf columns of an Arrow ``schema`` (``prompt.list.element.content``, ...)."""
+    import pyarrow as pa
+
+    def leaves(name: str, kind: Any) -> list[str]:
+        if pa.types.is_struct(kind):
+            return [
+                p for i in range(kind.num_fields) for p in leaves(f"{name}.{kind.field(i).name}", kind.field(i).type)
+            ]
+        if pa.types.is_list(kind):
+            return leaves(f"{name}.list.element", kind.value_type)
+        return [name]
+
+    return [p for field in schema for p in leaves(field.name, field.type)]
+
+
 class ParquetSink:
     """Appends rows to one parquet file in row groups of ``ROW_GROUP_ROWS``, so memory stays flat; verl's
     ``RLHFDataset`` reads it as any parquet (dictionary pages are decoded by the reader)."""
@@ -231,8 +265,14 @@ class ParquetSink:
         self._buffer: list[dict[str, Any]] = []
         # Every column dictionary-encoded, the image bytes too: questions of one row group about one image store it
         # once (``DICTIONARY_PAGE_BYTES``); distinct images cost a hash each, no bytes.
+        # JPEG and PNG bytes are compressed already: zstd would spend time on them for nothing.
+        compression = {column: "zstd" for column in _leaf_columns(schema)} | {IMAGE_BYTES_COLUMN: "none"}
         self._writer = pq.ParquetWriter(
-            path, schema, compression="zstd", use_dictionary=True, dictionary_pagesize_limit=DICTIONARY_PAGE_BYTES
+            path,
+            schema,
+            compression=compression,
+            use_dictionary=True,
+            dictionary_pagesize_limit=DICTIONARY_PAGE_BYTES,
         )
 
     def write(self, row: dict[str, Any]) -> None:

@@ -82,16 +82,24 @@ def test_resized_jpeg_stays_jpeg_at_the_stated_quality(tmp_path, quality):
     assert quantization(stored) == quantization(reference)
 
 
-def test_resized_lossless_source_stays_lossless(tmp_path):
-    """A 100x60 PNG is fitted to 112x56 and stored as PNG whose pixels are Pillow's own bicubic resize of the
-    source. Mutation tried: encoding every resized image as JPEG fails here (format and pixels)."""
-    pixels = synthetic_images(1, size=100, seed=5)[0][:60]
-    convert("slake", write_release(tmp_path / "rel", {1: encoded(pixels, "PNG")}), tmp_path / "out", progress=False)
-    (stored,) = stored_images(tmp_path / "out" / "train.parquet")
-    expected = Image.fromarray(pixels).resize((112, 56), Image.Resampling.BICUBIC)
-    with Image.open(io.BytesIO(stored)) as img:
+@pytest.mark.parametrize(("width", "height", "stored"), [(100, 60, (112, 56)), (2000, 1200, (448, 280))])
+def test_resized_lossless_source_stays_lossless(tmp_path, width, height, stored):
+    """A PNG fitted to its stored size is stored as PNG holding exactly OpenCV's bicubic resize of the source,
+    after a 2x2 block average for the 2000x1200 one (more than twice the stored size). Mutations tried: encoding
+    every resized image as JPEG fails both cases; skipping the block average fails the large one."""
+    import cv2
+
+    pixels = synthetic_images(1, size=width, seed=5)[0][:height]
+    release = write_release(tmp_path / "rel", {1: encoded(pixels, "PNG")})
+    convert("slake", release, tmp_path / "out", progress=False, num_proc=1)
+    (data,) = stored_images(tmp_path / "out" / "train.parquet")
+    source = Image.fromarray(pixels)
+    if width > 2 * stored[0]:
+        source = source.reduce(width // (2 * stored[0]))
+    expected = cv2.resize(np.asarray(source), stored, interpolation=cv2.INTER_CUBIC)
+    with Image.open(io.BytesIO(data)) as img:
         assert img.format == "PNG"
-        np.testing.assert_array_equal(np.asarray(img), np.asarray(expected))
+        np.testing.assert_array_equal(np.asarray(img), expected)
 
 
 def test_each_distinct_image_is_fitted_once():
@@ -129,13 +137,13 @@ def test_shared_image_is_stored_once_per_row_group(tmp_path):
 
 
 def test_num_proc_output_is_byte_identical(tmp_path):
-    """A release where the first image is slow to fit (1,400 px, resized) and the others fast: two workers finish
-    out of order, the output is still the single-process bytes, and a rerun is identical. Mutation tried:
-    ``parallel.in_order`` yielding the first finished job of its window instead of the oldest reorders the
-    rows and fails here."""
+    """A release where the first image is slow to fit (1,400 px, resized) and the 20 others fast (more than the
+    8 jobs two workers keep in flight): they finish out of order, yet the output is the single-process bytes and
+    a rerun is identical. Mutation tried: ``parallel.in_order`` yielding the first finished job of its window
+    instead of the oldest reorders the rows and fails here."""
     rng = np.random.default_rng(1)
     images = {1: encoded(rng.integers(0, 256, (1400, 1400, 3), dtype=np.uint8), "JPEG")}
-    images.update({k: encoded(x, "JPEG") for k, x in enumerate(synthetic_images(6, size=56, seed=8), start=2)})
+    images.update({k: encoded(x, "JPEG") for k, x in enumerate(synthetic_images(20, size=56, seed=8), start=2)})
     release = write_release(tmp_path / "rel", images)
     outputs = []
     for run, num_proc in enumerate((1, 2, 2)):

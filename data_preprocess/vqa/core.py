@@ -229,6 +229,8 @@ def fitted_image(job: Future[Fitted], where: str) -> Fitted:
     record."""
     try:
         return job.result()
+    except MissingImage:  # names the record already; --skip_missing_images counts it
+        raise
     except DroppedRow as drop:
         raise DroppedRow(where, f"image: {drop.reason}") from None
     except ConversionError as err:
