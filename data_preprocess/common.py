@@ -139,6 +139,14 @@ def fast_resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     return Image.fromarray(cv2.resize(np.asarray(image), size, interpolation=cv2.INTER_CUBIC), image.mode)
 
 
+def fit_png_file(path: Path, max_side: int, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Fitted:
+    """A source file decoded (``open_image``), fitted (``resize`` to ``fit_size``) and PNG-encoded: the folder
+    converter's work per image, run on a worker."""
+    image = open_image(path, max_pixels)
+    stored = resize(image, fit_size(*image.size, max_side))
+    return encode_png(stored), stored.size
+
+
 def encode_pixel_rows(rows: np.ndarray, image_size: int) -> list[bytes]:
     """PNG bytes of each uint8 image of ``rows`` ((N, H, W) or (N, H, W, 1|3)), resized to ``image_size`` square
     (bicubic; 0 keeps the size): MedMNIST's arrays, a chunk per worker job."""

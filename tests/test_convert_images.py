@@ -164,6 +164,32 @@ def test_medmnist_num_proc_output_is_byte_identical(tmp_path):
     assert outputs[0] == outputs[1]
 
 
+def test_folder_num_proc_output_is_byte_identical(tmp_path):
+    """The folder converter on two processes (images of varied sizes, so jobs finish out of order) gives the
+    single-process bytes. Mutation tried: ``parallel.in_order`` yielding the first finished job of its window
+    fails here."""
+    from test_convert_folder import CARD
+
+    from data_preprocess import folder
+    from data_preprocess.knowledge import load_card
+
+    (tmp_path / "card.yaml").write_text(CARD)
+    card = load_card(tmp_path / "card.yaml")
+    rng = np.random.default_rng(2)
+    for k, name in enumerate(("none", "mild", "severe")):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(8):
+            side = 1200 if i == 0 else 40
+            pixels = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "data" / name / f"{i}.png")
+    outputs = []
+    for num_proc in (1, 2):
+        samples = folder.read_image_folder(tmp_path / "data", card)
+        written = folder.convert(samples, card, tmp_path / f"out{num_proc}", progress=False, num_proc=num_proc)
+        outputs.append({name: path.read_bytes() for name, path in written.items()})
+    assert outputs[0] == outputs[1]
+
+
 @pytest.mark.parametrize("quality", [0, 96, True])
 def test_jpeg_quality_out_of_range_is_one_error(quality):
     """Pillow's useful range is 1-95; bool is not a quality. Mutation tried: no check lets 0 through."""
