@@ -213,8 +213,8 @@ def passed_through(tmp_path_factory):
 def test_verl_dataset_reads_passed_through_images(passed_through, family):
     """verl's dataset class (``MedRLHFDataset`` over ``RLHFDataset``, real processor of the tiny model) reads the
     dictionary-encoded JPEG/PNG rows: the images it hands the processor are the sources' pixels, and the prompt
-    gets the visual tokens of the stored sizes. Mutation tried: storing the bytes in a separate table the rows
-    name by ``path`` (bytes None) fails in verl's ``Image.open``."""
+    gets the visual tokens of the stored sizes. Mutation tried: no pass-through branch in ``fit_encoded`` (the
+    JPEG re-encoded at its own size) changes the pixels verl sees and fails both families."""
     from test_dataset_vqa import build_dataset, rollout_model
 
     from verl_med_plugin.dataset import render_prompt
