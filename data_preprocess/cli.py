@@ -34,6 +34,16 @@ def add_output_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42, help="seed of subset sampling and random splits")
 
 
+def add_num_proc_arg(parser: argparse.ArgumentParser) -> None:
+    """``--num_proc``: processes for the images (decoding, resizing, encoding); the output is the same for any."""
+    parser.add_argument(
+        "--num_proc",
+        type=validate.positive_int,
+        default=None,
+        help="processes decoding, resizing and encoding the images (default: every core); same output for any",
+    )
+
+
 @dataclass(frozen=True)
 class PromptOptions:
     """How every row is prompted (``--template``, ``--option_style``, ``--system_prompt``).

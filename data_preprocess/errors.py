@@ -27,6 +27,9 @@ class DroppedRow(ConversionError):
         super().__init__(f"{where}: {reason}")
         self.where, self.reason = where, reason
 
+    def __reduce__(self):  # raised in a worker process (``--num_proc``), re-raised intact in the converter
+        return DroppedRow, (self.where, self.reason)
+
 
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 2, 60, 60

@@ -32,10 +32,20 @@ import numpy as np
 from tqdm import tqdm
 
 from . import validate
-from .cli import ImageOptions, PromptOptions, SplitOptions, SubsetOptions, add_output_args, option_keywords, run_cli
-from .common import SPLITS, ConversionError, atomic_outputs, encode_png
+from .cli import (
+    ImageOptions,
+    PromptOptions,
+    SplitOptions,
+    SubsetOptions,
+    add_num_proc_arg,
+    add_output_args,
+    option_keywords,
+    run_cli,
+)
+from .common import SPLITS, ConversionError, atomic_outputs, fit_png_file
 from .errors import excerpt
 from .knowledge import TaskCard, label_index, load_card, task_spec
+from .parallel import Workers, in_order
 from .release_paths import ReleaseRoot
 from .schema import arrow_schema
 
@@ -214,6 +224,7 @@ def convert(
     split: SplitOptions = SplitOptions(),
     prompt: PromptOptions = PromptOptions(),
     progress: bool = True,
+    num_proc: int | None = None,
 ) -> dict[str, Path]:
     """Write the train/val/test parquet of a task card's samples (``python -m data_preprocess.folder``).
 
@@ -242,6 +253,9 @@ def convert(
             Template, option style and system prompt of the rows.
         progress (`bool`, *optional*, defaults to `True`):
             Show a progress bar per split.
+        num_proc (`int`, *optional*):
+            Processes decoding, resizing and PNG-encoding the images (default: every core); the output is the same
+            for any.
 
         The options' fields are taken as keywords too, as before the option groups (``max_side=``,
         ``exclude=``, ``split_sizes=``, ``val_fraction=``, ``template=``, ...; ``cli.option_keywords``).
@@ -278,7 +292,7 @@ def convert(
         split.assign(samples, [s.label if isinstance(s.label, int) else -1 for s in samples], seed)
     builder = prompt.row_builder(task_spec(card))
     multilabel = card.task_type == "multilabel"
-    with atomic_outputs(output_dir) as outputs:
+    with Workers(num_proc) as workers, atomic_outputs(output_dir) as outputs:
         for stream, name in enumerate(SPLITS):
             members = [s for s in samples if s.split == name]
             if multilabel:
@@ -289,18 +303,14 @@ def convert(
                 labels = np.asarray([s.label for s in members], dtype=np.int64)
             keep = subset.select(labels, name, seed=seed, stream=stream)  # balanced in train only
             sink = outputs.open(f"{name}.parquet", arrow_schema(), subset.may_be_empty(name))
-            for i in tqdm(keep, desc=f"{card.name} {name}", unit="img", disable=not progress):
-                sample = members[i]
-                stored = image.fit(image.open(sample.image))
-                sink.write(
-                    builder.row(
-                        split=name,
-                        index=int(i),
-                        image_png=encode_png(stored),
-                        image_size=stored.size,
-                        label=sample.label,
-                    )
-                )
+            jobs = (
+                (int(i), workers.submit(fit_png_file, members[i].image, image.max_side, image.max_image_pixels))
+                for i in keep
+            )
+            ordered = in_order(jobs, workers.window)
+            for i, job in tqdm(ordered, total=len(keep), desc=f"{card.name} {name}", unit="img", disable=not progress):
+                png, size = job.result()
+                sink.write(builder.row(split=name, index=i, image_png=png, image_size=size, label=members[i].label))
     return {f"{split}.parquet": Path(output_dir).expanduser() / f"{split}.parquet" for split in SPLITS}
 
 
@@ -328,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     SubsetOptions.add_args(parser)
     PromptOptions.add_args(parser)
     add_output_args(parser)
+    add_num_proc_arg(parser)
     args = parser.parse_args(argv)
     card = load_card(args.card)
     if args.image_dir:
@@ -356,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         subset=SubsetOptions.from_args(args),
         split=SplitOptions.from_args(args),
         prompt=PromptOptions.from_args(args),
+        num_proc=args.num_proc,
     )
     for path in written.values():
         print(path)

@@ -69,6 +69,26 @@ def positive_int(text: str) -> int:
     return value
 
 
+JPEG_QUALITIES = (1, 95)  # Pillow: above 95 only grows the file (its documentation)
+
+
+def jpeg_quality(text: str) -> int:
+    """``--jpeg_quality``: an integer in ``JPEG_QUALITIES``."""
+    value = _integer(text)
+    if not JPEG_QUALITIES[0] <= value <= JPEG_QUALITIES[1]:
+        low, high = JPEG_QUALITIES
+        raise argparse.ArgumentTypeError(f"{value}: expected a JPEG quality in [{low}, {high}]")
+    return value
+
+
+def check_jpeg_quality(value: int) -> None:
+    """The same rule for the Python API."""
+    if isinstance(value, bool) or not isinstance(value, int) or not JPEG_QUALITIES[0] <= value <= JPEG_QUALITIES[1]:
+        raise ConversionError(
+            f"--jpeg_quality {value!r}: expected an integer in [{JPEG_QUALITIES[0]}, {JPEG_QUALITIES[1]}]"
+        )
+
+
 def fraction(text: str) -> float:
     """``--val_fraction``/``--test_fraction``: a finite number in [0, 1) (``nan`` passed every comparison)."""
     try:

@@ -6,7 +6,8 @@ import argparse
 from collections.abc import Sequence
 
 from .. import validate
-from ..cli import PromptOptions, run_cli
+from ..cli import PromptOptions, add_num_proc_arg, run_cli
+from ..common import JPEG_QUALITY
 from ..release_paths import ZipLimits
 from . import benchmark_names
 from .pipeline import convert
@@ -42,6 +43,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=448,
         help="longest stored image side, rounded to multiples of 28 px (0 keeps the size)",
     )
+    parser.add_argument(
+        "--jpeg_quality",
+        type=validate.jpeg_quality,
+        default=JPEG_QUALITY,
+        help="quality of a JPEG source that is resized (default %(default)s). An image already at its stored size "
+        "is stored as released (JPEG or PNG of grey/RGB pixels); a resized one keeps its kind: JPEG for a JPEG "
+        "source, lossless PNG for every other",
+    )
+    add_num_proc_arg(parser)
     parser.add_argument(
         "--skip_missing_images",
         action="store_true",
@@ -102,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         splits=splits,
         prompt=PromptOptions.from_args(args),
         max_side=args.max_side,
+        jpeg_quality=args.jpeg_quality,
+        num_proc=args.num_proc,
         skip_missing_images=args.skip_missing_images,
         val_from_train=args.val_from_train,
         zip_limits=ZipLimits(args.zip_member_limit_mb << 20, args.zip_total_limit_mb << 20),

@@ -8,27 +8,27 @@ knowledge and writing are decided here, once, for all benchmarks.
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import os
 import re
 import string
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import cache, partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from PIL import Image
-
 from reward_fns import compute_score
 from reward_fns.labels import normalize
 from reward_fns.reference import option_reference_response, reference_response
 from reward_fns.task_type import TaskType
 
-from ..common import QWEN_VL_FACTOR, ConversionError, encode_png, fit_size, open_image, resize, split_indices
+from ..common import JPEG_QUALITY, QWEN_VL_FACTOR, ConversionError, Fitted, fit_encoded, split_indices
 from ..errors import DroppedRow
+from ..parallel import Workers, done
 from ..prompts import _tidy, answer_formats, load_template, render_options
 from ..release_paths import ReleaseRoot, ZipReader, clean_relative, is_zip, read_regular_file, safe_member_name
 from ..schema import data_source_for, make_extra_info, make_row
@@ -224,15 +224,42 @@ def suffixes_of(relative: str) -> list[str]:
     return ["/".join(parts[k:]) for k in range(max(1, len(parts) - 1))]
 
 
-def decode_image(data: bytes, where: str, max_side: int) -> Image.Image:
-    """Decode (with the converters' decompression-bomb guard) and fit to ``max_side`` in multiples of 28 px."""
+def fitted_image(job: Future[Fitted], where: str) -> Fitted:
+    """The result of ``job`` (``common.fit_encoded`` of one image, maybe run in a worker), its errors naming the
+    record."""
     try:
-        image = open_image(io.BytesIO(data))
+        return job.result()
+    except MissingImage:  # names the record already; --skip_missing_images counts it
+        raise
     except DroppedRow as drop:
         raise DroppedRow(where, f"image: {drop.reason}") from None
     except ConversionError as err:
         raise ConversionError(f"{where}: image: {str(err).split('image: ', 1)[-1]}") from None
-    return resize(image, fit_size(*image.size, max_side))
+
+
+class ImageCache:
+    """Each distinct image (by content and stored side) fitted and encoded once per conversion, on the workers:
+    SLAKE asks ~20 questions per image. The futures of the last ``max_bytes`` of source images are kept (an image
+    asked about again later is fitted again, to the same bytes)."""
+
+    def __init__(self, workers: Workers, jpeg_quality: int = JPEG_QUALITY, max_bytes: int = 64 << 20):
+        self.workers, self.jpeg_quality, self.max_bytes = workers, jpeg_quality, max_bytes
+        self._futures: OrderedDict[tuple[bytes, int], tuple[Future[Fitted], int]] = OrderedDict()
+        self._bytes = 0
+        self.submitted = 0  # distinct fits started (the benchmark and tests read it)
+
+    def fitted(self, data: bytes, side: int) -> Future[Fitted]:
+        key = (hashlib.sha256(data).digest(), side)
+        if key in self._futures:
+            self._futures.move_to_end(key)
+            return self._futures[key][0]
+        future = self.workers.submit(fit_encoded, data, side, self.jpeg_quality)
+        self.submitted += 1
+        self._futures[key] = (future, len(data))
+        self._bytes += len(data)
+        while self._bytes > self.max_bytes and len(self._futures) > 1:
+            self._bytes -= self._futures.popitem(last=False)[1][1]
+        return future
 
 
 # --- rows ------------------------------------------------------------------------------------------------------
@@ -323,12 +350,22 @@ def _knowledge(modality: str) -> str:
 
 
 class RowFactory:
-    """Builds the rows of one benchmark run; knowledge is looked up once per modality."""
+    """Builds the rows of one benchmark run; knowledge is looked up once per modality, each distinct image fitted
+    once (``ImageCache``, on ``workers``)."""
 
-    def __init__(self, benchmark: str, template: str = "vrft", max_side: int = 448, system_prompt: str | None = None):
+    def __init__(
+        self,
+        benchmark: str,
+        template: str = "vrft",
+        max_side: int = 448,
+        system_prompt: str | None = None,
+        jpeg_quality: int = JPEG_QUALITY,
+        workers: Workers | None = None,
+    ):
         self.benchmark, self.template, self.max_side = benchmark, template, max_side
         self.system_prompt = system_prompt if system_prompt is not None else load_template(template).system
         self._knowledge: dict[str, str] = {}
+        self.images = ImageCache(workers or Workers(1), jpeg_quality)
 
     def side(self, n_images: int) -> int:
         """Longest side per image: ``max_side`` shrunk by sqrt(n) for a question with n images, so every row
@@ -342,16 +379,34 @@ class RowFactory:
             self._knowledge[modality] = _knowledge(modality)
         return self._knowledge[modality]
 
-    def row(self, item: VQAItem, split: str, index: int) -> dict[str, Any]:
-        """The verl row of ``item``; a ``DroppedRow`` when it could never be graded (``check_gradable``)."""
+    def image_jobs(self, item: VQAItem) -> list[Future[Fitted]]:
+        """Start fitting the item's images (``ImageCache``): per image, the future of its stored bytes and size. An
+        image that cannot be read (``MissingImage``) gives a future holding that error, raised at the row's turn."""
+        side = self.side(len(item.images))
+        jobs: list[Future[Fitted]] = []
+        for load in item.images:
+            data = done(load)
+            error = data.exception()
+            if error is None:
+                jobs.append(self.images.fitted(data.result(), side))
+            else:
+                jobs.append(Future())
+                jobs[-1].set_exception(error)
+        return jobs
+
+    def row(
+        self, item: VQAItem, split: str, index: int, images: Sequence[Future[Fitted]] | None = None
+    ) -> dict[str, Any]:
+        """The verl row of ``item``; a ``DroppedRow`` when it could never be graded (``check_gradable``).
+        ``images``: the item's ``image_jobs`` when already started (default: started now)."""
         check_no_placeholder(item)
         check_options(item)
         task_type, ground_truth, labels = task_of(item)
         if len(item.options) > len(string.ascii_uppercase):
             raise ConversionError(f"{item.where}: {len(item.options)} options, at most 26 can be lettered")
-        images = [decode_image(load(), item.where, self.side(len(item.images))) for load in item.images]
+        fitted = [fitted_image(job, item.where) for job in (self.image_jobs(item) if images is None else images)]
         knowledge = "" if asks_modality(item) else self.knowledge(item.modality)
-        text = prompt_text(self.template, item.question, item.options, task_type.value, knowledge, len(images))
+        text = prompt_text(self.template, item.question, item.options, task_type.value, knowledge, len(fitted))
         extra_info = make_extra_info(
             split=split,
             index=int(index),
@@ -362,7 +417,7 @@ class RowFactory:
             question=item.question,
             knowledge=knowledge,
             template=load_template(self.template).name,
-            image_size=[int(images[0].size[0]), int(images[0].size[1])] if images else [],
+            image_size=[int(fitted[0][1][0]), int(fitted[0][1][1])] if fitted else [],
             options=list(item.options),
             modality=item.modality,
             organ=item.organ,
@@ -373,7 +428,7 @@ class RowFactory:
         return make_row(
             dataset=self.benchmark,
             prompt_text=text,
-            image_bytes=[encode_png(i) for i in images],
+            image_bytes=[data for data, _ in fitted],
             ground_truth=ground_truth,
             extra_info=extra_info,
             system_prompt=self.system_prompt,

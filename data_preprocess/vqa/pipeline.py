@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
@@ -17,11 +17,12 @@ from tqdm import tqdm
 
 from .. import validate
 from ..cli import PromptOptions, option_keywords
-from ..common import ConversionError, atomic_outputs
+from ..common import JPEG_QUALITY, ConversionError, atomic_outputs
 from ..errors import DroppedRow
+from ..parallel import Workers, in_order
 from ..release_paths import ZipLimits, using_zip_limits
 from ..schema import arrow_schema
-from .core import Drop, MissingImage, RowFactory, grouped_split, normalise_split
+from .core import Drop, MissingImage, RowFactory, VQAItem, grouped_split, normalise_split
 from .registry import SplitItems, get_benchmark, open_reader
 
 VAL_SEED = 42
@@ -57,6 +58,8 @@ def convert(
     skip_missing_images: bool = False,
     val_from_train: float = 0.0,
     zip_limits: ZipLimits | None = None,
+    jpeg_quality: int = JPEG_QUALITY,
+    num_proc: int | None = None,
     **options: Any,
 ) -> dict[str, Path]:
     """Convert one benchmark's public release to verl parquet (``python -m data_preprocess.vqa``).
@@ -74,7 +77,9 @@ def convert(
         prompt (`PromptOptions`, *optional*):
             Template and system prompt of the rows (options are always lettered: they are part of the question).
         max_side (`int`, *optional*, defaults to `448`):
-            Longest stored image side (multiples of 28 px; 0 keeps the size).
+            Longest stored image side (multiples of 28 px; 0 keeps the size). An image already at its stored size
+            is stored as released (a JPEG or PNG of grey or RGB pixels, decoded once to check it); a resized one
+            keeps its kind: JPEG at ``jpeg_quality`` for a JPEG source, lossless PNG for every other.
         progress (`bool`, *optional*, defaults to `True`):
             Show a progress bar per split.
         skip_missing_images (`bool`, *optional*, defaults to `False`):
@@ -87,6 +92,10 @@ def convert(
         zip_limits (`ZipLimits`, *optional*):
             Uncompressed-size caps of the zip members read (``release_paths.ZipLimits``; defaults fit every
             release).
+        jpeg_quality (`int`, *optional*, defaults to `common.JPEG_QUALITY` (90)):
+            Quality (1-95) of the JPEG sources that are resized.
+        num_proc (`int`, *optional*):
+            Processes fitting and encoding the images (default: every core); the output is the same for any.
         **options:
             Benchmark-specific reader options (OmniMedVQA's study splits).
 
@@ -120,9 +129,18 @@ def convert(
     if prompt.option_style != "none":
         raise ConversionError(f"--option_style {prompt.option_style}: VQA options are always lettered")
     spec = get_benchmark(benchmark)
-    factory = RowFactory(spec.name, template=prompt.template, max_side=max_side, system_prompt=prompt.system_prompt)
+    validate.check_jpeg_quality(jpeg_quality)
     output_dir = Path(output_dir).expanduser()
     with ExitStack() as stack:
+        workers = stack.enter_context(Workers(num_proc))
+        factory = RowFactory(
+            spec.name,
+            template=prompt.template,
+            max_side=max_side,
+            system_prompt=prompt.system_prompt,
+            jpeg_quality=jpeg_quality,
+            workers=workers,
+        )
         stack.enter_context(using_zip_limits(zip_limits))
         available = open_reader(spec, Path(input_path).expanduser(), stack, **options)
         if val_from_train > 0:
@@ -141,13 +159,11 @@ def convert(
             for split in dict.fromkeys(wanted):
                 sink = outputs.open(f"{split}.parquet", arrow_schema())
                 with tqdm(desc=f"{spec.name} {split}", unit="q", disable=not progress) as bar:  # closed before errors
-                    for item in available[split]():
+                    jobs = ((item, factory.image_jobs(item)) for item in _counted(available[split](), drops, split))
+                    for item, images in in_order(jobs, workers.window):
                         bar.update()
-                        if isinstance(item, Drop):
-                            drops.add(split, item.where, item.reason)
-                            continue
                         try:
-                            row = factory.row(item, split, sink.rows)
+                            row = factory.row(item, split, sink.rows, images)
                         except MissingImage as err:
                             if not skip_missing_images:
                                 raise
@@ -164,6 +180,15 @@ def convert(
 
 
 MANIFEST = "manifest.json"
+
+
+def _counted(items: Iterable[VQAItem | Drop], drops: Drops, split: str) -> Iterator[VQAItem]:
+    """The items a reader yields, its ``Drop`` records counted in ``drops`` on the way."""
+    for item in items:
+        if isinstance(item, Drop):
+            drops.add(split, item.where, item.reason)
+        else:
+            yield item
 
 
 class Drops:
