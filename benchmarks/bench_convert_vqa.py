@@ -53,7 +53,7 @@ def write_fake_release(root: Path, n: int, width: int, height: int) -> Path:
                         figure,
                         f"What is the uptake pattern in figure {i}?",
                         CHOICES[i % 4],
-                        *(f"{x}:{c}" for x, c in zip("ABCD", CHOICES)),
+                        *(f"{x}:{c}" for x, c in zip("ABCD", CHOICES, strict=False)),
                         label,
                     ]
                 )

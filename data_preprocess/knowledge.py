@@ -172,7 +172,7 @@ def validate_card(card: TaskCard, official_labels: Sequence[str], task_type: str
             f"{card.path}: field 'labels': card has {len(card.labels)} classes, {source} has "
             f"{len(official_labels)} ({list(official_labels)})"
         )
-    for i, (c, official) in enumerate(zip(card.labels, official_labels)):
+    for i, (c, official) in enumerate(zip(card.labels, official_labels, strict=True)):
         if c.official != " ".join(str(official).split()):
             raise ConversionError(
                 f"{card.path}: field 'labels[{i}].official': card says {excerpt(c.official)}, {source} "

@@ -94,7 +94,7 @@ def score_task(parsed: ParsedAnswer, ground_truth: Any, info: TaskInfo, cfg: Rew
         boxes = truth_boxes(ground_truth, info)
         if cfg.box_format is not None and cfg.box_format != info.box_format:
             # The row's convention is what its prompt asked for; a model preset reading another one would score
-            # every obedient answer IoU 0 (issue 12). The preflight refuses this before Ray starts.
+            # every obedient answer IoU 0. The preflight refuses this before Ray starts.
             raise UngradableRow(
                 f"reward box_format={cfg.box_format} contradicts the row's extra_info.box_format="
                 f"{info.box_format}: prepare the data in the model's convention"

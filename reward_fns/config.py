@@ -133,8 +133,9 @@ def _one_of(*choices: Any) -> Callable[[Any], bool]:
 
 
 def _mfrs_table_ok(table: Any) -> bool:
+    """At least two entries: the last is the floor of every farther grade, so ``[1]`` would credit any grade."""
     return (
-        len(table) >= 1
+        len(table) >= 2
         and table[0] == 1.0
         and all(0.0 <= v <= 1.0 for v in table)
         and all(a > b for a, b in itertools.pairwise(table))
@@ -164,7 +165,7 @@ SETTING_BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "acc_requires_format": (_one_of(True, False), "true or false"),
     "ordinal_reward": (_one_of("mfrs", "exact"), "mfrs or exact"),
     "mfrs_shape": (_one_of("table", "exp", "gaussian", "linear"), "table, exp, gaussian or linear"),
-    "mfrs_table": (_mfrs_table_ok, "a list starting at 1 and strictly decreasing within [0, 1]"),
+    "mfrs_table": (_mfrs_table_ok, "a list of 2 or more starting at 1 and strictly decreasing within [0, 1]"),
     "mfrs_gamma": (lambda v: v is None or _number_in(0.0, 100.0, low_open=True)(v), "null or a number in (0, 100]"),
     "multilabel_reward": (_one_of("balanced", "f1", "jaccard", "exact"), "balanced, f1, jaccard or exact"),
     "open_reward": (_one_of("recall", "f1", "exact"), "recall, f1 or exact"),

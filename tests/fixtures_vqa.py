@@ -159,7 +159,7 @@ def pmc_row(figure: str, question: str, choices: list[str], label: str) -> list[
         figure,
         question,
         answer,
-        *(f" {x}:{c}" if i % 2 else f"{x}:{c}" for i, (x, c) in enumerate(zip("ABCD", choices))),
+        *(f" {x}:{c}" if i % 2 else f"{x}:{c}" for i, (x, c) in enumerate(zip("ABCD", choices, strict=False))),
         label,
     ]
 
@@ -235,7 +235,7 @@ def write_omnimedvqa(root: Path, per_dataset: int = 6) -> Path:
                 "image_path": image_path,
                 "modality_type": modality,
             }
-            record.update({f"option_{x}": text for x, text in zip("ABCD", options)})
+            record.update({f"option_{x}": text for x, text in zip("ABCD", options, strict=False)})
             records.append(record)
             n += 1
         folder = top / "QA_information" / "Open-access"

@@ -94,7 +94,7 @@ def test_split_folders_and_balanced_subset(tmp_path):
     samples = folder.read_image_folder(tmp_path / "data", load_card(_card(tmp_path)))
     written = folder.convert(
         samples, load_card(_card(tmp_path)), tmp_path / "out", split_sizes={"train": 9, "val": 0}, progress=False
-    )  # no val folder: an empty val split must be asked for (issue 13)
+    )  # no val folder: an empty val split must be asked for (never silently empty)
     train = read_rows(written["train.parquet"])
     gts = [r["reward_model"]["ground_truth"] for r in train]
     assert sorted(gts) == sorted(["none", "mild", "severe"] * 3)

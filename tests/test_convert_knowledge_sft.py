@@ -95,7 +95,7 @@ def test_sft_rows_load_in_verl_sft_dataset_and_targets_score_correct(
         # dataset class's own function (the question and the class list).
         # Mutation checked: the raw parquet prompt (no class list) fails here.
         baseline = KnowledgeSettings.from_config(compose_med_config("med/experiment=vrft_baseline").med.knowledge)
-        for rl, row in zip(rl_rows, sft_rows):
+        for rl, row in zip(rl_rows, sft_rows, strict=True):
             assert row["messages"][:-1] == compose_messages(rl["prompt"], rl["extra_info"], baseline)
             assert row["messages"][:-1] != rl["prompt"]  # the class list was added
             assert row["images"] == rl["images"]
@@ -113,7 +113,9 @@ def test_sft_rows_load_in_verl_sft_dataset_and_targets_score_correct(
         image_pad = qwen_tokenizer.convert_tokens_to_ids("<|image_pad|>")
         assert int((item["input_ids"] == image_pad).sum()) > 0 and "pixel_values" in item["multi_modal_inputs"]
     retina_reply = read_rows(tmp_path / "retinamnist" / "sft_train.parquet")[0]["messages"][-1]["content"]
-    assert retina_reply.startswith(f"<think>{sft.FALLBACK_THINK}</think>")  # plain SFT by default (issue 12)
+    assert retina_reply.startswith(
+        f"<think>{sft.FALLBACK_THINK}</think>"
+    )  # plain SFT by default: the baseline row sees no card
     knowledge = sft.convert(tmp_path / "retinamnist", tmp_path / "sft_k", think_source="knowledge", progress=False)
     assert "<think>Findings of " in read_rows(knowledge["sft_train.parquet"])[0]["messages"][-1]["content"]
 
@@ -158,7 +160,7 @@ def test_sft_bad_row_names_file_and_row(tmp_path):
 
 
 def test_sft_think_is_neutral_by_default_knowledge_on_request():
-    """The SFT row is plain SFT (issue 12): the knowledge-card think is an option, not a silent default."""
+    """The SFT row is plain SFT (a fair baseline): the knowledge-card think is an option, not a silent default."""
     info = {"task_type": "ordinal", "knowledge": render_knowledge(load_card("retinamnist"))}
     row = {"reward_model": {"ground_truth": "moderate NPDR"}, "extra_info": info, "prompt": [], "images": []}
     plain = sft.sft_row(row)["messages"][-1]["content"]

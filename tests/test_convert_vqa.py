@@ -1,4 +1,4 @@
-"""Medical-VQA converters (issue 16): every benchmark converts from a fixture in its public layout into rows that
+"""Medical-VQA converters: every benchmark converts from a fixture in its public layout into rows that
 follow the contract of docs/vqa.md, load in verl's RLHFDataset within the prompt length limit, and whose
 reference answers score acc = 1; reruns are byte-identical; bad input is one error and no output."""
 

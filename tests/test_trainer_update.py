@@ -249,13 +249,14 @@ def test_step_feeds_the_finished_batch_to_the_sampler(config, transfer_queue):
 
         outcomes = verl_compat.read_rollout_outcomes(batch, "acc")
         data = transfer_queue.kv_batch_get(
-            keys=[k for k, r in zip(batch.keys, real) if r],
+            keys=[k for k, r in zip(batch.keys, real, strict=True) if r],
             partition_id="train",
             select_fields=["reward_model", "session_id"],
         )
         truths = [rm["ground_truth"] for rm in data["reward_model"]]
         expected_acc = [
-            scripted_accuracy({"reward_model": {"ground_truth": t}}, s) for t, s in zip(truths, data["session_id"])
+            scripted_accuracy({"reward_model": {"ground_truth": t}}, s)
+            for t, s in zip(truths, data["session_id"], strict=True)
         ]
         assert outcomes["accuracy"].tolist() == expected_acc
         assert outcomes["scores"].tolist() == pytest.approx([a + 0.5 for a in expected_acc])  # rm_scores summed
@@ -266,7 +267,7 @@ def test_step_feeds_the_finished_batch_to_the_sampler(config, transfer_queue):
 
         # The update happened inside step(): metrics logged, the drawn rows marked seen.
         assert sampler._seen[rows].all() and sampler.state_dict()["updates"] == step
-        coin_flip_groups = len({int(g) for g, t in zip(outcomes["group_ids"], truths) if t == COIN_FLIP})
+        coin_flip_groups = len({int(g) for g, t in zip(outcomes["group_ids"], truths, strict=True) if t == COIN_FLIP})
         assert metrics["med_sampler/zero_adv_group_frac"] == pytest.approx(1 - coin_flip_groups / BATCH)
         assert metrics["med_sampler/batch_acc"] == pytest.approx(np.mean(expected_acc))
         # The step's draws and outcomes are logged for analysis and replay; padding is not.

@@ -129,7 +129,7 @@ REFERENCE_CHECK_ROWS = 64  # rows per data file whose reference answer every run
 def reference_answer_problems(config: DictConfig, rows_per_file: int = REFERENCE_CHECK_ROWS) -> list[str]:
     """Score a correct answer built from each of a sample of rows of every train/val file with the configured
     reward kwargs; a row whose reference answer does not score acc = 1 means the data and the reward disagree
-    (issue 12: a Qwen3-VL preset reading 0-1000 boxes on pixel-box data scored every obedient answer 0). Runs on
+    (e.g. a Qwen3-VL preset reading 0-1000 boxes on pixel-box data scored every obedient answer 0). Runs on
     every start, dry or real: reads only the small columns of a few evenly spaced row groups, no images."""
     import pyarrow.parquet as pq
     from pyarrow import ArrowException
@@ -171,7 +171,7 @@ def reference_answer_problems(config: DictConfig, rows_per_file: int = REFERENCE
                         "disagree (labels, task_type, box_format or reward kwargs)"
                     )
                     break
-                option = option_reference_response(gt, info, think)  # issue 13: the answer by option token scores too
+                option = option_reference_response(gt, info, think)  # the answer by option token scores too
                 if option is not None and compute_score(row.get("data_source"), option, gt, info, **kwargs)["acc"] != 1:
                     problems.append(
                         f"{where}: the answer by its option token {option!r} does not score; the "

@@ -309,7 +309,7 @@ class MedCurriculumSampler(Sampler[int]):
         for classes, pool_share in pools:
             if classes.size:
                 _, _, mass = self._class_masses(classes)
-                result.update(zip((self.class_keys[c] for c in classes), pool_share * mass / mass.sum()))
+                result.update(zip((self.class_keys[c] for c in classes), pool_share * mass / mass.sum(), strict=True))
         return result
 
     def _class_metrics(self) -> dict[str, float]:
@@ -516,7 +516,7 @@ def describe_first_indices(
     stage_index, share = sampler.stage()
     batches = [sampler.draw(min(batch_size, len(sampler))) for _ in range(num_batches)]
     classes = [
-        dict(zip(*np.unique([sampler.class_keys[c] for c in sampler._class_of[b]], return_counts=True)))
+        dict(zip(*np.unique([sampler.class_keys[c] for c in sampler._class_of[b]], return_counts=True), strict=True))
         for b in batches
     ]
     return {

@@ -273,7 +273,7 @@ def read_rollout_outcomes(
     import numpy as np
 
     tq = transfer_queue()
-    keys = [key for key, tag in zip(batch.keys, batch.tags) if not tag.get("is_padding", False)]
+    keys = [key for key, tag in zip(batch.keys, batch.tags, strict=True) if not tag.get("is_padding", False)]
     fields = ["uid", SAMPLER_INDEX_FIELD, "rm_scores"] + (["extra_fields"] if signal_key else [])
     data = tq.kv_batch_get(keys=keys, partition_id=batch.partition_id, select_fields=fields)
     scores = data["rm_scores"].sum(dim=1).double().numpy()
@@ -303,7 +303,7 @@ def read_first_prompt_ids(batch) -> tuple[int, list[int]]:
     """``(sampler_index, prompt token ids)`` of the step's first real trajectory, exactly as the rollout sent them
     (the ``prompts`` field ``agent_loop_tq.py`` stores): the check that the dry run renders what training sends."""
     tq = transfer_queue()
-    keys = [key for key, tag in zip(batch.keys, batch.tags) if not tag.get("is_padding", False)][:1]
+    keys = [key for key, tag in zip(batch.keys, batch.tags, strict=True) if not tag.get("is_padding", False)][:1]
     data = tq.kv_batch_get(keys=keys, partition_id=batch.partition_id, select_fields=["prompts", SAMPLER_INDEX_FIELD])
     prompts = data["prompts"]
     first = prompts[0] if not getattr(prompts, "is_nested", False) else prompts.unbind()[0]

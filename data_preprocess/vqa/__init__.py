@@ -1,4 +1,4 @@
-"""Medical VQA benchmarks -> verl parquet (issue 16; row contract in docs/vqa.md).
+"""Medical VQA benchmarks -> verl parquet (row contract in docs/vqa.md).
 
     python -m data_preprocess.vqa --benchmark slake --input ~/SLAKE --output_dir ~/data/slake
 

@@ -302,7 +302,7 @@ def _tie_rank(tie_key: Hashable, answer: str) -> int:
 def majority_correct(preds: Sequence[str], correct: Sequence[bool], tie_key: Hashable = "") -> bool:
     """Whether the majority-voted answer of one prompt's samples is right (no valid answer: wrong)."""
     voted = majority_vote(preds, tie_key)
-    return bool(voted) and next(bool(ok) for p, ok in zip(preds, correct) if p == voted)
+    return bool(voted) and next(bool(ok) for p, ok in zip(preds, correct, strict=True) if p == voted)
 
 
 def sampling_metrics(

@@ -452,7 +452,7 @@ def plot_per_class_recall(per_run: list[tuple[str, dict]], title: str, path: Pat
         positions = y + (k - (n_runs - 1) / 2) * height
         ax.barh(positions, recall, height=height, label=name)
         # a value by every bar: a recall of 0 and a class without samples must not both look empty
-        for pos, value in zip(positions, recall):
+        for pos, value in zip(positions, recall, strict=True):
             text = "no samples" if np.isnan(value) else f"{value:.2f}"
             ax.text(0.01 if np.isnan(value) else value + 0.01, pos, text, va="center", fontsize=8)
     ax.set_yticks(y, labels)
@@ -470,7 +470,7 @@ def plot_comparison(report: dict, path: Path) -> Path:
     datasets = _datasets(report)
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets) + 1.5, 3.8), squeeze=False)
     runs = report["runs"]
-    for ax, ds in zip(axes[0], datasets):
+    for ax, ds in zip(axes[0], datasets, strict=True):
         keys = [
             (k, label)
             for k, label in COMPARED
@@ -519,7 +519,7 @@ def plot_curves(run: dict, path: Path) -> Path:
         for i, k in enumerate(keys)
     }
     fig, axes = plt.subplots(1, len(curves), figsize=(7 * len(curves), 3.6), squeeze=False, layout="constrained")
-    for ax, (ds, curve) in zip(axes[0], sorted(curves.items())):
+    for ax, (ds, curve) in zip(axes[0], sorted(curves.items()), strict=True):
         for key in shown[ds]:
             ax.plot(curve["step"], curve[key], label=key, **styles[key])
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
