@@ -32,10 +32,10 @@ import numpy as np
 from tqdm import tqdm
 
 from . import validate
+from .cards import TaskCard, label_index, load_card, task_spec
 from .cli import ImageOptions, PromptOptions, SplitOptions, SubsetOptions, add_output_args, option_keywords, run_cli
 from .common import SPLITS, ConversionError, atomic_outputs, encode_png
 from .errors import excerpt
-from .knowledge import TaskCard, label_index, load_card, task_spec
 from .release_paths import ReleaseRoot
 from .schema import arrow_schema
 

@@ -27,9 +27,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import validate
+from .cards import load_card, task_spec, validate_card
 from .cli import PromptOptions, SubsetOptions, add_output_args, option_keywords, run_cli
 from .common import SPLITS, ConversionError, atomic_outputs, encode_png, resize
-from .knowledge import load_card, task_spec, validate_card
 from .npz_stream import NpzStream
 from .schema import arrow_schema
 

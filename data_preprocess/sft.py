@@ -31,9 +31,9 @@ from reward_fns.reference import reference_answer
 from reward_fns.task_info import json_or_list
 from verl_med_plugin.med_settings import KnowledgeSettings
 
+from .cards import class_findings
 from .cli import run_cli
 from .common import SPLITS, ConversionError, atomic_outputs
-from .knowledge import class_findings
 
 FALLBACK_THINK = "I examine the image for the findings relevant to the question."
 BATCH_ROWS = 256

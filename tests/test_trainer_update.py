@@ -21,9 +21,9 @@ from omegaconf import open_dict
 
 from verl_med_plugin import verl_compat
 from verl_med_plugin.med_settings import apply_chat_template_setting, check_med_config
-from verl_med_plugin.preflight import trainer_mode_problems
+from verl_med_plugin.preflight import registration_problems, trainer_mode_problems
 from verl_med_plugin.register import MED_TRAINER_MODE
-from verl_med_plugin.trainer import MedSyncTrainer, registration_problems
+from verl_med_plugin.trainer import MedSyncTrainer
 
 N_ROLLOUTS, BATCH = 2, 4
 SOLVED, COIN_FLIP = RETINA_LABELS[0], RETINA_LABELS[1]  # always right / right on every other response
@@ -98,6 +98,21 @@ def test_med_config_is_valid_and_selects_our_trainer(config):
             trainer_mode_problems(bad)
         )
         assert registration_problems(bad) == trainer_mode_problems(bad)
+
+
+def test_another_class_under_our_mode_is_a_registration_problem(config, monkeypatch):
+    """The check compares the registered class by qualified name (it never imports the trainer it checks): verl's own
+    sync trainer put in verl's registry under ``med_sync`` is named as the problem, and an empty slot too. Mutation
+    checked: ``registration_problems`` without its qualified-name comparison fails here."""
+    from verl.trainer.ppo.v1 import trainer_base
+
+    assert registration_problems(config) == []
+    other = verl_compat.trainer_class("sync")
+    monkeypatch.setitem(trainer_base.TRAINER_REGISTRY, MED_TRAINER_MODE, other)
+    [problem] = registration_problems(config)
+    assert f"registered to {other.__module__}.{other.__qualname__}, not verl-med's MedSyncTrainer" in problem
+    monkeypatch.delitem(trainer_base.TRAINER_REGISTRY, MED_TRAINER_MODE)
+    assert "is not registered" in registration_problems(config)[0]
 
 
 def test_registered_under_its_own_mode_it_keeps_sync_semantics(config):

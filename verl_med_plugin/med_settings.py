@@ -472,8 +472,13 @@ def dropped_curriculum_problem(config: DictConfig, task_runner: str) -> str | No
     ``run_ppo`` was given) starts, naming the mode; None when verl-med's trainer will feed the sampler. Only
     ``MedSyncTrainer`` (``trainer.v1.trainer_mode=med_sync`` under verl's v1 task runner) reads ``med.sampler``;
     every other trainer draws verl's own batches without a word."""
-    from verl_med_plugin.register import MED_TRAINER_MODE
-    from verl_med_plugin.verl_compat import TRAINER_MODE_KEY, USE_V1_KEY, V0_TASK_RUNNER, V1_TASK_RUNNER
+    from verl_med_plugin.verl_compat import (
+        MED_TRAINER_MODE,
+        TRAINER_MODE_KEY,
+        USE_V1_KEY,
+        V0_TASK_RUNNER,
+        V1_TASK_RUNNER,
+    )
 
     if not OmegaConf.select(config, "med.sampler.enable"):
         return None

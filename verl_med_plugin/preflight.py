@@ -86,7 +86,7 @@ def check_config(config: DictConfig) -> None:
 def trainer_mode_problems(config: DictConfig) -> list[str]:
     """verl's task runner builds ``MedSyncTrainer`` only for ``trainer.v1.trainer_mode=med_sync``, and only where
     verl loads verl-med's entry point (which registers it); any other mode trains without the curriculum sampler.
-    Cheap: the registry itself is looked up in ``verl_med_plugin.trainer.registration_problems``."""
+    Cheap: the registry itself is looked up in ``registration_problems``."""
     from verl_med_plugin.register import MED_TRAINER_MODE, entry_point_problems
 
     mode = OmegaConf.select(config, verl_compat.TRAINER_MODE_KEY)
@@ -97,6 +97,26 @@ def trainer_mode_problems(config: DictConfig) -> list[str]:
             "never feeds the curriculum sampler"
         ]
     return entry_point_problems()
+
+
+def registration_problems(config: DictConfig) -> list[str]:
+    """Why verl's task runner would not build ``MedSyncTrainer`` for this config: another
+    ``trainer.v1.trainer_mode``, an entry point verl's Ray actors will not load (they register the trainer through
+    it, not through this process), or another class under our mode name. The class is compared by qualified name,
+    so this check never imports the trainer it checks (looking the mode up imports verl's trainer package, whose
+    import registers ours through the entry point)."""
+    problems = trainer_mode_problems(config)
+    try:
+        registered = verl_compat.trainer_class(verl_compat.MED_TRAINER_MODE)
+    except ValueError as err:
+        return [*problems, f"{verl_compat.TRAINER_MODE_KEY}={verl_compat.MED_TRAINER_MODE} is not registered: {err}"]
+    name = f"{registered.__module__}.{registered.__qualname__}"
+    if name != verl_compat.MED_TRAINER_CLASS:
+        problems.append(
+            f"{verl_compat.TRAINER_MODE_KEY}={verl_compat.MED_TRAINER_MODE} is registered to {name}, "
+            "not verl-med's MedSyncTrainer"
+        )
+    return problems
 
 
 def reward_kwargs_problems(config: DictConfig) -> list[str]:
@@ -333,8 +353,6 @@ def run_dry_run(config: DictConfig) -> DryRunPlan:
 
 def _check_trainer_registry(plan: DryRunPlan, config: DictConfig) -> None:
     """The class verl's own task runner will build, looked up in verl's trainer registry as it looks it up."""
-    from verl_med_plugin.trainer import registration_problems
-
     problems = registration_problems(config)
     if problems:
         raise ConfigError("\n  - ".join(["verl would not build verl-med's trainer:"] + problems))

@@ -21,9 +21,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from verl_med_plugin import verl_compat
 from verl_med_plugin.med_settings import SamplerSettings, apply_chat_template_setting, check_med_config
+from verl_med_plugin.preflight import registration_problems
 from verl_med_plugin.register import ENTRY_POINT_VALUE as REGISTER_MODULE
-from verl_med_plugin.register import MED_TRAINER_MODE
 from verl_med_plugin.sampler import MedCurriculumSampler
+from verl_med_plugin.verl_compat import MED_TRAINER_MODE
 
 OUTCOMES_LOG = "med_sampler_outcomes.jsonl"
 
@@ -168,22 +169,6 @@ def prepare_for_ray(config: DictConfig) -> DictConfig:
         if REGISTER_MODULE not in imported:
             OmegaConf.update(config, env_key, ",".join([*imported, REGISTER_MODULE]), force_add=True)
     return config
-
-
-def registration_problems(config: DictConfig) -> list[str]:
-    """Why verl's task runner would not build ``MedSyncTrainer`` for this config: another
-    ``trainer.v1.trainer_mode``, an entry point verl's Ray actors will not load (they register the trainer through
-    it, not through this process), or another class under our mode name."""
-    from verl_med_plugin.preflight import trainer_mode_problems
-
-    problems = trainer_mode_problems(config)
-    registered = verl_compat.trainer_class(MED_TRAINER_MODE)
-    if registered is not MedSyncTrainer:
-        problems.append(
-            f"{verl_compat.TRAINER_MODE_KEY}={MED_TRAINER_MODE} is registered to "
-            f"{registered.__module__}.{registered.__qualname__}, not verl-med's MedSyncTrainer"
-        )
-    return problems
 
 
 def run(config: DictConfig) -> None:

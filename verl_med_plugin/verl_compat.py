@@ -157,6 +157,11 @@ def sync_trainer_base() -> type[Any]:
 # get_trainer_cls). TaskRunnerV1.run (verl/trainer/main_ppo.py) builds get_trainer_cls(trainer.v1.trainer_mode).
 # ---------------------------------------------------------------------------------------------------------------
 TRAINER_MODE_KEY = "trainer.v1.trainer_mode"
+# verl-med's trainer in that registry (verl's own modes are sync, colocate_async, separate_async), and the class it
+# must resolve to, by qualified name (so a check can compare it without importing the trainer module).
+MED_TRAINER_MODE = "med_sync"
+MED_TRAINER_MODULE = "verl_med_plugin.trainer"
+MED_TRAINER_CLASS = f"{MED_TRAINER_MODULE}.MedSyncTrainer"
 # The package whose import fills the registry (its __init__ imports trainer_sync, trainer_colocate_async and
 # trainer_separate_async, each registering itself); TaskRunnerV1.run imports get_trainer_cls from it.
 TRAINER_REGISTRY_MODULE = "verl.trainer.ppo.v1"

@@ -681,8 +681,8 @@ def positive_classes(
     when the card lists the same labels; none otherwise (no sensitivity/specificity rather than a guessed label 1)."""
     if overrides and dataset in overrides:
         return tuple(overrides[dataset])
+    from data_preprocess.cards import available_cards, load_card
     from data_preprocess.common import ConversionError
-    from data_preprocess.knowledge import available_cards, load_card
 
     if dataset not in available_cards():
         return ()

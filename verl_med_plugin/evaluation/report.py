@@ -17,17 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from data_preprocess.atomic import atomic_path, write_text_atomic
+from data_preprocess.atomic import write_text_atomic
 from verl_med_plugin.evaluation.dumps import KEPT_KINDS
+from verl_med_plugin.evaluation.figures import DPI, plt, save_figure
+from verl_med_plugin.evaluation.table import markdown_table, write_table
 
-DPI = 120
+__all__ = ["DPI", "json_safe", "markdown_summary", "plt", "save_figure", "write_plots", "write_report"]
 WRAP = 22  # characters per line of a class name on an axis
 # curve series the reward also dumps under its own name (same numbers from the same parser)
 DUPLICATES = {"accuracy": "acc", "format_compliance": "format"}
@@ -407,15 +405,6 @@ def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def save_figure(fig: plt.Figure, path: Path) -> Path:
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return path
-
-
 def plot_confusion(metrics: dict, title: str, path: Path) -> Path:
     """Counts, coloured by row share (recall per true class); the last column counts invalid answers."""
     counts = np.asarray(metrics["confusion_matrix"], dtype=float)
@@ -615,8 +604,6 @@ def _write_report_files(report: dict, out_dir: Path) -> list[str]:
     images = write_plots(report, out_dir)
     tables: list[Path] = []
     if sum(bool(run.get("datasets")) for run in report["runs"]) >= 2:  # rows (and seeds) side by side
-        from verl_med_plugin.evaluation.table import markdown_table, write_table
-
         boot = report.get("bootstrap") or {}
         table, tables = write_table(report["runs"], out_dir, boot.get("n_resamples", 1000), boot.get("seed", 0))
         report = {**report, "table": {k: v for k, v in table.items()}}

@@ -19,7 +19,7 @@ import numpy as np
 
 from data_preprocess.atomic import write_text_atomic
 from verl_med_plugin.evaluation.dumps import EvalDataError
-from verl_med_plugin.evaluation.report import plt, save_figure
+from verl_med_plugin.evaluation.figures import plt, save_figure
 from verl_med_plugin.evaluation.statistics import (
     N_RESAMPLES,
     Outcomes,
