@@ -31,14 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reward_fns.labels import normalize  # the reward's spelling equivalence: the card must be unambiguous under it
+from reward_fns.task_type import TaskType
 
 from . import validate
 from .common import ConversionError
 from .errors import excerpt
 from .prompts import TaskSpec
-from .schema import TASK_TYPES
 
 KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
+# The task types a card may declare: the labelled kinds (a fixed label list), what the card converters write.
+CARD_TASK_TYPES = TaskType.labelled()
 
 
 @dataclass(frozen=True)
@@ -93,10 +95,12 @@ def load_card(name_or_path: str | Path) -> TaskCard:
         validate.read_text(path, "task card"), str(path), expect=dict, what="a mapping of card fields"
     )
     task_type = _text(data.get("task_type"), path, "task_type", required=True)
-    if task_type not in TASK_TYPES or task_type == "grounding":
+    if TaskType.parse(task_type) not in CARD_TASK_TYPES:
+        # a card describes a fixed label list: the converters that read cards write only these kinds (a VQA or
+        # grounding kind would become rows the reward and the evaluation cannot grade)
         raise ConversionError(
-            f"{path}: field 'task_type': {excerpt(task_type)} is not a classification task type "
-            f"{[t for t in TASK_TYPES if t != 'grounding']}"
+            f"{path}: field 'task_type': {excerpt(task_type)} is not a task type a card can declare "
+            f"{[t.value for t in CARD_TASK_TYPES]}"
         )
     raw_labels = data.get("labels")
     if not isinstance(raw_labels, list) or len(raw_labels) < 2:
@@ -126,7 +130,7 @@ def load_card(name_or_path: str | Path) -> TaskCard:
                 raise ConversionError(
                     f"{path}: field 'labels': {excerpt(spelling)} names both {excerpt(owner)} and {excerpt(c.name)}"
                 )
-    if task_type == "binary" and len(labels) != 2:
+    if task_type == TaskType.BINARY and len(labels) != 2:
         raise ConversionError(f"{path}: field 'labels': a binary task has 2 classes, got {len(labels)}")
     refs = data.get("references") or []
     positive = data.get("positive") or []

@@ -21,6 +21,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from reward_fns.task_type import TaskType
+
 from . import validate
 from .cards import (
     KNOWLEDGE_DIR,
@@ -114,7 +116,7 @@ def draft_prompt(flag: str) -> str:
         classes="\n".join(f"  {i}: {o}" for i, o in enumerate(official)),
         label_skeleton=skeleton,
         multilabel="; several classes may be present, so ask which findings are present"
-        if task_type == "multilabel"
+        if task_type == TaskType.MULTILABEL
         else "",
     )
 

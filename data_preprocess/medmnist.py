@@ -26,6 +26,8 @@ from medmnist import INFO
 from PIL import Image
 from tqdm import tqdm
 
+from reward_fns.task_type import TaskType
+
 from . import validate
 from .cards import load_card, task_spec, validate_card
 from .cli import PromptOptions, SubsetOptions, add_output_args, option_keywords, run_cli
@@ -174,7 +176,7 @@ def convert(
     builder = prompt.row_builder(task_spec(task_card))
     if npz is None:
         npz = download_npz(dataset, size, root if root is not None else medmnist.info.DEFAULT_ROOT)
-    multilabel = task_type == "multilabel"
+    multilabel = task_type == TaskType.MULTILABEL
     with NpzStream(npz) as source, atomic_outputs(output_dir) as outputs:
         labels = {split: _check_split(source, split, len(official), multilabel) for split in SPLITS}  # fail early
         for stream, split in enumerate(SPLITS):

@@ -18,6 +18,8 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from reward_fns.task_type import TaskType
+
 CONFIG_MODULE, CONFIG_NAME = "verl_med_plugin.configs", "med_grpo"
 
 
@@ -152,7 +154,7 @@ def data_file_problems(config: DictConfig) -> list[str]:
     except SettingsError:
         return problems  # reported by check_med_config
     found = set().union(*train_task_types.values())
-    have = {"grounding": "grounding" in found, "classification": bool(found - {"grounding"})}
+    have = {"grounding": TaskType.GROUNDING in found, "classification": bool(found - {TaskType.GROUNDING})}
     for task in sorted(schedule.needs_tasks()):
         if not have[task]:
             problems.append(

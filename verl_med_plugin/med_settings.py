@@ -23,7 +23,9 @@ from reward_fns.settings import merge_structured
 logger = logging.getLogger(__name__)
 
 KNOWLEDGE_MODES = ("none", "classlist", "system", "user")
-STAGE_TASKS = ("grounding", "classification", "all")
+# A curriculum stage draws from a pool (rows of the grounding task type, or every other row) or from all rows.
+POOLS = ("grounding", "classification")
+STAGE_TASKS = (*POOLS, "all")
 CHAT_TEMPLATES = ("qwen2_5_vl", "qwen3_vl")
 SAMPLER_WEIGHTINGS = ("error", "learnability")
 DATASET_CLS = ("pkg://verl_med_plugin.dataset", "MedRLHFDataset")
@@ -201,7 +203,7 @@ def _parse_epochs(entry: Mapping, where: str) -> float | None:
     epochs = entry["epochs"]
     if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not 0 < epochs < 1e6:
         raise SettingsError(f"{where}.epochs={epochs!r}: expected a positive number of passes over the stage's pool")
-    if entry.get("task") not in ("grounding", "classification") or "until_step" in entry:
+    if entry.get("task") not in POOLS or "until_step" in entry:
         raise SettingsError(
             f"{where}: epochs sizes a task: grounding or task: classification stage, instead of until_step"
         )

@@ -15,6 +15,7 @@ from typing import Any, cast
 from omegaconf import DictConfig, OmegaConf
 
 from data_preprocess.common import UserError
+from reward_fns.task_type import TaskType
 from verl_med_plugin import config_checks, med_settings, verl_compat
 
 MEDMNIST_2D = (
@@ -175,7 +176,11 @@ def reference_answer_problems(config: DictConfig, rows_per_file: int = REFERENCE
             for row in rows:
                 info, gt = row.get("extra_info") or {}, (row.get("reward_model") or {}).get("ground_truth")
                 where = f"{key}: {path} row {info.get('index')!r} ({info.get('task_type')}, ground_truth={gt!r})"
-                if info.get("task_type") == "grounding" and configured_box and configured_box != info.get("box_format"):
+                if (
+                    info.get("task_type") == TaskType.GROUNDING
+                    and configured_box
+                    and configured_box != info.get("box_format")
+                ):
                     problems.append(
                         f"{where}: med.reward.box_format={configured_box} contradicts the row's box_format="
                         f"{info.get('box_format')}: the model preset reads boxes as {configured_box}, the data asks "

@@ -21,6 +21,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from data_preprocess.atomic import write_text_atomic
+from reward_fns.task_type import TaskType
 from verl_med_plugin.evaluation.dumps import KEPT_KINDS
 from verl_med_plugin.evaluation.figures import DPI, plt, save_figure
 from verl_med_plugin.evaluation.table import markdown_table, write_table
@@ -307,7 +308,7 @@ def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
             ]
             for key, what in VQA_BREAKDOWNS:
                 out += _vqa_breakdown(present, key, what)
-        if first["task_type"] == "ordinal":
+        if first["task_type"] == TaskType.ORDINAL:
             out += [
                 "",
                 (
@@ -315,7 +316,7 @@ def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
                     "counted as the grade farthest from the truth."
                 ),
             ]
-        if first["task_type"] == "grounding":
+        if first["task_type"] == TaskType.GROUNDING:
             out += [
                 "",
                 (
