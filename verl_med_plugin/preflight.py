@@ -242,9 +242,9 @@ def _prepare_hint(config: DictConfig) -> str:
             f"Prepare it with: python -m data_preprocess.medmnist --dataset {dataset} --size 224 "
             f"--output_dir {out}/{dataset}"
         )
-    from data_preprocess.vqa import MODULES as VQA_BENCHMARKS  # light: names only, no reader imported
+    from data_preprocess.vqa import benchmark_names  # only on this error path: it imports every reader
 
-    if dataset in VQA_BENCHMARKS:
+    if dataset in benchmark_names():
         return (
             f"Prepare it with: python -m data_preprocess.vqa --benchmark {dataset} --input <the downloaded "
             f"release, see docs/vqa.md> --output_dir {out}/{dataset}"
