@@ -227,3 +227,13 @@ def class_findings(knowledge: str, label: str) -> str:
 
 
 # --- drafting a card with an LLM, and checking the card it returns -------------------------------------------------
+
+
+def check_card(name_or_path: str | Path) -> TaskCard:
+    """Any card, shipped or brought: its structure (``load_card``) and a finding for every class (the knowledge
+    text and the recitation reward are built from the findings; a class without one is silently unexplained)."""
+    card = load_card(name_or_path)
+    empty = [c.name for c in card.labels if not c.findings]
+    if empty:
+        raise ConversionError(f"{card.path}: field 'labels': class(es) {empty} have no findings")
+    return card

@@ -29,6 +29,7 @@ from .cards import (
     ClassCard,
     TaskCard,
     available_cards,
+    check_card,
     class_findings,
     label_aliases,
     label_index,
@@ -45,6 +46,7 @@ __all__ = [
     "ClassCard",
     "TaskCard",
     "available_cards",
+    "check_card",
     "check_card_for_dataset",
     "class_findings",
     "draft_prompt",
@@ -125,13 +127,10 @@ def check_card_for_dataset(card_path: str | Path, flag: str) -> TaskCard:
     """A user-brought card for MedMNIST dataset ``flag``: its structure (``load_card``), then its task type and
     labels (official names, in order) against ``medmnist.INFO``, its name, and a finding for every class."""
     _, task_type, official = _medmnist_task(flag)
-    card = load_card(Path(card_path))
+    card = check_card(Path(card_path))
     validate_card(card, official, task_type, source=f"medmnist.INFO['{flag}']")
     if card.name != flag:
         raise ConversionError(f"{card.path}: field 'name': card says {excerpt(card.name)}, expected {flag!r}")
-    empty = [c.name for c in card.labels if not c.findings]
-    if empty:
-        raise ConversionError(f"{card.path}: field 'labels': class(es) {empty} have no findings")
     return card
 
 
@@ -144,9 +143,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     draft = commands.add_parser("draft", help="print (or write) the prompt that asks an LLM for a card")
     draft.add_argument("--dataset", required=True, help="MedMNIST 2D flag, e.g. dermamnist")
     draft.add_argument("--out", default=None, help="write the prompt to this file instead of standard output")
-    check = commands.add_parser("validate", help="check a card against medmnist.INFO (labels and their order)")
-    check.add_argument("--card", required=True, help="the card YAML the LLM (or you) wrote")
-    check.add_argument("--dataset", required=True, help="MedMNIST 2D flag the card is for")
+    check = commands.add_parser(
+        "validate", help="check any card (structure, findings); with --dataset also against medmnist.INFO"
+    )
+    check.add_argument("--card", required=True, help="the card YAML the LLM (or you) wrote, or a shipped card's name")
+    check.add_argument(
+        "--dataset", default=None, help="MedMNIST 2D flag the card is for (labels and their order checked)"
+    )
     args = parser.parse_args(argv)
     if args.command == "draft":
         text = draft_prompt(args.dataset) + "\n"
@@ -159,6 +162,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         else:
             sys.stdout.write(text)
+        return
+    if args.dataset is None:
+        card = check_card(args.card)
+        print(
+            f"ok: {card.path} is a valid {card.task_type} card ({len(card.labels)} classes, each with findings); "
+            f"convert its images with: python -m data_preprocess.folder --card {card.path} --image_dir <folder> ..."
+        )
         return
     card = check_card_for_dataset(args.card, args.dataset)
     print(
