@@ -122,9 +122,9 @@ def _check_header(script: Path) -> None:
 
 def _check_output(stdout: str, script: Path, datasets: tuple[str, ...]) -> None:
     """One finished dry run per dataset, each with its own proof: the SFT row shows the text it trains on, an RL row
-    its reference answers scored by the reward. Mutation checked: a plan without the reference-answer line
-    (``preflight.check_reference_answers`` skipped) fails here for every RL row; the former check, either marker
-    anywhere in the output, passed it whenever one dataset's run printed the other marker."""
+    its reference answers scored by the reward. Mutation checked: ``preflight._score_reference_answers`` running for
+    the first dry run of a process only fails here on full.sh (three datasets, one scored); the former check, either
+    marker anywhere in the output, passed it."""
     assert stdout.count(DONE) == len(datasets), stdout[-3000:]
     marker = "trained_text" if script.name == "sft_baseline.sh" else "acc=1 for all"
     assert stdout.count(marker) == len(datasets), stdout[-3000:]

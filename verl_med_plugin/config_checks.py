@@ -19,6 +19,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from reward_fns.task_type import TaskType
+from verl_med_plugin.checks.values import as_list, plain
 
 CONFIG_MODULE, CONFIG_NAME = "verl_med_plugin.configs", "med_grpo"
 
@@ -104,12 +105,6 @@ _MISSING = object()
 REQUIRED_COLUMNS = ("data_source", "reward_model", "extra_info")
 
 
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    return [str(value)] if isinstance(value, str) else [str(v) for v in value]
-
-
 def data_file_problems(config: DictConfig) -> list[str]:
     """Each existing ``data.train_files``/``data.val_files`` parquet is readable, has rows and verl-med's columns,
     and the train files hold the task types ``med.sampler.schedule`` draws from. Reads the footer and one small
@@ -124,7 +119,7 @@ def data_file_problems(config: DictConfig) -> list[str]:
     problems: list[str] = []
     train_task_types: dict[str, set[str]] = {}
     for key in ("data.train_files", "data.val_files"):
-        for path in _as_list(OmegaConf.select(config, key)):
+        for path in as_list(OmegaConf.select(config, key)):
             file = Path(path).expanduser()
             if not file.is_file():
                 continue  # reported by the missing-file check
@@ -150,7 +145,7 @@ def data_file_problems(config: DictConfig) -> list[str]:
     if problems or not train_task_types or not OmegaConf.select(config, "med.sampler.enable"):
         return problems
     try:
-        schedule = Schedule.from_config(_plain(OmegaConf.select(config, "med.sampler.schedule")))
+        schedule = Schedule.from_config(plain(OmegaConf.select(config, "med.sampler.schedule")))
     except SettingsError:
         return problems  # reported by check_med_config
     found = set().union(*train_task_types.values())
@@ -177,7 +172,7 @@ def exclusion_problems(config: DictConfig) -> list[str]:
     dataset = OmegaConf.select(config, "med.dataset")
     data_dir = Path(str(OmegaConf.select(config, "med.data_dir") or "")).expanduser()
     problems = []
-    for path in _as_list(OmegaConf.select(config, "data.train_files")):
+    for path in as_list(OmegaConf.select(config, "data.train_files")):
         folder = Path(path).expanduser().parent
         if not dataset or not folder.name.endswith(f"_minus_{dataset}") or not folder.is_dir():
             continue
@@ -220,7 +215,3 @@ def _task_types(file: Path) -> set[str]:
     if str(column.type).startswith("struct"):
         column = pc.struct_field(column, "task_type")
     return {str(v) for v in pc.unique(column).to_pylist() if v is not None}
-
-
-def _plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value

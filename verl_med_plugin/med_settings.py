@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from reward_fns.config import TASK_TYPES
 from reward_fns.settings import merge_structured
+from verl_med_plugin.checks.values import plain
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +36,6 @@ class SettingsError(ValueError):
     """A ``med.*`` value is invalid; the message names the key."""
 
 
-def _plain(cfg: Any) -> Any:
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
-
-
 _Settings = TypeVar("_Settings")
 
 
@@ -53,7 +50,7 @@ def _parse_group(
     """A ``med.*`` group as ``cls``: unknown keys and types by OmegaConf (``reward_fns.settings``, which converts
     what Hydra converts: "3" to 3, "yes" to true), then the ranges of ``bounds`` on the typed values."""
     expected = {name: text for name, (_, text) in bounds.items()}
-    settings = merge_structured(cls, _plain(cfg) or {}, key, expected=expected, error=SettingsError)
+    settings = merge_structured(cls, plain(cfg) or {}, key, expected=expected, error=SettingsError)
     bad = [
         f"{key}.{name}={getattr(settings, name)!r} (expected {text})"
         for name, (ok, text) in bounds.items()
@@ -404,7 +401,7 @@ def med_group_problems(config: DictConfig) -> list[str]:
             continue
         try:
             value = getattr(
-                merge_structured(MedGroup, {name: _plain(med[name])}, "med", expected=expected, error=SettingsError),
+                merge_structured(MedGroup, {name: plain(med[name])}, "med", expected=expected, error=SettingsError),
                 str(name),
             )
         except SettingsError as err:

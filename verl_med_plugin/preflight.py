@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from data_preprocess.common import UserError
 from reward_fns.task_type import TaskType
 from verl_med_plugin import config_checks, med_settings, verl_compat
+from verl_med_plugin.checks.values import as_list
 
 MEDMNIST_2D = (
     "pathmnist",
@@ -45,14 +46,6 @@ class DryRunPlan:
 
     def add(self, section: str, **items: Any) -> None:
         self.sections.setdefault(section, {}).update(items)
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value]
 
 
 def check_config(config: DictConfig) -> None:
@@ -167,7 +160,7 @@ def reference_answer_problems(config: DictConfig, rows_per_file: int = REFERENCE
     configured_box = kwargs.get("box_format")
     problems: list[str] = []
     for key in ("data.train_files", "data.val_files"):
-        for path in _as_list(OmegaConf.select(config, key)):
+        for path in as_list(OmegaConf.select(config, key)):
             try:
                 rows = _sample_rows(pq.ParquetFile(os.path.expanduser(path)), rows_per_file)
             except (OSError, ValueError, ArrowException) as err:  # say so here, not inside a Ray worker
@@ -222,7 +215,7 @@ def _missing_data_files(config: DictConfig) -> list[str]:
     return [
         f"{key}: {path} does not exist. {_prepare_hint(config)}"
         for key in ("data.train_files", "data.val_files")
-        for path in _as_list(OmegaConf.select(config, key))
+        for path in as_list(OmegaConf.select(config, key))
         if not Path(os.path.expanduser(path)).is_file()
     ]
 
@@ -327,7 +320,7 @@ def run_dry_run(config: DictConfig) -> DryRunPlan:
 
     datasets = {}
     for split, key in (("train", "train_files"), ("val", "val_files")):
-        files = _as_list(config.data[key])
+        files = as_list(config.data[key])
         try:
             datasets[split] = verl_compat.create_dataset(files, config.data, tokenizer, processor, split == "train")
         except Exception as err:

@@ -1,0 +1,12 @@
+"""verl-med's checks of a run before Ray starts. Each is defined once:
+
+- config: ``verl_med_plugin.config_checks`` (types and ranges of verl keys, the ``med:`` group's place in verl's
+  schema) and ``verl_med_plugin.med_settings.check_med_config`` (the ``med:`` settings, parsed in settings only);
+- data: ``config_checks.data_file_problems`` (schema, rows, the task types a schedule draws from) and
+  ``preflight.reference_answer_problems`` (reference answers score acc 1 under the reward kwargs);
+- trainer mode: ``preflight.trainer_mode_problems`` and ``preflight.registration_problems`` (the class verl's
+  registry builds, compared by qualified name);
+- machine: ``preflight.training_blockers`` (GPU, rollout engine).
+
+``values`` holds the two conversions every check needs (an OmegaConf node as plain Python, a file list).
+"""
