@@ -18,6 +18,7 @@ from verl_med_plugin.budget import apply_budget_from_data, describe
 from verl_med_plugin.preflight import (
     ConfigError,
     check_config,
+    check_registration,
     check_verl_config,
     print_plan,
     run_dry_run,
@@ -43,6 +44,7 @@ def main(config: DictConfig) -> None:
                 + "\nRun with med.dry_run=true to check everything up to training."
             )
         check_verl_config(config)  # verl's own validation, as verl's main runs it before Ray starts
+        check_registration(config)  # the trainer verl's task runner will build
     except ConfigError as err:
         print(f"{ERROR_PREFIX} {err}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT)

@@ -113,6 +113,14 @@ def registration_problems(config: DictConfig) -> list[str]:
     return problems
 
 
+def check_registration(config: DictConfig) -> None:
+    """The trainer verl's task runner will build, checked once before training starts (a real run: ``main``; a dry
+    run: its plan). Costs verl's trainer package import (~10 s), so it is not among ``check_config``'s cheap checks."""
+    problems = registration_problems(config)
+    if problems:
+        raise ConfigError("\n  - ".join(["verl would not build verl-med's trainer:"] + problems))
+
+
 def reward_kwargs_problems(config: DictConfig) -> list[str]:
     """verl-med's reward kwargs (``med.reward``), validated as ``reward_fns`` will: a bad value would otherwise only
     raise inside a Ray reward worker, and a misspelt key would be silently ignored there (only logged)."""
@@ -351,9 +359,7 @@ def run_dry_run(config: DictConfig) -> DryRunPlan:
 
 def _check_trainer_registry(plan: DryRunPlan, config: DictConfig) -> None:
     """The class verl's own task runner will build, looked up in verl's trainer registry as it looks it up."""
-    problems = registration_problems(config)
-    if problems:
-        raise ConfigError("\n  - ".join(["verl would not build verl-med's trainer:"] + problems))
+    check_registration(config)
     mode = OmegaConf.select(config, verl_compat.TRAINER_MODE_KEY)
     cls = verl_compat.trainer_class(mode)
     plan.add(

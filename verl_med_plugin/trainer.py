@@ -21,7 +21,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from verl_med_plugin import verl_compat
 from verl_med_plugin.med_settings import SamplerSettings, apply_chat_template_setting, check_med_config
-from verl_med_plugin.preflight import registration_problems
 from verl_med_plugin.register import ENTRY_POINT_VALUE as REGISTER_MODULE
 from verl_med_plugin.sampler import MedCurriculumSampler
 from verl_med_plugin.verl_compat import MED_TRAINER_MODE
@@ -173,8 +172,6 @@ def prepare_for_ray(config: DictConfig) -> DictConfig:
 
 def run(config: DictConfig) -> None:
     """Start training (``python -m verl_med_plugin.main``): verl's own ``run_ppo`` and ``TaskRunnerV1``, which
-    builds ``MedSyncTrainer`` from verl's trainer registry (``trainer.v1.trainer_mode=med_sync``)."""
-    problems = check_med_config(config) + registration_problems(config)
-    if problems:
-        raise ValueError("invalid med config:\n  - " + "\n  - ".join(problems))
+    builds ``MedSyncTrainer`` from verl's trainer registry (``trainer.v1.trainer_mode=med_sync``). The config was
+    checked once by ``main`` (``preflight.check_config``, ``check_registration``); nothing is checked again here."""
     verl_compat.run_ppo(prepare_for_ray(config))
