@@ -14,10 +14,24 @@ from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
-from data_preprocess.common import UserError
 from reward_fns.task_type import TaskType
 from verl_med_plugin import config_checks, med_settings, verl_compat
+from verl_med_plugin.checks.errors import ConfigError
+from verl_med_plugin.checks.machine import ROLLOUT_PACKAGES, training_blockers
+from verl_med_plugin.checks.trainer_mode import check_registration, registration_problems, trainer_mode_problems
 from verl_med_plugin.checks.values import as_list
+
+# Checks that live in verl_med_plugin.checks, importable from here as before.
+__all__ = [
+    "ROLLOUT_PACKAGES",
+    "ConfigError",
+    "check_config",
+    "check_registration",
+    "registration_problems",
+    "run_dry_run",
+    "trainer_mode_problems",
+    "training_blockers",
+]
 
 MEDMNIST_2D = (
     "pathmnist",
@@ -33,11 +47,6 @@ MEDMNIST_2D = (
     "organcmnist",
     "organsmnist",
 )
-ROLLOUT_PACKAGES = {"vllm": "vllm", "sglang": "sglang", "trtllm": "tensorrt_llm"}
-
-
-class ConfigError(UserError):
-    """A config problem found before training; the message names the key or file."""
 
 
 @dataclass
@@ -75,50 +84,6 @@ def check_config(config: DictConfig) -> None:
     if problems:
         raise ConfigError("\n  - ".join(["invalid config:"] + problems))
     med_settings.apply_chat_template_setting(config)
-
-
-def trainer_mode_problems(config: DictConfig) -> list[str]:
-    """verl's task runner builds ``MedSyncTrainer`` only for ``trainer.v1.trainer_mode=med_sync``, and only where
-    verl loads verl-med's entry point (which registers it); any other mode trains without the curriculum sampler.
-    Cheap: the registry itself is looked up in ``registration_problems``."""
-    from verl_med_plugin.register import MED_TRAINER_MODE, entry_point_problems
-
-    mode = OmegaConf.select(config, verl_compat.TRAINER_MODE_KEY)
-    if mode != MED_TRAINER_MODE:
-        return [
-            f"{verl_compat.TRAINER_MODE_KEY}={mode}: verl-med trains with its own sync trainer "
-            f"({verl_compat.TRAINER_MODE_KEY}={MED_TRAINER_MODE}, MedSyncTrainer); verl's {mode!r} trainer "
-            "never feeds the curriculum sampler"
-        ]
-    return entry_point_problems()
-
-
-def registration_problems(config: DictConfig) -> list[str]:
-    """Why verl's task runner would not build ``MedSyncTrainer`` for this config: another
-    ``trainer.v1.trainer_mode``, an entry point verl's Ray actors will not load (they register the trainer through
-    it, not through this process), or another class under our mode name. The class is compared by qualified name,
-    so this check never imports the trainer it checks (looking the mode up imports verl's trainer package, whose
-    import registers ours through the entry point)."""
-    problems = trainer_mode_problems(config)
-    try:
-        registered = verl_compat.trainer_class(verl_compat.MED_TRAINER_MODE)
-    except ValueError as err:
-        return [*problems, f"{verl_compat.TRAINER_MODE_KEY}={verl_compat.MED_TRAINER_MODE} is not registered: {err}"]
-    name = f"{registered.__module__}.{registered.__qualname__}"
-    if name != verl_compat.MED_TRAINER_CLASS:
-        problems.append(
-            f"{verl_compat.TRAINER_MODE_KEY}={verl_compat.MED_TRAINER_MODE} is registered to {name}, "
-            "not verl-med's MedSyncTrainer"
-        )
-    return problems
-
-
-def check_registration(config: DictConfig) -> None:
-    """The trainer verl's task runner will build, checked once before training starts (a real run: ``main``; a dry
-    run: its plan). Costs verl's trainer package import (~10 s), so it is not among ``check_config``'s cheap checks."""
-    problems = registration_problems(config)
-    if problems:
-        raise ConfigError("\n  - ".join(["verl would not build verl-med's trainer:"] + problems))
 
 
 def reward_kwargs_problems(config: DictConfig) -> list[str]:
@@ -255,34 +220,6 @@ def _prepare_hint(config: DictConfig) -> str:
         f"task run: python -m data_preprocess.folder --card <task.yaml> --image_dir <folder-per-class> "
         f"--output_dir {out}/{dataset}"
     )
-
-
-def training_blockers(config: DictConfig) -> list[str]:
-    """What this machine lacks for a real run (GPU, rollout engine), each as one readable line."""
-    import torch
-
-    blockers = []
-    n_gpus = int(config.trainer.n_gpus_per_node)
-    if str(config.trainer.get("device", "cuda")) == "cpu":
-        # verl 0.9.1 ships no CPU platform; the test bed (tests/cpu_testbed) registers one for CI-sized runs.
-        platform = os.environ.get(verl_compat.PLATFORM_ENV, "")
-        if platform != "cpu" or "cpu" not in verl_compat.registered_platforms():
-            blockers.append(
-                "trainer.device=cpu needs a verl platform named 'cpu' selected with VERL_PLATFORM=cpu (verl ships "
-                "none; the test bed's: pip install ./tests/cpu_testbed, see docs/cpu.md)"
-            )
-    elif not torch.cuda.is_available():
-        blockers.append(f"no CUDA GPU visible (trainer.n_gpus_per_node={n_gpus}); verl has no CPU training backend")
-    elif int(config.trainer.nnodes) == 1 and torch.cuda.device_count() < n_gpus:
-        blockers.append(f"trainer.n_gpus_per_node={n_gpus} but only {torch.cuda.device_count()} GPU(s) visible")
-    engine = str(config.actor_rollout_ref.rollout.name)
-    package = ROLLOUT_PACKAGES.get(engine, engine)
-    if importlib.util.find_spec(package) is None:
-        blockers.append(
-            f"actor_rollout_ref.rollout.name={engine} but the '{package}' package is not installed "
-            "(GPU host: bash scripts/setup.sh --gpu)"
-        )
-    return blockers
 
 
 def check_verl_config(config: DictConfig) -> list[str]:

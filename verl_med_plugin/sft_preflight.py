@@ -13,7 +13,8 @@ from omegaconf import DictConfig
 
 from data_preprocess.common import ERROR_PREFIX, USER_ERROR_EXIT
 from verl_med_plugin import verl_compat
-from verl_med_plugin.preflight import ConfigError, DryRunPlan, check_data_files, print_plan
+from verl_med_plugin.checks.errors import ConfigError
+from verl_med_plugin.preflight import DryRunPlan, check_data_files, print_plan
 
 
 def run_sft_dry_run(config: DictConfig) -> DryRunPlan:

@@ -4,9 +4,11 @@
   schema) and ``verl_med_plugin.med_settings.check_med_config`` (the ``med:`` settings, parsed in settings only);
 - data: ``config_checks.data_file_problems`` (schema, rows, the task types a schedule draws from) and
   ``preflight.reference_answer_problems`` (reference answers score acc 1 under the reward kwargs);
-- trainer mode: ``preflight.trainer_mode_problems`` and ``preflight.registration_problems`` (the class verl's
-  registry builds, compared by qualified name);
-- machine: ``preflight.training_blockers`` (GPU, rollout engine).
+- trainer mode: ``checks.trainer_mode`` (the mode, the entry point verl's actors load, the class verl's registry
+  builds, compared by qualified name);
+- machine: ``checks.machine.training_blockers`` (GPU, rollout engine).
 
-``values`` holds the two conversions every check needs (an OmegaConf node as plain Python, a file list).
+``values`` holds the two conversions every check needs (an OmegaConf node as plain Python, a file list) and
+``errors`` the error they raise. ``preflight`` runs them (``check_config``, the dry run) and keeps their old import
+paths.
 """
