@@ -9,7 +9,7 @@ matched to one source image, one-to-one (the assignment of highest total correla
 ``linear_sum_assignment``), and the run fails unless every one is matched (``require_all``): a count of dropped
 source images could not tell a missed copy from an unrelated one. The matches (source file, excluded file and row,
 correlation, resize) are written beside the output (``EXCLUDED_FILE``) and checked before training
-(``verl_med_plugin.config_checks``).
+(``verl_med_plugin.checks.data``).
 
 Threshold ``MATCH_CORRELATION = 0.97``: a resized copy stays above 0.99 (interpolation and rounding differences
 only: 0.998 with a different resampling filter than the target used), while different scans of one modality share

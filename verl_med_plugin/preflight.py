@@ -7,15 +7,20 @@ costs seconds on the login node instead of a queued multi-GPU job.
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from reward_fns.task_type import TaskType
-from verl_med_plugin import config_checks, med_settings, verl_compat
+from verl_med_plugin import med_settings, verl_compat
+from verl_med_plugin.checks.config import composed_config_problems
+from verl_med_plugin.checks.data import (
+    REFERENCE_CHECK_ROWS,
+    check_data_files,
+    data_file_problems,
+    missing_data_files,
+    reference_answer_problems,
+)
 from verl_med_plugin.checks.errors import ConfigError
 from verl_med_plugin.checks.machine import ROLLOUT_PACKAGES, training_blockers
 from verl_med_plugin.checks.trainer_mode import check_registration, registration_problems, trainer_mode_problems
@@ -23,7 +28,10 @@ from verl_med_plugin.checks.values import as_list
 
 # Checks that live in verl_med_plugin.checks, importable from here as before.
 __all__ = [
+    "REFERENCE_CHECK_ROWS",
     "ROLLOUT_PACKAGES",
+    "check_data_files",
+    "reference_answer_problems",
     "ConfigError",
     "check_config",
     "check_registration",
@@ -32,21 +40,6 @@ __all__ = [
     "trainer_mode_problems",
     "training_blockers",
 ]
-
-MEDMNIST_2D = (
-    "pathmnist",
-    "chestmnist",
-    "dermamnist",
-    "octmnist",
-    "pneumoniamnist",
-    "retinamnist",
-    "breastmnist",
-    "bloodmnist",
-    "tissuemnist",
-    "organamnist",
-    "organcmnist",
-    "organsmnist",
-)
 
 
 @dataclass
@@ -59,7 +52,7 @@ class DryRunPlan:
 
 def check_config(config: DictConfig) -> None:
     """Cheap static checks of the composed config; raises one ``ConfigError`` listing every problem."""
-    problems: list[str] = config_checks.composed_config_problems(config)  # unresolvable/mistyped values: stop here
+    problems: list[str] = composed_config_problems(config)  # unresolvable/mistyped values: stop here
     if problems:
         raise ConfigError("\n  - ".join(["invalid config:"] + problems))
     legacy = OmegaConf.select(config, verl_compat.LEGACY_REWARD_FN_KEY + ".path")
@@ -75,8 +68,8 @@ def check_config(config: DictConfig) -> None:
         problems.append(f"{verl_compat.REWARD_FN_KEY}.path={reward_path}: module is not installed")
     if reward_path == "pkg://reward_fns":
         problems += reward_kwargs_problems(config)
-    problems += _missing_data_files(config)
-    problems += config_checks.data_file_problems(config)
+    problems += missing_data_files(config)
+    problems += data_file_problems(config)
     if reward_path == "pkg://reward_fns" and not problems:
         problems += reference_answer_problems(config)
     problems += med_settings.check_med_config(config)
@@ -108,118 +101,6 @@ def reward_kwargs_problems(config: DictConfig) -> list[str]:
     except ValueError as err:
         problems.append(f"{key}: {err}")
     return problems
-
-
-REFERENCE_CHECK_ROWS = 64  # rows per data file whose reference answer every run scores before Ray starts
-
-
-def reference_answer_problems(config: DictConfig, rows_per_file: int = REFERENCE_CHECK_ROWS) -> list[str]:
-    """Score a correct answer built from each of a sample of rows of every train/val file with the configured
-    reward kwargs; a row whose reference answer does not score acc = 1 means the data and the reward disagree
-    (e.g. a Qwen3-VL preset reading 0-1000 boxes on pixel-box data scored every obedient answer 0). Runs on
-    every start, dry or real: reads only the small columns of a few evenly spaced row groups, no images."""
-    import pyarrow.parquet as pq
-    from pyarrow import ArrowException
-
-    from reward_fns import compute_score, reference_response
-    from reward_fns.reference import option_reference_response
-
-    kwargs = OmegaConf.select(config, verl_compat.REWARD_FN_KEY + ".reward_kwargs")
-    # cast: to_container is annotated with every container kind; the reward kwargs node is a DictConfig
-    plain = (
-        cast(dict[str, Any], OmegaConf.to_container(kwargs, resolve=True)) if OmegaConf.is_config(kwargs) else kwargs
-    )
-    kwargs = dict(plain or {})
-    configured_box = kwargs.get("box_format")
-    problems: list[str] = []
-    for key in ("data.train_files", "data.val_files"):
-        for path in as_list(OmegaConf.select(config, key)):
-            try:
-                rows = _sample_rows(pq.ParquetFile(os.path.expanduser(path)), rows_per_file)
-            except (OSError, ValueError, ArrowException) as err:  # say so here, not inside a Ray worker
-                problems.append(f"{key}: {path}: cannot read ({type(err).__name__}: {err})")
-                continue
-            for row in rows:
-                info, gt = row.get("extra_info") or {}, (row.get("reward_model") or {}).get("ground_truth")
-                where = f"{key}: {path} row {info.get('index')!r} ({info.get('task_type')}, ground_truth={gt!r})"
-                if (
-                    info.get("task_type") == TaskType.GROUNDING
-                    and configured_box
-                    and configured_box != info.get("box_format")
-                ):
-                    problems.append(
-                        f"{where}: med.reward.box_format={configured_box} contradicts the row's box_format="
-                        f"{info.get('box_format')}: the model preset reads boxes as {configured_box}, the data asks "
-                        f"for {info.get('box_format')}. Prepare the data in the model's convention "
-                        f"(python -m data_preprocess.grounding --box_format {configured_box} ...)"
-                    )
-                    break
-                think = str(kwargs.get("think", "required"))
-                result = compute_score(row.get("data_source"), reference_response(gt, info, think), gt, info, **kwargs)
-                if result["acc"] != 1.0:
-                    problems.append(
-                        f"{where}: its reference answer scores {result}; the reward and the data "
-                        "disagree (labels, task_type, box_format or reward kwargs)"
-                    )
-                    break
-                option = option_reference_response(gt, info, think)  # the answer by option token scores too
-                if option is not None and compute_score(row.get("data_source"), option, gt, info, **kwargs)["acc"] != 1:
-                    problems.append(
-                        f"{where}: the answer by its option token {option!r} does not score; the "
-                        "option style and the label spellings collide"
-                    )
-                    break
-    return problems
-
-
-def _sample_rows(parquet: Any, n: int) -> list[dict]:
-    """Up to ``n`` rows (without images) from evenly spaced row groups of an open ``pyarrow.parquet.ParquetFile``."""
-    groups = parquet.metadata.num_row_groups
-    picks = sorted({round(i * (groups - 1) / max(1, min(n, groups) - 1)) for i in range(min(n, groups))})
-    per_group = max(1, -(-n // max(1, len(picks))))
-    columns = [c for c in ("data_source", "reward_model", "extra_info") if c in parquet.schema_arrow.names]
-    rows: list[dict] = []
-    for g in picks:
-        rows += parquet.read_row_group(g, columns=columns).slice(0, per_group).to_pylist()
-    return rows[:n]
-
-
-def _missing_data_files(config: DictConfig) -> list[str]:
-    return [
-        f"{key}: {path} does not exist. {_prepare_hint(config)}"
-        for key in ("data.train_files", "data.val_files")
-        for path in as_list(OmegaConf.select(config, key))
-        if not Path(os.path.expanduser(path)).is_file()
-    ]
-
-
-def check_data_files(config: DictConfig) -> None:
-    """``data.train_files``/``data.val_files`` exist; one ``ConfigError`` naming each missing file."""
-    problems = _missing_data_files(config)
-    if problems:
-        raise ConfigError("\n  - ".join(["invalid config:"] + problems))
-
-
-def _prepare_hint(config: DictConfig) -> str:
-    dataset = str(OmegaConf.select(config, "med.dataset") or "")
-    out = OmegaConf.select(config, "med.data_dir")
-    if dataset in MEDMNIST_2D:
-        return (
-            f"Prepare it with: python -m data_preprocess.medmnist --dataset {dataset} --size 224 "
-            f"--output_dir {out}/{dataset}"
-        )
-    from data_preprocess.vqa import benchmark_names  # only on this error path: it imports every reader
-
-    if dataset in benchmark_names():
-        return (
-            f"Prepare it with: python -m data_preprocess.vqa --benchmark {dataset} --input <the downloaded "
-            f"release, see docs/vqa.md> --output_dir {out}/{dataset}"
-        )
-    return (
-        f"med.dataset={dataset!r} is not a MedMNIST 2D dataset ({', '.join(MEDMNIST_2D)}); for your own "
-        f"task run: python -m data_preprocess.folder --card <task.yaml> --image_dir <folder-per-class> "
-        f"--output_dir {out}/{dataset}"
-    )
 
 
 def check_verl_config(config: DictConfig) -> list[str]:

@@ -1,9 +1,9 @@
 """verl-med's checks of a run before Ray starts. Each is defined once:
 
-- config: ``verl_med_plugin.config_checks`` (types and ranges of verl keys, the ``med:`` group's place in verl's
-  schema) and ``verl_med_plugin.med_settings.check_med_config`` (the ``med:`` settings, parsed in settings only);
-- data: ``config_checks.data_file_problems`` (schema, rows, the task types a schedule draws from) and
-  ``preflight.reference_answer_problems`` (reference answers score acc 1 under the reward kwargs);
+- config: ``checks.config`` (every interpolation resolves, every value has its default's type) and
+  ``verl_med_plugin.med_settings.check_med_config`` (the ``med:`` settings, parsed in settings only);
+- data: ``checks.data`` (files exist and hold verl-med's columns and the task types a schedule draws from,
+  exclusions proven, reference answers score acc 1 under the reward kwargs);
 - trainer mode: ``checks.trainer_mode`` (the mode, the entry point verl's actors load, the class verl's registry
   builds, compared by qualified name);
 - machine: ``checks.machine.training_blockers`` (GPU, rollout engine).
