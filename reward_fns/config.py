@@ -209,6 +209,28 @@ def reward_config(kwargs: Mapping[str, Any]) -> RewardConfig:
     return entry[0]
 
 
+def reward_kwargs_problems(kwargs: Any) -> list[str]:
+    """What ``compute_score`` would refuse or silently drop in these reward kwargs: not a mapping, unknown keys (only
+    logged by the reward), values outside a setting's range. The one validator of training's preflight and of the
+    evaluation's ``--reward_kwargs``; it needs neither verl nor Hydra.
+
+    >>> reward_kwargs_problems({"format_weight": 0.5})
+    []
+    >>> reward_kwargs_problems({"answer_tags": "final"})[0].startswith("unknown key(s) ['answer_tags']")
+    True
+    """
+    if not isinstance(kwargs, Mapping):
+        return [f"expected a mapping, got {kwargs!r}"]
+    known = {f.name for f in fields(RewardConfig)}
+    unknown = sorted(str(k) for k in set(kwargs) - known - VERL_CALL_KWARGS)
+    problems = [f"unknown key(s) {unknown}; known (reward_fns/config.py): {sorted(known)}"] if unknown else []
+    try:
+        reward_config({k: v for k, v in kwargs.items() if k not in unknown})
+    except (ValueError, TypeError) as err:
+        problems.append(str(err))
+    return problems
+
+
 def _freeze(value: Any) -> Any:
     if isinstance(value, (str, bytes, int, float, type(None))):
         return value

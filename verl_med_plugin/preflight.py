@@ -82,25 +82,12 @@ def check_config(config: DictConfig) -> None:
 def reward_kwargs_problems(config: DictConfig) -> list[str]:
     """verl-med's reward kwargs (``med.reward``), validated as ``reward_fns`` will: a bad value would otherwise only
     raise inside a Ray reward worker, and a misspelt key would be silently ignored there (only logged)."""
-    from dataclasses import fields
-
-    from reward_fns.config import VERL_CALL_KWARGS, RewardConfig, reward_config
+    from reward_fns.config import reward_kwargs_problems as problems_of
 
     key = f"{verl_compat.REWARD_FN_KEY}.reward_kwargs (med.reward)"
     kwargs = OmegaConf.select(config, verl_compat.REWARD_FN_KEY + ".reward_kwargs")
     kwargs = OmegaConf.to_container(kwargs, resolve=True) if OmegaConf.is_config(kwargs) else kwargs
-    if kwargs is None:
-        return []
-    if not isinstance(kwargs, dict):
-        return [f"{key}: expected a mapping, got {kwargs!r}"]
-    known = {f.name for f in fields(RewardConfig)}
-    unknown = sorted(set(kwargs) - known - VERL_CALL_KWARGS)
-    problems = [f"{key}: unknown key(s) {unknown}; known (reward_fns/config.py): {sorted(known)}"] if unknown else []
-    try:
-        reward_config({k: v for k, v in kwargs.items() if k not in unknown})
-    except ValueError as err:
-        problems.append(f"{key}: {err}")
-    return problems
+    return [] if kwargs is None else [f"{key}: {problem}" for problem in problems_of(kwargs)]
 
 
 def check_verl_config(config: DictConfig) -> list[str]:

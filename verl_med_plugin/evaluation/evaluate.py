@@ -751,23 +751,13 @@ def load_reward_kwargs(value: str | None) -> dict[str, Any]:
 
 
 def check_reward_kwargs(kwargs: dict[str, Any], where: str) -> None:
-    """Refuse what training refuses (``preflight.reward_kwargs_problems``, the same validator): unknown keys and
-    values outside a setting's range; the first problem is raised naming ``where``."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
+    """Refuse what training refuses (``reward_fns.config.reward_kwargs_problems``, the validator training's preflight
+    runs): unknown keys and values outside a setting's range; the first problem is raised naming ``where``."""
+    from reward_fns.config import reward_kwargs_problems
 
-    from verl_med_plugin import verl_compat
-    from verl_med_plugin.preflight import reward_kwargs_problems
-
-    try:
-        config = OmegaConf.create({})
-        OmegaConf.update(config, verl_compat.REWARD_FN_KEY + ".reward_kwargs", kwargs, force_add=True)
-    except (OmegaConfBaseException, ValueError, TypeError) as err:
-        raise EvalDataError(f"{where}: not a mapping of reward settings ({type(err).__name__}: {err})") from None
-    problems = reward_kwargs_problems(config)
+    problems = reward_kwargs_problems(kwargs)
     if problems:
-        # the validator names training's key; here the values came from --reward_kwargs
-        raise EvalDataError(f"{where}: " + problems[0].split(": ", 1)[-1])
+        raise EvalDataError(f"{where}: {problems[0]}")
 
 
 def reward_kwargs_by_run(specs: Sequence[str]) -> dict[str | None, dict[str, Any]]:
