@@ -116,7 +116,13 @@ def write_pmc_vqa(root: Path, n: int, width: int, height: int) -> Path:
                 label = "ABCD"[i % 4]
                 question = f"What is the uptake pattern in figure {i}?"
                 writer.writerow(
-                    [figure, question, CHOICES[i % 4], *(f"{x}:{c}" for x, c in zip("ABCD", CHOICES)), label]
+                    [
+                        figure,
+                        question,
+                        CHOICES[i % 4],
+                        *(f"{x}:{c}" for x, c in zip("ABCD", CHOICES, strict=False)),
+                        label,
+                    ]
                 )
                 i += 1
     return root
@@ -199,7 +205,7 @@ def ratios(base: list[dict], ours: list[dict]) -> dict[str, float]:
     import statistics
 
     def median(key: str) -> float:
-        return round(statistics.median(o[key] / b[key] for o, b in zip(ours, base)), 3)
+        return round(statistics.median(o[key] / b[key] for o, b in zip(ours, base, strict=True)), 3)
 
     return {
         "throughput": median("rows_per_s"),

@@ -90,7 +90,9 @@ def _guarded_decoding(path: object, max_pixels: int) -> Iterator[None]:
     except ConversionError:  # check_image_size's own verdict (a DroppedRow stays one)
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ConversionError(f"{path}: image: refused as a decompression bomb (limit {max_pixels} pixels): {err}")
+        raise ConversionError(
+            f"{path}: image: refused as a decompression bomb (limit {max_pixels} pixels): {err}"
+        ) from err
     except (OSError, SyntaxError, ValueError) as err:  # UnidentifiedImageError is an OSError
         raise ConversionError(f"{path}: image: unreadable ({type(err).__name__}: {err})") from err
     finally:
@@ -217,7 +219,9 @@ def select_indices(labels: np.ndarray, n: int, *, balanced: bool, seed: int, str
         add = np.minimum(add, counts[open_classes] - quota[open_classes])
         quota[open_classes] += add
         remaining -= int(add.sum())
-    picked = [rng.choice(np.flatnonzero(labels == c), size=q, replace=False) for c, q in zip(classes, quota) if q]
+    picked = [
+        rng.choice(np.flatnonzero(labels == c), size=q, replace=False) for c, q in zip(classes, quota, strict=True) if q
+    ]
     return np.sort(np.concatenate(picked))
 
 

@@ -9,7 +9,7 @@ matched to one source image, one-to-one (the assignment of highest total correla
 ``linear_sum_assignment``), and the run fails unless every one is matched (``require_all``): a count of dropped
 source images could not tell a missed copy from an unrelated one. The matches (source file, excluded file and row,
 correlation, resize) are written beside the output (``EXCLUDED_FILE``) and checked before training
-(``verl_med_plugin.config_checks``).
+(``verl_med_plugin.checks.data``).
 
 Threshold ``MATCH_CORRELATION = 0.97``: a resized copy stays above 0.99 (interpolation and rounding differences
 only: 0.998 with a different resampling filter than the target used), while different scans of one modality share
@@ -94,7 +94,9 @@ class ExcludeIndex:
             try:
                 table = pq.read_table(path, columns=["images"])
             except (OSError, ValueError) as err:
-                raise ConversionError(f"--exclude {path}: not a prepared parquet with an 'images' column: {err}")
+                raise ConversionError(
+                    f"--exclude {path}: not a prepared parquet with an 'images' column: {err}"
+                ) from err
             for row, images in enumerate(table.column("images").to_pylist()):
                 for entry in images or []:
                     with Image.open(io.BytesIO(entry["bytes"])) as img:
@@ -135,7 +137,7 @@ class ExcludeIndex:
         targets, chosen = linear_sum_assignment(score, maximize=True) if sources else ([], [])
         matched = [
             Match(sources[j], ids[t][0], ids[t][1], float(score[t, j]), RESIZES[how[t, j]])
-            for t, j in zip(targets, chosen)
+            for t, j in zip(targets, chosen, strict=True)
             if score[t, j] >= self.threshold
         ]
         by_resize = {r: sum(m.resize == r for m in matched) for r in RESIZES}
@@ -217,4 +219,4 @@ def drop_excluded(samples: list, index: ExcludeIndex | None, load) -> list:
         return samples
     names = [str(getattr(s, "image", i)) for i, s in enumerate(samples)]
     dropped = {m.source for m in index.match(names, lambda j: load(samples[j]))}
-    return [s for s, name in zip(samples, names) if name not in dropped]
+    return [s for s, name in zip(samples, names, strict=True) if name not in dropped]

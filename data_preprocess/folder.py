@@ -31,7 +31,10 @@ from typing import cast
 import numpy as np
 from tqdm import tqdm
 
+from reward_fns.task_type import TaskType
+
 from . import validate
+from .cards import TaskCard, label_index, load_card, task_spec
 from .cli import (
     ImageOptions,
     PromptOptions,
@@ -44,7 +47,6 @@ from .cli import (
 )
 from .common import SPLITS, ConversionError, atomic_outputs, fit_png_file
 from .errors import excerpt
-from .knowledge import TaskCard, label_index, load_card, task_spec
 from .parallel import Workers, in_order
 from .release_paths import ReleaseRoot
 from .schema import arrow_schema
@@ -94,7 +96,7 @@ def _class_folders(root: Path, card: TaskCard, split: str) -> list[Sample]:
 
 def read_image_folder(root: Path, card: TaskCard) -> list[Sample]:
     """Samples of ``root/<class>/`` or ``root/<split>/<class>/``, in path order."""
-    if card.task_type == "multilabel":
+    if card.task_type == TaskType.MULTILABEL:
         raise ConversionError(
             f"{card.path}: field 'task_type': a folder per class cannot hold multi-label data; use --csv"
         )
@@ -132,7 +134,7 @@ def read_csv(
     for line, row in enumerate(rows, start=2):
         where = f"{path}:{line}: field '{label_column}'"
         value = (row.get(label_column) or "").strip()
-        if card.task_type == "multilabel":
+        if card.task_type == TaskType.MULTILABEL:
             names = [] if value.casefold() in EMPTY_LABEL_SET else [v for v in value.split(";") if v.strip()]
             label: int | tuple[int, ...] = tuple(sorted({_lookup(card, v.strip(), where) for v in names}))
         else:
@@ -205,7 +207,7 @@ def _check_coverage(samples: list[Sample], card: TaskCard, source: Path) -> None
     """Every class of a single-label card must have images: otherwise the card and the data disagree."""
     if not samples:
         raise ConversionError(f"{source}: no images found")
-    if card.task_type != "multilabel":
+    if card.task_type != TaskType.MULTILABEL:
         missing = [c.name for i, c in enumerate(card.labels) if not any(s.label == i for s in samples)]
         if missing:
             raise ConversionError(f"{card.path}: field 'labels': class(es) {missing} have no images in {source}")
@@ -291,7 +293,7 @@ def convert(
     else:
         split.assign(samples, [s.label if isinstance(s.label, int) else -1 for s in samples], seed)
     builder = prompt.row_builder(task_spec(card))
-    multilabel = card.task_type == "multilabel"
+    multilabel = card.task_type == TaskType.MULTILABEL
     with Workers(num_proc) as workers, atomic_outputs(output_dir) as outputs:
         for stream, name in enumerate(SPLITS):
             members = [s for s in samples if s.split == name]

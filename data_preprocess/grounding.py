@@ -141,7 +141,9 @@ def read_coco(json_path: Path, image_root: Path, split: str, categories: Sequenc
                 source=f"{json_path}: images[{j}]",
             )
         except (KeyError, TypeError, ValueError) as err:
-            raise ConversionError(f"{json_path}: field 'images[{j}]': needs id, file_name, width, height ({err})")
+            raise ConversionError(
+                f"{json_path}: field 'images[{j}]': needs id, file_name, width, height ({err})"
+            ) from err
     for i, ann in enumerate(data["annotations"]):
         where = f"{json_path}: field 'annotations[{i}]"
         for key in ("image_id", "category_id"):

@@ -26,10 +26,12 @@ import numpy as np
 from medmnist import INFO
 from tqdm import tqdm
 
+from reward_fns.task_type import TaskType
+
 from . import validate
+from .cards import load_card, task_spec, validate_card
 from .cli import PromptOptions, SubsetOptions, add_num_proc_arg, add_output_args, option_keywords, run_cli
 from .common import SPLITS, ConversionError, atomic_outputs, encode_pixel_rows
-from .knowledge import load_card, task_spec, validate_card
 from .npz_stream import NpzStream
 from .parallel import Workers, in_order
 from .schema import arrow_schema
@@ -178,7 +180,7 @@ def convert(
     builder = prompt.row_builder(task_spec(task_card))
     if npz is None:
         npz = download_npz(dataset, size, root if root is not None else medmnist.info.DEFAULT_ROOT)
-    multilabel = task_type == "multilabel"
+    multilabel = task_type == TaskType.MULTILABEL
     workers = Workers(num_proc)
     window = max(2, workers.num_proc * 2)  # jobs of chunk_rows images in flight: memory stays bounded
     with workers, NpzStream(npz) as source, atomic_outputs(output_dir) as outputs:
@@ -192,7 +194,7 @@ def convert(
             bar = tqdm(total=len(selected), desc=f"{dataset} {split}", unit="img", disable=not progress)
             jobs = _encode_jobs(source, split, wanted, image_size, workers, chunk_rows)
             for (indices, stored), encoded in in_order(jobs, window):
-                for i, png in zip(indices, encoded.result()):
+                for i, png in zip(indices, encoded.result(), strict=True):
                     label = np.flatnonzero(labels[split][i]).tolist() if multilabel else int(labels[split][i])
                     sink.write(builder.row(split=split, index=i, image_png=png, image_size=stored, label=label))
                     bar.update()

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from reward_fns.task_type import TaskType
+
 from . import validate
 from .common import ConversionError
 from .schema import make_extra_info, make_row
@@ -141,7 +143,7 @@ class RowBuilder:
         if task.task_type not in formats:
             raise ConversionError(f"{ANSWER_FORMATS_FILE}: no entry for task_type {task.task_type!r}")
         self._formats = formats[task.task_type]
-        if task.task_type != "grounding" and not task.labels:
+        if task.task_type != TaskType.GROUNDING and not task.labels:
             raise ConversionError(f"task {task.name!r}: a {task.task_type} task needs labels")
         validate.check_option_style(task.labels, option_style, f"task {task.name!r}")
         used = {f for _, f, _, _ in string.Formatter().parse(self.template.user) if f}
@@ -156,7 +158,7 @@ class RowBuilder:
 
     def prompt_text(self, image_size: tuple[int, int]) -> str:
         """The user turn; only grounding prompts depend on the image size (pixel coordinates)."""
-        key = image_size if self.task.task_type == "grounding" else (0, 0)
+        key = image_size if self.task.task_type == TaskType.GROUNDING else (0, 0)
         if key not in self._prompts:
             instruction = self._formats["task_instruction"]
             if isinstance(instruction, dict):  # grounding: per box format
@@ -179,7 +181,7 @@ class RowBuilder:
     def _answer_format(self) -> str:
         """The answer example; for grades with the scale, so "2" is read as the grade the model means."""
         text = self._formats["answer_format"]
-        if self.task.task_type != "ordinal" or "{scale}" not in text:
+        if self.task.task_type != TaskType.ORDINAL or "{scale}" not in text:
             return text
         k = len(self.task.labels)
         if self.option_style in ("letter", "number"):
@@ -193,9 +195,9 @@ class RowBuilder:
         """One row. ``label``: a label index (multiclass/binary/ordinal), an iterable of label indices
         (multilabel) or a list of ``[x1, y1, x2, y2]`` boxes in ``task.box_format`` (grounding)."""
         task = self.task
-        if task.task_type == "grounding":
+        if task.task_type == TaskType.GROUNDING:
             ground_truth: Any = label
-        elif task.task_type == "multilabel":
+        elif task.task_type == TaskType.MULTILABEL:
             ground_truth = [task.labels[i] for i in label]
         else:
             ground_truth = task.labels[label]

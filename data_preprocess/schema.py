@@ -14,6 +14,7 @@ from typing import Any
 # The rewards define what they can score; the rows are written to match.
 from reward_fns.composite import DATA_SOURCE_PREFIX
 from reward_fns.config import BOX_FORMATS, TASK_TYPES
+from reward_fns.task_type import TaskType
 
 OPTION_STYLES = ("none", "letter", "number")
 
@@ -47,7 +48,7 @@ def data_source_for(dataset: str) -> str:
 
 def encode_ground_truth(task_type: str, value: Any) -> str:
     """Ground truth as a string: a label name, or JSON for label sets and boxes."""
-    if task_type in ("multilabel", "grounding"):
+    if task_type in (TaskType.MULTILABEL, TaskType.GROUNDING):
         return json.dumps(value, separators=(",", ":"))
     return str(value)
 

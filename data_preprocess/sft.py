@@ -37,11 +37,12 @@ from tqdm import tqdm
 
 from reward_fns.reference import reference_answer
 from reward_fns.task_info import json_or_list
+from reward_fns.task_type import TaskType
 from verl_med_plugin.med_settings import KnowledgeSettings
 
+from .cards import class_findings
 from .cli import run_cli
 from .common import SPLITS, ConversionError, atomic_outputs
-from .knowledge import class_findings
 
 FALLBACK_THINK = "I examine the image for the findings relevant to the question."
 BATCH_ROWS = 256
@@ -60,10 +61,10 @@ def sft_schema() -> pa.Schema:
 def think_text(ground_truth: str, extra_info: dict[str, Any]) -> str:
     """Knowledge-base findings of the true class(es), or a neutral sentence when there are none."""
     task_type, knowledge = extra_info["task_type"], extra_info.get("knowledge") or ""
-    if task_type == "grounding":
+    if task_type == TaskType.GROUNDING:
         return FALLBACK_THINK
-    names = json.loads(ground_truth) if task_type == "multilabel" else [ground_truth]
-    if task_type == "multilabel" and not names:
+    names = json.loads(ground_truth) if task_type == TaskType.MULTILABEL else [ground_truth]
+    if task_type == TaskType.MULTILABEL and not names:
         return "None of the listed findings is visible."
     findings = [(name, class_findings(knowledge, name)) for name in names]
     if not all(text for _, text in findings):
@@ -90,7 +91,7 @@ def sft_row(
     from verl_med_plugin.dataset import compose_messages
 
     gt, info = row["reward_model"]["ground_truth"], row["extra_info"]
-    if info["task_type"] == "multilabel" and not isinstance(json_or_list(gt), list):
+    if info["task_type"] == TaskType.MULTILABEL and not isinstance(json_or_list(gt), list):
         raise ValueError(f"multilabel ground truth {gt!r:.80} is not a JSON list of label names")
     reasoning = think or (think_text(gt, info) if think_source == "knowledge" else FALLBACK_THINK)
     reply = f"<think>{reasoning}</think><answer>{reference_answer(gt, info)}</answer>"

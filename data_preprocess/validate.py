@@ -1,6 +1,7 @@
 """Input validation shared by every converter: command-line values, output folders, images, task cards, splits and
-interrupts. One place per class of bad input, so a converter only calls these (issue 13): careless input ends with
-one ``error: <file or flag>: <what is wrong>`` line and no partial output, never a traceback or a useless file.
+interrupts. One place per class of bad input, so a converter only calls these and every converter fails alike:
+careless input ends with one ``error: <file or flag>: <what is wrong>`` line and no partial output, never a traceback
+or a useless file.
 """
 
 from __future__ import annotations

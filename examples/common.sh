@@ -179,7 +179,7 @@ evaluate() {  # evaluate <name> <dataset>: evaluate_on the dataset's test split
   evaluate_on "$1" "$DATA_DIR/$2/test.parquet"
 }
 
-# --- medical VQA (examples/vqa/, issue 16) ---------------------------------------------------------------------
+# --- medical VQA (examples/vqa/) --------------------------------------------------------------------------------
 
 prepare_vqa() {  # prepare_vqa <benchmark> <folder> [converter flags...]: $DATA_DIR/<folder>/<split>.parquet
   local benchmark=$1 out="$DATA_DIR/$2" variable input

@@ -49,7 +49,7 @@ def score_task(parsed: ParsedAnswer, ground_truth: Any, info: TaskInfo, cfg: Rew
     if task in LABEL_TASKS:
         truth = truth_label(ground_truth, info)
         acc = float(parsed.label_index == truth)
-        if task != "ordinal":
+        if task != TaskType.ORDINAL:
             return TaskScores(acc=acc, task_term=acc)
         mfrs = 0.0
         if parsed.label_index is not None:
@@ -58,7 +58,7 @@ def score_task(parsed: ParsedAnswer, ground_truth: Any, info: TaskInfo, cfg: Rew
             )
         return TaskScores(acc=acc, task_term=mfrs if cfg.ordinal_reward == "mfrs" else acc, mfrs=mfrs)
 
-    if task == "multilabel":
+    if task == TaskType.MULTILABEL:
         truth_set = truth_label_set(ground_truth, info)
         if parsed.label_set is None or (
             names_every_label(parsed.label_set, len(info.labels)) and parsed.label_set != truth_set
@@ -90,11 +90,11 @@ def score_task(parsed: ParsedAnswer, ground_truth: Any, info: TaskInfo, cfg: Rew
         )
         return TaskScores(acc=scores.exact, task_term=term, token_f1=scores.f1)
 
-    if task == "grounding":
+    if task == TaskType.GROUNDING:
         boxes = truth_boxes(ground_truth, info)
         if cfg.box_format is not None and cfg.box_format != info.box_format:
             # The row's convention is what its prompt asked for; a model preset reading another one would score
-            # every obedient answer IoU 0 (issue 12). The preflight refuses this before Ray starts.
+            # every obedient answer IoU 0. The preflight refuses this before Ray starts.
             raise UngradableRow(
                 f"reward box_format={cfg.box_format} contradicts the row's extra_info.box_format="
                 f"{info.box_format}: prepare the data in the model's convention"

@@ -136,8 +136,9 @@ def _one_of(*choices: Any) -> Callable[[Any], bool]:
 
 
 def _mfrs_table_ok(table: Any) -> bool:
+    """At least two entries: the last is the floor of every farther grade, so ``[1]`` would credit any grade."""
     return (
-        len(table) >= 1
+        len(table) >= 2
         and table[0] == 1.0
         and all(0.0 <= v <= 1.0 for v in table)
         and all(a > b for a, b in itertools.pairwise(table))
@@ -167,7 +168,7 @@ SETTING_BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "acc_requires_format": (_one_of(True, False), "true or false"),
     "ordinal_reward": (_one_of("mfrs", "exact"), "mfrs or exact"),
     "mfrs_shape": (_one_of("table", "exp", "gaussian", "linear"), "table, exp, gaussian or linear"),
-    "mfrs_table": (_mfrs_table_ok, "a list starting at 1 and strictly decreasing within [0, 1]"),
+    "mfrs_table": (_mfrs_table_ok, "a list of 2 or more starting at 1 and strictly decreasing within [0, 1]"),
     "mfrs_gamma": (lambda v: v is None or _number_in(0.0, 100.0, low_open=True)(v), "null or a number in (0, 100]"),
     "multilabel_reward": (_one_of("balanced", "f1", "jaccard", "exact"), "balanced, f1, jaccard or exact"),
     "open_reward": (_one_of("recall", "f1", "exact"), "recall, f1 or exact"),
@@ -210,6 +211,28 @@ def reward_config(kwargs: Mapping[str, Any]) -> RewardConfig:
             _CACHE.clear()
         entry = _CACHE[key] = (_build(kwargs), list(kwargs.values()))
     return entry[0]
+
+
+def reward_kwargs_problems(kwargs: Any) -> list[str]:
+    """What ``compute_score`` would refuse or silently drop in these reward kwargs: not a mapping, unknown keys (only
+    logged by the reward), values outside a setting's range. The one validator of training's preflight and of the
+    evaluation's ``--reward_kwargs``; it needs neither verl nor Hydra.
+
+    >>> reward_kwargs_problems({"format_weight": 0.5})
+    []
+    >>> reward_kwargs_problems({"answer_tags": "final"})[0].startswith("unknown key(s) ['answer_tags']")
+    True
+    """
+    if not isinstance(kwargs, Mapping):
+        return [f"expected a mapping, got {kwargs!r}"]
+    known = {f.name for f in fields(RewardConfig)}
+    unknown = sorted(str(k) for k in set(kwargs) - known - VERL_CALL_KWARGS)
+    problems = [f"unknown key(s) {unknown}; known (reward_fns/config.py): {sorted(known)}"] if unknown else []
+    try:
+        reward_config({k: v for k, v in kwargs.items() if k not in unknown})
+    except (ValueError, TypeError) as err:
+        problems.append(str(err))
+    return problems
 
 
 def _freeze(value: Any) -> Any:

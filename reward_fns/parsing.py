@@ -90,17 +90,17 @@ def parse_with(text: str, info: TaskInfo, cfg: RewardConfig) -> ParsedAnswer:
         return parsed
 
     task = info.task_type
-    if task in LABEL_TASKS or task == "multilabel":
+    if task in LABEL_TASKS or task == TaskType.MULTILABEL:
         if not info.labels:
             return parsed
         space = label_space(info.labels, info.aliases)
-        if task == "multilabel":
+        if task == TaskType.MULTILABEL:
             label_set = match_label_set(answer, space, info.option_style)
             if label_set is None:
                 return parsed
             pred = json.dumps([info.labels[i] for i in label_set], ensure_ascii=False)
             return replace(parsed, pred=pred, label_set=label_set)
-        index = match_label(answer, space, info.option_style, ordinal=task == "ordinal")
+        index = match_label(answer, space, info.option_style, ordinal=task == TaskType.ORDINAL)
         if index is None:
             return parsed
         return replace(parsed, pred=info.labels[index], label_index=index)
@@ -122,7 +122,7 @@ def parse_with(text: str, info: TaskInfo, cfg: RewardConfig) -> ParsedAnswer:
         tokens = strip_lead_in(list(open_tokens(answer) or ()))  # "The answer is X" answers X
         return replace(parsed, pred=" ".join(tokens)) if tokens else parsed
 
-    if task == "grounding" and info.box_format in BOX_FORMATS:
+    if task == TaskType.GROUNDING and info.box_format in BOX_FORMATS:
         boxes = parse_boxes(answer)
         if boxes is not None:
             boxes = convert_boxes(boxes, *prediction_frame(info, cfg), info.box_format, info.image_size)

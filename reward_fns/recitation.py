@@ -5,7 +5,7 @@ plus the whole text, with BLEU's standard brevity penalty against the closest re
 multi-reference sentence BLEU (counts clipped at the maximum over references, closest reference length with ties
 to the shorter one). Why: with the whole knowledge as one reference and no brevity penalty, BLEU was n-gram
 precision only, and a think of ``.``, ``the`` or any single knowledge word earned 1.0 while real reasoning earned
-about 0.1 (issue 12). Now short thinks pay the brevity penalty, a verbatim class line earns 1.0 and a paraphrase
+about 0.1. Now short thinks pay the brevity penalty, a verbatim class line earns 1.0 and a paraphrase
 sits between. Two further guards against cheap thinks:
 
 - Tokens are case-folded words (``\\w+``); punctuation-only tokens are dropped, so ``.`` is an empty think (0).

@@ -79,7 +79,7 @@ def option_reference_response(
     """The correct response by option token ("3" or "C") for a single-label row whose prompt listed numbered or
     lettered options, or a multiple-choice VQA row; None for other rows. Checked before training beside
     ``reference_response``: an alias that spells another option's token must not steal the option's meaning
-    (issue 13)."""
+    (else the reward would grade an option token as the alias's label)."""
     from reward_fns.accuracy import UngradableRow, truth_label, truth_option
     from reward_fns.parsing import mcq_options
     from reward_fns.task_info import TaskInfo

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pytest
 from fixtures_data import RETINA_LABELS, RETINA_QUESTION, png_bytes, synthetic_images
 from fixtures_data import VRFT_INSTRUCTION as INSTRUCTION  # the prompt's answer-format sentence (vrft template)
 
@@ -218,7 +222,7 @@ def write_table_fixture(root: Path) -> dict[str, Path]:
     return runs
 
 
-# --- medical VQA (issue 16): two benchmarks, hand-checked answers ---------------------------------------------------
+# --- medical VQA: two benchmarks, hand-checked answers ---------------------------------------------------
 # SLAKE-like closed/open questions, one answer each: (question, ground truth, modality, question type, answer);
 # answer None = a response without an answer block. Questions repeat across images, as in the benchmarks.
 VQA_SLAKE = [
@@ -390,3 +394,56 @@ def card_test_info(card, dataset: str, index: int) -> dict:
         question=card.question,
         image_size=[28, 28],
     )
+
+
+# --- what a figure shows -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Panel:
+    """The data one matplotlib Axes draws: judged by these numbers, not by the PNG's size."""
+
+    title: str
+    bars: list[list[float]]  # per bar container (one per ax.bar / ax.barh call), its heights or widths
+    lines: dict[str, tuple[list[float], list[float]]]  # label -> (x, y)
+    images: list[np.ndarray]  # per ax.imshow, its array
+    texts: list[str]
+
+
+def panels(fig) -> list[Panel]:
+    """The visible panels of ``fig``, read through matplotlib's public Axes API."""
+    from matplotlib.container import BarContainer
+
+    return [
+        Panel(
+            title=ax.get_title(),
+            bars=[[float(v) for v in c.datavalues] for c in ax.containers if isinstance(c, BarContainer)],
+            lines={
+                str(line.get_label()): ([float(x) for x in line.get_xdata()], [float(y) for y in line.get_ydata()])
+                for line in ax.get_lines()
+                if not str(line.get_label()).startswith("_")
+            },
+            images=[np.asarray(image.get_array()) for image in ax.get_images()],
+            texts=[t.get_text() for t in ax.texts],
+        )
+        for ax in fig.axes
+        if ax.get_visible() and ax.get_label() != "<colorbar>"
+    ]
+
+
+@contextmanager
+def captured_figures() -> Iterator[dict[str, list[Panel]]]:
+    """Every figure saved while inside, by file name, as the panels it shows (``Figure.savefig`` wrapped)."""
+    from matplotlib.figure import Figure
+
+    shown: dict[str, list[Panel]] = {}
+    original = Figure.savefig
+
+    def savefig(fig, fname, *args, **kwargs):
+        # the report writes to a temporary name beside the target (atomic): keep the target's name
+        shown[Path(fname).name.lstrip(".").split(".png")[0] + ".png"] = panels(fig)
+        return original(fig, fname, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Figure, "savefig", savefig)
+        yield shown

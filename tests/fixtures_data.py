@@ -58,7 +58,7 @@ def write_fake_medmnist_npz(
     """An ``.npz`` with MedMNIST's keys: ``{train,val,test}_images`` (N,H,W[,C]) uint8, ``*_labels`` (N,1) or (N,K)."""
     rng = np.random.default_rng(seed)
     arrays = {}
-    for k, (split, n) in enumerate(zip(("train", "val", "test"), counts)):
+    for k, (split, n) in enumerate(zip(("train", "val", "test"), counts, strict=True)):
         arrays[f"{split}_images"] = synthetic_images(n, size, channels, seed=seed + 1000 * k)
         if multilabel:
             arrays[f"{split}_labels"] = rng.integers(0, 2, (n, n_classes)).astype(np.uint8)

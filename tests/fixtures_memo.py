@@ -1,5 +1,5 @@
 """Work a test process would otherwise repeat hundreds of times on files that do not change during the run, done
-once per process (issue 14: the suite's time went to loading the same fixture tokenizer ~70 times, ~1.2 s each,
+once per process (the suite's time went to loading the same fixture tokenizer ~70 times, ~1.2 s each,
 and to parsing the same ~40 Hydra yaml files on every composition). conftest.py turns both on for the whole
 session; ``VERL_MED_TEST_NO_MEMO=1`` turns them off (the suite must pass either way).
 

@@ -1,4 +1,4 @@
-"""Shared helpers of the knowledge / chat-template / sampler / trainer / entry-point tests (issues #5, #14).
+"""Shared helpers of the knowledge / chat-template / sampler / trainer / entry-point tests.
 
 Model directories come in both families (Qwen2.5-VL, Qwen3-VL) and load through verl's ``HFModelConfig`` (what the
 trainer and the agent loop build), built once per pytest run. Composed configs are cached per test process (a

@@ -8,8 +8,12 @@ import csv
 import io
 import json
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import pyarrow.parquet as pq
 from fixtures_data import synthetic_images
 from PIL import Image
 
@@ -159,7 +163,7 @@ def pmc_row(figure: str, question: str, choices: list[str], label: str) -> list[
         figure,
         question,
         answer,
-        *(f" {x}:{c}" if i % 2 else f"{x}:{c}" for i, (x, c) in enumerate(zip("ABCD", choices))),
+        *(f" {x}:{c}" if i % 2 else f"{x}:{c}" for i, (x, c) in enumerate(zip("ABCD", choices, strict=False))),
         label,
     ]
 
@@ -235,7 +239,7 @@ def write_omnimedvqa(root: Path, per_dataset: int = 6) -> Path:
                 "image_path": image_path,
                 "modality_type": modality,
             }
-            record.update({f"option_{x}": text for x, text in zip("ABCD", options)})
+            record.update({f"option_{x}": text for x, text in zip("ABCD", options, strict=False)})
             records.append(record)
             n += 1
         folder = top / "QA_information" / "Open-access"
@@ -295,11 +299,81 @@ def write_medxpertqa(root: Path) -> Path:
     return root
 
 
-WRITERS = {
-    "vqa_rad": write_vqa_rad,
-    "slake": write_slake,
-    "pathvqa": write_pathvqa,
-    "pmc_vqa": write_pmc_vqa,
-    "omnimedvqa": write_omnimedvqa,
-    "medxpertqa_mm": write_medxpertqa,
+def _drop_json_key(path: Path, index: int, key: str) -> tuple[Path, str]:
+    records = json.loads(path.read_text())
+    del records[index][key]
+    path.write_text(json.dumps(records))
+    return path, key
+
+
+def drop_slake_question(src: Path) -> tuple[Path, str]:
+    return _drop_json_key(src / "train.json", 0, "question")
+
+
+def drop_pmc_answer_label(src: Path) -> tuple[Path, str]:
+    path = src / "test.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0].replace("Answer_label", "label"), *lines[1:]]) + "\n")
+    return path, "Answer_label"
+
+
+def drop_medxpert_label(src: Path) -> tuple[Path, str]:
+    path = src / "MM" / "test.jsonl"
+    lines = path.read_text().splitlines()
+    record = json.loads(lines[-1])
+    del record["label"]
+    path.write_text("\n".join([*lines[:-1], json.dumps(record)]) + "\n")
+    return path, "label"
+
+
+def drop_omni_answer(src: Path) -> tuple[Path, str]:
+    [path] = sorted((src / "QA_information" / "Open-access").glob("COVID*.json"))
+    return _drop_json_key(path, 3, "gt_answer")
+
+
+def drop_hf_answer(src: Path) -> tuple[Path, str]:
+    """The ``answer`` column of the first test shard of a Hugging Face parquet release."""
+    shards = sorted((src / "data").glob("test-*.parquet"))
+    assert shards, f"{src / 'data'}: the fixture has no test-*.parquet shard"
+    pq.write_table(pq.read_table(shards[0]).drop_columns(["answer"]), shards[0])
+    return shards[0], "answer"
+
+
+@dataclass(frozen=True)
+class VQAFixture:
+    """Everything the converter tests need of one benchmark, in one place: a new benchmark adds its module to
+    ``data_preprocess/vqa/`` (found there, not listed) and one entry to ``FIXTURES``."""
+
+    write: Callable[[Path], Path]  # writes the fixture release under the given folder, returns what --input takes
+    expected: dict[str, list[str]]  # split -> the task types of its rows, in release order
+    drop_field: Callable[[Path], tuple[Path, str]]  # removes one required field: (the file, the field)
+    options: dict[str, Any] = field(default_factory=dict)  # keywords of ``convert`` the benchmark needs
+
+
+OMNI_STUDY = {"split_by": "random", "test_fraction": 0.5}
+
+FIXTURES: dict[str, VQAFixture] = {
+    "vqa_rad": VQAFixture(
+        write_vqa_rad,
+        {"train": ["closed", "closed", "open", "open"], "test": ["closed", "closed"]},
+        drop_hf_answer,
+    ),
+    "slake": VQAFixture(
+        write_slake, {"train": ["closed", "open", "open"], "val": ["closed"], "test": ["open"]}, drop_slake_question
+    ),
+    "pathvqa": VQAFixture(
+        write_pathvqa, {s: ["closed", "open", "closed"] for s in ("train", "val", "test")}, drop_hf_answer
+    ),
+    "pmc_vqa": VQAFixture(write_pmc_vqa, {"train": ["mcq", "mcq"], "test": ["mcq"]}, drop_pmc_answer_label),
+    "omnimedvqa": VQAFixture(
+        write_omnimedvqa, {"train": ["mcq"] * 9, "test": ["mcq"] * 9}, drop_omni_answer, OMNI_STUDY
+    ),
+    "medxpertqa_mm": VQAFixture(write_medxpertqa, {"val": ["mcq"], "test": ["mcq", "mcq"]}, drop_medxpert_label),
 }
+WRITERS = {name: fixture.write for name, fixture in FIXTURES.items()}
+
+
+def vqa_fixture(name: str) -> VQAFixture:
+    """The fixture of benchmark ``name``, or a failure that says where to add it."""
+    assert name in FIXTURES, f"benchmark {name!r} has no test fixture: add a VQAFixture to tests/fixtures_vqa.py"
+    return FIXTURES[name]

@@ -1,4 +1,4 @@
-"""Class balancing shapes the training subset only (issue 12): val/test subsets keep the official distribution,
+"""Class balancing shapes the training subset only: val/test subsets keep the official distribution,
 so their metrics estimate performance on the population the dataset describes."""
 
 from __future__ import annotations

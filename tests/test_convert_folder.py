@@ -13,7 +13,7 @@ from convert_checks import check_rl_rows, no_outputs, read_rows
 from fixtures_data import REPO
 from PIL import Image
 
-from data_preprocess import folder
+from data_preprocess import folder, validate
 from data_preprocess.common import ConversionError
 from data_preprocess.knowledge import load_card
 
@@ -94,7 +94,7 @@ def test_split_folders_and_balanced_subset(tmp_path):
     samples = folder.read_image_folder(tmp_path / "data", load_card(_card(tmp_path)))
     written = folder.convert(
         samples, load_card(_card(tmp_path)), tmp_path / "out", split_sizes={"train": 9, "val": 0}, progress=False
-    )  # no val folder: an empty val split must be asked for (issue 13)
+    )  # no val folder: an empty val split must be asked for (never silently empty)
     train = read_rows(written["train.parquet"])
     gts = [r["reward_model"]["ground_truth"] for r in train]
     assert sorted(gts) == sorted(["none", "mild", "severe"] * 3)
@@ -176,3 +176,22 @@ def test_sixteen_bit_grey_images_are_stretched_not_clipped(tmp_path):
     pixels = np.asarray(open_image(path))
     assert pixels.dtype == np.uint8 and pixels.min() == 0 and pixels.max() == 255
     assert len(np.unique(pixels)) == 256  # a ramp, not a saturated white block
+
+
+@pytest.mark.parametrize("kind", ["mcq", "closed", "open", "grounding"])
+def test_a_card_declares_only_a_kind_its_converter_writes(tmp_path, capsys, kind):
+    """A folder card declaring a VQA or grounding task type would become rows no reward or evaluation can grade
+    (mcq rows with no options scored acc 1, every row dropped by the evaluation): the converter refuses it in one
+    line naming the card and the key, and writes nothing. Mutation checked: ``cards.CARD_TASK_TYPES`` as every
+    ``TaskType`` except grounding (the former rule) fails here for mcq, closed and open."""
+    card = _card(tmp_path, CARD.replace("task_type: ordinal", f"task_type: {kind}"))
+    _images(tmp_path / "data" / "grade_0", 2)
+    with pytest.raises(SystemExit) as stop:
+        validate.run_guarded(
+            folder.main,
+            ["--card", str(card), "--image_dir", str(tmp_path / "data"), "--output_dir", str(tmp_path / "o")],
+        )
+    message = f"{capsys.readouterr().err}{stop.value.code if isinstance(stop.value.code, str) else ''}"
+    lines = [line for line in message.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"{card}: field 'task_type': '{kind}' is not a task type a card can declare" in lines[0]
+    assert "Traceback" not in message and not (tmp_path / "o").exists()

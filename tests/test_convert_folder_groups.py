@@ -1,4 +1,4 @@
-"""Group-aware split of the CSV converter (issue 12): one patient's images never straddle splits, the split sizes
+"""Group-aware split of the CSV converter: one patient's images never straddle splits, the split sizes
 stay close to the fractions and a rerun writes the same bytes."""
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ def test_folder_num_proc_output_is_byte_identical(tmp_path):
     (tmp_path / "card.yaml").write_text(CARD)
     card = load_card(tmp_path / "card.yaml")
     rng = np.random.default_rng(2)
-    for k, name in enumerate(("none", "mild", "severe")):
+    for name in ("none", "mild", "severe"):
         (tmp_path / "data" / name).mkdir(parents=True)
         for i in range(8):
             side = 1200 if i == 0 else 40

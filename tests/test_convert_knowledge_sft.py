@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from convert_checks import read_rows
 
@@ -12,20 +14,66 @@ from data_preprocess.knowledge import available_cards, load_card, render_knowled
 from data_preprocess.prompts import RowBuilder, TaskSpec, available_templates, load_template
 
 
-def test_every_medmnist_2d_dataset_has_a_valid_cited_card():
-    assert sorted(mm.DATASETS_2D) == available_cards()
-    assert len(mm.DATASETS_2D) == 12
-    for flag in mm.DATASETS_2D:
-        info = mm.INFO[flag]
-        card = load_card(flag)
+def check_shipped_card(name: str) -> None:
+    """A card of the knowledge base: valid, cited, with findings the knowledge text shows, a question that names no
+    class, and, for a MedMNIST dataset, the labels of ``medmnist.INFO`` in order."""
+    card = load_card(name)
+    if name in mm.INFO:
+        info = mm.INFO[name]
         validate_card(
-            card, [info["label"][str(i)] for i in range(len(info["label"]))], mm.TASK_TYPES[info["task"]], flag
+            card, [info["label"][str(i)] for i in range(len(info["label"]))], mm.TASK_TYPES[info["task"]], name
         )
-        assert card.references and card.modality and card.description and card.question
-        assert all(len(c.findings) > 20 for c in card.labels), flag
-        text = render_knowledge(card)
-        assert all(f"- {c.name}: {c.findings}" in text for c in card.labels)
-        assert not any(c.name.casefold() in card.question.casefold() for c in card.labels if len(card.labels) > 2)
+    assert card.references and card.modality and card.description and card.question
+    assert all(len(c.findings) > 20 for c in card.labels), name
+    text = render_knowledge(card)
+    assert all(f"- {c.name}: {c.findings}" in text for c in card.labels)
+    assert not any(c.name.casefold() in card.question.casefold() for c in card.labels if len(card.labels) > 2)
+
+
+def test_every_medmnist_2d_dataset_has_a_valid_cited_card():
+    """Every MedMNIST 2D dataset has its card; a card for another task may join them (a new task is its card)."""
+    assert len(mm.DATASETS_2D) == 12 and set(mm.DATASETS_2D) <= set(available_cards())
+    for name in available_cards():
+        check_shipped_card(name)
+
+
+def test_a_new_task_is_its_card(tmp_path, monkeypatch):
+    """A contributor's one file: a card dropped into the knowledge base is found (``available_cards``), passes the
+    checks every shipped card passes and ``knowledge validate``, and converts. Mutation checked:
+    ``available_cards`` reading a fixed list (or the former test's ``sorted(DATASETS_2D) == available_cards()``)
+    fails here."""
+    from data_preprocess import cards, knowledge
+
+    base = tmp_path / "knowledge"
+    shutil.copytree(cards.KNOWLEDGE_DIR, base)
+    (base / "knee_oa.yaml").write_text(KNEE_CARD)
+    monkeypatch.setattr(cards, "KNOWLEDGE_DIR", base)
+    assert "knee_oa" in available_cards() and set(mm.DATASETS_2D) < set(available_cards())
+    check_shipped_card("knee_oa")
+    knowledge.main(["validate", "--card", str(base / "knee_oa.yaml")])
+    assert load_card("knee_oa").task_type == "ordinal"
+
+
+KNEE_CARD = """
+name: knee_oa
+modality: knee radiograph (weight-bearing, anteroposterior)
+task_type: ordinal
+question: What is the Kellgren-Lawrence grade of knee osteoarthritis in this radiograph?
+description: >-
+  Weight-bearing knee radiographs graded by the Kellgren-Lawrence scale, from joint space narrowing and osteophytes.
+references:
+  - Kellgren JH, Lawrence JS. Radiological assessment of osteo-arthrosis. Ann Rheum Dis. 1957;16(4):494-502.
+labels:
+  - name: no osteoarthritis
+    official: "0"
+    findings: Normal joint space width and no osteophytes at the tibial or femoral margins.
+  - name: doubtful osteoarthritis
+    official: "1"
+    findings: Doubtful joint space narrowing with possible small osteophytic lipping at the margins.
+  - name: definite osteoarthritis
+    official: "2"
+    findings: Definite osteophytes with possible joint space narrowing; no sclerosis or deformity of bone ends.
+"""
 
 
 def test_retina_knowledge_follows_icdr():
@@ -95,7 +143,7 @@ def test_sft_rows_load_in_verl_sft_dataset_and_targets_score_correct(
         # dataset class's own function (the question and the class list).
         # Mutation checked: the raw parquet prompt (no class list) fails here.
         baseline = KnowledgeSettings.from_config(compose_med_config("med/experiment=vrft_baseline").med.knowledge)
-        for rl, row in zip(rl_rows, sft_rows):
+        for rl, row in zip(rl_rows, sft_rows, strict=True):
             assert row["messages"][:-1] == compose_messages(rl["prompt"], rl["extra_info"], baseline)
             assert row["messages"][:-1] != rl["prompt"]  # the class list was added
             assert row["images"] == rl["images"]
@@ -113,7 +161,9 @@ def test_sft_rows_load_in_verl_sft_dataset_and_targets_score_correct(
         image_pad = qwen_tokenizer.convert_tokens_to_ids("<|image_pad|>")
         assert int((item["input_ids"] == image_pad).sum()) > 0 and "pixel_values" in item["multi_modal_inputs"]
     retina_reply = read_rows(tmp_path / "retinamnist" / "sft_train.parquet")[0]["messages"][-1]["content"]
-    assert retina_reply.startswith(f"<think>{sft.FALLBACK_THINK}</think>")  # plain SFT by default (issue 12)
+    assert retina_reply.startswith(
+        f"<think>{sft.FALLBACK_THINK}</think>"
+    )  # plain SFT by default: the baseline row sees no card
     knowledge = sft.convert(tmp_path / "retinamnist", tmp_path / "sft_k", think_source="knowledge", progress=False)
     assert "<think>Findings of " in read_rows(knowledge["sft_train.parquet"])[0]["messages"][-1]["content"]
 
@@ -158,7 +208,7 @@ def test_sft_bad_row_names_file_and_row(tmp_path):
 
 
 def test_sft_think_is_neutral_by_default_knowledge_on_request():
-    """The SFT row is plain SFT (issue 12): the knowledge-card think is an option, not a silent default."""
+    """The SFT row is plain SFT (a fair baseline): the knowledge-card think is an option, not a silent default."""
     info = {"task_type": "ordinal", "knowledge": render_knowledge(load_card("retinamnist"))}
     row = {"reward_model": {"ground_truth": "moderate NPDR"}, "extra_info": info, "prompt": [], "images": []}
     plain = sft.sft_row(row)["messages"][-1]["content"]

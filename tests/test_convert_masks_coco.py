@@ -1,4 +1,4 @@
-"""Masks to boxes with a threshold (JPEG noise must not grow boxes) and COCO crowd regions skipped (issue 12)."""
+"""Masks to boxes with a threshold (JPEG noise must not grow boxes) and COCO crowd regions skipped."""
 
 from __future__ import annotations
 

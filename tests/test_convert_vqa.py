@@ -1,4 +1,4 @@
-"""Medical-VQA converters (issue 16): every benchmark converts from a fixture in its public layout into rows that
+"""Medical-VQA converters: every benchmark converts from a fixture in its public layout into rows that
 follow the contract of docs/vqa.md, load in verl's RLHFDataset within the prompt length limit, and whose
 reference answers score acc = 1; reruns are byte-identical; bad input is one error and no output."""
 
@@ -15,7 +15,17 @@ import pytest
 import yaml
 from convert_checks import no_outputs, read_rows
 from fixtures_data import REPO
-from fixtures_vqa import WRITERS, write_medxpertqa, write_omnimedvqa, write_pmc_vqa, write_slake, write_vqa_rad
+from fixtures_vqa import (
+    FIXTURES,
+    OMNI_STUDY,
+    VQAFixture,
+    vqa_fixture,
+    write_medxpertqa,
+    write_omnimedvqa,
+    write_pmc_vqa,
+    write_slake,
+    write_vqa_rad,
+)
 
 from data_preprocess.common import ConversionError
 from data_preprocess.schema import EXTRA_INFO_DEFAULTS, arrow_schema
@@ -25,39 +35,34 @@ from reward_fns.task_type import TaskType
 
 MAX_PROMPT_LENGTH = yaml.safe_load((REPO / "configs" / "med_grpo.yaml").read_text())["data"]["max_prompt_length"]
 
-# benchmark -> {split: expected task types in release order}
-EXPECTED = {
-    "vqa_rad": {"train": ["closed", "closed", "open", "open"], "test": ["closed", "closed"]},
-    "slake": {"train": ["closed", "open", "open"], "val": ["closed"], "test": ["open"]},
-    "pathvqa": {s: ["closed", "open", "closed"] for s in ("train", "val", "test")},
-    "pmc_vqa": {"train": ["mcq", "mcq"], "test": ["mcq"]},
-    "omnimedvqa": {"train": ["mcq"] * 9, "test": ["mcq"] * 9},
-    "medxpertqa_mm": {"val": ["mcq"], "test": ["mcq", "mcq"]},
-}
-OMNI_STUDY = {"split_by": "random", "test_fraction": 0.5}
-
 
 def _convert(name: str, tmp_path: Path, out: str = "out", **kw) -> tuple[Path, dict[str, Path]]:
+    fixture = vqa_fixture(name)
     src = tmp_path / "src"
     if not src.exists():
-        WRITERS[name](src)
-    if name == "omnimedvqa":
-        kw = {**OMNI_STUDY, **kw}
-    return src, convert(name, src, tmp_path / out, progress=False, **kw)
+        fixture.write(src)
+    return src, convert(name, src, tmp_path / out, progress=False, **{**fixture.options, **kw})
 
 
-def test_every_benchmark_of_the_issue_is_registered():
-    assert benchmark_names() == sorted(EXPECTED) == sorted(WRITERS)
+def test_every_registered_benchmark_has_a_fixture():
+    """Benchmarks are found in data_preprocess/vqa/ (not listed); each needs its fixture, and no fixture is stale."""
+    assert benchmark_names() == sorted(FIXTURES)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("name", benchmark_names())
 def test_fixture_converts_to_contract_rows_that_score(name, tmp_path):
+    check_contract_rows(name, tmp_path)
+
+
+def check_contract_rows(name: str, tmp_path: Path) -> None:
+    """Benchmark ``name``'s fixture converts into rows of the docs/vqa.md contract whose reference answers score."""
     from reward_fns import compute_score
     from reward_fns.reference import reference_response
 
     _, written = _convert(name, tmp_path)
-    assert sorted(written) == sorted(f"{s}.parquet" for s in EXPECTED[name])
-    for split, expected in EXPECTED[name].items():
+    expected_types = vqa_fixture(name).expected
+    assert sorted(written) == sorted(f"{s}.parquet" for s in expected_types)
+    for split, expected in expected_types.items():
         table = pq.read_table(written[f"{split}.parquet"])
         assert table.schema.equals(arrow_schema())  # the one schema: concatenates with MedMNIST files
         rows = table.to_pylist()
@@ -197,45 +202,18 @@ def test_omnimedvqa_zip_is_read_in_place_with_the_same_rows(tmp_path):
     assert {k: p.read_bytes() for k, p in unpacked.items()} == {k: p.read_bytes() for k, p in zipped.items()}
 
 
-def _drop_field(name: str, src: Path) -> tuple[Path, str]:
-    """Remove one field from the fixture's first record; returns the file and the field."""
-    if name == "slake":
-        path = src / "train.json"
-        records = json.loads(path.read_text())
-        del records[0]["question"]
-        path.write_text(json.dumps(records))
-        return path, "question"
-    if name == "pmc_vqa":
-        path = src / "test.csv"
-        lines = path.read_text().splitlines()
-        path.write_text("\n".join([lines[0].replace("Answer_label", "label"), *lines[1:]]) + "\n")
-        return path, "Answer_label"
-    if name == "medxpertqa_mm":
-        path = src / "MM" / "test.jsonl"
-        lines = path.read_text().splitlines()
-        record = json.loads(lines[-1])
-        del record["label"]
-        path.write_text("\n".join([*lines[:-1], json.dumps(record)]) + "\n")
-        return path, "label"
-    if name == "omnimedvqa":
-        path = next((src / "QA_information" / "Open-access").glob("COVID*.json"))
-        records = json.loads(path.read_text())
-        del records[3]["gt_answer"]
-        path.write_text(json.dumps(records))
-        return path, "gt_answer"
-    import pyarrow.parquet as pq
-
-    path = next((src / "data").glob("test-*.parquet"))
-    pq.write_table(pq.read_table(path).drop_columns(["answer"]), path)
-    return path, "answer"
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("name", benchmark_names())
 def test_missing_field_is_one_error_naming_file_and_field_with_no_output(name, tmp_path):
-    src = WRITERS[name](tmp_path / "src")
-    path, field = _drop_field(name, src)
+    check_missing_field(name, tmp_path)
+
+
+def check_missing_field(name: str, tmp_path: Path) -> None:
+    """A required field dropped from benchmark ``name``'s fixture: one error naming the file and field, no output."""
+    fixture = vqa_fixture(name)
+    src = fixture.write(tmp_path / "src")
+    path, field = fixture.drop_field(src)
     with pytest.raises(ConversionError) as err:
-        convert(name, src, tmp_path / "out", progress=False, **(OMNI_STUDY if name == "omnimedvqa" else {}))
+        convert(name, src, tmp_path / "out", progress=False, **fixture.options)
     assert str(path) in str(err.value) and f"'{field}'" in str(err.value)
     assert no_outputs(tmp_path / "out")  # earlier splits were already written: none is published
 
@@ -265,7 +243,7 @@ def test_rows_load_in_verl_within_the_prompt_length_limit(tmp_path, qwen_tokeniz
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
     files = []
-    for name in sorted(EXPECTED):  # the default prompt, and the longest: the modality card baked into the prompt
+    for name in benchmark_names():  # the default prompt, and the longest: the modality card baked into the prompt
         files += _convert(name, tmp_path / name)[1].values()
         files += _convert(name, tmp_path / name, "with_knowledge", template="knowledge")[1].values()
     n_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
@@ -309,3 +287,94 @@ def test_cli_writes_splits_and_reports_bad_input_without_traceback(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     last_line = proc.stderr.strip().splitlines()[-1]
     assert last_line.startswith(f"verl-med: error: --input {tmp_path / 'nowhere'}: no such file")
+
+
+# --- a contribution: one benchmark module and its fixture, found by the registry -----------------------------------
+
+TOY_MODULE = '''"""Toy VQA: a throwaway benchmark of the contribution test. ``qa.json``: a list of {split,
+question, answer, image}; images beside it."""
+
+from __future__ import annotations
+
+import json
+from contextlib import ExitStack
+from pathlib import Path
+
+from data_preprocess.vqa.core import VQAItem, item_or_drop, require
+from data_preprocess.vqa.registry import SplitItems, register
+
+
+def _items(path: Path, split: str):
+    for i, record in enumerate(json.loads(path.read_text())):
+        where = f"{path}: record {i}"
+        if require(record, "split", where) == split:
+            yield item_or_drop(lambda r=record, w=where: VQAItem(
+                where=w,
+                question=require(r, "question", w),
+                answer=require(r, "answer", w),
+                images=[(path.parent / require(r, "image", w)).read_bytes],
+                image_key=require(r, "image", w),
+            ))
+
+
+@register("toy_vqa", card="https://example.org/toy_vqa", layout="a folder with qa.json and its images")
+def read(input_path: Path, stack: ExitStack) -> dict[str, SplitItems]:
+    path = input_path / "qa.json"
+    return {split: (lambda s=split: _items(path, s)) for split in ("train", "test")}
+'''
+
+
+def write_toy_release(root: Path) -> Path:
+    """The toy benchmark's release: two images, closed and open questions in a train and a test split."""
+    from fixtures_vqa import image_bytes
+
+    root.mkdir(parents=True)
+    for k in range(2):
+        (root / f"img{k}.png").write_bytes(image_bytes(k))
+    records = [
+        {"split": "train", "question": "Is there a lesion?", "answer": "yes", "image": "img0.png"},
+        {"split": "train", "question": "Which organ is shown?", "answer": "liver", "image": "img0.png"},
+        {"split": "test", "question": "Is the image normal?", "answer": "no", "image": "img1.png"},
+    ]
+    (root / "qa.json").write_text(json.dumps(records))
+    return root
+
+
+def drop_toy_answer(src: Path) -> tuple[Path, str]:
+    records = json.loads((src / "qa.json").read_text())
+    del records[1]["answer"]
+    (src / "qa.json").write_text(json.dumps(records))
+    return src / "qa.json", "answer"
+
+
+@pytest.fixture
+def toy_benchmark(tmp_path, monkeypatch):
+    """A contributor's two additions, made in a scratch folder: the benchmark module (on the package's search path,
+    as a file dropped into data_preprocess/vqa/ would be) and its fixture entry (as one added to FIXTURES)."""
+    import data_preprocess.vqa as vqa_package
+    from data_preprocess.vqa import registry
+
+    extra = tmp_path / "contributed"
+    extra.mkdir()
+    (extra / "toy_vqa.py").write_text(TOY_MODULE)
+    monkeypatch.setattr(vqa_package, "__path__", [*vqa_package.__path__, str(extra)])
+    monkeypatch.setattr(registry, "BENCHMARKS", dict(registry.BENCHMARKS))
+    monkeypatch.delitem(sys.modules, "data_preprocess.vqa.toy_vqa", raising=False)
+    monkeypatch.setitem(
+        FIXTURES,
+        "toy_vqa",
+        VQAFixture(write_toy_release, {"train": ["closed", "open"], "test": ["closed"]}, drop_toy_answer),
+    )
+    yield "toy_vqa"
+    sys.modules.pop("data_preprocess.vqa.toy_vqa", None)
+
+
+def test_a_new_benchmark_is_its_module_and_its_fixture(toy_benchmark, tmp_path):
+    """Adding a VQA benchmark touches its module and its fixture entry (and its preset, checked by
+    test_examples_vqa.py): nothing lists it. The registry finds the module, and the per-benchmark tests run on it as
+    on a shipped one. Mutation checked: a hard-coded module tuple in ``data_preprocess.vqa._load_all`` (the former
+    ``MODULES``) fails here."""
+    assert toy_benchmark in benchmark_names()
+    assert benchmark_names() == sorted(FIXTURES)
+    check_contract_rows(toy_benchmark, tmp_path / "rows")
+    check_missing_field(toy_benchmark, tmp_path / "missing")

@@ -80,7 +80,7 @@ def test_converter_rows_carry_the_modality_card():
     rows = vqa_rows()
     assert [r["extra_info"]["task_type"] for r in rows] == ["mcq", "closed", "open"]
     assert list(rows[2]["extra_info"]["labels"]) == []
-    for row, (_, _, _, _, modality, _) in zip(rows, ITEMS):
+    for row, (_, _, _, _, modality, _) in zip(rows, ITEMS, strict=True):
         knowledge = row["extra_info"]["knowledge"]
         assert knowledge == modality_knowledge(modality)[1] and knowledge.startswith("Modality: ")
         assert knowledge not in row["prompt"][-1]["content"]  # stored, injected only by the dataset class

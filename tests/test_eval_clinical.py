@@ -50,7 +50,7 @@ def _run(tmp_path, dataset, truth, answers, **kwargs):
             "gts": labels[t],
             "extra_info": _info(dataset, i),
         }
-        for i, (t, samples) in enumerate(zip(truth, answers))
+        for i, (t, samples) in enumerate(zip(truth, answers, strict=True))
         for a in samples
     ]
     path = _write(tmp_path / f"{dataset}.jsonl", records)
@@ -133,7 +133,7 @@ def test_multilabel_auroc_per_label(tmp_path):
             "gts": json.dumps(t),
             "extra_info": info | {"index": i},
         }
-        for i, (t, s) in enumerate(zip(truth_sets, answers))
+        for i, (t, s) in enumerate(zip(truth_sets, answers, strict=True))
         for a in s
     ]
     m = evaluate.evaluate_run("x", _write(tmp_path / "c.jsonl", records), None, None, {}, n_resamples=0)["datasets"][
@@ -219,7 +219,7 @@ def test_think_answer_consistency(tmp_path):
             "gts": labels[0],
             "extra_info": _info("breastmnist", i),
         }
-        for i, (think, a) in enumerate(zip(thinks, answers))
+        for i, (think, a) in enumerate(zip(thinks, answers, strict=True))
     ]
     m = evaluate.evaluate_run("x", _write(tmp_path / "t.jsonl", records), None, None, {}, n_resamples=0)["datasets"][
         "breastmnist"
@@ -239,7 +239,7 @@ def test_cis_appear_in_metrics_and_summary(tmp_path):
             "gts": labels[t],
             "extra_info": _info("retinamnist", i),
         }
-        for i, (t, a) in enumerate(zip(truth, answers))
+        for i, (t, a) in enumerate(zip(truth, answers, strict=True))
     ]
     out = tmp_path / "report"
     assert evaluate.main([f"r={_write(tmp_path / 'r.jsonl', records)}", "--bootstrap", "300", "--out", str(out)]) == 0

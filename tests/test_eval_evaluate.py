@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from eval_fixtures import (
     BLOOD_LABELS,
     RETINA_LABELS,
+    captured_figures,
     prepared_rows,
     response,
     verl_write_generations,
@@ -45,7 +47,7 @@ def run_dirs(tmp_path_factory, qwen_tokenizer, qwen_processor):
         for r in rows
     ]
     write_generations(
-        requests, [[response(r["extra_info"]["labels"], p)] for r, p in zip(rows, sft)], root / "sft.jsonl"
+        requests, [[response(r["extra_info"]["labels"], p)] for r, p in zip(rows, sft, strict=True)], root / "sft.jsonl"
     )
     return {"root": root, "parquet": write_parquet(rows, root / "test.parquet")}
 
@@ -129,7 +131,9 @@ def test_curves_over_validation_steps(vrft):
 
 
 def test_the_parser_is_the_rewards(run_dirs, monkeypatch):
-    assert evaluate.reward_fns.parse_answer is reward_fns.parse_answer
+    """Every record is parsed by the reward's own ``reward_fns.parse_answer``, with the run's reward kwargs.
+    Mutation checked: ``score_record`` calling ``parse_answer`` without the run's reward kwargs fails here (the calls
+    carry no ``answer_tag``), and so does a private copy of the parser (no call reaches the spy)."""
     calls = []
     original = reward_fns.parse_answer
 
@@ -203,21 +207,26 @@ def test_reward_kwargs_from_a_run_config(tmp_path):
 
 
 def test_cli_writes_report_and_compares_runs(run_dirs, tmp_path, capsys):
+    """The report's files, its summary's figures and what each plot shows, read back from the figure's axes and
+    compared with ``metrics.json``. Mutations checked: ``plot_per_class_recall`` drawing precision, ``plot_confusion``
+    colouring raw counts instead of row shares, and ``plot_sparsity`` drawing the mean score instead of the
+    all-equal share each fail here (the PNG-size check they replace passed all three)."""
     root, out = run_dirs["root"], tmp_path / "report"
-    code = evaluate.main(
-        [
-            f"sft={root / 'sft.jsonl'}",
-            f"vrft={root / 'vrft_val'}",
-            "--rollouts",
-            f"vrft={root / 'vrft_rollout'}",
-            "--data",
-            str(run_dirs["parquet"]),
-            "--reward_kwargs",
-            'vrft={"ordinal_reward": "mfrs"}',
-            "--out",
-            str(out),
-        ]
-    )
+    with captured_figures() as shown:
+        code = evaluate.main(
+            [
+                f"sft={root / 'sft.jsonl'}",
+                f"vrft={root / 'vrft_val'}",
+                "--rollouts",
+                f"vrft={root / 'vrft_rollout'}",
+                "--data",
+                str(run_dirs["parquet"]),
+                "--reward_kwargs",
+                'vrft={"ordinal_reward": "mfrs"}',
+                "--out",
+                str(out),
+            ]
+        )
     assert code == 0
     names = {p.name for p in out.iterdir()}
     assert {
@@ -235,7 +244,8 @@ def test_cli_writes_report_and_compares_runs(run_dirs, tmp_path, capsys):
         "table.png",
         "training_curves.png",
     } <= names
-    assert all((out / n).stat().st_size > 10_000 for n in names if n.endswith(".png"))
+    assert {name for name in shown} == {n for n in names if n.endswith(".png")}
+    _check_figures(shown, json.loads((out / "metrics.json").read_text()))
     metrics = json.loads((out / "metrics.json").read_text())
     assert [r["name"] for r in metrics["runs"]] == ["sft", "vrft"]
     assert metrics["parser"] == "reward_fns.parse_answer"
@@ -451,3 +461,34 @@ def test_evaluation_reads_ground_truth_with_the_rewards_functions(tmp_path):
         )["acc"]
         == 1.0
     )
+
+
+def _check_figures(shown: dict, metrics: dict) -> None:
+    """Each plot of the two-run report shows the numbers of ``metrics.json``."""
+    runs = {r["name"]: r for r in metrics["runs"]}
+    nan = float("nan")
+    for ds in ("retinamnist", "bloodmnist"):
+        [panel] = shown[f"recall_{ds}.png"]
+        assert panel.bars == [
+            pytest.approx(
+                [nan if c["recall"] is None else c["recall"] for c in runs[n]["datasets"][ds]["per_class"]], nan_ok=True
+            )
+            for n in ("sft", "vrft")
+        ]
+        for name in ("sft", "vrft"):
+            [panel] = shown[f"confusion_{name}_{ds}.png"]
+            counts = np.asarray(runs[name]["datasets"][ds]["confusion_matrix"], dtype=float)
+            rows = counts.sum(axis=1, keepdims=True)
+            share = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+            np.testing.assert_allclose(panel.images[0], share)
+            assert panel.texts == [f"{v:.0f}" for v in counts.flat]
+    comparison = {p.title: p for p in shown["comparison.png"]}
+    assert comparison["retinamnist"].bars[1][:3] == pytest.approx(
+        [runs["vrft"]["datasets"]["retinamnist"][k] for k in ("accuracy", "balanced_accuracy", "macro_f1")]
+    )
+    [sparsity] = shown["sparsity.png"]
+    by_step = runs["vrft"]["rollout_sparsity"]["by_step"]
+    assert sparsity.lines["vrft"] == (pytest.approx(by_step["step"]), pytest.approx(by_step["score"]))
+    curves = {p.title: p for p in shown["curves_vrft.png"]}
+    retina = runs["vrft"]["curves"]["retinamnist"]
+    assert curves["vrft: retinamnist"].lines["score"] == (pytest.approx(retina["step"]), pytest.approx(retina["score"]))

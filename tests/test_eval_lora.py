@@ -1,6 +1,7 @@
-"""LoRA runs are evaluated with their adapter (issue 11, item 2): verl's model merger writes the base weights and a
-``lora_adapter/`` beside them; ``verl-med-generate`` merges the adapter (peft ``merge_and_unload``) and generates from
-the merged model. A tiny random-weight Qwen2.5-VL and an adapter written by verl's own merger code, on CPU."""
+"""LoRA runs are evaluated with their adapter (else the base model would be scored): verl's model merger writes the
+base weights and a ``lora_adapter/`` beside them; ``verl-med-generate`` merges the adapter (peft
+``merge_and_unload``) and generates from the merged model. A tiny random-weight Qwen2.5-VL and an adapter written by
+verl's own merger code, on CPU."""
 
 from __future__ import annotations
 

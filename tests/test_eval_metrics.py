@@ -107,7 +107,7 @@ def test_sampling_metrics_by_hand():
     ids = ["p1"] * 3 + ["p2"] * 3 + ["p3"] * 3 + ["p4"] * 3
     preds = ["A", "A", "B", "B", "C", "C", "", "", "A", "A", "B", "B"]
     truth = {"p1": "A", "p2": "C", "p3": "B", "p4": "A"}
-    correct = [p == truth[i] for i, p in zip(ids, preds)]
+    correct = [p == truth[i] for i, p in zip(ids, preds, strict=True)]
     m = sampling_metrics(ids, preds, correct)
     assert (m["n_prompts"], m["k"], m["k_min"]) == (4, 3, 3)
     assert m["mean@k"] == pytest.approx((2 / 3 + 2 / 3 + 0 + 1 / 3) / 4)

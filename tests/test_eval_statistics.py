@@ -23,7 +23,7 @@ def _outcomes(truth, predicted, task_type="multiclass", n_classes=None, ids=None
         ids or [f"p{i}" for i in range(len(truth))],
         truth,
         predicted,
-        [[p == t for p in preds] for t, preds in zip(truth, predicted)],
+        [[p == t for p in preds] for t, preds in zip(truth, predicted, strict=True)],
     )
 
 

@@ -113,11 +113,11 @@ def test_maj_at_k_and_mcnemar_vote_alike_for_every_task_type():
         [[True, True, False, False], [False, True, True]],
         votes=[["(1,1),(5,5)", "(1,1),(5,5)", "(0,0),(2,2)", ""], ["(0,0),(9,9)", "(1,1),(5,5)", "(1,1),(6,6)"]],
     )
-    by_vote = [M.majority_correct(v, ok, pid) for pid, v, ok in zip(gr.prompt_ids, gr.votes, gr.correct)]
+    by_vote = [M.majority_correct(v, ok, pid) for pid, v, ok in zip(gr.prompt_ids, gr.votes, gr.correct, strict=True)]
     assert gr.prompt_correct().tolist() == by_vote
     assert gr.prompt_correct()[0]  # 2 right of 4, the right box the majority
     sampling = M.sampling_metrics(
-        [p for p, v in zip(gr.prompt_ids, gr.votes) for _ in v],
+        [p for p, v in zip(gr.prompt_ids, gr.votes, strict=True) for _ in v],
         [x for v in gr.votes for x in v],
         [x for c in gr.correct for x in c],
     )
@@ -187,7 +187,7 @@ def test_binary_auroc_is_medmnists():
         [f"p{i}" for i in range(60)],
         truth.tolist(),
         predicted,
-        [[p == t for p in ps] for t, ps in zip(truth, predicted)],
+        [[p == t for p in ps] for t, ps in zip(truth, predicted, strict=True)],
     )
     shares = M.vote_shares(predicted, 2)
     expected = getAUC(truth, shares, "binary-class")

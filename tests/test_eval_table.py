@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from eval_fixtures import TABLE_DATASETS, TABLE_ROWS, TABLE_SEEDS, write_table_fixture
+from eval_fixtures import TABLE_DATASETS, TABLE_ROWS, TABLE_SEEDS, captured_figures, write_table_fixture
 
 from verl_med_plugin.evaluation import evaluate, table
 from verl_med_plugin.evaluation.dumps import EvalDataError
@@ -30,11 +30,18 @@ def fixture_runs(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def report(fixture_runs, tmp_path_factory):
+def report_and_figures(fixture_runs, tmp_path_factory):
+    """The report folder and what each of its plots shows (``eval_fixtures.captured_figures``)."""
     out = tmp_path_factory.mktemp("report")
     args = [f"{name}={path}" for name, path in fixture_runs.items()]
-    assert evaluate.main([*args, "--bootstrap", RESAMPLES, "--baseline", "sft@1", "--out", str(out)]) == 0
-    return out
+    with captured_figures() as shown:
+        assert evaluate.main([*args, "--bootstrap", RESAMPLES, "--baseline", "sft@1", "--out", str(out)]) == 0
+    return out, shown
+
+
+@pytest.fixture(scope="session")
+def report(report_and_figures):
+    return report_and_figures[0]
 
 
 def test_table_cells_are_seed_means_with_sd_and_ci(report):
@@ -64,11 +71,30 @@ def test_markdown_latex_png_and_curves(report):
     tex = (report / "table.tex").read_text()
     assert tex.startswith(r"\begin{tabular}{lcccc}") and r"vrft\_aug" in tex and r"\textbf{" in tex
     assert r"$\pm$" in tex and tex.rstrip().endswith(r"\end{tabular}")
-    for png in ("table.png", "training_curves.png"):
-        assert (report / png).stat().st_size > 20_000
     summary = (report / "summary.md").read_text()
     assert "## Rows across datasets and seeds" in summary and md.splitlines()[2] in summary
     assert "![training_curves](training_curves.png)" in summary
+
+
+def test_table_and_curve_plots_show_the_table(report_and_figures):
+    """table.png draws each row's cells (mean over seeds, per dataset and the mean column) and the single seeds;
+    training_curves.png draws per row the mean over its seeds of each validation curve. Mutations checked: bars of
+    the first seed's value instead of the seed mean, and curves of the last seed instead of the mean, both fail here
+    (the PNG-size check they replace passed both)."""
+    out, shown = report_and_figures
+    metrics = json.loads((out / "metrics.json").read_text())
+    cells, runs = metrics["table"]["rows"], {r["name"]: r for r in metrics["runs"]}
+    [bars] = shown["table.png"]
+    columns = [*metrics["table"]["datasets"], "mean"]
+    assert bars.bars == [pytest.approx([cells[row][c]["mean"] for c in columns]) for row in cells]
+    curves = {p.title: p for p in shown["training_curves.png"]}
+    for ds in TABLE_DATASETS:
+        panel = curves[f"{ds}: validation accuracy"]
+        for row in TABLE_ROWS:
+            per_seed = [runs[f"{row}@{s}"]["curves"][ds] for s in TABLE_SEEDS]
+            steps, mean = panel.lines[row]
+            assert steps == per_seed[0]["step"]
+            assert mean == pytest.approx(np.mean([c["accuracy"] for c in per_seed], axis=0))
 
 
 def test_docs_show_the_fixture_table(report):

@@ -1,4 +1,4 @@
-"""The paper rows share one list of datasets (issue 12), so their reports form one table, and the list holds an
+"""The paper rows share one list of datasets, so their reports form one table, and the list holds an
 ordinal dataset (MFRS does nothing on a binary one); the time estimates in the scripts' headers follow from the
 step counts: steps = floor(train rows / batch) x epochs, plus for the localization rows a stage of ceil(stage epochs x
 grounding rows / batch) steps (the baseline's classification budget on top: verl_med_plugin/budget.py), time = steps

@@ -1,4 +1,4 @@
-"""The medical-VQA presets and example scripts (issue 16): every benchmark the converter registers has a preset
+"""The medical-VQA presets and example scripts: every benchmark the converter registers has a preset
 (`configs/med/vqa/<name>.yaml` over `configs/med/experiment/vqa.yaml`) that composes and passes verl's validation,
 and a script (`examples/vqa/<name>.sh`) that, on a CPU host, converts the benchmark's release (tiny copies in its
 public layout, `tests/fixtures_vqa.py`), runs the dry run on the real rows and says what training needs; without

@@ -1,5 +1,5 @@
 """The localization row changes one thing against V-RFT, the stage: samples are drawn uniformly within a stage
-(issue 12); error re-weighting is its own row (localization_curriculum)."""
+(a fair comparison); error re-weighting is its own row (localization_curriculum)."""
 
 from __future__ import annotations
 

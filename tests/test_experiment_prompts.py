@@ -1,4 +1,4 @@
-"""A fair baseline (issue 12): every paper row shows the class list, so "+ knowledge" differs from the V-RFT
+"""A fair baseline: every paper row shows the class list, so "+ knowledge" differs from the V-RFT
 baseline by the knowledge alone; questions do not presuppose a list or a yes/no answer."""
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def test_ordinal_answer_format_shows_the_scale_the_reward_reads(style, shown, an
 
 
 def test_loose_aliases_do_not_name_a_diagnosis():
-    """'Hyperinflation' is not emphysema and 'lung infection' is not pneumonia (issue 12)."""
+    """'Hyperinflation' is not emphysema and 'lung infection' is not pneumonia (a wrong synonym would teach a wrong
+    label)."""
     from data_preprocess.knowledge import task_spec
     from data_preprocess.prompts import RowBuilder
     from reward_fns import compute_score

@@ -1,5 +1,5 @@
-"""Issue 13, converters: useless or hostile input is refused with one ``error:`` line naming the file or flag (never a
-traceback, never an output file), a BOM CSV is read, Ctrl-C/SIGTERM exit 130/143 without leftovers, and stale
+"""Hostile input, converters: useless or hostile input is refused with one ``error:`` line naming the file or flag
+(never a traceback, never an output file), a BOM CSV is read, Ctrl-C/SIGTERM exit 130/143 without leftovers, and stale
 temporary files of a killed run are removed by the next one."""
 
 from __future__ import annotations

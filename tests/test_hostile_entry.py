@@ -1,7 +1,9 @@
-"""Issue 13, entry point: careless overrides end with one ``verl-med: error:`` line naming the key, exit 2, before
+"""Hostile input, entry point: careless overrides end with one ``verl-med: error:`` line naming the key, exit 2, before
 Ray starts (with and without ``med.dry_run``); the ``med:`` group refuses unknown keys, also ones added with ``+``."""
 
 from __future__ import annotations
+
+import math
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -122,14 +124,27 @@ def test_float_settings_written_as_integers_by_verl_are_not_refused():
 
 def test_entry_point_presets_are_the_known_groups():
     """A new preset group must join the checks below (this list was a product over every folder: with the optional
-    ``med/vqa`` group, added with ``+``, that product no longer composes)."""
+    ``med/vqa`` group, added with ``+``, that product no longer composes), and every preset file is composed by them.
+    Mutation checked: ``preset_combinations`` fixing the hardware to its first preset fails here (the count-only
+    check it replaces, ``>= 24``, passed)."""
     assert sorted(p.name for p in MED_CONFIGS.iterdir() if p.is_dir() and any(p.glob("*.yaml"))) == [
         "experiment",
         "hardware",
         "model",
         "vqa",
     ]
-    assert len(preset_combinations()) >= 24
+    # every shipped preset file is in a combination the checks below compose (the optional vqa group on its own)
+    combinations = preset_combinations()
+    covered = {
+        (g, n) for combo in combinations for g, n in zip(("experiment", "model", "hardware"), combo, strict=True)
+    }
+    covered |= {("vqa", name) for name in preset_options("vqa")}
+    assert covered == {(p.parent.name, p.stem) for p in MED_CONFIGS.glob("*/*.yaml")}
+    assert (
+        len(set(combinations))
+        == len(combinations)
+        == math.prod(len(preset_options(g)) for g in ("experiment", "model", "hardware"))
+    )
 
 
 @pytest.mark.parametrize("benchmark", preset_options("vqa"))

@@ -1,4 +1,4 @@
-"""Hostile and careless input to the evaluation tools (issue 13, evaluation part): ``verl-med-eval`` and
+"""Hostile and careless input to the evaluation tools: ``verl-med-eval`` and
 ``verl-med-generate`` count a bad dump line instead of losing the evaluation, write valid JSON, refuse bad reward
 kwargs and an unusable ``--out`` in one line, stop on Ctrl-C / SIGTERM without a traceback or a temporary file, and
 grade a multilabel "every label" answer as the reward does. An example test and a property or table test per class.
@@ -134,15 +134,28 @@ JSON_VALUES = st.recursive(
     ),
 )
 def test_any_field_values_evaluate_or_fail_in_one_line(tmp_path, steps, fields):
+    """Every line is scored at its step or counted as a problem, never lost: the samples reported at the chosen
+    step are exactly the lines scored at that step, and the run's problems are the reading and scoring problems.
+    Mutations checked: ``score_records`` skipping a record with no dataset without ``problems.add`` (lines vanish
+    uncounted) and ``evaluate_run`` keeping every step instead of the chosen one both fail here."""
     lines = [{**line, "step": step} for line, step in zip(_good_lines(len(steps)), steps, strict=True)]
     path = _write(tmp_path / "gen.jsonl", [*lines, {**_good_lines(1)[0], **fields}])
     problems = Problems()
     records = read_file(path, problems)
     assert all(r.step is None or type(r.step) is int for r in records)
+    scored = evaluate.score_records(records, {}, problems)
+    assert len(scored) + sum(problems.counts.values()) - problems.counts["non_finite_score"] == len(lines) + 1
     try:
-        evaluate.evaluate_run("x", path, None, None, {}, n_resamples=0)
-    except EvalDataError:
-        pass  # e.g. no record left to score: the CLI's one error line
+        result = evaluate.evaluate_run("x", path, None, None, {}, n_resamples=0)
+    except EvalDataError as err:
+        # the CLI's one error line: no record left to score, or a line without extra_info and no --data to add it
+        assert "\n" not in str(err) and (not scored or "no 'extra_info'" in str(err)), str(err)
+        return
+    numbered = [s.record.step for s in scored if s.record.step is not None]
+    chosen = max(numbered) if numbered else None
+    assert result["step"] == chosen
+    assert sum(d["n_samples"] for d in result["datasets"].values()) == sum(s.record.step == chosen for s in scored)
+    assert {kind: p["count"] for kind, p in result["problems"].items()} == +problems.counts
 
 
 # --- 2. NaN scores: valid JSON, counted -------------------------------------------------------------------------

@@ -281,7 +281,7 @@ def _slake_with(root: Path, edits: list[dict]) -> Path:
     """SLAKE unpacked, train.json's English records updated with ``edits`` (one dict per record, in order)."""
     write_slake(root, zipped=False)
     records = [r for r in json.loads((root / "train.json").read_text()) if r["q_lang"] == "en"]
-    for record, edit in zip(records, edits):
+    for record, edit in zip(records, edits, strict=True):
         record.update(edit)
     (root / "train.json").write_text(json.dumps(records))
     return root

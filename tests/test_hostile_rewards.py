@@ -1,15 +1,17 @@
-"""Issue 13, rewards: settings bounded to their meaningful range, negative grades, option tokens against
-bare-number aliases, and a multilabel truth naming every label."""
+"""Hostile settings and answers, rewards: settings bounded to their meaningful range (no value zeroes or inflates a
+task), negative grades, option tokens against bare-number aliases, and a multilabel truth naming every label."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import pytest
 from fixtures_data import RETINA_LABELS
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from qwen_vl_utils import smart_resize
 from rewards_rows import CHEST_LABELS, ROWS, chest, respond
 
 from data_preprocess.schema import make_extra_info
@@ -30,7 +32,7 @@ BOUNDS_TABLE = {
     "acc_requires_format": (["nope", None], [False]),
     "ordinal_reward": (["soft", "", ["mfrs"]], ["mfrs", "exact"]),
     "mfrs_shape": (["cosine"], ["linear"]),
-    "mfrs_table": ([[], [0.5], [1, 1], [1, 2], [1, math.nan]], [[1], [1, 0]]),
+    "mfrs_table": ([[], [0.5], [1], [1, 1], [1, 2], [1, math.nan]], [[1, 0.5], [1, 0]]),
     "mfrs_gamma": ([0, -1, math.inf, math.nan, 1e6], [None, 1e-3, 100]),
     "multilabel_reward": (["dice"], ["jaccard"]),
     "open_reward": (["bleu", "F1", ""], ["recall", "f1", "exact"]),
@@ -126,28 +128,89 @@ _ANY_VALUE = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.sampled_from(sorted(SETTING_BOUNDS)), _ANY_VALUE)
-def test_any_setting_value_is_refused_by_name_or_keeps_scores_in_bounds(name, value):
-    """Property: a setting is refused with a message naming it, or every row type still scores within
-    ``score_bounds`` (no setting value can silently zero or inflate a whole task)."""
+# Per row of rewards_rows.ROWS: an answer the row counts correct under the default settings, and a wrong one.
+RIGHT_WRONG = {
+    "multiclass": ("melanoma", "basal cell carcinoma"),
+    "letter": ("melanoma", "basal cell carcinoma"),
+    "number": ("melanoma", "basal cell carcinoma"),
+    "binary": ("malignant", "benign"),
+    "ordinal": ("moderate", "no retinopathy"),
+    "multilabel": ("effusion, mass", "cardiomegaly"),
+    "multilabel_empty": ("none", "effusion"),
+    "grounding": ("[40, 40, 120, 120]", "[150, 150, 200, 200]"),
+    "grounding_empty": ("[]", "[10, 10, 60, 60]"),
+    "mcq": ("MRI", "CT"),
+    "mcq_numbers": ("3", "1"),
+    "closed": ("yes", "no"),
+    "closed_no": ("no", "yes"),
+    "open": ("right lower lobe", "the spleen"),
+    "open_number": ("2", "7"),
+}
+
+
+def _box_answers(box: list[float], cfg: RewardConfig) -> list[str]:
+    """The truth box (stored 224 x 224 pixels) written in every frame a setting may ask for: stored pixels, the
+    Qwen-resized pixels (computed by qwen_vl_utils, not by reward_fns), 0-1000 and 0-1."""
+    height, width = smart_resize(224, 224, cfg.image_factor, cfg.min_pixels, cfg.max_pixels)
+    frames = [(224, 224), (width, height), (1000, 1000), (1, 1)]
+    return [
+        json.dumps([round(v * (fx if i % 2 == 0 else fy) / 224, 4) for i, v in enumerate(box)]) for fx, fy in frames
+    ]
+
+
+def _respond_as(cfg: RewardConfig, answer: str) -> str:
+    """A well-formed response under ``cfg``'s layout (tags, think block required / forbidden / prefilled)."""
+    think = "" if cfg.think == "forbidden" else f"<{cfg.think_tag}>The borders are irregular.</{cfg.think_tag}>\n"
+    if cfg.think_prefilled:
+        think = think.removeprefix(f"<{cfg.think_tag}>")
+    return f"{think}<{cfg.answer_tag}>{answer}</{cfg.answer_tag}>"
+
+
+def _refused_by_name_or_separates_answers(name: str, value: object) -> None:
+    """A setting is refused with a message naming it, or every row type still scores within ``score_bounds`` and
+    still separates a right answer (accuracy 1) from a wrong one (accuracy below 1)."""
     try:
         cfg = reward_config({name: value})
     except ValueError as err:
         assert name in str(err)
         return
     low, high = cfg.score_bounds()
-    kwargs = {name: value}
-    for source, truth, info in ROWS.values():
-        answer = (
-            respond(
-                "[40, 40, 120, 120]" if info["task_type"] == "grounding" else "melanoma",
-            )
-            .replace("think>", f"{cfg.think_tag}>")
-            .replace("answer>", f"{cfg.answer_tag}>")
-        )
-        result = compute_score(source, answer, truth, info, **kwargs)
-        assert low - 1e-9 <= result["score"] <= high + 1e-9
+    for row, (source, truth, info) in ROWS.items():
+        right, wrong = RIGHT_WRONG[row]
+        if cfg.box_format and info["task_type"] == "grounding":
+            # a row stored in another convention scores 0 with a warning (the data must be re-prepared)
+            info = {**info, "box_format": cfg.box_format}
+        rights = _box_answers([40, 40, 120, 120], cfg) if row == "grounding" else [right]
+        results = [compute_score(source, _respond_as(cfg, a), truth, info, **{name: value}) for a in [*rights, wrong]]
+        assert all(low - 1e-9 <= r["score"] <= high + 1e-9 for r in results), row
+        best = max(results[:-1], key=lambda r: r["acc"])
+        assert best["acc"] == 1.0 > results[-1]["acc"], (row, [r["acc"] for r in results])
+        # the score still rewards the right answer over the wrong one, in the sign of acc_weight (a weight below
+        # float resolution next to the format term moves nothing)
+        gain = best["score"] - results[-1]["score"]
+        if abs(cfg.acc_weight) > 1e-9:
+            assert gain * cfg.acc_weight > 0, (row, gain)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [(name, v) for name, (refused, accepted) in BOUNDS_TABLE.items() for v in [*refused, *accepted]],
+)
+def test_no_table_value_zeroes_or_inflates_a_task(name, value):
+    """No setting value can silently zero or inflate a whole task: each value of the table above is refused by name
+    or keeps every row type's right answer at accuracy 1 and its wrong answer below.
+
+    Mutations checked: accepting ``iou_threshold=0`` (a disjoint box counts) and accepting
+    ``open_max_length_ratio=0.5`` (every open answer is padding, task term 0) both fail here; a check of the score
+    bounds alone passed both."""
+    _refused_by_name_or_separates_answers(name, value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(SETTING_BOUNDS)), _ANY_VALUE)
+def test_any_setting_value_is_refused_by_name_or_keeps_scores_in_bounds(name, value):
+    """The same promise over any value hypothesis draws (the table above pins the values known to have broken it)."""
+    _refused_by_name_or_separates_answers(name, value)
 
 
 # --- negative grades ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Issue 13, curriculum sampler: ``update`` and ``load_state_dict`` refuse bad input with a ``ValueError`` that names
-the argument or key, before anything is changed (a refused call leaves the sampler exactly as it was)."""
+"""Hostile input, curriculum sampler: ``update`` and ``load_state_dict`` refuse bad input with a ``ValueError`` that
+names the argument or key, before anything is changed (a refused call leaves the sampler exactly as it was)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Knowledge cards (issue 12): organ cards word laterality by the patient's side and neighbouring organs (the
+"""Knowledge cards: organ cards word laterality by the patient's side and neighbouring organs (the
 orientation of the MedMNIST organ crops is not verified), and the paper's way of writing a card is offered: a
 command that writes the prompt to draft a card with any LLM, and one that checks the card brought back."""
 

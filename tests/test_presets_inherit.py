@@ -1,4 +1,4 @@
-"""The experiment presets share their blocks through Hydra's defaults list (issue 14): every row extends the V-RFT
+"""The experiment presets share their blocks through Hydra's defaults list: every row extends the V-RFT
 baseline (`configs/med/experiment/vrft_baseline.yaml`) and states only its own change. The refactor must not change
 a single composed value: `tests/fixtures_presets.json` holds, per preset, everything its composed config changes
 against the run without a preset, recorded before the refactor (unresolved: interpolations compare as written,

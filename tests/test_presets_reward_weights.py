@@ -1,4 +1,4 @@
-"""Every preset uses the same format and accuracy weights (issue 12): no paper row differs from another by a
+"""Every preset uses the same format and accuracy weights: no paper row differs from another by a
 weight it is not about. The shared value is Visual-RFT's 1:1 (format reward + accuracy reward, equal weights),
 documented in examples/README.md."""
 

@@ -1,4 +1,4 @@
-"""One box convention per model (issue 12): the row's ``extra_info.box_format`` is the truth; a reward configured
+"""One box convention per model: the row's ``extra_info.box_format`` is the truth; a reward configured
 for another convention scores nothing and is refused before Ray starts, on every run (not only the dry run)."""
 
 from __future__ import annotations

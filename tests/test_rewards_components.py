@@ -189,7 +189,7 @@ def test_unknown_kwarg_is_warned_not_fatal(caplog):
 
 
 def test_balanced_multilabel_reward():
-    """Mean of per-label sensitivity and specificity (issue 12): with 14 labels, a false positive on a normal image
+    """Mean of per-label sensitivity and specificity: with 14 labels, a false positive on a normal image
     costs 1/14 (set F1: everything) and 'no finding' on an abnormal one earns half."""
     from reward_fns.multilabel import balanced_accuracy
 

@@ -1,4 +1,4 @@
-"""A ground truth stored as a number is graded like its text (issue 12): it used to score 0 with format 0."""
+"""A ground truth stored as a number is graded like its text: it used to score 0 with format 0."""
 
 from __future__ import annotations
 

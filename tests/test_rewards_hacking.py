@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 from rewards_rows import CHEST_LABELS, DERMA_LABELS, KNOWLEDGE, ROWS, respond
 
-from reward_fns import SCORE_KEYS, compute_score
+from reward_fns import SCORE_KEYS, TaskType, compute_score
 
 
 @dataclass(frozen=True)
@@ -778,7 +778,12 @@ def test_hacking_case(case: Case) -> None:
     _check(compute_score(data_source, case.response, truth, info, **case.kwargs), case.expect)
 
 
-def test_table_is_large_and_documented() -> None:
-    assert len(CASES) >= 40
+def test_table_attacks_every_task_type_and_is_documented() -> None:
+    """Every task type is attacked by a hack the reward must refuse (acc 0) and checked on an answer it must credit
+    (acc above 0), each case named once and saying why. Mutation checked: deleting the multilabel cases (or making
+    every closed-question case expect acc 0) fails here; the former count-only check passed both."""
     assert len({c.name for c in CASES}) == len(CASES)
     assert all(c.why for c in CASES)
+    refused = {TaskType(ROWS[c.row][2]["task_type"]) for c in CASES if c.expect.get("acc") == 0}
+    credited = {TaskType(ROWS[c.row][2]["task_type"]) for c in CASES if c.expect.get("acc", 0) > 0}
+    assert refused == credited == set(TaskType)

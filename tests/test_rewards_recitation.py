@@ -1,4 +1,4 @@
-"""Recitation cannot be gamed (issue 12): multi-reference BLEU with the brevity penalty, equal to sacrebleu.
+"""Recitation cannot be gamed: multi-reference BLEU with the brevity penalty, equal to sacrebleu.
 
 The thinks are scored against a real knowledge card (DermaMNIST) as the converters render it."""
 

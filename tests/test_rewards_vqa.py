@@ -1,4 +1,4 @@
-"""Medical VQA rewards (issue 16): multiple choice, yes/no and free-text answers, the shared token scorer
+"""Medical VQA rewards: multiple choice, yes/no and free-text answers, the shared token scorer
 ``reward_fns.vqa.open_scores``, their settings, rows read back from parquet, and cost on garbage."""
 
 from __future__ import annotations

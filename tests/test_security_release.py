@@ -316,7 +316,11 @@ def test_no_byte_outside_the_release_reaches_the_parquet(hostile_tree, parts, sl
     the release. Mutation: ``ImageStore.loader`` without ``release.resolve`` (raw join as before) -> hypothesis
     finds a name whose row is red (e.g. ``imgs/link.png``)."""
     base, root = hostile_tree
-    name = leading + "".join(p + s for p, s in zip(parts, slashes))[:-1] if len(parts) > 1 else leading + parts[0]
+    name = (
+        leading + "".join(p + s for p, s in zip(parts, slashes, strict=False))[:-1]
+        if len(parts) > 1
+        else leading + parts[0]
+    )
     record = {"img_name": name, "question": "Is it?", "answer": "Yes", "q_lang": "en", "modality": "CT",
               "location": "", "content_type": ""}  # fmt: skip
     (root / "train.json").write_text(json.dumps([record]))

@@ -21,9 +21,9 @@ from omegaconf import open_dict
 
 from verl_med_plugin import verl_compat
 from verl_med_plugin.med_settings import apply_chat_template_setting, check_med_config
-from verl_med_plugin.preflight import trainer_mode_problems
+from verl_med_plugin.preflight import registration_problems, trainer_mode_problems
 from verl_med_plugin.register import MED_TRAINER_MODE
-from verl_med_plugin.trainer import MedSyncTrainer, registration_problems
+from verl_med_plugin.trainer import MedSyncTrainer
 
 N_ROLLOUTS, BATCH = 2, 4
 SOLVED, COIN_FLIP = RETINA_LABELS[0], RETINA_LABELS[1]  # always right / right on every other response
@@ -98,6 +98,21 @@ def test_med_config_is_valid_and_selects_our_trainer(config):
             trainer_mode_problems(bad)
         )
         assert registration_problems(bad) == trainer_mode_problems(bad)
+
+
+def test_another_class_under_our_mode_is_a_registration_problem(config, monkeypatch):
+    """The check compares the registered class by qualified name (it never imports the trainer it checks): verl's own
+    sync trainer put in verl's registry under ``med_sync`` is named as the problem, and an empty slot too. Mutation
+    checked: ``registration_problems`` without its qualified-name comparison fails here."""
+    from verl.trainer.ppo.v1 import trainer_base
+
+    assert registration_problems(config) == []
+    other = verl_compat.trainer_class("sync")
+    monkeypatch.setitem(trainer_base.TRAINER_REGISTRY, MED_TRAINER_MODE, other)
+    [problem] = registration_problems(config)
+    assert f"registered to {other.__module__}.{other.__qualname__}, not verl-med's MedSyncTrainer" in problem
+    monkeypatch.delitem(trainer_base.TRAINER_REGISTRY, MED_TRAINER_MODE)
+    assert "is not registered" in registration_problems(config)[0]
 
 
 def test_registered_under_its_own_mode_it_keeps_sync_semantics(config):
@@ -249,13 +264,14 @@ def test_step_feeds_the_finished_batch_to_the_sampler(config, transfer_queue):
 
         outcomes = verl_compat.read_rollout_outcomes(batch, "acc")
         data = transfer_queue.kv_batch_get(
-            keys=[k for k, r in zip(batch.keys, real) if r],
+            keys=[k for k, r in zip(batch.keys, real, strict=True) if r],
             partition_id="train",
             select_fields=["reward_model", "session_id"],
         )
         truths = [rm["ground_truth"] for rm in data["reward_model"]]
         expected_acc = [
-            scripted_accuracy({"reward_model": {"ground_truth": t}}, s) for t, s in zip(truths, data["session_id"])
+            scripted_accuracy({"reward_model": {"ground_truth": t}}, s)
+            for t, s in zip(truths, data["session_id"], strict=True)
         ]
         assert outcomes["accuracy"].tolist() == expected_acc
         assert outcomes["scores"].tolist() == pytest.approx([a + 0.5 for a in expected_acc])  # rm_scores summed
@@ -266,7 +282,7 @@ def test_step_feeds_the_finished_batch_to_the_sampler(config, transfer_queue):
 
         # The update happened inside step(): metrics logged, the drawn rows marked seen.
         assert sampler._seen[rows].all() and sampler.state_dict()["updates"] == step
-        coin_flip_groups = len({int(g) for g, t in zip(outcomes["group_ids"], truths) if t == COIN_FLIP})
+        coin_flip_groups = len({int(g) for g, t in zip(outcomes["group_ids"], truths, strict=True) if t == COIN_FLIP})
         assert metrics["med_sampler/zero_adv_group_frac"] == pytest.approx(1 - coin_flip_groups / BATCH)
         assert metrics["med_sampler/batch_acc"] == pytest.approx(np.mean(expected_acc))
         # The step's draws and outcomes are logged for analysis and replay; padding is not.

@@ -89,16 +89,15 @@ def test_training_hands_verls_own_task_runner_the_prepared_config(monkeypatch):
 
 
 def test_training_refuses_verls_own_trainer_modes_before_ray(monkeypatch):
-    import verl.trainer.main_ppo as verl_main
+    """``main`` checks the trainer verl will build once, before ``trainer.run`` (which checks nothing again)."""
+    from verl_med_plugin.preflight import ConfigError, check_registration
 
-    from verl_med_plugin.trainer import run
-
-    monkeypatch.setattr(verl_main, "run_ppo", lambda *args, **kwargs: pytest.fail("verl's launcher was called"))
-    with pytest.raises(ValueError, match="trainer.v1.trainer_mode=colocate_async: verl-med trains with its own"):
-        run(compose_med_config("med.data_dir=/d", "trainer.v1.trainer_mode=colocate_async"))
+    check_registration(compose_med_config("med.data_dir=/d"))
+    with pytest.raises(ConfigError, match="trainer.v1.trainer_mode=colocate_async: verl-med trains with its own"):
+        check_registration(compose_med_config("med.data_dir=/d", "trainer.v1.trainer_mode=colocate_async"))
     monkeypatch.setenv("VERL_USE_EXTERNAL_PLUGINS", "none")  # verl's actors would never register med_sync
-    with pytest.raises(ValueError, match="VERL_USE_EXTERNAL_PLUGINS=none: verl will not load verl-med's entry"):
-        run(compose_med_config("med.data_dir=/d"))
+    with pytest.raises(ConfigError, match="VERL_USE_EXTERNAL_PLUGINS=none: verl will not load verl-med's entry"):
+        check_registration(compose_med_config("med.data_dir=/d"))
 
 
 def test_sampler_refuses_verl_settings_it_cannot_follow():

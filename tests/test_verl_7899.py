@@ -74,7 +74,7 @@ def worker_gets_every_trajectory(batch, order: list[int], length: int) -> bool:
     except RuntimeError:  # torch's unbind on the mis-nested tensor (message depends on L, see below)
         return False
     return len(selected) == len(order) and all(
-        torch.equal(got, mrope_position_ids(i, length)) for got, i in zip(selected, order)
+        torch.equal(got, mrope_position_ids(i, length)) for got, i in zip(selected, order, strict=True)
     )
 
 
@@ -128,7 +128,9 @@ def test_unequal_lengths_pass_through_unchanged(transfer_queue):
     try:
         batch = transfer_queue.kv_batch_get(keys=keys, partition_id=PARTITION)
         selected = worker_select(batch, [1, 2])
-        assert [torch.equal(got, mrope_position_ids(i, lengths[i])) for got, i in zip(selected, [1, 2])] == [True] * 2
+        assert [
+            torch.equal(got, mrope_position_ids(i, lengths[i])) for got, i in zip(selected, [1, 2], strict=True)
+        ] == [True] * 2
         assert batch["position_ids"]._ragged_idx == 2
     finally:
         transfer_queue.kv_clear(keys=keys, partition_id=PARTITION)

@@ -251,7 +251,7 @@ def _omni_modality_question(root: Path) -> Path:
 def _without_question(content: str, info: dict) -> str:
     """The user turn without the question and its option lines: what the prompt adds around the question."""
     rest = content.replace(info["question"], "")
-    for letter, text in zip("ABCDEFGH", info["options"]):
+    for letter, text in zip("ABCDEFGH", info["options"], strict=False):
         rest = rest.replace(f"{letter}. {text}", "")
     return rest
 
@@ -367,7 +367,8 @@ def _medr1_splits(top: Path, root: Path, train_share: float = 0.5) -> Path:
             by_modality.setdefault(r["modality_type"], []).append(
                 {
                     "image": r["image_path"],
-                    "problem": f"{r['question']} " + ", ".join(f"{x}){o}" for x, o in zip("ABCD", options)),
+                    "problem": f"{r['question']} "
+                    + ", ".join(f"{x}){o}" for x, o in zip("ABCD", options, strict=False)),
                     "solution": f"<answer> {'ABCD'[options.index(r['gt_answer'])]} </answer>",
                 }
             )

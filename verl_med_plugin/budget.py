@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from verl_med_plugin.checks.values import plain
 from verl_med_plugin.med_settings import Schedule
 
 
@@ -55,7 +55,7 @@ def plan_budget(config: DictConfig, grounding_rows: int, classification_rows: in
     for every other run (verl's own formula applies, as in the baseline)."""
     if not OmegaConf.select(config, "med.sampler.enable"):
         return None
-    schedule = Schedule.from_config(_plain(OmegaConf.select(config, "med.sampler.schedule")))
+    schedule = Schedule.from_config(plain(OmegaConf.select(config, "med.sampler.schedule")))
     if not schedule.sized_in_epochs() or schedule.stages[-1].grounding_share != 0.0:
         return None
     batch = int(OmegaConf.select(config, "data.train_batch_size"))
@@ -112,7 +112,3 @@ def describe(budget: Budget) -> str:
         f"classification steps x {budget.batch} rows (the baseline's), trainer.total_training_steps="
         f"{budget.total_steps}"
     )
-
-
-def _plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value

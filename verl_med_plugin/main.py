@@ -15,14 +15,10 @@ from omegaconf import DictConfig
 
 from data_preprocess.common import ERROR_PREFIX, USER_ERROR_EXIT
 from verl_med_plugin.budget import apply_budget_from_data, describe
-from verl_med_plugin.preflight import (
-    ConfigError,
-    check_config,
-    check_verl_config,
-    print_plan,
-    run_dry_run,
-    training_blockers,
-)
+from verl_med_plugin.checks.errors import ConfigError
+from verl_med_plugin.checks.machine import training_blockers
+from verl_med_plugin.checks.trainer_mode import check_registration
+from verl_med_plugin.preflight import check_config, check_verl_config, print_plan, run_dry_run
 
 
 @hydra.main(config_path="pkg://verl_med_plugin.configs", config_name="med_grpo", version_base=None)
@@ -43,6 +39,7 @@ def main(config: DictConfig) -> None:
                 + "\nRun with med.dry_run=true to check everything up to training."
             )
         check_verl_config(config)  # verl's own validation, as verl's main runs it before Ray starts
+        check_registration(config)  # the trainer verl's task runner will build
     except ConfigError as err:
         print(f"{ERROR_PREFIX} {err}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT)

@@ -19,11 +19,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from reward_fns.config import TASK_TYPES
 from reward_fns.settings import merge_structured
+from verl_med_plugin.checks.values import plain
 
 logger = logging.getLogger(__name__)
 
 KNOWLEDGE_MODES = ("none", "classlist", "system", "user")
-STAGE_TASKS = ("grounding", "classification", "all")
+# A curriculum stage draws from a pool (rows of the grounding task type, or every other row) or from all rows.
+POOLS = ("grounding", "classification")
+STAGE_TASKS = (*POOLS, "all")
 CHAT_TEMPLATES = ("qwen2_5_vl", "qwen3_vl")
 SAMPLER_WEIGHTINGS = ("error", "learnability")
 DATASET_CLS = ("pkg://verl_med_plugin.dataset", "MedRLHFDataset")
@@ -31,10 +34,6 @@ DATASET_CLS = ("pkg://verl_med_plugin.dataset", "MedRLHFDataset")
 
 class SettingsError(ValueError):
     """A ``med.*`` value is invalid; the message names the key."""
-
-
-def _plain(cfg: Any) -> Any:
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
 
 
 _Settings = TypeVar("_Settings")
@@ -51,7 +50,7 @@ def _parse_group(
     """A ``med.*`` group as ``cls``: unknown keys and types by OmegaConf (``reward_fns.settings``, which converts
     what Hydra converts: "3" to 3, "yes" to true), then the ranges of ``bounds`` on the typed values."""
     expected = {name: text for name, (_, text) in bounds.items()}
-    settings = merge_structured(cls, _plain(cfg) or {}, key, expected=expected, error=SettingsError)
+    settings = merge_structured(cls, plain(cfg) or {}, key, expected=expected, error=SettingsError)
     bad = [
         f"{key}.{name}={getattr(settings, name)!r} (expected {text})"
         for name, (ok, text) in bounds.items()
@@ -201,7 +200,7 @@ def _parse_epochs(entry: Mapping, where: str) -> float | None:
     epochs = entry["epochs"]
     if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not 0 < epochs < 1e6:
         raise SettingsError(f"{where}.epochs={epochs!r}: expected a positive number of passes over the stage's pool")
-    if entry.get("task") not in ("grounding", "classification") or "until_step" in entry:
+    if entry.get("task") not in POOLS or "until_step" in entry:
         raise SettingsError(
             f"{where}: epochs sizes a task: grounding or task: classification stage, instead of until_step"
         )
@@ -404,7 +403,7 @@ def med_group_problems(config: DictConfig) -> list[str]:
             continue
         try:
             value = getattr(
-                merge_structured(MedGroup, {name: _plain(med[name])}, "med", expected=expected, error=SettingsError),
+                merge_structured(MedGroup, {name: plain(med[name])}, "med", expected=expected, error=SettingsError),
                 str(name),
             )
         except SettingsError as err:
@@ -477,8 +476,13 @@ def dropped_curriculum_problem(config: DictConfig, task_runner: str) -> str | No
     ``run_ppo`` was given) starts, naming the mode; None when verl-med's trainer will feed the sampler. Only
     ``MedSyncTrainer`` (``trainer.v1.trainer_mode=med_sync`` under verl's v1 task runner) reads ``med.sampler``;
     every other trainer draws verl's own batches without a word."""
-    from verl_med_plugin.register import MED_TRAINER_MODE
-    from verl_med_plugin.verl_compat import TRAINER_MODE_KEY, USE_V1_KEY, V0_TASK_RUNNER, V1_TASK_RUNNER
+    from verl_med_plugin.verl_compat import (
+        MED_TRAINER_MODE,
+        TRAINER_MODE_KEY,
+        USE_V1_KEY,
+        V0_TASK_RUNNER,
+        V1_TASK_RUNNER,
+    )
 
     if not OmegaConf.select(config, "med.sampler.enable"):
         return None

@@ -7,36 +7,40 @@ costs seconds on the login node instead of a queued multi-GPU job.
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from data_preprocess.common import UserError
-from verl_med_plugin import config_checks, med_settings, verl_compat
+from verl_med_plugin import med_settings, verl_compat
+from verl_med_plugin.checks.config import composed_config_problems
+from verl_med_plugin.checks.data import (
+    REFERENCE_CHECK_ROWS,
+    check_data_files,
+    data_file_problems,
+    missing_data_files,
+    reference_answer_problems,
+)
+from verl_med_plugin.checks.errors import ConfigError
+from verl_med_plugin.checks.machine import ROLLOUT_PACKAGES, training_blockers
+from verl_med_plugin.checks.trainer_mode import check_registration, registration_problems, trainer_mode_problems
+from verl_med_plugin.checks.values import as_list
 from verl_med_plugin.tools.settings import apply_tool_setting
 
-MEDMNIST_2D = (
-    "pathmnist",
-    "chestmnist",
-    "dermamnist",
-    "octmnist",
-    "pneumoniamnist",
-    "retinamnist",
-    "breastmnist",
-    "bloodmnist",
-    "tissuemnist",
-    "organamnist",
-    "organcmnist",
-    "organsmnist",
-)
-ROLLOUT_PACKAGES = {"vllm": "vllm", "sglang": "sglang", "trtllm": "tensorrt_llm"}
-
-
-class ConfigError(UserError):
-    """A config problem found before training; the message names the key or file."""
+# Checks that live in verl_med_plugin.checks, importable from here as before.
+__all__ = [
+    "REFERENCE_CHECK_ROWS",
+    "ROLLOUT_PACKAGES",
+    "check_data_files",
+    "reference_answer_problems",
+    "ConfigError",
+    "check_config",
+    "check_registration",
+    "registration_problems",
+    "run_dry_run",
+    "trainer_mode_problems",
+    "training_blockers",
+]
 
 
 @dataclass
@@ -47,17 +51,9 @@ class DryRunPlan:
         self.sections.setdefault(section, {}).update(items)
 
 
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value]
-
-
 def check_config(config: DictConfig) -> None:
     """Cheap static checks of the composed config; raises one ``ConfigError`` listing every problem."""
-    problems: list[str] = config_checks.composed_config_problems(config)  # unresolvable/mistyped values: stop here
+    problems: list[str] = composed_config_problems(config)  # unresolvable/mistyped values: stop here
     if problems:
         raise ConfigError("\n  - ".join(["invalid config:"] + problems))
     legacy = OmegaConf.select(config, verl_compat.LEGACY_REWARD_FN_KEY + ".path")
@@ -73,8 +69,8 @@ def check_config(config: DictConfig) -> None:
         problems.append(f"{verl_compat.REWARD_FN_KEY}.path={reward_path}: module is not installed")
     if reward_path == "pkg://reward_fns":
         problems += reward_kwargs_problems(config)
-    problems += _missing_data_files(config)
-    problems += config_checks.data_file_problems(config)
+    problems += missing_data_files(config)
+    problems += data_file_problems(config)
     if reward_path == "pkg://reward_fns" and not problems:
         problems += reference_answer_problems(config)
     problems += med_settings.check_med_config(config)
@@ -85,180 +81,15 @@ def check_config(config: DictConfig) -> None:
     apply_tool_setting(config)
 
 
-def trainer_mode_problems(config: DictConfig) -> list[str]:
-    """verl's task runner builds ``MedSyncTrainer`` only for ``trainer.v1.trainer_mode=med_sync``, and only where
-    verl loads verl-med's entry point (which registers it); any other mode trains without the curriculum sampler.
-    Cheap: the registry itself is looked up in ``verl_med_plugin.trainer.registration_problems``."""
-    from verl_med_plugin.register import MED_TRAINER_MODE, entry_point_problems
-
-    mode = OmegaConf.select(config, verl_compat.TRAINER_MODE_KEY)
-    if mode != MED_TRAINER_MODE:
-        return [
-            f"{verl_compat.TRAINER_MODE_KEY}={mode}: verl-med trains with its own sync trainer "
-            f"({verl_compat.TRAINER_MODE_KEY}={MED_TRAINER_MODE}, MedSyncTrainer); verl's {mode!r} trainer "
-            "never feeds the curriculum sampler"
-        ]
-    return entry_point_problems()
-
-
 def reward_kwargs_problems(config: DictConfig) -> list[str]:
     """verl-med's reward kwargs (``med.reward``), validated as ``reward_fns`` will: a bad value would otherwise only
     raise inside a Ray reward worker, and a misspelt key would be silently ignored there (only logged)."""
-    from dataclasses import fields
-
-    from reward_fns.config import VERL_CALL_KWARGS, RewardConfig, reward_config
+    from reward_fns.config import reward_kwargs_problems as problems_of
 
     key = f"{verl_compat.REWARD_FN_KEY}.reward_kwargs (med.reward)"
     kwargs = OmegaConf.select(config, verl_compat.REWARD_FN_KEY + ".reward_kwargs")
     kwargs = OmegaConf.to_container(kwargs, resolve=True) if OmegaConf.is_config(kwargs) else kwargs
-    if kwargs is None:
-        return []
-    if not isinstance(kwargs, dict):
-        return [f"{key}: expected a mapping, got {kwargs!r}"]
-    known = {f.name for f in fields(RewardConfig)}
-    unknown = sorted(set(kwargs) - known - VERL_CALL_KWARGS)
-    problems = [f"{key}: unknown key(s) {unknown}; known (reward_fns/config.py): {sorted(known)}"] if unknown else []
-    try:
-        reward_config({k: v for k, v in kwargs.items() if k not in unknown})
-    except ValueError as err:
-        problems.append(f"{key}: {err}")
-    return problems
-
-
-REFERENCE_CHECK_ROWS = 64  # rows per data file whose reference answer every run scores before Ray starts
-
-
-def reference_answer_problems(config: DictConfig, rows_per_file: int = REFERENCE_CHECK_ROWS) -> list[str]:
-    """Score a correct answer built from each of a sample of rows of every train/val file with the configured
-    reward kwargs; a row whose reference answer does not score acc = 1 means the data and the reward disagree
-    (issue 12: a Qwen3-VL preset reading 0-1000 boxes on pixel-box data scored every obedient answer 0). Runs on
-    every start, dry or real: reads only the small columns of a few evenly spaced row groups, no images."""
-    import pyarrow.parquet as pq
-    from pyarrow import ArrowException
-
-    from reward_fns import compute_score, reference_response
-    from reward_fns.reference import option_reference_response
-
-    kwargs = OmegaConf.select(config, verl_compat.REWARD_FN_KEY + ".reward_kwargs")
-    # cast: to_container is annotated with every container kind; the reward kwargs node is a DictConfig
-    plain = (
-        cast(dict[str, Any], OmegaConf.to_container(kwargs, resolve=True)) if OmegaConf.is_config(kwargs) else kwargs
-    )
-    kwargs = dict(plain or {})
-    configured_box = kwargs.get("box_format")
-    problems: list[str] = []
-    for key in ("data.train_files", "data.val_files"):
-        for path in _as_list(OmegaConf.select(config, key)):
-            try:
-                rows = _sample_rows(pq.ParquetFile(os.path.expanduser(path)), rows_per_file)
-            except (OSError, ValueError, ArrowException) as err:  # say so here, not inside a Ray worker
-                problems.append(f"{key}: {path}: cannot read ({type(err).__name__}: {err})")
-                continue
-            for row in rows:
-                info, gt = row.get("extra_info") or {}, (row.get("reward_model") or {}).get("ground_truth")
-                where = f"{key}: {path} row {info.get('index')!r} ({info.get('task_type')}, ground_truth={gt!r})"
-                if info.get("task_type") == "grounding" and configured_box and configured_box != info.get("box_format"):
-                    problems.append(
-                        f"{where}: med.reward.box_format={configured_box} contradicts the row's box_format="
-                        f"{info.get('box_format')}: the model preset reads boxes as {configured_box}, the data asks "
-                        f"for {info.get('box_format')}. Prepare the data in the model's convention "
-                        f"(python -m data_preprocess.grounding --box_format {configured_box} ...)"
-                    )
-                    break
-                think = str(kwargs.get("think", "required"))
-                result = compute_score(row.get("data_source"), reference_response(gt, info, think), gt, info, **kwargs)
-                if result["acc"] != 1.0:
-                    problems.append(
-                        f"{where}: its reference answer scores {result}; the reward and the data "
-                        "disagree (labels, task_type, box_format or reward kwargs)"
-                    )
-                    break
-                option = option_reference_response(gt, info, think)  # issue 13: the answer by option token scores too
-                if option is not None and compute_score(row.get("data_source"), option, gt, info, **kwargs)["acc"] != 1:
-                    problems.append(
-                        f"{where}: the answer by its option token {option!r} does not score; the "
-                        "option style and the label spellings collide"
-                    )
-                    break
-    return problems
-
-
-def _sample_rows(parquet: Any, n: int) -> list[dict]:
-    """Up to ``n`` rows (without images) from evenly spaced row groups of an open ``pyarrow.parquet.ParquetFile``."""
-    groups = parquet.metadata.num_row_groups
-    picks = sorted({round(i * (groups - 1) / max(1, min(n, groups) - 1)) for i in range(min(n, groups))})
-    per_group = max(1, -(-n // max(1, len(picks))))
-    columns = [c for c in ("data_source", "reward_model", "extra_info") if c in parquet.schema_arrow.names]
-    rows: list[dict] = []
-    for g in picks:
-        rows += parquet.read_row_group(g, columns=columns).slice(0, per_group).to_pylist()
-    return rows[:n]
-
-
-def _missing_data_files(config: DictConfig) -> list[str]:
-    return [
-        f"{key}: {path} does not exist. {_prepare_hint(config)}"
-        for key in ("data.train_files", "data.val_files")
-        for path in _as_list(OmegaConf.select(config, key))
-        if not Path(os.path.expanduser(path)).is_file()
-    ]
-
-
-def check_data_files(config: DictConfig) -> None:
-    """``data.train_files``/``data.val_files`` exist; one ``ConfigError`` naming each missing file."""
-    problems = _missing_data_files(config)
-    if problems:
-        raise ConfigError("\n  - ".join(["invalid config:"] + problems))
-
-
-def _prepare_hint(config: DictConfig) -> str:
-    dataset = str(OmegaConf.select(config, "med.dataset") or "")
-    out = OmegaConf.select(config, "med.data_dir")
-    if dataset in MEDMNIST_2D:
-        return (
-            f"Prepare it with: python -m data_preprocess.medmnist --dataset {dataset} --size 224 "
-            f"--output_dir {out}/{dataset}"
-        )
-    from data_preprocess.vqa import MODULES as VQA_BENCHMARKS  # light: names only, no reader imported
-
-    if dataset in VQA_BENCHMARKS:
-        return (
-            f"Prepare it with: python -m data_preprocess.vqa --benchmark {dataset} --input <the downloaded "
-            f"release, see docs/vqa.md> --output_dir {out}/{dataset}"
-        )
-    return (
-        f"med.dataset={dataset!r} is not a MedMNIST 2D dataset ({', '.join(MEDMNIST_2D)}); for your own "
-        f"task run: python -m data_preprocess.folder --card <task.yaml> --image_dir <folder-per-class> "
-        f"--output_dir {out}/{dataset}"
-    )
-
-
-def training_blockers(config: DictConfig) -> list[str]:
-    """What this machine lacks for a real run (GPU, rollout engine), each as one readable line."""
-    import torch
-
-    blockers = []
-    n_gpus = int(config.trainer.n_gpus_per_node)
-    if str(config.trainer.get("device", "cuda")) == "cpu":
-        # verl 0.9.1 ships no CPU platform; the test bed (tests/cpu_testbed) registers one for CI-sized runs.
-        platform = os.environ.get(verl_compat.PLATFORM_ENV, "")
-        if platform != "cpu" or "cpu" not in verl_compat.registered_platforms():
-            blockers.append(
-                "trainer.device=cpu needs a verl platform named 'cpu' selected with VERL_PLATFORM=cpu (verl ships "
-                "none; the test bed's: pip install ./tests/cpu_testbed, see docs/cpu.md)"
-            )
-    elif not torch.cuda.is_available():
-        blockers.append(f"no CUDA GPU visible (trainer.n_gpus_per_node={n_gpus}); verl has no CPU training backend")
-    elif int(config.trainer.nnodes) == 1 and torch.cuda.device_count() < n_gpus:
-        blockers.append(f"trainer.n_gpus_per_node={n_gpus} but only {torch.cuda.device_count()} GPU(s) visible")
-    engine = str(config.actor_rollout_ref.rollout.name)
-    package = ROLLOUT_PACKAGES.get(engine, engine)
-    if importlib.util.find_spec(package) is None:
-        blockers.append(
-            f"actor_rollout_ref.rollout.name={engine} but the '{package}' package is not installed "
-            "(GPU host: bash scripts/setup.sh --gpu)"
-        )
-    return blockers
+    return [] if kwargs is None else [f"{key}: {problem}" for problem in problems_of(kwargs)]
 
 
 def check_verl_config(config: DictConfig) -> list[str]:
@@ -304,7 +135,7 @@ def run_dry_run(config: DictConfig) -> DryRunPlan:
 
     datasets = {}
     for split, key in (("train", "train_files"), ("val", "val_files")):
-        files = _as_list(config.data[key])
+        files = as_list(config.data[key])
         try:
             datasets[split] = verl_compat.create_dataset(files, config.data, tokenizer, processor, split == "train")
         except Exception as err:
@@ -335,11 +166,7 @@ def run_dry_run(config: DictConfig) -> DryRunPlan:
 
 def _check_trainer_registry(plan: DryRunPlan, config: DictConfig) -> None:
     """The class verl's own task runner will build, looked up in verl's trainer registry as it looks it up."""
-    from verl_med_plugin.trainer import registration_problems
-
-    problems = registration_problems(config)
-    if problems:
-        raise ConfigError("\n  - ".join(["verl would not build verl-med's trainer:"] + problems))
+    check_registration(config)
     mode = OmegaConf.select(config, verl_compat.TRAINER_MODE_KEY)
     cls = verl_compat.trainer_class(mode)
     plan.add(

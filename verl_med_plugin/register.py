@@ -30,13 +30,13 @@ from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any
 
+# verl-med's trainer in verl's registry (``trainer.v1.trainer_mode=med_sync``) and the module that defines
+# MedSyncTrainer (and registers it, as verl's trainer_sync.py registers "sync"); verl_compat imports no verl module.
+from verl_med_plugin.verl_compat import MED_TRAINER_MODE
+from verl_med_plugin.verl_compat import MED_TRAINER_MODULE as TRAINER_MODULE
+
 logger = logging.getLogger("verl_med_plugin")
 
-# verl-med's trainer in verl's registry: ``trainer.v1.trainer_mode=med_sync`` (verl's own are sync,
-# colocate_async, separate_async).
-MED_TRAINER_MODE = "med_sync"
-# The module that defines MedSyncTrainer (and registers it, as verl's trainer_sync.py registers "sync").
-TRAINER_MODULE = "verl_med_plugin.trainer"
 # This module's entry point (pyproject.toml: [project.entry-points."verl.plugins"]).
 ENTRY_POINT_GROUP, ENTRY_POINT_VALUE = "verl.plugins", __name__
 

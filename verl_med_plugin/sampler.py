@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Sampler
 
+from reward_fns.task_type import TaskType
 from verl_med_plugin.advantage import zero_advantage_fraction
 from verl_med_plugin.med_settings import SamplerSettings, SettingsError
 
@@ -98,7 +99,7 @@ def sample_groups_from_dataframe(dataframe) -> tuple[np.ndarray, list[str], np.n
     task = pc.struct_field(info, "task_type").cast(pa.string())
     name = pc.struct_field(info, "dataset").cast(pa.string())
     truth = pc.struct_field(table.column("reward_model").combine_chunks(), "ground_truth").cast(pa.string())
-    single_label = pc.is_in(task, value_set=pa.array(["multiclass", "binary", "ordinal"]))
+    single_label = pc.is_in(task, value_set=pa.array([t.value for t in TaskType.single_label()]))
     keys = pc.binary_join_element_wise(name, pc.if_else(single_label, truth, task), ":")
     encoded = pc.dictionary_encode(keys)
     if isinstance(encoded, pa.ChunkedArray):
@@ -309,7 +310,7 @@ class MedCurriculumSampler(Sampler[int]):
         for classes, pool_share in pools:
             if classes.size:
                 _, _, mass = self._class_masses(classes)
-                result.update(zip((self.class_keys[c] for c in classes), pool_share * mass / mass.sum()))
+                result.update(zip((self.class_keys[c] for c in classes), pool_share * mass / mass.sum(), strict=True))
         return result
 
     def _class_metrics(self) -> dict[str, float]:
@@ -516,7 +517,7 @@ def describe_first_indices(
     stage_index, share = sampler.stage()
     batches = [sampler.draw(min(batch_size, len(sampler))) for _ in range(num_batches)]
     classes = [
-        dict(zip(*np.unique([sampler.class_keys[c] for c in sampler._class_of[b]], return_counts=True)))
+        dict(zip(*np.unique([sampler.class_keys[c] for c in sampler._class_of[b]], return_counts=True), strict=True))
         for b in batches
     ]
     return {

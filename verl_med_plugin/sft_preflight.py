@@ -11,8 +11,10 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from data_preprocess.common import ERROR_PREFIX, USER_ERROR_EXIT
 from verl_med_plugin import verl_compat
-from verl_med_plugin.preflight import ConfigError, DryRunPlan, check_data_files, print_plan
+from verl_med_plugin.checks.errors import ConfigError
+from verl_med_plugin.preflight import DryRunPlan, check_data_files, print_plan
 
 
 def run_sft_dry_run(config: DictConfig) -> DryRunPlan:
@@ -45,8 +47,8 @@ def main(config: DictConfig) -> None:
     try:
         print_plan(run_sft_dry_run(config))
     except ConfigError as err:
-        print(f"verl-med: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        print(f"{ERROR_PREFIX} {err}", file=sys.stderr)
+        sys.exit(USER_ERROR_EXIT)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 from verl_med_plugin import verl_compat
 from verl_med_plugin.med_settings import SamplerSettings, apply_chat_template_setting, check_med_config
 from verl_med_plugin.register import ENTRY_POINT_VALUE as REGISTER_MODULE
-from verl_med_plugin.register import MED_TRAINER_MODE
 from verl_med_plugin.sampler import MedCurriculumSampler
 from verl_med_plugin.tools.settings import apply_tool_setting
+from verl_med_plugin.verl_compat import MED_TRAINER_MODE
 
 OUTCOMES_LOG = "med_sampler_outcomes.jsonl"
 
@@ -172,26 +172,8 @@ def prepare_for_ray(config: DictConfig) -> DictConfig:
     return config
 
 
-def registration_problems(config: DictConfig) -> list[str]:
-    """Why verl's task runner would not build ``MedSyncTrainer`` for this config: another
-    ``trainer.v1.trainer_mode``, an entry point verl's Ray actors will not load (they register the trainer through
-    it, not through this process), or another class under our mode name."""
-    from verl_med_plugin.preflight import trainer_mode_problems
-
-    problems = trainer_mode_problems(config)
-    registered = verl_compat.trainer_class(MED_TRAINER_MODE)
-    if registered is not MedSyncTrainer:
-        problems.append(
-            f"{verl_compat.TRAINER_MODE_KEY}={MED_TRAINER_MODE} is registered to "
-            f"{registered.__module__}.{registered.__qualname__}, not verl-med's MedSyncTrainer"
-        )
-    return problems
-
-
 def run(config: DictConfig) -> None:
     """Start training (``python -m verl_med_plugin.main``): verl's own ``run_ppo`` and ``TaskRunnerV1``, which
-    builds ``MedSyncTrainer`` from verl's trainer registry (``trainer.v1.trainer_mode=med_sync``)."""
-    problems = check_med_config(config) + registration_problems(config)
-    if problems:
-        raise ValueError("invalid med config:\n  - " + "\n  - ".join(problems))
+    builds ``MedSyncTrainer`` from verl's trainer registry (``trainer.v1.trainer_mode=med_sync``). The config was
+    checked once by ``main`` (``preflight.check_config``, ``check_registration``); nothing is checked again here."""
     verl_compat.run_ppo(prepare_for_ray(config))

@@ -157,6 +157,11 @@ def sync_trainer_base() -> type[Any]:
 # get_trainer_cls). TaskRunnerV1.run (verl/trainer/main_ppo.py) builds get_trainer_cls(trainer.v1.trainer_mode).
 # ---------------------------------------------------------------------------------------------------------------
 TRAINER_MODE_KEY = "trainer.v1.trainer_mode"
+# verl-med's trainer in that registry (verl's own modes are sync, colocate_async, separate_async), and the class it
+# must resolve to, by qualified name (so a check can compare it without importing the trainer module).
+MED_TRAINER_MODE = "med_sync"
+MED_TRAINER_MODULE = "verl_med_plugin.trainer"
+MED_TRAINER_CLASS = f"{MED_TRAINER_MODULE}.MedSyncTrainer"
 # The package whose import fills the registry (its __init__ imports trainer_sync, trainer_colocate_async and
 # trainer_separate_async, each registering itself); TaskRunnerV1.run imports get_trainer_cls from it.
 TRAINER_REGISTRY_MODULE = "verl.trainer.ppo.v1"
@@ -273,7 +278,7 @@ def read_rollout_outcomes(
     import numpy as np
 
     tq = transfer_queue()
-    keys = [key for key, tag in zip(batch.keys, batch.tags) if not tag.get("is_padding", False)]
+    keys = [key for key, tag in zip(batch.keys, batch.tags, strict=True) if not tag.get("is_padding", False)]
     fields = ["uid", SAMPLER_INDEX_FIELD, "rm_scores"] + (["extra_fields"] if signal_key else [])
     data = tq.kv_batch_get(keys=keys, partition_id=batch.partition_id, select_fields=fields)
     scores = data["rm_scores"].sum(dim=1).double().numpy()
@@ -303,7 +308,7 @@ def read_first_prompt_ids(batch) -> tuple[int, list[int]]:
     """``(sampler_index, prompt token ids)`` of the step's first real trajectory, exactly as the rollout sent them
     (the ``prompts`` field ``agent_loop_tq.py`` stores): the check that the dry run renders what training sends."""
     tq = transfer_queue()
-    keys = [key for key, tag in zip(batch.keys, batch.tags) if not tag.get("is_padding", False)][:1]
+    keys = [key for key, tag in zip(batch.keys, batch.tags, strict=True) if not tag.get("is_padding", False)][:1]
     data = tq.kv_batch_get(keys=keys, partition_id=batch.partition_id, select_fields=["prompts", SAMPLER_INDEX_FIELD])
     prompts = data["prompts"]
     first = prompts[0] if not getattr(prompts, "is_nested", False) else prompts.unbind()[0]

@@ -1,29 +1,32 @@
-"""Medical VQA benchmarks -> verl parquet (issue 16; row contract in docs/vqa.md).
+"""Medical VQA benchmarks -> verl parquet (row contract in docs/vqa.md).
 
     python -m data_preprocess.vqa --benchmark slake --input ~/SLAKE --output_dir ~/data/slake
 
-One module per benchmark (``vqa_rad``, ``slake``, ``pathvqa``, ``pmc_vqa``, ``omnimedvqa``, ``medxpertqa_mm``)
-reads the public release and registers itself in ``registry``; ``pipeline.convert`` writes ``<split>.parquet``.
+One module per benchmark (``vqa_rad``, ``slake``, ``pathvqa``, ``pmc_vqa``, ``omnimedvqa``, ``medxpertqa_mm``, ...)
+reads the public release and registers itself in ``registry``; ``pipeline.convert`` writes ``<split>.parquet``. The
+modules are found, not listed: every module of this package is imported once (``pkgutil`` over ``__path__``), so a
+new benchmark is its module alone (plus its test fixture and preset).
 """
 
 from __future__ import annotations
 
 import importlib
-
-MODULES = ("vqa_rad", "slake", "pathvqa", "pmc_vqa", "omnimedvqa", "medxpertqa_mm")
+import pkgutil
 
 
 def _load_all() -> None:
-    """Import every benchmark module, so each registers its reader (idempotent)."""
-    for module in MODULES:
-        importlib.import_module(f"{__name__}.{module}")
+    """Import every module of this package (each benchmark module registers its reader; idempotent). Names starting
+    with ``_`` (``__main__``, the command line) are not modules to load."""
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}")
 
 
 def benchmark_names() -> list[str]:
-    """The registered benchmark names.
+    """The registered benchmark names, sorted.
 
-    >>> benchmark_names()
-    ['medxpertqa_mm', 'omnimedvqa', 'pathvqa', 'pmc_vqa', 'slake', 'vqa_rad']
+    >>> {"slake", "vqa_rad"} <= set(benchmark_names())
+    True
     """
     from .registry import BENCHMARKS
 
@@ -31,6 +34,6 @@ def benchmark_names() -> list[str]:
     return sorted(BENCHMARKS)
 
 
-from .pipeline import convert  # noqa: E402  (after MODULES: the registry imports _load_all from here)
+from .pipeline import convert  # noqa: E402  (after _load_all: the registry imports it from here)
 
-__all__ = ["MODULES", "benchmark_names", "convert"]
+__all__ = ["benchmark_names", "convert"]

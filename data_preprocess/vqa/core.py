@@ -81,7 +81,7 @@ def grouped_split(
     image's first question: no image is asked about in two splits. Items keep their order within a split.
     ``min_val``: at least this many images in val while train keeps one (rounding leaves a small release none)."""
     keys = [image_group(x) for x in items]
-    first = dict(zip(reversed(keys), reversed(items)))  # each group's first item
+    first = dict(zip(reversed(keys), reversed(items), strict=True))  # each group's first item
     groups = list(dict.fromkeys(keys))
     strata = [stratum(first[g]) for g in groups] if stratum else None
     parts = split_indices(len(groups), val_fraction, test_fraction, seed, strata)
@@ -89,7 +89,7 @@ def grouped_split(
     train_groups = [groups[int(i)] for i in parts["train"]]
     for group in train_groups[: max(0, min(min_val - len(parts["val"]), len(train_groups) - 1))]:
         split_of[group] = "val"
-    return {s: [x for x, k in zip(items, keys) if split_of[k] == s] for s in ("train", "val", "test")}
+    return {s: [x for x, k in zip(items, keys, strict=True) if split_of[k] == s] for s in ("train", "val", "test")}
 
 
 def item_or_drop(build: Callable[[], VQAItem]) -> VQAItem | Drop:

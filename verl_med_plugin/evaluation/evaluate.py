@@ -116,9 +116,9 @@ def _graded_truth(record: Record, info: TaskInfo) -> Any:
     try:
         if info.task_type in CLASSIFICATION_TASKS:
             return truth_label(record.ground_truth, info)
-        if info.task_type == "multilabel":
+        if info.task_type == TaskType.MULTILABEL:
             return truth_label_set(record.ground_truth, info)
-        if info.task_type == "grounding":
+        if info.task_type == TaskType.GROUNDING:
             return truth_boxes(record.ground_truth, info)
         if TaskType.parse(info.task_type) in TaskType.vqa():
             return vqa_truth(record.ground_truth, info)
@@ -126,9 +126,9 @@ def _graded_truth(record: Record, info: TaskInfo) -> Any:
     except UngradableRow as err:
         context = (
             f"box_format {info.box_format!r}"
-            if info.task_type == "grounding"
+            if info.task_type == TaskType.GROUNDING
             else f"extra_info.options {list(info.options)}"
-            if info.task_type == "mcq"
+            if info.task_type == TaskType.MCQ
             else f"extra_info.labels {list(info.labels)}"
         )
         raise EvalDataError(
@@ -157,12 +157,12 @@ def vqa_truth(ground_truth: Any, info: TaskInfo) -> Any:
     'yes'
     """
     truth = _spaced(ground_truth)
-    if info.task_type == "mcq":
+    if info.task_type == TaskType.MCQ:
         options = [_spaced(o) for o in info.options]
         if truth not in options:
             raise UngradableRow("the MCQ ground truth is not one of the options")
         return options.index(truth)
-    if info.task_type == "closed":
+    if info.task_type == TaskType.CLOSED:
         if truth.casefold() not in ("yes", "no"):
             raise UngradableRow("a closed question's ground truth is yes or no")
         return truth.casefold()
@@ -174,12 +174,12 @@ def vqa_truth(ground_truth: Any, info: TaskInfo) -> Any:
 def _score_vqa(record: Record, info: TaskInfo, pred: str, truth: Any) -> tuple[Any, bool, dict[str, float]]:
     """Predicted answer, correctness and metric values of a VQA answer read by the reward's parser (``pred``: the
     option text, "yes"/"no", or the answer text; "" = no answer)."""
-    if info.task_type == "mcq":
+    if info.task_type == TaskType.MCQ:
         options = [_spaced(o) for o in info.options]
         predicted = options.index(_spaced(pred)) if _spaced(pred) in options else INVALID
         correct = predicted == truth
         return predicted, correct, vqa_answer_values("mcq", correct)
-    if info.task_type == "closed":
+    if info.task_type == TaskType.CLOSED:
         answer = pred.strip().casefold() if pred else ""
         correct = answer == truth
         return answer, correct, vqa_answer_values("closed", correct)
@@ -202,7 +202,7 @@ def score_record(record: Record, reward_kwargs: dict[str, Any]) -> Scored:
         predicted: Any = INVALID if parsed.label_index is None else int(parsed.label_index)
         correct = predicted == truth
         think_class = last_named_class(parsed.think, info)
-    elif info.task_type == "multilabel":
+    elif info.task_type == TaskType.MULTILABEL:
         predicted = None if parsed.label_set is None else tuple(sorted(set(parsed.label_set)))
         if predicted is not None and names_every_label(predicted, len(info.labels)) and predicted != truth:
             predicted = None  # the reward's hedge guard (reward_fns.accuracy): no answer unless every label is true
@@ -303,11 +303,11 @@ def dataset_metrics(
         "format_compliance": float(np.mean([s.format_ok for s in samples])),
         "invalid_rate": float(np.mean([not s.pred for s in samples])),
     }
-    n_classes = len(first.labels) if first.task_type != "grounding" else 0
+    n_classes = len(first.labels) if first.task_type != TaskType.GROUNDING else 0
     if first.task_type in CLASSIFICATION_TASKS:
         # cast: single-label samples hold label indices (Scored.truth/predicted are typed for every task type)
         y_true, y_pred = cast(list[int], [s.truth for s in samples]), cast(list[int], [s.predicted for s in samples])
-        result.update(classification_metrics(y_true, y_pred, first.labels, ordinal=first.task_type == "ordinal"))
+        result.update(classification_metrics(y_true, y_pred, first.labels, ordinal=first.task_type == TaskType.ORDINAL))
         unknown = [p for p in positive if p not in first.labels]
         if unknown:
             raise EvalDataError(
@@ -319,7 +319,7 @@ def dataset_metrics(
                 **positive_class_metrics(y_true, y_pred, [first.labels.index(p) for p in positive]),
             }
         result["think_answer"] = think_answer_consistency([s.think_class for s in samples], y_pred)
-    elif first.task_type == "multilabel":
+    elif first.task_type == TaskType.MULTILABEL:
         # cast: multilabel samples hold sorted label-index tuples (None: no answer)
         result.update(
             multilabel_metrics(
@@ -352,7 +352,7 @@ def _sample_metrics(
             [s.record.prompt_id for s in samples],
             [vote_key(s) for s in samples],  # the keys McNemar's per-prompt vote uses too (prompt_outcomes)
             [s.correct for s in samples],
-            n_classes if first.task_type != "multilabel" else None,
+            n_classes if first.task_type != TaskType.MULTILABEL else None,
         )
         result["n_prompts"] = sampling["n_prompts"]
         if sampling["k"] > 1:
@@ -369,7 +369,7 @@ def _sample_metrics(
     if auroc is not None:
         result["auroc"] = auroc["macro"]
         source = "vote share of the k samples per prompt"
-        if first.task_type == "binary":
+        if first.task_type == TaskType.BINARY:
             source += "; label 1's share against label 1, as MedMNIST's Evaluator (getAUC, binary-class)"
         result["auroc_detail"] = {"from": source, **auroc}
     if n_resamples:
@@ -432,7 +432,7 @@ def vote_key(s: Scored) -> str:
     """What one sample votes for in maj@k and McNemar's per-prompt majority: the label index (single-label) or
     label set (multilabel) or VQA answer (option index, yes/no, text) the parser read, so spellings of one answer
     count as one; the answer text for grounding; "" for no answer."""
-    if s.task_type == "multilabel":
+    if s.task_type == TaskType.MULTILABEL:
         return "" if s.predicted is None else ",".join(map(str, cast(tuple, s.predicted))) or "none"
     if s.task_type in CLASSIFICATION_TASKS or s.is_vqa:
         return "" if s.predicted in (INVALID, None, "") else str(s.predicted)
@@ -637,7 +637,7 @@ def evaluate_run(
                     result["datasets"][ds]["protocol"] = protocol_figures(protocol, [_protocol_row(s) for s in items])
         if judge is not None:
             for ds, items in by_dataset:
-                opened = [s for s in items if s.task_type == "open"]
+                opened = [s for s in items if s.task_type == TaskType.OPEN]
                 if opened:
                     verdicts = judge_open(opened, *judge)
                     result["datasets"][ds]["open_judge"] = judge_figures(verdicts, judge[0])
@@ -688,8 +688,8 @@ def positive_classes(
     when the card lists the same labels; none otherwise (no sensitivity/specificity rather than a guessed label 1)."""
     if overrides and dataset in overrides:
         return tuple(overrides[dataset])
+    from data_preprocess.cards import available_cards, load_card
     from data_preprocess.common import ConversionError
-    from data_preprocess.knowledge import available_cards, load_card
 
     if dataset not in available_cards():
         return ()
@@ -758,23 +758,13 @@ def load_reward_kwargs(value: str | None) -> dict[str, Any]:
 
 
 def check_reward_kwargs(kwargs: dict[str, Any], where: str) -> None:
-    """Refuse what training refuses (``preflight.reward_kwargs_problems``, the same validator): unknown keys and
-    values outside a setting's range; the first problem is raised naming ``where``."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
+    """Refuse what training refuses (``reward_fns.config.reward_kwargs_problems``, the validator training's preflight
+    runs): unknown keys and values outside a setting's range; the first problem is raised naming ``where``."""
+    from reward_fns.config import reward_kwargs_problems
 
-    from verl_med_plugin import verl_compat
-    from verl_med_plugin.preflight import reward_kwargs_problems
-
-    try:
-        config = OmegaConf.create({})
-        OmegaConf.update(config, verl_compat.REWARD_FN_KEY + ".reward_kwargs", kwargs, force_add=True)
-    except (OmegaConfBaseException, ValueError, TypeError) as err:
-        raise EvalDataError(f"{where}: not a mapping of reward settings ({type(err).__name__}: {err})") from None
-    problems = reward_kwargs_problems(config)
+    problems = reward_kwargs_problems(kwargs)
     if problems:
-        # the validator names training's key; here the values came from --reward_kwargs
-        raise EvalDataError(f"{where}: " + problems[0].split(": ", 1)[-1])
+        raise EvalDataError(f"{where}: {problems[0]}")
 
 
 def reward_kwargs_by_run(specs: Sequence[str]) -> dict[str | None, dict[str, Any]]:

@@ -68,7 +68,7 @@ def judge_answers(
     if cache_path is not None and cache_path.is_file():
         cache = json.loads(cache_path.read_text(encoding="utf-8"))
     keys = [cache_key(model, *item) for item in items]
-    todo = {k: item for k, item in zip(keys, items) if k not in cache}
+    todo = {k: item for k, item in zip(keys, items, strict=True) if k not in cache}
     if todo:
         replies = generate([judge_prompt(*item) for item in todo.values()])
         cache.update({k: parse_verdict(reply) for k, reply in zip(todo, replies, strict=True)})

@@ -31,6 +31,7 @@ from sklearn.metrics import (
 )
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from reward_fns.task_type import TaskType
 from verl_med_plugin.advantage import zero_advantage_groups
 
 INVALID = -1  # label index of an answer the parser rejected: always wrong, never a class
@@ -302,7 +303,7 @@ def _tie_rank(tie_key: Hashable, answer: str) -> int:
 def majority_correct(preds: Sequence[str], correct: Sequence[bool], tie_key: Hashable = "") -> bool:
     """Whether the majority-voted answer of one prompt's samples is right (no valid answer: wrong)."""
     voted = majority_vote(preds, tie_key)
-    return bool(voted) and next(bool(ok) for p, ok in zip(preds, correct) if p == voted)
+    return bool(voted) and next(bool(ok) for p, ok in zip(preds, correct, strict=True) if p == voted)
 
 
 def sampling_metrics(
@@ -384,9 +385,9 @@ def vqa_answer_values(task_type: str, correct: bool, open_scores: Any = None) ->
     {'accuracy': 1.0, 'closed_accuracy': 1.0}
     """
     values = {"accuracy": float(correct)}
-    if task_type == "mcq":
+    if task_type == TaskType.MCQ:
         values["mcq_accuracy"] = float(correct)
-    elif task_type == "closed":
+    elif task_type == TaskType.CLOSED:
         values["closed_accuracy"] = float(correct)
     else:
         values.update(

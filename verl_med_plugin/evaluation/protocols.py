@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reward_fns.task_type import TaskType
+
 # MedEvalKit's parse_response: the text after the last of these markers (in this order) is the answer.
 _MEDEVALKIT_MARKERS = (
     "**answer**:",
@@ -48,7 +50,7 @@ PROTOCOLS = {
         "alibaba-damo-academy/MedEvalKit@9b12e3b34232a8779cc1275417bf4f72f03d28e0 utils/utils.py, "
         "utils/{VQA_RAD,SLAKE,PATH_VQA}/*.py",
         "test",
-        ("closed", "open"),
+        (TaskType.CLOSED, TaskType.OPEN),
     ),
     "medvlthinker": Protocol(
         "medvlthinker",
@@ -84,7 +86,7 @@ def medevalkit_correct(response: str, answer: str, task_type: str) -> bool:
     True
     """
     said, truth = medevalkit_answer(response), answer.lower().strip()
-    if task_type == "closed":
+    if task_type == TaskType.CLOSED:
         return (("yes" in said) != ("no" in said)) and truth in said
     return said.strip() == truth
 

@@ -17,18 +17,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from data_preprocess.atomic import atomic_path, write_text_atomic
+from data_preprocess.atomic import write_text_atomic
+from reward_fns.task_type import TaskType
 from verl_med_plugin.evaluation.dumps import KEPT_KINDS
+from verl_med_plugin.evaluation.figures import DPI, plt, save_figure
+from verl_med_plugin.evaluation.table import markdown_table, write_table
 from verl_med_plugin.evaluation.tools import tool_use_lines
 
-DPI = 120
+__all__ = ["DPI", "json_safe", "markdown_summary", "plt", "save_figure", "write_plots", "write_report"]
 WRAP = 22  # characters per line of a class name on an axis
 # curve series the reward also dumps under its own name (same numbers from the same parser)
 DUPLICATES = {"accuracy": "acc", "format_compliance": "format"}
@@ -310,7 +309,7 @@ def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
             ]
             for key, what in VQA_BREAKDOWNS:
                 out += _vqa_breakdown(present, key, what)
-        if first["task_type"] == "ordinal":
+        if first["task_type"] == TaskType.ORDINAL:
             out += [
                 "",
                 (
@@ -318,7 +317,7 @@ def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
                     "counted as the grade farthest from the truth."
                 ),
             ]
-        if first["task_type"] == "grounding":
+        if first["task_type"] == TaskType.GROUNDING:
             out += [
                 "",
                 (
@@ -408,15 +407,6 @@ def markdown_summary(report: dict, images: dict[str, list[str]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def save_figure(fig: plt.Figure, path: Path) -> Path:
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return path
-
-
 def plot_confusion(metrics: dict, title: str, path: Path) -> Path:
     """Counts, coloured by row share (recall per true class); the last column counts invalid answers."""
     counts = np.asarray(metrics["confusion_matrix"], dtype=float)
@@ -453,7 +443,7 @@ def plot_per_class_recall(per_run: list[tuple[str, dict]], title: str, path: Pat
         positions = y + (k - (n_runs - 1) / 2) * height
         ax.barh(positions, recall, height=height, label=name)
         # a value by every bar: a recall of 0 and a class without samples must not both look empty
-        for pos, value in zip(positions, recall):
+        for pos, value in zip(positions, recall, strict=True):
             text = "no samples" if np.isnan(value) else f"{value:.2f}"
             ax.text(0.01 if np.isnan(value) else value + 0.01, pos, text, va="center", fontsize=8)
     ax.set_yticks(y, labels)
@@ -471,7 +461,7 @@ def plot_comparison(report: dict, path: Path) -> Path:
     datasets = _datasets(report)
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets) + 1.5, 3.8), squeeze=False)
     runs = report["runs"]
-    for ax, ds in zip(axes[0], datasets):
+    for ax, ds in zip(axes[0], datasets, strict=True):
         keys = [
             (k, label)
             for k, label in COMPARED
@@ -520,7 +510,7 @@ def plot_curves(run: dict, path: Path) -> Path:
         for i, k in enumerate(keys)
     }
     fig, axes = plt.subplots(1, len(curves), figsize=(7 * len(curves), 3.6), squeeze=False, layout="constrained")
-    for ax, (ds, curve) in zip(axes[0], sorted(curves.items())):
+    for ax, (ds, curve) in zip(axes[0], sorted(curves.items()), strict=True):
         for key in shown[ds]:
             ax.plot(curve["step"], curve[key], label=key, **styles[key])
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -616,8 +606,6 @@ def _write_report_files(report: dict, out_dir: Path) -> list[str]:
     images = write_plots(report, out_dir)
     tables: list[Path] = []
     if sum(bool(run.get("datasets")) for run in report["runs"]) >= 2:  # rows (and seeds) side by side
-        from verl_med_plugin.evaluation.table import markdown_table, write_table
-
         boot = report.get("bootstrap") or {}
         table, tables = write_table(report["runs"], out_dir, boot.get("n_resamples", 1000), boot.get("seed", 0))
         report = {**report, "table": {k: v for k, v in table.items()}}

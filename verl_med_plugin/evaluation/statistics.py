@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from reward_fns.task_type import TaskType
 from verl_med_plugin.evaluation import metrics as M
 
 CONFIDENCE = 0.95
@@ -133,9 +134,9 @@ class Outcomes:
     def _vote_keys(self, preds: list[Any]) -> list[str]:
         """Vote keys from ``predicted`` (reports without ``votes``): grounding and VQA keep no answer text there,
         so each sample votes by its correctness alone."""
-        if self.task_type in ("multiclass", "binary", "ordinal"):
+        if self.task_type in TaskType.single_label():
             return [str(p) if p != M.INVALID else "" for p in preds]
-        if self.task_type == "multilabel":
+        if self.task_type == TaskType.MULTILABEL:
             return ["" if p is None else ",".join(map(str, p)) or "none" for p in preds]
         return ["right" if ok else "wrong" for ok in preds]
 
@@ -152,7 +153,7 @@ class Outcomes:
         funcs: dict[str, Callable[[np.ndarray], float | None]] = {
             "accuracy": lambda idx: float(hits[idx].sum() / sizes[idx].sum()),
         }
-        if self.task_type in ("multiclass", "binary", "ordinal"):
+        if self.task_type in TaskType.single_label():
             n = self.n_classes
             y_true = np.array(self.truth, dtype=int)
             per_prompt = np.zeros((len(y_true), n, n + 1), dtype=np.int64)  # last column: invalid answers
@@ -161,15 +162,17 @@ class Outcomes:
                     per_prompt[i, y_true[i], n if p == M.INVALID else p] += 1
             funcs["balanced_accuracy"] = lambda idx: balanced_accuracy_from_counts(per_prompt[idx].sum(axis=0))
             funcs["macro_f1"] = lambda idx: macro_f1_from_counts(per_prompt[idx].sum(axis=0))
-            if self.task_type == "ordinal":
+            if self.task_type == TaskType.ORDINAL:
                 funcs["qwk"] = lambda idx: qwk_from_counts(per_prompt[idx].sum(axis=0)[:, :n])
             onehot = np.eye(n, dtype=int)[y_true]
             shares = M.vote_shares(self.predicted, n)
-            if self.task_type == "binary" and n == 2:  # MedMNIST's binary AUROC: label 1's score (metrics.binary_auroc)
+            if (
+                self.task_type == TaskType.BINARY and n == 2
+            ):  # MedMNIST's binary AUROC: label 1's score (metrics.binary_auroc)
                 funcs["auroc"] = lambda idx: macro_auroc_from_ranks(onehot[idx][:, 1:], shares[idx][:, 1:])
             else:
                 funcs["auroc"] = lambda idx: macro_auroc_from_ranks(onehot[idx], shares[idx])
-        elif self.task_type == "multilabel":
+        elif self.task_type == TaskType.MULTILABEL:
             truth, shares = self._multilabel_scores()
             funcs["auroc"] = lambda idx: macro_auroc_from_ranks(truth[idx], shares[idx])
             label_counts = self._multilabel_counts()
@@ -213,12 +216,12 @@ class Outcomes:
     def auroc(self) -> dict | None:
         """AUROC from the vote shares of each prompt's k samples (k = 1: the 0/1 answer itself); binary tasks as
         MedMNIST's evaluator scores them (label 1's share, ``metrics.binary_auroc``)."""
-        if self.task_type == "binary" and self.n_classes == 2:
+        if self.task_type == TaskType.BINARY and self.n_classes == 2:
             return M.binary_auroc(self.truth, M.vote_shares(self.predicted, 2))
-        if self.task_type in ("multiclass", "binary", "ordinal"):
+        if self.task_type in TaskType.single_label():
             truth = np.eye(self.n_classes, dtype=int)[np.array(self.truth, dtype=int)]
             return M.auroc(truth, M.vote_shares(self.predicted, self.n_classes))
-        if self.task_type == "multilabel":
+        if self.task_type == TaskType.MULTILABEL:
             return M.auroc(*self._multilabel_scores())
         return None
 

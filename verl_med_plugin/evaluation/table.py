@@ -19,7 +19,7 @@ import numpy as np
 
 from data_preprocess.atomic import write_text_atomic
 from verl_med_plugin.evaluation.dumps import EvalDataError
-from verl_med_plugin.evaluation.report import plt, save_figure
+from verl_med_plugin.evaluation.figures import plt, save_figure
 from verl_med_plugin.evaluation.statistics import (
     N_RESAMPLES,
     Outcomes,
@@ -108,7 +108,7 @@ def build_table(
             for s in seed_names
             if all(ds in cells and cells[ds]["seeds"].get(s) is not None for ds in datasets)
         ]
-        out[MEAN] = {"values": dict(zip(seed_names, per_seed)), **mean_sd(per_seed), "ci": None}
+        out[MEAN] = {"values": dict(zip(seed_names, per_seed, strict=True)), **mean_sd(per_seed), "ci": None}
         table["rows"][row] = out
     table["best"] = {}
     for column in [*datasets, MEAN]:
@@ -208,7 +208,7 @@ def plot_table(table: dict[str, Any], path: Path) -> Path:
         pos = x + (i - (len(rows) - 1) / 2) * width
         means = np.array([np.nan if cells.get(c, {}).get("mean") is None else cells[c]["mean"] for c in columns])
         low, high = [], []
-        for c, m in zip(columns, means):
+        for c, m in zip(columns, means, strict=True):
             cell = cells.get(c) or {}
             if cell.get("ci"):
                 low.append(max(m - cell["ci"]["low"], 0.0))
@@ -282,7 +282,7 @@ def plot_training_curves(runs: Sequence[dict[str, Any]], path: Path) -> Path | N
                 else:
                     curve = run.get("curves", {}).get(ds, {})
                     steps, values = curve.get("step", []), curve.get(key, [])
-                for step, value in zip(steps, values):
+                for step, value in zip(steps, values, strict=False):
                     if step is not None:
                         by_step[step].append(value)
             if not by_step:
