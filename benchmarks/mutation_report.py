@@ -97,7 +97,9 @@ def wall_line(path: Path) -> str:
     return "; ".join(parts)
 
 
-def section(target: str, results: dict[str, str], work: Path, wall: str, tests: str) -> str:
+def section(target: str, results: dict[str, str], work: Path, run: str, tests: str, previous: str = "") -> str:
+    """The target's section: this run's modules, plus the rows and survivors of modules that earlier runs (other
+    ``MUTATION_ONLY`` sets, other work folders) measured and this one did not."""
     counts: dict[str, Counter] = defaultdict(Counter)
     survivors = []
     for name, status in sorted(results.items()):
@@ -115,37 +117,74 @@ def section(target: str, results: dict[str, str], work: Path, wall: str, tests: 
         else:
             counts[module]["open"] += 1
             survivors.append((name, status, "not yet killed"))
+    rows = {module: (c, run) for module, c in counts.items()}
+    kept_rows, kept_survivors = earlier_rows(previous, set(counts))
+    rows = {**kept_rows, **rows}
     out = [
         f"<!-- target:{target} -->",
         f"## {target}",
         "",
-        f"mutmut 3.8.1, forkserver isolation, on the shared 2-core machine (nice 10, 2 children). Wall time: {wall}. "
-        f"Tests: `{tests}`.",
+        "mutmut 3.8.1, forkserver isolation, on the shared 2-core machine (nice 10, 2 children); each module's row "
+        f"names the run that measured it (wall time of the whole run). Tests: `{tests}`.",
         "",
-        "| module | mutants | killed | equivalent | surviving | not checked | score |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| module | mutants | killed | equivalent | surviving | not checked | score | run |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     total: Counter = Counter()
-    for module in sorted(counts):
-        c = counts[module]
+    for module in sorted(rows):
+        c, module_run = rows[module]
         total += c
-        out.append(row(module, c))
-    out.append(row("**all**", total))
+        out.append(row(module, c, module_run))
+    out.append(row("**all**", total, ""))
     out += ["", "### Survivors", "", "| mutant | status | change | reason |", "|---|---|---|---|"]
+    lines = dict(kept_survivors)
     for name, status, reason in survivors:
-        out.append(f"| `{name}` | {status} | `{diff_of(work, name).replace('|', '¦')}` | {reason} |")
+        lines[name] = f"| `{name}` | {status} | `{diff_of(work, name).replace('|', '¦')}` | {reason} |"
+    out += [lines[name] for name in sorted(lines)]
     stale = sorted(set(EQUIVALENT) - set(results))
-    if stale and target in {module_of(n).split(".")[0] for n in stale}:
+    stale = [n for n in stale if module_of(n) in counts]
+    if stale:
         out += ["", "Stale equivalence entries (mutant no longer generated): " + ", ".join(stale)]
     out.append(f"<!-- /target:{target} -->")
     return "\n".join(out)
 
 
-def row(module: str, c: Counter) -> str:
+_ROW = re.compile(
+    r"^\| ((?:reward_fns|verl_med_plugin)\S*) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| [^|]* \| (.*) \|$"
+)
+_SURVIVOR = re.compile(r"^\| `([^`]+)` \|")
+
+
+def earlier_rows(previous: str, measured: set[str]) -> tuple[dict[str, tuple[Counter, str]], dict[str, str]]:
+    """Module rows and survivor lines of the previous section whose module this run did not measure."""
+    rows: dict[str, tuple[Counter, str]] = {}
+    survivors: dict[str, str] = {}
+    for line in previous.splitlines():
+        if match := _ROW.match(line):
+            module = match.group(1)
+            if module not in measured:
+                keys = ("mutants", "killed", "equivalent", "open", "unchecked")
+                c = Counter(dict(zip(keys, map(int, match.groups()[1:6]), strict=True)))
+                del c["mutants"]
+                rows[module] = (c, match.group(7))
+        elif (match := _SURVIVOR.match(line)) and module_of(match.group(1)) not in measured:
+            survivors[match.group(1)] = line
+    return rows, survivors
+
+
+def row(module: str, c: Counter, run: str) -> str:
     n = c["killed"] + c["equivalent"] + c["open"] + c["unchecked"]
     scored = c["killed"] + c["open"]
     score = 100.0 * c["killed"] / scored if scored else 100.0
-    return f"| {module} | {n} | {c['killed']} | {c['equivalent']} | {c['open']} | {c['unchecked']} | {score:.1f} % |"
+    return (
+        f"| {module} | {n} | {c['killed']} | {c['equivalent']} | {c['open']} | {c['unchecked']} | {score:.1f} % "
+        f"| {run} |"
+    )
+
+
+def old_section(text: str, target: str) -> str:
+    match = re.search(rf"<!-- target:{target} -->.*?<!-- /target:{target} -->", text, re.S)
+    return match.group(0) if match else ""
 
 
 def replace_section(text: str, target: str, new: str) -> str:
@@ -173,8 +212,8 @@ def main() -> None:
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     results = read_results(args.work / "results.txt")
-    new = section(args.target, results, args.work, wall_line(args.wall), args.tests)
     text = args.output.read_text(encoding="utf-8") if args.output.exists() else HEADER
+    new = section(args.target, results, args.work, wall_line(args.wall), args.tests, old_section(text, args.target))
     args.output.write_text(replace_section(text, args.target, new), encoding="utf-8")
 
 
