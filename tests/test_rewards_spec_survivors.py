@@ -9,6 +9,17 @@ from independent computations, never from the code under test.
 
 from __future__ import annotations
 
+import pytest
+import torch
+from rewards_rows import respond
+from torchvision.ops import box_iou, generalized_box_iou
+
+from data_preprocess.schema import make_extra_info
+from reward_fns import compute_score
+from reward_fns.accuracy import UngradableRow, truth_label
+from reward_fns.boxes import convert_boxes, giou, iou, match_boxes
+from reward_fns.labels import label_space, match_label
+from reward_fns.task_info import TaskInfo
 from reward_fns.task_type import TaskType
 
 # --- task types -----------------------------------------------------------------------------------------------
@@ -21,3 +32,88 @@ def test_task_type_groups_are_the_documented_ones():
     assert TaskType.single_label() == (TaskType.MULTICLASS, TaskType.BINARY, TaskType.ORDINAL)
     assert TaskType.labelled() == (*TaskType.single_label(), TaskType.MULTILABEL)
     assert TaskType.vqa() == (TaskType.MCQ, TaskType.CLOSED, TaskType.OPEN)
+
+
+# --- boxes: the 0-1 convention, degenerate and sub-unit boxes -------------------------------------------------
+
+
+def test_boxes_convert_to_and_from_the_unit_frame():
+    """ "rel1" boxes are fractions of the image: pixels = fraction x (width, height) of a non-square image, and
+    0-1000 = fraction x 1000. Mutants killed: ``_scale``'s ``fmt == "rel1"`` test misspelt (rel1 read as pixels
+    of a missing image size: None) and its (1.0, 1.0) scale changed to (2.0, 1.0) or (1.0, 2.0)."""
+    unit = [[0.1, 0.25, 0.5, 0.75]]
+    assert convert_boxes(unit, "rel1", None, "abs", (200, 400)) == [pytest.approx([20.0, 100.0, 100.0, 300.0])]
+    assert convert_boxes(unit, "rel1", None, "rel1000", None) == [pytest.approx([100.0, 250.0, 500.0, 750.0])]
+    assert convert_boxes([[20.0, 100.0, 100.0, 300.0]], "abs", (200, 400), "rel1", None) == [pytest.approx(unit[0])]
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ([0.0, 0.0, 0.5, 0.25], [0.25, 0.0, 0.75, 0.25]),  # unit-frame boxes: union and hull below 1
+        ([0.1, 0.1, 0.2, 0.9], [0.15, 0.5, 0.6, 0.6]),
+        ([0.0, 0.0, 0.4, 0.4], [0.5, 0.5, 0.9, 0.9]),  # disjoint
+    ],
+)
+def test_giou_of_unit_frame_boxes_equals_torchvisions(a, b):
+    """GIoU does not depend on the unit of the coordinates: boxes in the 0-1 frame (areas below 1) score as
+    torchvision's ``generalized_box_iou``. Mutants killed: the degenerate-box guard ``union <= 0`` -> ``union <= 1``
+    and ``hull <= 0`` -> ``hull <= 1`` (every unit-frame pair scored -1)."""
+    ta, tb = torch.tensor([a], dtype=torch.float64), torch.tensor([b], dtype=torch.float64)
+    assert giou(a, b) == pytest.approx(generalized_box_iou(ta, tb).item(), abs=1e-12)
+    assert iou(a, b) == pytest.approx(box_iou(ta, tb).item(), abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ([0, 0, 0, 10], [5, 0, 5, 10]),  # two zero-width boxes: union 0, hull 50
+        ([3, 3, 3, 3], [3, 3, 3, 3]),  # two points
+        ([10, 10, 0, 0], [20, 20, 10, 10]),  # inverted boxes
+    ],
+)
+def test_giou_of_boxes_without_area_is_the_minimum(a, b):
+    """Degenerate (zero-area or inverted) boxes overlap nothing: GIoU -1 (the documented minimum), reward
+    (GIoU + 1) / 2 = 0, never a ZeroDivisionError. Mutants killed: ``union <= 0 or hull <= 0`` -> ``and`` and
+    ``union <= 0`` -> ``union < 0`` (division by a zero union)."""
+    assert giou(a, b) == -1.0
+    assert match_boxes([a], [b], "giou") == (0.0, False)
+
+
+# --- numeric ground truths: the cut-offs of a number -----------------------------------------------------------
+
+
+def test_an_integral_float_is_a_number_below_1e9_only():
+    """Documented in ``_as_index``: an integral float below 1e9 is graded like the number it spells (here a
+    label spelt "999999999"), from 1e9 on it is no number (the row is ungradable). Mutants killed: ``value < 1e9``
+    -> ``<= 1e9`` and -> ``< 1000000001.0`` (1e9 read as the label "1000000000")."""
+    info = TaskInfo.from_extra_info({"task_type": "multiclass", "labels": ["999999999", "1000000000"]})
+    assert truth_label(999999999.0, info) == 0
+    with pytest.raises(UngradableRow):
+        truth_label(1e9, info)
+
+
+def test_a_digit_string_is_a_number_up_to_nine_characters():
+    """Documented in ``_as_index``: a digit string of at most 9 characters that names no label is the label at
+    that index ("000000001" = 1); a longer one is no number. Mutants killed: ``len(...) < 10`` -> ``<= 10`` and
+    -> ``< 11`` ("0000000001" read as index 1)."""
+    info = TaskInfo.from_extra_info({"task_type": "multiclass", "labels": ["benign", "malignant", "normal"]})
+    assert truth_label("000000001", info) == 1
+    with pytest.raises(UngradableRow):
+        truth_label("0000000001", info)
+
+
+# --- option letters: A to Z ----------------------------------------------------------------------------------
+
+
+def test_the_last_letter_names_the_twenty_sixth_option():
+    """Lettered options run from A to Z (``reference.option_reference_response`` letters up to 26 options): "Z"
+    is the 26th label, "(z)" too, and a 27th label has no letter. Mutant killed: ``"a" <= token <= "z"`` ->
+    ``token < "z"`` in ``_token_index`` (Z read as no option)."""
+    labels = [f"finding {i}" for i in range(27)]
+    info = make_extra_info(dataset="x", task_type="multiclass", labels=labels, option_style="letter")
+    assert compute_score("verl_med/x", respond("Z"), labels[25], info)["acc"] == 1.0
+    assert compute_score("verl_med/x", respond("(z)"), labels[25], info)["acc"] == 1.0
+    space = label_space(tuple(labels))
+    assert match_label("Z", space, "letter") == 25
+    assert match_label("Y", space, "letter") == 24
