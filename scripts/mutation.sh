@@ -50,6 +50,8 @@ git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false VERL_MED_REWARD_STRICT=1
 # tests/conftest.py freezes the fork server's heap after its warm-up collection (MUTATION_FREEZE=0: off, to compare)
 export VERL_MED_MUTATION_RUN=${MUTATION_FREEZE:-1}
+# Timed bounds of the tests (tests/test_rewards_vqa.py) scaled: trampolines and load, not the code, would miss them
+export VERL_MED_TEST_TIME_SCALE=${MUTATION_TIME_SCALE:-20}
 start=$(date +%s)
 (cd "$work" && nice -n "${MUTATION_NICE:-10}" "$mutmut" run --max-children "${MUTATION_CHILDREN:-2}" "$@") || true
 wall=$(( $(date +%s) - start ))
