@@ -53,6 +53,15 @@ EQUIVALENT: dict[str, str] = {
     "reward_fns.labels.x_match_label_set__mutmut_1": _NOT_AN_OPTION_STYLE,
     "reward_fns.labels.x_match_label_set__mutmut_2": _NOT_AN_OPTION_STYLE,
     "reward_fns.labels.x__token_index__mutmut_8": _CASEFOLDED,
+    "reward_fns.labels.x__option_shaped__mutmut_7": _CASEFOLDED,
+    "reward_fns.labels.x__option_shaped__mutmut_8": _CASEFOLDED,
+    "reward_fns.labels.x_match_label__mutmut_10": "normalize leaves single spaces between words and none at the "
+    'ends, so split(" ") equals split()',
+    **{
+        f"reward_fns.labels.x_match_label__mutmut_{i}": "a lone option token means option_style is letter or number, "
+        "whose branches of _token_index read neither ordinal nor roman_ok"
+        for i in (25, 26, 33)
+    },
     "reward_fns.labels.x__token_index__mutmut_9": _CASEFOLDED,
     "reward_fns.composite.x_strict_mode__mutmut_2": _ENV_DEFAULT,
     "reward_fns.composite.x_strict_mode__mutmut_4": _ENV_DEFAULT,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from rewards_rows import respond
+from rewards_rows import RETINA_LABELS, derma, respond, retina
 from torchvision.ops import box_iou, generalized_box_iou
 
 from data_preprocess.schema import make_extra_info
@@ -117,3 +117,61 @@ def test_the_last_letter_names_the_twenty_sixth_option():
     space = label_space(tuple(labels))
     assert match_label("Z", space, "letter") == 25
     assert match_label("Y", space, "letter") == 24
+
+
+def test_match_label_defaults_are_no_options_and_not_ordinal():
+    """Called without options or task (its documented defaults: ``option_style="none"``, ``ordinal=False``), a
+    bare number names no label and "grade 2" names a grade only for an ordinal space. Mutants killed: the default
+    option style misspelt (``"XXnoneXX"``/``"NONE"``: "grade 2" refused as if options were shown) and
+    ``ordinal=True`` by default ("2" read as a grade)."""
+    space = label_space(tuple(RETINA_LABELS))
+    assert match_label("grade 2", space, ordinal=True) == 2
+    assert match_label("2", space) is None
+    assert match_label("2", space, ordinal=True) == 2
+
+
+@pytest.mark.parametrize("answer", ["The answer is", "answer", "Final answer:"])
+def test_an_answer_that_is_only_a_lead_in_names_nothing(answer):
+    """A lead-in alone ("the answer is" with nothing after it) names no label, without raising. Mutant killed:
+    ``norm in space.names or not tokens`` -> ``and`` (the empty token list then reached ``tokens[0]``:
+    IndexError)."""
+    assert match_label(answer, label_space(tuple(RETINA_LABELS)), ordinal=True) is None
+    assert compute_score("verl_med/retinamnist", respond(answer), "mild", retina())["acc"] == 0.0
+
+
+def test_a_lone_z_is_the_twenty_sixth_option_even_when_an_option_reads_z():
+    """Multiple choice reads a lone option token as the option it letters first (MedXpertQA-MM has option texts
+    that are letters); "Z" too. Mutant killed: ``_option_shaped``'s ``"a" <= token <= "z"`` -> ``token < "z"``
+    ("Z" then read as the text of option A)."""
+    options = ["Z", *(f"finding {i}" for i in range(1, 26))]
+    info = make_extra_info(dataset="x", task_type="mcq", labels=options, options=options, option_style="letter")
+    assert compute_score("verl_med/x", respond("Z"), options[25], info)["acc"] == 1.0
+    assert compute_score("verl_med/x", respond("Z"), options[0], info)["acc"] == 0.0
+
+
+def test_a_short_alias_is_read_as_its_label_with_numbered_options():
+    """With numbered options only digit tokens are option-shaped: a three-letter alias ("bcc") still names its
+    label. Mutants killed: ``_option_shaped``'s ``isascii() and isdigit() and len <= 3`` with either ``and``
+    turned into ``or`` (every short ASCII word read as an option number: none)."""
+    info = derma("number")
+    assert compute_score("verl_med/dermamnist", respond("bcc"), "basal cell carcinoma", info)["acc"] == 1.0
+    assert compute_score("verl_med/dermamnist", respond("2"), "basal cell carcinoma", info)["acc"] == 1.0
+
+
+def test_option_numbers_have_up_to_three_digits():
+    """Documented in ``match_label``: numbered options go up to 999; "100" is option 100, a four-digit token is
+    no option ("0001" is not option 1). Mutants killed: ``_token_index``'s ``len(token) <= 3`` -> ``< 3`` (option
+    100 unreadable) and -> ``<= 4`` ("0001" read as option 1); ``_option_shaped``'s the same two (an alias "100"
+    read before option 100; the alias "1000" taken for an out-of-range option)."""
+    labels = tuple(f"finding {i}" for i in range(120))
+    space = label_space(labels)
+    assert match_label("100", space, "number") == 99
+    assert match_label("(100)", space, "number") == 99
+    assert match_label("0001", space, "number") is None
+    assert match_label("001", space, "number") == 0
+    # Precedence at the bound: an option-shaped token is only ever its option, even if an alias spells it; a
+    # four-digit token is not option-shaped, so the alias that spells it names its label.
+    aliases = tuple(("100", "1000") if i == 5 else () for i in range(len(labels)))
+    space = label_space(labels, aliases)
+    assert match_label("100", space, "number") == 99
+    assert match_label("1000", space, "number") == 5
