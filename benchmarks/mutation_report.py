@@ -50,6 +50,21 @@ EQUIVALENT: dict[str, str] = {
     },
     "reward_fns.boxes.x_giou__mutmut_63": "hull > 0 whenever union > 0 (a box of positive area lies inside the hull), "
     "so hull <= 0 and hull < 0 are only reached with union <= 0, already caught",
+    "reward_fns.boxes.x_smart_resize__mutmut_3": "with the default factor 28 every h_bar * w_bar is a multiple of "
+    "784 and 12845056 = 784 x 16384: no product lies between the bound and the bound + 1",
+    **{
+        f"reward_fns.boxes.x_match_boxes__mutmut_{i}": 'the default only has to differ from "giou": any other kind '
+        "is IoU (_similarity)"
+        for i in (1, 2)
+    },
+    "reward_fns.boxes.x_match_boxes__mutmut_23": "one box against several: the Hungarian assignment and the max "
+    "pick the same best similarity, and the all-matched flag is False either way (the counts differ)",
+    **{
+        f"reward_fns.labels.x_match_label__mutmut_{i}": "a lone option token means option_style is letter or number, "
+        "whose branches of _token_index read neither ordinal nor roman_ok"
+        for i in (44, 45, 52)
+    },
+    "reward_fns.labels.x_match_label__mutmut_64": "roman_ok is only tested for truth: None and False agree",
     "reward_fns.labels.x_match_label_set__mutmut_1": _NOT_AN_OPTION_STYLE,
     "reward_fns.labels.x_match_label_set__mutmut_2": _NOT_AN_OPTION_STYLE,
     "reward_fns.labels.x__token_index__mutmut_8": _CASEFOLDED,

@@ -13,11 +13,12 @@ import pytest
 import torch
 from rewards_rows import RETINA_LABELS, derma, respond, retina
 from torchvision.ops import box_iou, generalized_box_iou
+from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as hf_smart_resize
 
 from data_preprocess.schema import make_extra_info
 from reward_fns import compute_score
 from reward_fns.accuracy import UngradableRow, truth_label
-from reward_fns.boxes import convert_boxes, giou, iou, match_boxes
+from reward_fns.boxes import convert_boxes, giou, iou, match_boxes, smart_resize
 from reward_fns.labels import label_space, match_label
 from reward_fns.task_info import TaskInfo
 from reward_fns.task_type import TaskType
@@ -175,3 +176,29 @@ def test_option_numbers_have_up_to_three_digits():
     space = label_space(labels, aliases)
     assert match_label("100", space, "number") == 99
     assert match_label("1000", space, "number") == 5
+
+
+# --- Qwen2.5-VL's resize: its own defaults and both pixel bounds -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "size",
+    [(10, 10), (60, 50), (28, 28), (1000, 20), (4000, 3000), (3570, 3580), (3590, 3590), (640, 320)],
+)
+def test_smart_resize_defaults_equal_transformers_qwen2_vl(size):
+    """Called with its defaults (factor 28, min_pixels 56 * 56, max_pixels 28 * 28 * 16384: qwen_vl_utils'), the
+    resize equals transformers' Qwen2-VL ``smart_resize``, including at both bounds: (60, 50) rounds to exactly
+    min_pixels and (3570, 3580) to exactly max_pixels, each kept as is. Mutants killed: the factor default 29, the
+    min_pixels default 3137, ``h_bar * w_bar > max_pixels`` -> ``>=`` and ``< min_pixels`` -> ``<=``."""
+    width, height = size
+    expected_h, expected_w = hf_smart_resize(height, width, factor=28, min_pixels=56 * 56, max_pixels=28 * 28 * 16384)
+    assert smart_resize(width, height) == (expected_w, expected_h)
+
+
+def test_an_alias_that_starts_with_a_lead_in_word_is_read_whole():
+    """The whole answer is looked up before one lead-in ("answer", "option", ...) is stripped: an alias such as
+    "answer unclear" names its label. Mutants killed: that first lookup (``space.lookup.get(norm)``) replaced by
+    None."""
+    space = label_space(("indeterminate", "normal"), (("answer unclear",), ()))
+    assert match_label("Answer unclear", space) == 0
+    assert match_label("The answer is: normal", space) == 1
