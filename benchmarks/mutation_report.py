@@ -57,6 +57,13 @@ EQUIVALENT: dict[str, str] = {
         "is IoU (_similarity)"
         for i in (1, 2)
     },
+    **{
+        f"reward_fns.boxes.x_match_boxes__mutmut_{i}": "linear_sum_assignment returns row and column indices of "
+        "equal length: zip's strict check never fires"
+        for i in (46, 49, 50)
+    },
+    "reward_fns.boxes.x_match_boxes__mutmut_71": "each similarity is at most 1 and at most min(#pred, #truth) are "
+    "summed over max(#pred, #truth): the reward never exceeds 1, so the upper clamp is never reached",
     "reward_fns.boxes.x_match_boxes__mutmut_23": "one box against several: the Hungarian assignment and the max "
     "pick the same best similarity, and the all-matched flag is False either way (the counts differ)",
     **{

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from rewards_rows import RETINA_LABELS, derma, respond, retina
+from rewards_rows import RETINA_LABELS, derma, grounding, respond, retina
 from torchvision.ops import box_iou, generalized_box_iou
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as hf_smart_resize
 
@@ -76,9 +76,12 @@ def test_giou_of_unit_frame_boxes_equals_torchvisions(a, b):
 def test_giou_of_boxes_without_area_is_the_minimum(a, b):
     """Degenerate (zero-area or inverted) boxes overlap nothing: GIoU -1 (the documented minimum), reward
     (GIoU + 1) / 2 = 0, never a ZeroDivisionError. Mutants killed: ``union <= 0 or hull <= 0`` -> ``and`` and
-    ``union <= 0`` -> ``union < 0`` (division by a zero union)."""
+    ``union <= 0`` -> ``union < 0`` (division by a zero union); in ``iou`` the ``union > 0`` guard made always
+    true or ``>= 0`` (the same division)."""
     assert giou(a, b) == -1.0
+    assert iou(a, b) == 0.0
     assert match_boxes([a], [b], "giou") == (0.0, False)
+    assert match_boxes([a], [b], "iou") == (0.0, False)
 
 
 # --- numeric ground truths: the cut-offs of a number -----------------------------------------------------------
@@ -202,3 +205,32 @@ def test_an_alias_that_starts_with_a_lead_in_word_is_read_whole():
     space = label_space(("indeterminate", "normal"), (("answer unclear",), ()))
     assert match_label("Answer unclear", space) == 0
     assert match_label("The answer is: normal", space) == 1
+
+
+@pytest.mark.parametrize(("pred", "threshold"), [([0, 0, 100, 100], 1.0), ([0, 0, 100, 50], 0.5)])
+def test_a_box_whose_iou_equals_the_threshold_is_correct(pred, threshold):
+    """Documented (``match_boxes``): every matched pair has IoU >= threshold. A perfect box is correct at
+    iou_threshold=1, a box of IoU exactly 0.5 at the default 0.5. Mutant killed: ``>= threshold`` -> ``>``."""
+    truth = [0, 0, 100, 100]
+    result = compute_score(
+        "verl_med/organ_loc", respond(str(pred)), str([truth]), grounding("rel1000"), iou_threshold=threshold
+    )
+    assert result["acc"] == 1.0
+    assert result["iou"] == pytest.approx(threshold)
+
+
+def test_max_pixels_reaches_the_frame_of_absolute_boxes():
+    """A Qwen2.5-VL run with a smaller ``max_pixels`` sees a smaller image: an obedient "abs" answer is in pixels
+    of that resize (transformers' own), and scores full marks only if the reward resizes with the same bound.
+    Mutant killed: ``smart_resize(..., cfg.min_pixels, cfg.max_pixels)`` without ``max_pixels`` (the default
+    16384 patches used)."""
+    width, height, max_pixels = 640, 320, 100 * 28 * 28
+    model_h, model_w = hf_smart_resize(height, width, factor=28, min_pixels=4 * 28 * 28, max_pixels=max_pixels)
+    assert model_w * model_h < width * height  # the bound does resize this image
+    truth = [0.1 * width, 0.2 * height, 0.6 * width, 0.7 * height]
+    sx, sy = model_w / width, model_h / height
+    answer = [round(truth[0] * sx), round(truth[1] * sy), round(truth[2] * sx), round(truth[3] * sy)]
+    row = grounding("abs", (width, height))
+    result = compute_score("verl_med/organ_loc", respond(str(answer)), str([truth]), row, max_pixels=max_pixels)
+    assert result["acc"] == 1.0
+    assert result["iou"] == pytest.approx(1.0, abs=0.05)
