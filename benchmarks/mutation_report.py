@@ -50,6 +50,8 @@ EQUIVALENT: dict[str, str] = {
     },
     "reward_fns.boxes.x_giou__mutmut_63": "hull > 0 whenever union > 0 (a box of positive area lies inside the hull), "
     "so hull <= 0 and hull < 0 are only reached with union <= 0, already caught",
+    "reward_fns.boxes.x_parse_boxes__mutmut_8": 'an answer starting with "X" is no JSON: json_or_list gives None and '
+    "the number fallback runs as before",
     "reward_fns.boxes.x_smart_resize__mutmut_3": "with the default factor 28 every h_bar * w_bar is a multiple of "
     "784 and 12845056 = 784 x 16384: no product lies between the bound and the bound + 1",
     **{
@@ -97,9 +99,72 @@ EQUIVALENT: dict[str, str] = {
     "reward_fns.composite.x__verl_result__mutmut_36": _VERL_PRED,
 }
 
-# Survivors of the last run that a test added since kills: each checked by applying the mutant by hand and seeing
-# the test fail. Counted as killed and marked; the next full run (or a re-run of these names) confirms them.
-KILLED_BY_HAND: dict[str, str] = {}
+# Survivors of the last run that a test added since kills: each confirmed on the run's own mutants/ folder (its
+# trampolines, MUTANT_UNDER_TEST=<name>, the test failing; unmutated, it passes). Counted as killed and marked; the
+# next run (or a MUTATION_RESUME=1 re-run of these names) confirms them.
+_SPEC = "test_rewards_spec_survivors.py::"
+_KILLS = {
+    "test_boxes_convert_to_and_from_the_unit_frame": ["boxes.x__scale__mutmut_" + str(i) for i in (7, 8, 9, 10)],
+    "test_giou_of_unit_frame_boxes_equals_torchvisions": [
+        "boxes.x_giou__mutmut_62",
+        "boxes.x_giou__mutmut_64",
+        "boxes.x_iou__mutmut_36",
+        "boxes.x__area__mutmut_6",
+        "boxes.x__area__mutmut_14",
+    ],
+    "test_giou_of_boxes_without_area_is_the_minimum": [
+        "boxes.x_giou__mutmut_60",
+        "boxes.x_giou__mutmut_61",
+        "boxes.x_iou__mutmut_33",
+        "boxes.x_iou__mutmut_35",
+        "boxes.x_iou__mutmut_37",
+    ],
+    "test_an_integral_float_is_a_number_below_1e9_only": [
+        "accuracy.x__as_index__mutmut_14",
+        "accuracy.x__as_index__mutmut_15",
+    ],
+    "test_a_digit_string_is_a_number_up_to_nine_characters": [
+        "accuracy.x__as_index__mutmut_20",
+        "accuracy.x__as_index__mutmut_21",
+    ],
+    "test_the_last_letter_names_the_twenty_sixth_option": ["labels.x__token_index__mutmut_11"],
+    "test_match_label_defaults_are_no_options_and_not_ordinal": [
+        "labels.x_match_label__mutmut_" + str(i) for i in (1, 2, 3)
+    ],
+    "test_an_answer_that_is_only_a_lead_in_names_nothing": ["labels.x_match_label__mutmut_34"],
+    "test_a_lone_z_is_the_twenty_sixth_option_even_when_an_option_reads_z": ["labels.x__option_shaped__mutmut_10"],
+    "test_a_short_alias_is_read_as_its_label_with_numbered_options": [
+        "labels.x__option_shaped__mutmut_16",
+        "labels.x__option_shaped__mutmut_17",
+    ],
+    "test_option_numbers_have_up_to_three_digits": [
+        "labels.x__token_index__mutmut_25",
+        "labels.x__token_index__mutmut_26",
+        "labels.x__option_shaped__mutmut_18",
+        "labels.x__option_shaped__mutmut_19",
+    ],
+    "test_smart_resize_defaults_equal_transformers_qwen2_vl": [
+        "boxes.x_smart_resize__mutmut_" + str(i) for i in (1, 2, 21, 45)
+    ],
+    "test_an_alias_that_starts_with_a_lead_in_word_is_read_whole": [
+        "labels.x_match_label__mutmut_53",
+        "labels.x_match_label__mutmut_54",
+    ],
+    "test_a_box_whose_iou_equals_the_threshold_is_correct": ["boxes.x_match_boxes__mutmut_66"],
+    "test_a_bare_json_box_may_use_exponent_notation": [
+        "boxes.x__json_boxes__mutmut_7",
+        "boxes.x__json_boxes__mutmut_9",
+    ],
+    "test_exactly_max_boxes_json_boxes_are_read": ["boxes.x__json_boxes__mutmut_11"],
+    "test_a_json_box_needs_exactly_four_numbers": ["boxes.x__json_boxes__mutmut_18"],
+    "test_a_coordinate_of_exactly_max_coord_is_a_number": ["boxes.x__is_number__mutmut_5"],
+    "test_max_pixels_reaches_the_frame_of_absolute_boxes": ["parsing.x__prediction_frame__mutmut_23"],
+    "test_task_type_groups_are_the_documented_ones": [
+        "task_type.xǁTaskTypeǁlabelled__mutmut_1",
+        "task_type.xǁTaskTypeǁvqa__mutmut_1",
+    ],
+}
+KILLED_BY_HAND: dict[str, str] = {f"reward_fns.{m}": f"{_SPEC}{test}" for test, ms in _KILLS.items() for m in ms}
 
 KILLED = {"killed", "timeout", "caught by type check"}
 _NAME = re.compile(r"^\s*(\S+): (.+)$")
@@ -130,10 +195,12 @@ def diff_of(work: Path, mutant: str) -> str:
 
 
 def wall_line(path: Path) -> str:
-    """The full run's wall time, then each re-run of named mutants (the survivors after new tests)."""
+    """The full run's wall time (or that of a run stopped early: its unchecked mutants are counted apart), then
+    each re-run of named mutants (the survivors after new tests)."""
     runs = [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kinds = {"0": "full run", "partial": "run stopped early"}  # partial: written by hand from a stopped run
     parts = [
-        f"{'full run' if named == '0' else f're-run of {named} mutants'} {int(s)} s ({int(s) / 60:.0f} min, {when})"
+        f"{kinds.get(named, f're-run of {named} mutants')} {int(s)} s ({int(s) / 60:.0f} min, {when})"
         for s, named, when in runs
     ]
     return "; ".join(parts)

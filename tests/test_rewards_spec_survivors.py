@@ -9,6 +9,8 @@ from independent computations, never from the code under test.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from rewards_rows import RETINA_LABELS, derma, grounding, respond, retina
@@ -18,7 +20,17 @@ from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize 
 from data_preprocess.schema import make_extra_info
 from reward_fns import compute_score
 from reward_fns.accuracy import UngradableRow, truth_label
-from reward_fns.boxes import convert_boxes, giou, iou, match_boxes, smart_resize
+from reward_fns.boxes import (
+    MAX_BOXES,
+    MAX_COORD,
+    convert_boxes,
+    giou,
+    iou,
+    match_boxes,
+    parse_boxes,
+    parse_truth_boxes,
+    smart_resize,
+)
 from reward_fns.labels import label_space, match_label
 from reward_fns.task_info import TaskInfo
 from reward_fns.task_type import TaskType
@@ -234,3 +246,39 @@ def test_max_pixels_reaches_the_frame_of_absolute_boxes():
     result = compute_score("verl_med/organ_loc", respond(str(answer)), str([truth]), row, max_pixels=max_pixels)
     assert result["acc"] == 1.0
     assert result["iou"] == pytest.approx(1.0, abs=0.05)
+
+
+# --- box answers in JSON: exponents, the box-count and coordinate bounds, malformed items ----------------------
+
+
+def test_a_bare_json_box_may_use_exponent_notation():
+    """A bare JSON list of four numbers is one box, as JSON reads it ("1e2" = 100): the text fallback, which
+    reads digit runs, would split "1e2" into 1 and 2 and refuse the five numbers. Mutants killed: the bare-box
+    test ``len(value) == 4`` -> ``== 5`` and ``_is_number(v)`` -> ``_is_number(None)``."""
+    assert parse_boxes("[1e2, 20, 30.5e1, 40]") == [[100.0, 20.0, 305.0, 40.0]]
+
+
+def test_exactly_max_boxes_json_boxes_are_read():
+    """``MAX_BOXES`` boxes are read, one more is garbage, in Qwen's JSON (which the number fallback cannot read).
+    Mutant killed: ``len(value) > MAX_BOXES`` -> ``>=``."""
+    boxes = [[i, i, i + 1, i + 1] for i in range(MAX_BOXES)]
+    qwen = [{"bbox_2d": box, "label": "lesion"} for box in boxes]
+    assert parse_boxes(json.dumps(qwen)) == [[float(v) for v in box] for box in boxes]
+    assert parse_boxes(json.dumps([*qwen, qwen[0]])) is None
+    assert parse_boxes(json.dumps(boxes)) == [[float(v) for v in box] for box in boxes]
+
+
+@pytest.mark.parametrize("answer", ["[[1, 2, 3, 4, 5]]", '[[1, 2, 3, "4"]]', '[{"bbox_2d": [1, 2, 3, 4, 5]}]'])
+def test_a_json_box_needs_exactly_four_numbers(answer):
+    """An item of five numbers, or four values one of which is text, is no box (and never raises). Mutant killed:
+    ``len(item) != 4 or not all(numbers)`` -> ``len(item) != 4 and not all(numbers)`` (a five-number box
+    accepted; a text coordinate passed to float)."""
+    assert parse_boxes(answer) is None
+
+
+def test_a_coordinate_of_exactly_max_coord_is_a_number():
+    """``MAX_COORD`` itself is a coordinate (garbage begins above it), in Qwen's JSON and in the ground truth.
+    Mutant killed: ``abs(value) <= MAX_COORD`` -> ``<`` in ``_is_number``."""
+    assert parse_boxes(json.dumps([{"bbox_2d": [0, 0, MAX_COORD, 10]}])) == [[0.0, 0.0, MAX_COORD, 10.0]]
+    assert parse_truth_boxes([[0, 0, MAX_COORD, 10]]) == [[0.0, 0.0, MAX_COORD, 10.0]]
+    assert parse_truth_boxes([[0, 0, MAX_COORD * 1.5, 10]]) is None
