@@ -50,6 +50,18 @@ EQUIVALENT: dict[str, str] = {
     },
     "reward_fns.boxes.x_giou__mutmut_63": "hull > 0 whenever union > 0 (a box of positive area lies inside the hull), "
     "so hull <= 0 and hull < 0 are only reached with union <= 0, already caught",
+    **{
+        f"reward_fns.boxes.x__strip_fence__mutmut_{i}": 'a fence without a newline: the text kept instead of "" '
+        '(or "XXXX") still starts with backticks or holds no number, so parse_boxes reads nothing either way'
+        for i in (9, 13, 14, 15)
+    },
+    **{
+        f"reward_fns.boxes.x__strip_fence__mutmut_{i}": "parse_boxes strips the answer first, so no trailing "
+        "whitespace is left for rstrip, and the final strip() removes what lstrip would"
+        for i in (17, 20)
+    },
+    "reward_fns.accuracy.x_truth_yes_no__mutmut_3": "read_yes_no reads anything but a str as no answer (None), as "
+    "the guard does",
     "reward_fns.boxes.x_parse_boxes__mutmut_8": 'an answer starting with "X" is no JSON: json_or_list gives None and '
     "the number fallback runs as before",
     "reward_fns.boxes.x_smart_resize__mutmut_3": "with the default factor 28 every h_bar * w_bar is a multiple of "
@@ -158,6 +170,12 @@ _KILLS = {
     "test_exactly_max_boxes_json_boxes_are_read": ["boxes.x__json_boxes__mutmut_11"],
     "test_a_json_box_needs_exactly_four_numbers": ["boxes.x__json_boxes__mutmut_18"],
     "test_a_coordinate_of_exactly_max_coord_is_a_number": ["boxes.x__is_number__mutmut_5"],
+    "test_an_ungradable_vqa_row_is_warned_with_the_field_at_fault": [
+        *("accuracy.x_truth_option__mutmut_" + str(i) for i in (4, 5, 6, 9, 13, 14, 15)),
+        *("accuracy.x_truth_yes_no__mutmut_" + str(i) for i in (6, 7, 8)),
+    ],
+    "test_exactly_max_boxes_text_boxes_are_read": ["boxes.x_parse_boxes__mutmut_19", "boxes.x_parse_boxes__mutmut_33"],
+    "test_a_fence_closed_right_after_the_json_is_read": ["boxes.x__strip_fence__mutmut_22"],
     "test_max_pixels_reaches_the_frame_of_absolute_boxes": ["parsing.x__prediction_frame__mutmut_23"],
     "test_task_type_groups_are_the_documented_ones": [
         "task_type.xǁTaskTypeǁlabelled__mutmut_1",

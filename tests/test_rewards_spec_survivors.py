@@ -10,10 +10,11 @@ from independent computations, never from the code under test.
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import torch
-from rewards_rows import RETINA_LABELS, derma, grounding, respond, retina
+from rewards_rows import RETINA_LABELS, derma, grounding, mcq, respond, retina
 from torchvision.ops import box_iou, generalized_box_iou
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as hf_smart_resize
 
@@ -282,3 +283,50 @@ def test_a_coordinate_of_exactly_max_coord_is_a_number():
     assert parse_boxes(json.dumps([{"bbox_2d": [0, 0, MAX_COORD, 10]}])) == [[0.0, 0.0, MAX_COORD, 10.0]]
     assert parse_truth_boxes([[0, 0, MAX_COORD, 10]]) == [[0.0, 0.0, MAX_COORD, 10.0]]
     assert parse_truth_boxes([[0, 0, MAX_COORD * 1.5, 10]]) is None
+
+
+# --- ungradable VQA rows: warned with the reason that names the field ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("case", "row", "truth", "reason"),
+    [
+        ("no_options", {"task_type": "mcq"}, "CT", "mcq row without extra_info.labels / extra_info.options"),
+        ("not_an_option", None, "PET", "mcq ground truth is not exactly one of the option texts (extra_info.labels)"),
+        ("number", None, 1, "mcq ground truth is not exactly one of the option texts (extra_info.labels)"),
+        ("maybe", {"task_type": "closed", "labels": ["yes", "no"]}, "maybe", "closed ground truth is not yes or no"),
+        ("closed_number", {"task_type": "closed", "labels": ["yes", "no"]}, 1, "closed ground truth is not yes or no"),
+    ],
+)
+def test_an_ungradable_vqa_row_is_warned_with_the_field_at_fault(caplog, case, row, truth, reason):
+    """A row the reward cannot grade scores 0 and is warned once, naming the ``extra_info`` field or ground truth
+    at fault (what a user fixes in the converter). A number is never an option's text. Mutants killed: each of
+    these messages set to None or changed, and ``isinstance(ground_truth, str)`` made always true in
+    ``truth_option`` (a number then reached the option lookup: TypeError)."""
+    info = mcq() if row is None else row
+    source = f"verl_med/spec_{case}"
+    with caplog.at_level(logging.WARNING, logger="reward_fns.composite"):
+        result = compute_score(source, respond("B"), truth, info)
+    assert result["score"] == 0.0
+    assert f"reward_fns: {source} scores 0: {reason}" in caplog.messages
+
+
+# --- box answers as text: the box-count and coordinate bounds, a fence closed on the answer's line ----------
+
+
+def test_exactly_max_boxes_text_boxes_are_read():
+    """The text form ("(x1,y1),(x2,y2)", Visual-RFT's) reads up to ``MAX_BOXES`` boxes, and a coordinate of
+    ``MAX_COORD`` itself. Mutants killed: ``len(numbers) > 4 * MAX_BOXES`` -> ``>=`` and ``abs(v) <= MAX_COORD``
+    -> ``<`` in ``parse_boxes``."""
+    text = ", ".join(f"({i},{i}),({i + 1},{i + 1})" for i in range(MAX_BOXES))
+    assert len(parse_boxes(text) or []) == MAX_BOXES
+    assert parse_boxes(text + ", (0,0),(1,1)") is None
+    assert parse_boxes(f"(0,0),({MAX_COORD:.0f},10)") == [[0.0, 0.0, MAX_COORD, 10.0]]
+
+
+def test_a_fence_closed_right_after_the_json_is_read():
+    """A fenced answer whose closing fence follows the JSON on the same line ("```json\\n[...]```") is read: the
+    fence's three backticks are removed, nothing more. Mutant killed: ``text.rstrip()[:-3]`` -> ``[:-4]`` (the
+    JSON's last bracket cut: Qwen's JSON unreadable)."""
+    answer = '```json\n[{"bbox_2d": [10, 20, 30, 40], "label": "lesion"}]```'
+    assert parse_boxes(answer) == [[10.0, 20.0, 30.0, 40.0]]
