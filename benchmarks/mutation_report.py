@@ -27,6 +27,14 @@ _ABSENT_AFTER = "the same -1 test: a tag is absent after ai for find and rfind a
 _CLOSE_BEFORE = "no closing think tag follows ai (checked just before), so searching to the end equals searching to ai"
 _START_NONE = "str.rfind with start None searches from 0, as start 0 does"
 _FORMAT = "reward_fns.format.x_split_blocks__mutmut_"
+_NOT_AN_OPTION_STYLE = (
+    'the default option style only has to be neither "letter" nor "number" (match_label_set passes ordinal=False, '
+    'so the grade rule that reads "none" is never reached): any other text reads no option token'
+)
+_CASEFOLDED = (
+    "tokens reach _token_index normalised (casefolded word characters, no underscore): no token lies between the "
+    'mutated bound and "a" (uppercase letters, brackets, caret, underscore and backquote never survive normalize)'
+)
 EQUIVALENT: dict[str, str] = {
     **{f"{_FORMAT}{i}": _INIT_INDEX for i in (15, 16, 17, 32, 33, 34)},
     **{f"{_FORMAT}{i}": _ONE_TAG for i in (25, 27, 42, 44)},
@@ -40,6 +48,57 @@ EQUIVALENT: dict[str, str] = {
         "does not matter"
         for i in (48, 51)
     },
+    "reward_fns.boxes.x_giou__mutmut_63": "hull > 0 whenever union > 0 (a box of positive area lies inside the hull), "
+    "so hull <= 0 and hull < 0 are only reached with union <= 0, already caught",
+    **{
+        f"reward_fns.boxes.x__strip_fence__mutmut_{i}": 'a fence without a newline: the text kept instead of "" '
+        '(or "XXXX") still starts with backticks or holds no number, so parse_boxes reads nothing either way'
+        for i in (9, 13, 14, 15)
+    },
+    **{
+        f"reward_fns.boxes.x__strip_fence__mutmut_{i}": "parse_boxes strips the answer first, so no trailing "
+        "whitespace is left for rstrip, and the final strip() removes what lstrip would"
+        for i in (17, 20)
+    },
+    "reward_fns.accuracy.x_truth_yes_no__mutmut_3": "read_yes_no reads anything but a str as no answer (None), as "
+    "the guard does",
+    "reward_fns.boxes.x_parse_boxes__mutmut_8": 'an answer starting with "X" is no JSON: json_or_list gives None and '
+    "the number fallback runs as before",
+    "reward_fns.boxes.x_smart_resize__mutmut_3": "with the default factor 28 every h_bar * w_bar is a multiple of "
+    "784 and 12845056 = 784 x 16384: no product lies between the bound and the bound + 1",
+    **{
+        f"reward_fns.boxes.x_match_boxes__mutmut_{i}": 'the default only has to differ from "giou": any other kind '
+        "is IoU (_similarity)"
+        for i in (1, 2)
+    },
+    **{
+        f"reward_fns.boxes.x_match_boxes__mutmut_{i}": "linear_sum_assignment returns row and column indices of "
+        "equal length: zip's strict check never fires"
+        for i in (46, 49, 50)
+    },
+    "reward_fns.boxes.x_match_boxes__mutmut_71": "each similarity is at most 1 and at most min(#pred, #truth) are "
+    "summed over max(#pred, #truth): the reward never exceeds 1, so the upper clamp is never reached",
+    "reward_fns.boxes.x_match_boxes__mutmut_23": "one box against several: the Hungarian assignment and the max "
+    "pick the same best similarity, and the all-matched flag is False either way (the counts differ)",
+    **{
+        f"reward_fns.labels.x_match_label__mutmut_{i}": "a lone option token means option_style is letter or number, "
+        "whose branches of _token_index read neither ordinal nor roman_ok"
+        for i in (44, 45, 52)
+    },
+    "reward_fns.labels.x_match_label__mutmut_64": "roman_ok is only tested for truth: None and False agree",
+    "reward_fns.labels.x_match_label_set__mutmut_1": _NOT_AN_OPTION_STYLE,
+    "reward_fns.labels.x_match_label_set__mutmut_2": _NOT_AN_OPTION_STYLE,
+    "reward_fns.labels.x__token_index__mutmut_8": _CASEFOLDED,
+    "reward_fns.labels.x__option_shaped__mutmut_7": _CASEFOLDED,
+    "reward_fns.labels.x__option_shaped__mutmut_8": _CASEFOLDED,
+    "reward_fns.labels.x_match_label__mutmut_10": "normalize leaves single spaces between words and none at the "
+    'ends, so split(" ") equals split()',
+    **{
+        f"reward_fns.labels.x_match_label__mutmut_{i}": "a lone option token means option_style is letter or number, "
+        "whose branches of _token_index read neither ordinal nor roman_ok"
+        for i in (25, 26, 33)
+    },
+    "reward_fns.labels.x__token_index__mutmut_9": _CASEFOLDED,
     "reward_fns.composite.x_strict_mode__mutmut_2": _ENV_DEFAULT,
     "reward_fns.composite.x_strict_mode__mutmut_4": _ENV_DEFAULT,
     "reward_fns.composite.x_strict_mode__mutmut_5": _ENV_DEFAULT,
@@ -52,12 +111,78 @@ EQUIVALENT: dict[str, str] = {
     "reward_fns.composite.x__verl_result__mutmut_36": _VERL_PRED,
 }
 
-# Survivors of the last run that a test added since kills: each checked by applying the mutant by hand and seeing
-# the test fail. Counted as killed and marked; the next full run (or a re-run of these names) confirms them.
-KILLED_BY_HAND: dict[str, str] = {
-    "reward_fns.multilabel.x_balanced_accuracy__mutmut_15": "test_balanced_accuracy_of_an_empty_label_space_is_zero",
-    "reward_fns.multilabel.x_balanced_accuracy__mutmut_18": "test_balanced_accuracy_of_an_empty_label_space_is_zero",
+# Survivors of the last run that a test added since kills: each confirmed on the run's own mutants/ folder (its
+# trampolines, MUTANT_UNDER_TEST=<name>, the test failing; unmutated, it passes). Counted as killed and marked; the
+# next run (or a MUTATION_RESUME=1 re-run of these names) confirms them.
+_SPEC = "test_rewards_spec_survivors.py::"
+_KILLS = {
+    "test_boxes_convert_to_and_from_the_unit_frame": ["boxes.x__scale__mutmut_" + str(i) for i in (7, 8, 9, 10)],
+    "test_giou_of_unit_frame_boxes_equals_torchvisions": [
+        "boxes.x_giou__mutmut_62",
+        "boxes.x_giou__mutmut_64",
+        "boxes.x_iou__mutmut_36",
+        "boxes.x__area__mutmut_6",
+        "boxes.x__area__mutmut_14",
+    ],
+    "test_giou_of_boxes_without_area_is_the_minimum": [
+        "boxes.x_giou__mutmut_60",
+        "boxes.x_giou__mutmut_61",
+        "boxes.x_iou__mutmut_33",
+        "boxes.x_iou__mutmut_35",
+        "boxes.x_iou__mutmut_37",
+    ],
+    "test_an_integral_float_is_a_number_below_1e9_only": [
+        "accuracy.x__as_index__mutmut_14",
+        "accuracy.x__as_index__mutmut_15",
+    ],
+    "test_a_digit_string_is_a_number_up_to_nine_characters": [
+        "accuracy.x__as_index__mutmut_20",
+        "accuracy.x__as_index__mutmut_21",
+    ],
+    "test_the_last_letter_names_the_twenty_sixth_option": ["labels.x__token_index__mutmut_11"],
+    "test_match_label_defaults_are_no_options_and_not_ordinal": [
+        "labels.x_match_label__mutmut_" + str(i) for i in (1, 2, 3)
+    ],
+    "test_an_answer_that_is_only_a_lead_in_names_nothing": ["labels.x_match_label__mutmut_34"],
+    "test_a_lone_z_is_the_twenty_sixth_option_even_when_an_option_reads_z": ["labels.x__option_shaped__mutmut_10"],
+    "test_a_short_alias_is_read_as_its_label_with_numbered_options": [
+        "labels.x__option_shaped__mutmut_16",
+        "labels.x__option_shaped__mutmut_17",
+    ],
+    "test_option_numbers_have_up_to_three_digits": [
+        "labels.x__token_index__mutmut_25",
+        "labels.x__token_index__mutmut_26",
+        "labels.x__option_shaped__mutmut_18",
+        "labels.x__option_shaped__mutmut_19",
+    ],
+    "test_smart_resize_defaults_equal_transformers_qwen2_vl": [
+        "boxes.x_smart_resize__mutmut_" + str(i) for i in (1, 2, 21, 45)
+    ],
+    "test_an_alias_that_starts_with_a_lead_in_word_is_read_whole": [
+        "labels.x_match_label__mutmut_53",
+        "labels.x_match_label__mutmut_54",
+    ],
+    "test_a_box_whose_iou_equals_the_threshold_is_correct": ["boxes.x_match_boxes__mutmut_66"],
+    "test_a_bare_json_box_may_use_exponent_notation": [
+        "boxes.x__json_boxes__mutmut_7",
+        "boxes.x__json_boxes__mutmut_9",
+    ],
+    "test_exactly_max_boxes_json_boxes_are_read": ["boxes.x__json_boxes__mutmut_11"],
+    "test_a_json_box_needs_exactly_four_numbers": ["boxes.x__json_boxes__mutmut_18"],
+    "test_a_coordinate_of_exactly_max_coord_is_a_number": ["boxes.x__is_number__mutmut_5"],
+    "test_an_ungradable_vqa_row_is_warned_with_the_field_at_fault": [
+        *("accuracy.x_truth_option__mutmut_" + str(i) for i in (4, 5, 6, 9, 13, 14, 15)),
+        *("accuracy.x_truth_yes_no__mutmut_" + str(i) for i in (6, 7, 8)),
+    ],
+    "test_exactly_max_boxes_text_boxes_are_read": ["boxes.x_parse_boxes__mutmut_19", "boxes.x_parse_boxes__mutmut_33"],
+    "test_a_fence_closed_right_after_the_json_is_read": ["boxes.x__strip_fence__mutmut_22"],
+    "test_max_pixels_reaches_the_frame_of_absolute_boxes": ["parsing.x__prediction_frame__mutmut_23"],
+    "test_task_type_groups_are_the_documented_ones": [
+        "task_type.xǁTaskTypeǁlabelled__mutmut_1",
+        "task_type.xǁTaskTypeǁvqa__mutmut_1",
+    ],
 }
+KILLED_BY_HAND: dict[str, str] = {f"reward_fns.{m}": f"{_SPEC}{test}" for test, ms in _KILLS.items() for m in ms}
 
 KILLED = {"killed", "timeout", "caught by type check"}
 _NAME = re.compile(r"^\s*(\S+): (.+)$")
@@ -88,16 +213,20 @@ def diff_of(work: Path, mutant: str) -> str:
 
 
 def wall_line(path: Path) -> str:
-    """The full run's wall time, then each re-run of named mutants (the survivors after new tests)."""
+    """The full run's wall time (or that of a run stopped early: its unchecked mutants are counted apart), then
+    each re-run of named mutants (the survivors after new tests)."""
     runs = [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kinds = {"0": "full run", "partial": "run stopped early"}  # partial: written by hand from a stopped run
     parts = [
-        f"{'full run' if named == '0' else f're-run of {named} mutants'} {int(s)} s ({int(s) / 60:.0f} min, {when})"
+        f"{kinds.get(named, f're-run of {named} mutants')} {int(s)} s ({int(s) / 60:.0f} min, {when})"
         for s, named, when in runs
     ]
     return "; ".join(parts)
 
 
-def section(target: str, results: dict[str, str], work: Path, wall: str, tests: str) -> str:
+def section(target: str, results: dict[str, str], work: Path, run: str, tests: str, previous: str = "") -> str:
+    """The target's section: this run's modules, plus the rows and survivors of modules that earlier runs (other
+    ``MUTATION_ONLY`` sets, other work folders) measured and this one did not."""
     counts: dict[str, Counter] = defaultdict(Counter)
     survivors = []
     for name, status in sorted(results.items()):
@@ -115,37 +244,77 @@ def section(target: str, results: dict[str, str], work: Path, wall: str, tests: 
         else:
             counts[module]["open"] += 1
             survivors.append((name, status, "not yet killed"))
+    # A module none of whose mutants ran (the run stopped before testing: failed stats, Ctrl-C) measured nothing.
+    counts = defaultdict(Counter, {m: c for m, c in counts.items() if c["unchecked"] < c.total()})
+    survivors = [s for s in survivors if module_of(s[0]) in counts]
+    rows = {module: (c, run) for module, c in counts.items()}
+    kept_rows, kept_survivors = earlier_rows(previous, set(counts))
+    rows = {**kept_rows, **rows}
     out = [
         f"<!-- target:{target} -->",
         f"## {target}",
         "",
-        f"mutmut 3.8.1, forkserver isolation, on the shared 2-core machine (nice 10, 2 children). Wall time: {wall}. "
-        f"Tests: `{tests}`.",
+        "mutmut 3.8.1, forkserver isolation, on the shared 2-core machine (nice 10, 2 children); each module's row "
+        f"names the run that measured it (wall time of the whole run). Tests: `{tests}`.",
         "",
-        "| module | mutants | killed | equivalent | surviving | not checked | score |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| module | mutants | killed | equivalent | surviving | not checked | score | run |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     total: Counter = Counter()
-    for module in sorted(counts):
-        c = counts[module]
+    for module in sorted(rows):
+        c, module_run = rows[module]
         total += c
-        out.append(row(module, c))
-    out.append(row("**all**", total))
+        out.append(row(module, c, module_run))
+    out.append(row("**all**", total, ""))
     out += ["", "### Survivors", "", "| mutant | status | change | reason |", "|---|---|---|---|"]
+    lines = dict(kept_survivors)
     for name, status, reason in survivors:
-        out.append(f"| `{name}` | {status} | `{diff_of(work, name).replace('|', '¦')}` | {reason} |")
+        lines[name] = f"| `{name}` | {status} | `{diff_of(work, name).replace('|', '¦')}` | {reason} |"
+    out += [lines[name] for name in sorted(lines)]
     stale = sorted(set(EQUIVALENT) - set(results))
-    if stale and target in {module_of(n).split(".")[0] for n in stale}:
+    stale = [n for n in stale if module_of(n) in counts]
+    if stale:
         out += ["", "Stale equivalence entries (mutant no longer generated): " + ", ".join(stale)]
     out.append(f"<!-- /target:{target} -->")
     return "\n".join(out)
 
 
-def row(module: str, c: Counter) -> str:
+_ROW = re.compile(
+    r"^\| ((?:reward_fns|verl_med_plugin)\S*) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| [^|]* \| (.*) \|$"
+)
+_SURVIVOR = re.compile(r"^\| `([^`]+)` \|")
+
+
+def earlier_rows(previous: str, measured: set[str]) -> tuple[dict[str, tuple[Counter, str]], dict[str, str]]:
+    """Module rows and survivor lines of the previous section whose module this run did not measure."""
+    rows: dict[str, tuple[Counter, str]] = {}
+    survivors: dict[str, str] = {}
+    for line in previous.splitlines():
+        if match := _ROW.match(line):
+            module = match.group(1)
+            if module not in measured:
+                keys = ("mutants", "killed", "equivalent", "open", "unchecked")
+                c = Counter(dict(zip(keys, map(int, match.groups()[1:6]), strict=True)))
+                del c["mutants"]
+                rows[module] = (c, match.group(7))
+        elif (match := _SURVIVOR.match(line)) and module_of(match.group(1)) not in measured:
+            survivors[match.group(1)] = line
+    return rows, survivors
+
+
+def row(module: str, c: Counter, run: str) -> str:
     n = c["killed"] + c["equivalent"] + c["open"] + c["unchecked"]
     scored = c["killed"] + c["open"]
     score = 100.0 * c["killed"] / scored if scored else 100.0
-    return f"| {module} | {n} | {c['killed']} | {c['equivalent']} | {c['open']} | {c['unchecked']} | {score:.1f} % |"
+    return (
+        f"| {module} | {n} | {c['killed']} | {c['equivalent']} | {c['open']} | {c['unchecked']} | {score:.1f} % "
+        f"| {run} |"
+    )
+
+
+def old_section(text: str, target: str) -> str:
+    match = re.search(rf"<!-- target:{target} -->.*?<!-- /target:{target} -->", text, re.S)
+    return match.group(0) if match else ""
 
 
 def replace_section(text: str, target: str, new: str) -> str:
@@ -173,8 +342,8 @@ def main() -> None:
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     results = read_results(args.work / "results.txt")
-    new = section(args.target, results, args.work, wall_line(args.wall), args.tests)
     text = args.output.read_text(encoding="utf-8") if args.output.exists() else HEADER
+    new = section(args.target, results, args.work, wall_line(args.wall), args.tests, old_section(text, args.target))
     args.output.write_text(replace_section(text, args.target, new), encoding="utf-8")
 
 

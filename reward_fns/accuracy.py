@@ -132,7 +132,9 @@ def truth_label(ground_truth: Any, info: TaskInfo) -> int:
 
 
 def _as_index(value: Any) -> int | None:
-    """A non-negative integer from an int, numpy integer, integral float or digit string; else None."""
+    """A non-negative integer from an int, numpy integer, integral float below 1e9 or digit string of at most 9
+    characters; else None (larger values name no label of any label list, and ``int`` of a huge digit string is
+    slow or raises)."""
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         try:
             value = value.item()  # numpy scalar (a 0-d array too)

@@ -82,11 +82,12 @@ def match_label(
 ) -> int | None:
     """Index of the single label ``answer`` names, or None.
 
-    Accepted: a name or alias; with ``option_style`` "letter" ("A", "(A)", "A.") or "number" ("1", "1)") the
-    option token, 1-based as listed in the prompt (labels[0] is "A"/"1"); for ordinal tasks without numbered
-    options a grade ``i`` = labels[i], as a number, number word or "grade"/"stage"/"level"/"class" + number or
-    Roman numeral (with lettered or numbered options, "grade 2" counts only as a label name or alias). A token
-    followed by text must be followed by its own label name ("B. melanoma").
+    Accepted: a name or alias; with ``option_style`` "letter" ("A", "(A)", "A." up to "Z") or "number" ("1",
+    "1)", up to three digits) the option token, 1-based as listed in the prompt (labels[0] is "A"/"1"); for
+    ordinal tasks without numbered options a grade ``i`` = labels[i], as a number, number word or
+    "grade"/"stage"/"level"/"class" + number or Roman numeral (with lettered or numbered options, "grade 2" counts
+    only as a label name or alias). A token followed by text must be followed by its own label name ("B.
+    melanoma").
 
     Precedence: a display name first (a label called "1" is label "1"; converters refuse an option style that
     collides with a name); then, when the prompt showed options, an option-shaped token ("1", "B") is only ever

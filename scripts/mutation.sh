@@ -24,7 +24,7 @@ case "$target" in
   sampler) only=("verl_med_plugin/sampler.py"); tests=(tests/test_sampler_*.py tests/test_hostile_sampler.py) ;;
   metrics)
     only=("verl_med_plugin/evaluation/metrics.py" "verl_med_plugin/evaluation/statistics.py")
-    tests=(tests/test_eval_metrics.py tests/test_eval_statistics.py)
+    tests=(tests/test_eval_metrics.py tests/test_eval_statistics.py tests/test_eval_statistics_rules.py)
     ;;
   *) echo "verl-med: error: unknown mutation target '$target' (expected rewards, sampler or metrics)" >&2; exit 2 ;;
 esac
@@ -48,6 +48,10 @@ git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$
 } >"$work/setup.cfg"
 
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false VERL_MED_REWARD_STRICT=1
+# tests/conftest.py freezes the fork server's heap after its warm-up collection (MUTATION_FREEZE=0: off, to compare)
+export VERL_MED_MUTATION_RUN=${MUTATION_FREEZE:-1}
+# Timed bounds of the tests (tests/test_rewards_vqa.py) scaled: trampolines and load, not the code, would miss them
+export VERL_MED_TEST_TIME_SCALE=${MUTATION_TIME_SCALE:-20}
 start=$(date +%s)
 (cd "$work" && nice -n "${MUTATION_NICE:-10}" "$mutmut" run --max-children "${MUTATION_CHILDREN:-2}" "$@") || true
 wall=$(( $(date +%s) - start ))

@@ -1,0 +1,332 @@
+"""Specifications for the survivors of the second mutation run (mutmut 3.8.1 over reward_fns accuracy, boxes,
+labels, parsing, vqa, recitation and the small modules; benchmarks/results/mutation.md).
+
+Each test names, in its docstring, the mutant it kills (confirmed by re-running that mutant with
+``MUTATION_RESUME=1 bash scripts/mutation.sh rewards <mutant>``) and the behaviour it specifies. Expected values
+come from the documents that define them (the row contract in data_preprocess.schema, the docstrings' bounds) or
+from independent computations, never from the code under test.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import torch
+from rewards_rows import RETINA_LABELS, derma, grounding, mcq, respond, retina
+from torchvision.ops import box_iou, generalized_box_iou
+from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as hf_smart_resize
+
+from data_preprocess.schema import make_extra_info
+from reward_fns import compute_score
+from reward_fns.accuracy import UngradableRow, truth_label
+from reward_fns.boxes import (
+    MAX_BOXES,
+    MAX_COORD,
+    convert_boxes,
+    giou,
+    iou,
+    match_boxes,
+    parse_boxes,
+    parse_truth_boxes,
+    smart_resize,
+)
+from reward_fns.labels import label_space, match_label
+from reward_fns.task_info import TaskInfo
+from reward_fns.task_type import TaskType
+
+# --- task types -----------------------------------------------------------------------------------------------
+
+
+def test_task_type_groups_are_the_documented_ones():
+    """The groups callers branch on (the dataset's labelled tasks, the evaluation's VQA tasks): labelled = the
+    single-label tasks and multilabel; VQA = mcq, closed, open, in declaration order. Mutants killed:
+    ``labelled`` and ``vqa`` returning ``tuple(None)`` (a TypeError; no reward test called them at test time)."""
+    assert TaskType.single_label() == (TaskType.MULTICLASS, TaskType.BINARY, TaskType.ORDINAL)
+    assert TaskType.labelled() == (*TaskType.single_label(), TaskType.MULTILABEL)
+    assert TaskType.vqa() == (TaskType.MCQ, TaskType.CLOSED, TaskType.OPEN)
+
+
+# --- boxes: the 0-1 convention, degenerate and sub-unit boxes -------------------------------------------------
+
+
+def test_boxes_convert_to_and_from_the_unit_frame():
+    """ "rel1" boxes are fractions of the image: pixels = fraction x (width, height) of a non-square image, and
+    0-1000 = fraction x 1000. Mutants killed: ``_scale``'s ``fmt == "rel1"`` test misspelt (rel1 read as pixels
+    of a missing image size: None) and its (1.0, 1.0) scale changed to (2.0, 1.0) or (1.0, 2.0)."""
+    unit = [[0.1, 0.25, 0.5, 0.75]]
+    assert convert_boxes(unit, "rel1", None, "abs", (200, 400)) == [pytest.approx([20.0, 100.0, 100.0, 300.0])]
+    assert convert_boxes(unit, "rel1", None, "rel1000", None) == [pytest.approx([100.0, 250.0, 500.0, 750.0])]
+    assert convert_boxes([[20.0, 100.0, 100.0, 300.0]], "abs", (200, 400), "rel1", None) == [pytest.approx(unit[0])]
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ([0.0, 0.0, 0.5, 0.25], [0.25, 0.0, 0.75, 0.25]),  # unit-frame boxes: union and hull below 1
+        ([0.1, 0.1, 0.2, 0.9], [0.15, 0.5, 0.6, 0.6]),
+        ([0.0, 0.0, 0.4, 0.4], [0.5, 0.5, 0.9, 0.9]),  # disjoint
+    ],
+)
+def test_giou_of_unit_frame_boxes_equals_torchvisions(a, b):
+    """GIoU does not depend on the unit of the coordinates: boxes in the 0-1 frame (areas below 1) score as
+    torchvision's ``generalized_box_iou``. Mutants killed: the degenerate-box guard ``union <= 0`` -> ``union <= 1``
+    and ``hull <= 0`` -> ``hull <= 1`` (every unit-frame pair scored -1)."""
+    ta, tb = torch.tensor([a], dtype=torch.float64), torch.tensor([b], dtype=torch.float64)
+    assert giou(a, b) == pytest.approx(generalized_box_iou(ta, tb).item(), abs=1e-12)
+    assert iou(a, b) == pytest.approx(box_iou(ta, tb).item(), abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ([0, 0, 0, 10], [5, 0, 5, 10]),  # two zero-width boxes: union 0, hull 50
+        ([3, 3, 3, 3], [3, 3, 3, 3]),  # two points
+        ([10, 10, 0, 0], [20, 20, 10, 10]),  # inverted boxes
+    ],
+)
+def test_giou_of_boxes_without_area_is_the_minimum(a, b):
+    """Degenerate (zero-area or inverted) boxes overlap nothing: GIoU -1 (the documented minimum), reward
+    (GIoU + 1) / 2 = 0, never a ZeroDivisionError. Mutants killed: ``union <= 0 or hull <= 0`` -> ``and`` and
+    ``union <= 0`` -> ``union < 0`` (division by a zero union); in ``iou`` the ``union > 0`` guard made always
+    true or ``>= 0`` (the same division)."""
+    assert giou(a, b) == -1.0
+    assert iou(a, b) == 0.0
+    assert match_boxes([a], [b], "giou") == (0.0, False)
+    assert match_boxes([a], [b], "iou") == (0.0, False)
+
+
+# --- numeric ground truths: the cut-offs of a number -----------------------------------------------------------
+
+
+def test_an_integral_float_is_a_number_below_1e9_only():
+    """Documented in ``_as_index``: an integral float below 1e9 is graded like the number it spells (here a
+    label spelt "999999999"), from 1e9 on it is no number (the row is ungradable). Mutants killed: ``value < 1e9``
+    -> ``<= 1e9`` and -> ``< 1000000001.0`` (1e9 read as the label "1000000000")."""
+    info = TaskInfo.from_extra_info({"task_type": "multiclass", "labels": ["999999999", "1000000000"]})
+    assert truth_label(999999999.0, info) == 0
+    with pytest.raises(UngradableRow):
+        truth_label(1e9, info)
+
+
+def test_a_digit_string_is_a_number_up_to_nine_characters():
+    """Documented in ``_as_index``: a digit string of at most 9 characters that names no label is the label at
+    that index ("000000001" = 1); a longer one is no number. Mutants killed: ``len(...) < 10`` -> ``<= 10`` and
+    -> ``< 11`` ("0000000001" read as index 1)."""
+    info = TaskInfo.from_extra_info({"task_type": "multiclass", "labels": ["benign", "malignant", "normal"]})
+    assert truth_label("000000001", info) == 1
+    with pytest.raises(UngradableRow):
+        truth_label("0000000001", info)
+
+
+# --- option letters: A to Z ----------------------------------------------------------------------------------
+
+
+def test_the_last_letter_names_the_twenty_sixth_option():
+    """Lettered options run from A to Z (``reference.option_reference_response`` letters up to 26 options): "Z"
+    is the 26th label, "(z)" too, and a 27th label has no letter. Mutant killed: ``"a" <= token <= "z"`` ->
+    ``token < "z"`` in ``_token_index`` (Z read as no option)."""
+    labels = [f"finding {i}" for i in range(27)]
+    info = make_extra_info(dataset="x", task_type="multiclass", labels=labels, option_style="letter")
+    assert compute_score("verl_med/x", respond("Z"), labels[25], info)["acc"] == 1.0
+    assert compute_score("verl_med/x", respond("(z)"), labels[25], info)["acc"] == 1.0
+    space = label_space(tuple(labels))
+    assert match_label("Z", space, "letter") == 25
+    assert match_label("Y", space, "letter") == 24
+
+
+def test_match_label_defaults_are_no_options_and_not_ordinal():
+    """Called without options or task (its documented defaults: ``option_style="none"``, ``ordinal=False``), a
+    bare number names no label and "grade 2" names a grade only for an ordinal space. Mutants killed: the default
+    option style misspelt (``"XXnoneXX"``/``"NONE"``: "grade 2" refused as if options were shown) and
+    ``ordinal=True`` by default ("2" read as a grade)."""
+    space = label_space(tuple(RETINA_LABELS))
+    assert match_label("grade 2", space, ordinal=True) == 2
+    assert match_label("2", space) is None
+    assert match_label("2", space, ordinal=True) == 2
+
+
+@pytest.mark.parametrize("answer", ["The answer is", "answer", "Final answer:"])
+def test_an_answer_that_is_only_a_lead_in_names_nothing(answer):
+    """A lead-in alone ("the answer is" with nothing after it) names no label, without raising. Mutant killed:
+    ``norm in space.names or not tokens`` -> ``and`` (the empty token list then reached ``tokens[0]``:
+    IndexError)."""
+    assert match_label(answer, label_space(tuple(RETINA_LABELS)), ordinal=True) is None
+    assert compute_score("verl_med/retinamnist", respond(answer), "mild", retina())["acc"] == 0.0
+
+
+def test_a_lone_z_is_the_twenty_sixth_option_even_when_an_option_reads_z():
+    """Multiple choice reads a lone option token as the option it letters first (MedXpertQA-MM has option texts
+    that are letters); "Z" too. Mutant killed: ``_option_shaped``'s ``"a" <= token <= "z"`` -> ``token < "z"``
+    ("Z" then read as the text of option A)."""
+    options = ["Z", *(f"finding {i}" for i in range(1, 26))]
+    info = make_extra_info(dataset="x", task_type="mcq", labels=options, options=options, option_style="letter")
+    assert compute_score("verl_med/x", respond("Z"), options[25], info)["acc"] == 1.0
+    assert compute_score("verl_med/x", respond("Z"), options[0], info)["acc"] == 0.0
+
+
+def test_a_short_alias_is_read_as_its_label_with_numbered_options():
+    """With numbered options only digit tokens are option-shaped: a three-letter alias ("bcc") still names its
+    label. Mutants killed: ``_option_shaped``'s ``isascii() and isdigit() and len <= 3`` with either ``and``
+    turned into ``or`` (every short ASCII word read as an option number: none)."""
+    info = derma("number")
+    assert compute_score("verl_med/dermamnist", respond("bcc"), "basal cell carcinoma", info)["acc"] == 1.0
+    assert compute_score("verl_med/dermamnist", respond("2"), "basal cell carcinoma", info)["acc"] == 1.0
+
+
+def test_option_numbers_have_up_to_three_digits():
+    """Documented in ``match_label``: numbered options go up to 999; "100" is option 100, a four-digit token is
+    no option ("0001" is not option 1). Mutants killed: ``_token_index``'s ``len(token) <= 3`` -> ``< 3`` (option
+    100 unreadable) and -> ``<= 4`` ("0001" read as option 1); ``_option_shaped``'s the same two (an alias "100"
+    read before option 100; the alias "1000" taken for an out-of-range option)."""
+    labels = tuple(f"finding {i}" for i in range(120))
+    space = label_space(labels)
+    assert match_label("100", space, "number") == 99
+    assert match_label("(100)", space, "number") == 99
+    assert match_label("0001", space, "number") is None
+    assert match_label("001", space, "number") == 0
+    # Precedence at the bound: an option-shaped token is only ever its option, even if an alias spells it; a
+    # four-digit token is not option-shaped, so the alias that spells it names its label.
+    aliases = tuple(("100", "1000") if i == 5 else () for i in range(len(labels)))
+    space = label_space(labels, aliases)
+    assert match_label("100", space, "number") == 99
+    assert match_label("1000", space, "number") == 5
+
+
+# --- Qwen2.5-VL's resize: its own defaults and both pixel bounds -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "size",
+    [(10, 10), (60, 50), (28, 28), (1000, 20), (4000, 3000), (3570, 3580), (3590, 3590), (640, 320)],
+)
+def test_smart_resize_defaults_equal_transformers_qwen2_vl(size):
+    """Called with its defaults (factor 28, min_pixels 56 * 56, max_pixels 28 * 28 * 16384: qwen_vl_utils'), the
+    resize equals transformers' Qwen2-VL ``smart_resize``, including at both bounds: (60, 50) rounds to exactly
+    min_pixels and (3570, 3580) to exactly max_pixels, each kept as is. Mutants killed: the factor default 29, the
+    min_pixels default 3137, ``h_bar * w_bar > max_pixels`` -> ``>=`` and ``< min_pixels`` -> ``<=``."""
+    width, height = size
+    expected_h, expected_w = hf_smart_resize(height, width, factor=28, min_pixels=56 * 56, max_pixels=28 * 28 * 16384)
+    assert smart_resize(width, height) == (expected_w, expected_h)
+
+
+def test_an_alias_that_starts_with_a_lead_in_word_is_read_whole():
+    """The whole answer is looked up before one lead-in ("answer", "option", ...) is stripped: an alias such as
+    "answer unclear" names its label. Mutants killed: that first lookup (``space.lookup.get(norm)``) replaced by
+    None."""
+    space = label_space(("indeterminate", "normal"), (("answer unclear",), ()))
+    assert match_label("Answer unclear", space) == 0
+    assert match_label("The answer is: normal", space) == 1
+
+
+@pytest.mark.parametrize(("pred", "threshold"), [([0, 0, 100, 100], 1.0), ([0, 0, 100, 50], 0.5)])
+def test_a_box_whose_iou_equals_the_threshold_is_correct(pred, threshold):
+    """Documented (``match_boxes``): every matched pair has IoU >= threshold. A perfect box is correct at
+    iou_threshold=1, a box of IoU exactly 0.5 at the default 0.5. Mutant killed: ``>= threshold`` -> ``>``."""
+    truth = [0, 0, 100, 100]
+    result = compute_score(
+        "verl_med/organ_loc", respond(str(pred)), str([truth]), grounding("rel1000"), iou_threshold=threshold
+    )
+    assert result["acc"] == 1.0
+    assert result["iou"] == pytest.approx(threshold)
+
+
+def test_max_pixels_reaches_the_frame_of_absolute_boxes():
+    """A Qwen2.5-VL run with a smaller ``max_pixels`` sees a smaller image: an obedient "abs" answer is in pixels
+    of that resize (transformers' own), and scores full marks only if the reward resizes with the same bound.
+    Mutant killed: ``smart_resize(..., cfg.min_pixels, cfg.max_pixels)`` without ``max_pixels`` (the default
+    16384 patches used)."""
+    width, height, max_pixels = 640, 320, 100 * 28 * 28
+    model_h, model_w = hf_smart_resize(height, width, factor=28, min_pixels=4 * 28 * 28, max_pixels=max_pixels)
+    assert model_w * model_h < width * height  # the bound does resize this image
+    truth = [0.1 * width, 0.2 * height, 0.6 * width, 0.7 * height]
+    sx, sy = model_w / width, model_h / height
+    answer = [round(truth[0] * sx), round(truth[1] * sy), round(truth[2] * sx), round(truth[3] * sy)]
+    row = grounding("abs", (width, height))
+    result = compute_score("verl_med/organ_loc", respond(str(answer)), str([truth]), row, max_pixels=max_pixels)
+    assert result["acc"] == 1.0
+    assert result["iou"] == pytest.approx(1.0, abs=0.05)
+
+
+# --- box answers in JSON: exponents, the box-count and coordinate bounds, malformed items ----------------------
+
+
+def test_a_bare_json_box_may_use_exponent_notation():
+    """A bare JSON list of four numbers is one box, as JSON reads it ("1e2" = 100): the text fallback, which
+    reads digit runs, would split "1e2" into 1 and 2 and refuse the five numbers. Mutants killed: the bare-box
+    test ``len(value) == 4`` -> ``== 5`` and ``_is_number(v)`` -> ``_is_number(None)``."""
+    assert parse_boxes("[1e2, 20, 30.5e1, 40]") == [[100.0, 20.0, 305.0, 40.0]]
+
+
+def test_exactly_max_boxes_json_boxes_are_read():
+    """``MAX_BOXES`` boxes are read, one more is garbage, in Qwen's JSON (which the number fallback cannot read).
+    Mutant killed: ``len(value) > MAX_BOXES`` -> ``>=``."""
+    boxes = [[i, i, i + 1, i + 1] for i in range(MAX_BOXES)]
+    qwen = [{"bbox_2d": box, "label": "lesion"} for box in boxes]
+    assert parse_boxes(json.dumps(qwen)) == [[float(v) for v in box] for box in boxes]
+    assert parse_boxes(json.dumps([*qwen, qwen[0]])) is None
+    assert parse_boxes(json.dumps(boxes)) == [[float(v) for v in box] for box in boxes]
+
+
+@pytest.mark.parametrize("answer", ["[[1, 2, 3, 4, 5]]", '[[1, 2, 3, "4"]]', '[{"bbox_2d": [1, 2, 3, 4, 5]}]'])
+def test_a_json_box_needs_exactly_four_numbers(answer):
+    """An item of five numbers, or four values one of which is text, is no box (and never raises). Mutant killed:
+    ``len(item) != 4 or not all(numbers)`` -> ``len(item) != 4 and not all(numbers)`` (a five-number box
+    accepted; a text coordinate passed to float)."""
+    assert parse_boxes(answer) is None
+
+
+def test_a_coordinate_of_exactly_max_coord_is_a_number():
+    """``MAX_COORD`` itself is a coordinate (garbage begins above it), in Qwen's JSON and in the ground truth.
+    Mutant killed: ``abs(value) <= MAX_COORD`` -> ``<`` in ``_is_number``."""
+    assert parse_boxes(json.dumps([{"bbox_2d": [0, 0, MAX_COORD, 10]}])) == [[0.0, 0.0, MAX_COORD, 10.0]]
+    assert parse_truth_boxes([[0, 0, MAX_COORD, 10]]) == [[0.0, 0.0, MAX_COORD, 10.0]]
+    assert parse_truth_boxes([[0, 0, MAX_COORD * 1.5, 10]]) is None
+
+
+# --- ungradable VQA rows: warned with the reason that names the field ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("case", "row", "truth", "reason"),
+    [
+        ("no_options", {"task_type": "mcq"}, "CT", "mcq row without extra_info.labels / extra_info.options"),
+        ("not_an_option", None, "PET", "mcq ground truth is not exactly one of the option texts (extra_info.labels)"),
+        ("number", None, 1, "mcq ground truth is not exactly one of the option texts (extra_info.labels)"),
+        ("maybe", {"task_type": "closed", "labels": ["yes", "no"]}, "maybe", "closed ground truth is not yes or no"),
+        ("closed_number", {"task_type": "closed", "labels": ["yes", "no"]}, 1, "closed ground truth is not yes or no"),
+    ],
+)
+def test_an_ungradable_vqa_row_is_warned_with_the_field_at_fault(caplog, case, row, truth, reason):
+    """A row the reward cannot grade scores 0 and is warned once, naming the ``extra_info`` field or ground truth
+    at fault (what a user fixes in the converter). A number is never an option's text. Mutants killed: each of
+    these messages set to None or changed, and ``isinstance(ground_truth, str)`` made always true in
+    ``truth_option`` (a number then reached the option lookup: TypeError)."""
+    info = mcq() if row is None else row
+    source = f"verl_med/spec_{case}"
+    with caplog.at_level(logging.WARNING, logger="reward_fns.composite"):
+        result = compute_score(source, respond("B"), truth, info)
+    assert result["score"] == 0.0
+    assert f"reward_fns: {source} scores 0: {reason}" in caplog.messages
+
+
+# --- box answers as text: the box-count and coordinate bounds, a fence closed on the answer's line ----------
+
+
+def test_exactly_max_boxes_text_boxes_are_read():
+    """The text form ("(x1,y1),(x2,y2)", Visual-RFT's) reads up to ``MAX_BOXES`` boxes, and a coordinate of
+    ``MAX_COORD`` itself. Mutants killed: ``len(numbers) > 4 * MAX_BOXES`` -> ``>=`` and ``abs(v) <= MAX_COORD``
+    -> ``<`` in ``parse_boxes``."""
+    text = ", ".join(f"({i},{i}),({i + 1},{i + 1})" for i in range(MAX_BOXES))
+    assert len(parse_boxes(text) or []) == MAX_BOXES
+    assert parse_boxes(text + ", (0,0),(1,1)") is None
+    assert parse_boxes(f"(0,0),({MAX_COORD:.0f},10)") == [[0.0, 0.0, MAX_COORD, 10.0]]
+
+
+def test_a_fence_closed_right_after_the_json_is_read():
+    """A fenced answer whose closing fence follows the JSON on the same line ("```json\\n[...]```") is read: the
+    fence's three backticks are removed, nothing more. Mutant killed: ``text.rstrip()[:-3]`` -> ``[:-4]`` (the
+    JSON's last bracket cut: Qwen's JSON unreadable)."""
+    answer = '```json\n[{"bbox_2d": [10, 20, 30, 40], "label": "lesion"}]```'
+    assert parse_boxes(answer) == [[10.0, 20.0, 30.0, 40.0]]
