@@ -1,33 +1,45 @@
-"""Learning benchmark: does GRPO through the full verl stack, with verl-med's dataset, rewards and sampler, improve a
-tiny model on a task it can learn on CPU, and what share of each step's time is verl-med's own?
+"""Learning benchmark: two of the paper's claims in miniature, through verl's real trainer on CPU, over seeds, with
+paired statistics.
 
-    python benchmarks/bench_learning.py [--minutes 20] [--out benchmarks/results]
+    python benchmarks/bench_learning.py prepare            # data, tiny model, SFT warm-up, base evaluation
+    python benchmarks/bench_learning.py run [--experiment A|B|all] [--seeds 0 1 2]   # missing GRPO runs only
+    python benchmarks/bench_learning.py report             # statistics, learning_*.{json,md}, plots
+    python benchmarks/bench_learning.py smoke              # one arm, one seed, 2 steps: the pipeline runs
 
-1. Data: synthetic images whose class is a strong visual property (mostly red vs mostly blue, with random shapes
-   and noise so no two images are alike), converted by ``data_preprocess.folder`` (a task card, folder per class)
-   and turned into SFT rows by ``data_preprocess.sft``.
-2. Model: the tiny random-weight Qwen2.5-VL of ``tests/fixtures_model.py`` (~20 M parameters, real tokenizer and
-   processor). It knows nothing, not even the answer format.
-3. SFT warm-up with verl's own SFT trainer (``torchrun -m verl.trainer.sft_trainer``, config
-   ``configs/sft_med.yaml``) on the CPU test-bed platform; its last checkpoint is exported as a Hugging Face model.
-4. GRPO with ``python -m verl_med_plugin.main`` (CPU overrides of ``tests/cpu_e2e.py``), validation before training
-   and every ``trainer.test_freq`` steps (``--validations`` of them), for as many steps as fit in ``--minutes``.
-5. ``verl-med-eval`` reads the validation dumps (accuracy / reward curves, PNG); the per-phase step times come from
-   verl's ``timing_s/*`` metrics (file logger).
+* Task: a synthetic 5-grade ordinal property (the red tint of a noisy image, blue at grade 0 to red at grade 4,
+  with grey distractor shapes), imbalanced in training (``TRAIN_PER_GRADE``: common low grades, rare high ones, as
+  diabetic-retinopathy grades are) and balanced in the held-out test split. Converted by ``data_preprocess.folder``
+  from a task card.
+* Base: the tiny random-weight Qwen2.5-VL (``verl_med_plugin.tiny_model``), then an SFT warm-up with verl's SFT
+  trainer on a few labelled images (``SFT_PER_GRADE`` per grade): it learns the answer format and part of the
+  image -> grade mapping, so it starts below the ceiling on the test split and GRPO has something to learn.
+* Arms (``ARMS``), every other setting equal (data, steps, batch, learning rate, seeds, sampler code):
+  experiment A (ordinal reward): ``exact`` vs ``mfrs`` accuracy reward, both with uniform weighting;
+  experiment B (sampler weighting): ``mfrs`` (uniform) vs ``error`` (1 - acc) vs ``learnability`` (4 p (1 - p)).
+  The ``mfrs`` runs are the control of both experiments (the same runs, not re-run).
+* Evaluation of the base and of every final checkpoint on the test split by offline generation
+  (``verl_med_plugin.evaluation.generate``: stable prompt ids, so arms pair prompt by prompt): greedy and
+  ``SAMPLES`` samples at temperature 1, scored by ``verl-med-eval`` (accuracy, QWK, MAE with CIs). Arm vs control:
+  per seed with ``verl-med-eval``'s paired bootstrap and McNemar test; across seeds by pooling the (seed, prompt)
+  pairs (McNemar on the pooled discordant pairs, a bootstrap over prompts that keeps every seed of a prompt).
+* Signal: verl's per-step ``critic/score/mean`` and the sampler's ``med_sampler/zero_adv_group_frac`` (the share
+  of GRPO groups whose rewards are all equal, i.e. no gradient).
 
-Writes ``<out>/learning.json``, ``<out>/learning.md`` and ``<out>/learning_eval/`` (verl-med-eval's report). The
-scratch folder (``--work``, default ``/tmp/bench_learning``) keeps every log. Needs the CPU test bed
-(``bash scripts/setup.sh --cpu``). Nothing is hard-coded: every figure is read from what the runs wrote.
+Every run is resumable: a finished run leaves ``<work>/runs/<arm>@<seed>/done.json`` and its evaluation
+``benchmarks/results/learning_runs/<arm>@<seed>.json``; ``run`` skips both. Needs the CPU test bed
+(``bash scripts/setup.sh --cpu``). On a GPU host with a real model: see benchmarks/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,116 +47,127 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "benchmarks")]
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "benchmarks"), str(REPO)]
 
 from cpu_e2e import CPU_OVERRIDES, SMALL_RUN, cpu_env, metrics_by_step, run_logged, stop_ray  # noqa: E402
 from results_io import machine_info, save  # noqa: E402
 
-DATASET = "synthetic_color"
-CLASSES = ("red", "blue")
+DATASET = "synthetic_tint"
+GRADES = ("none", "mild", "moderate", "severe", "extreme")
 CARD = """\
-name: synthetic_color
+name: synthetic_tint
 modality: synthetic colour image
-task_type: binary
-question: Is this image mostly red or mostly blue?
+task_type: ordinal
+question: What is the red-tint grade of this image?
 description: >-
-  Synthetic benchmark images: random shapes on a noisy background; the class is the dominant colour.
+  Synthetic benchmark images: a noisy background whose colour goes from blue (grade none) to red (grade extreme) in
+  five even steps, with grey distractor shapes.
 references:
   - verl-med benchmarks/bench_learning.py (synthetic data, no clinical meaning).
 labels:
-  - name: red
-    findings: Most of the image area is red.
-  - name: blue
-    findings: Most of the image area is blue.
+  - name: none
+    official: "0"
+    findings: The background is blue.
+  - name: mild
+    official: "1"
+    findings: The background is mostly blue with some red.
+  - name: moderate
+    official: "2"
+    findings: The background is purple, half red and half blue.
+  - name: severe
+    official: "3"
+    findings: The background is mostly red with some blue.
+  - name: extreme
+    official: "4"
+    findings: The background is red.
 """
-THINK = "Colour."  # short fixed reasoning: the SFT target is <think>Colour.</think><answer>red|blue</answer>
+THINK = "Tint."  # the SFT target: <think>Tint.</think><answer>GRADE</answer>
 IMAGE_SIDE = 56  # 4 image tokens with the tiny model's processor (28 px patches merged 2x2)
-N_TRAIN_PER_CLASS, N_VAL_PER_CLASS = 32, 16
-# Phases of a GRPO step in verl's timing metrics; verl-med's own are the dataset (inside verl's data loading),
-# the reward (verl's reward phase runs verl-med's reward function) and the sampler update.
-PHASES = (
-    "gen",
-    "old_log_prob",
-    "ref",
-    "adv",
-    "update_actor",
-    "reward",
-    "med_sampler",
-    "update_weights",
-    "testing",
-    "step",
-)
-PLUGIN_PHASES = ("reward", "med_sampler")
+TRAIN_PER_GRADE = (64, 40, 28, 16, 12)  # imbalanced, as clinical grades are
+TEST_PER_GRADE = 24
+VAL_PER_GRADE = 2  # verl needs a validation file; the runs do not validate (offline evaluation instead)
+SFT_PER_GRADE = 3  # the few labelled images of the warm-up
+
+# GRPO budget of every arm (the same for all: the arms differ in one setting only)
+STEPS, PROMPTS, GROUP, LR = 16, 8, 4, 1e-4
+SAMPLES = 4  # test samples per prompt at temperature 1
+SEEDS = (0, 1, 2)
+
+# MFRS's table (configs/med/experiment/mfrs.yaml) is set in every arm; it is inert under exact-match reward
+TABLE = ["++med.reward.mfrs_shape=table", "++med.reward.mfrs_table=[1.0,0.25,0.0625,0.0]"]
+EXACT, MFRS = [*TABLE, "++med.reward.ordinal_reward=exact"], [*TABLE, "++med.reward.ordinal_reward=mfrs"]
+ARMS: dict[str, list[str]] = {
+    "exact": [*EXACT, "med.sampler.weighting=uniform"],
+    "mfrs": [*MFRS, "med.sampler.weighting=uniform"],
+    "error": [*MFRS, "med.sampler.weighting=error"],
+    "learnability": [*MFRS, "med.sampler.weighting=learnability"],
+}
+EXPERIMENTS: dict[str, tuple[str, tuple[str, ...]]] = {  # name: (control arm, arms compared with it)
+    "A": ("exact", ("mfrs",)),
+    "B": ("mfrs", ("error", "learnability")),
+}
+RESULTS = REPO / "benchmarks" / "results"
+RUN_RESULTS = RESULTS / "learning_runs"
 
 
-def synthetic_image(label: str, rng: np.random.Generator) -> Image.Image:
-    """Noisy background plus random shapes; about 70 % of the area in the class colour, the rest the other one."""
-    main, other = ((200, 30, 30), (30, 30, 200)) if label == "red" else ((30, 30, 200), (200, 30, 30))
-    pixels = np.clip(rng.normal(main, 25, size=(IMAGE_SIDE, IMAGE_SIDE, 3)), 0, 255).astype(np.uint8)
+# ----------------------------------------------------------------------------------------------------------- data
+def tint_image(grade: int, rng: np.random.Generator) -> Image.Image:
+    """Background from blue (grade 0) to red (grade 4) in even steps, per-pixel noise, 1-3 grey distractors."""
+    t = grade / (len(GRADES) - 1)
+    colour = np.array([30 + 170 * t, 30, 200 - 170 * t])
+    pixels = np.clip(rng.normal(colour, 30, size=(IMAGE_SIDE, IMAGE_SIDE, 3)), 0, 255).astype(np.uint8)
     image = Image.fromarray(pixels)
     draw = ImageDraw.Draw(image)
-    for _ in range(int(rng.integers(1, 4))):  # minority-colour shapes, together well under half the area
+    for _ in range(int(rng.integers(1, 4))):
         x, y = rng.integers(0, IMAGE_SIDE - 16, size=2)
-        w, h = rng.integers(8, 18, size=2)
+        w, h = rng.integers(6, 16, size=2)
+        grey = int(rng.integers(60, 200))
         shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
-        shape([int(x), int(y), int(x + w), int(y + h)], fill=other)
+        shape([int(x), int(y), int(x + w), int(y + h)], fill=(grey, grey, grey))
     return image
 
 
-def write_data(work: Path, seed: int = 0) -> Path:
-    """Folder-per-class images with fixed train/val splits -> RL parquet (folder converter) -> SFT parquet."""
+def _convert(py: str, card: Path, images: Path, out: Path) -> None:
+    for cmd in (
+        [py, "-m", "data_preprocess.folder", "--card", str(card), "--image_dir", str(images), "--output_dir",
+         str(out), "--max_side", str(IMAGE_SIDE), "--num_proc", "1"],
+        [py, "-m", "data_preprocess.sft", "--input_dir", str(out), "--think_text", THINK],
+    ):  # fmt: skip
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+
+
+def write_data(work: Path, seed: int = 0) -> tuple[Path, Path]:
+    """Folder-per-grade images -> RL parquet (train imbalanced, test balanced) and, from other images, the SFT
+    warm-up's parquet. Returns (RL data folder, SFT data folder)."""
     rng = np.random.default_rng(seed)
-    images = work / "images"
-    for split, n in (("train", N_TRAIN_PER_CLASS), ("val", N_VAL_PER_CLASS), ("test", N_VAL_PER_CLASS)):
-        for label in CLASSES:
-            folder = images / split / label
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                synthetic_image(label, rng).save(folder / f"{label}_{i:03d}.png")
     card = work / "card.yaml"
     card.write_text(CARD)
-    data = work / "data" / DATASET
-    py = sys.executable
-    subprocess.run(
-        [
-            py,
-            "-m",
-            "data_preprocess.folder",
-            "--card",
-            str(card),
-            "--image_dir",
-            str(images),
-            "--output_dir",
-            str(data),
-            "--max_side",
-            str(IMAGE_SIDE),
-        ],
-        check=True,
-        cwd=REPO,
-        capture_output=True,
-    )
-    subprocess.run(
-        [py, "-m", "data_preprocess.sft", "--input_dir", str(data), "--think_text", THINK],
-        check=True,
-        cwd=REPO,
-        capture_output=True,
-    )
-    return data
+    sets = {
+        "images": {"train": TRAIN_PER_GRADE, "val": (VAL_PER_GRADE,) * 5, "test": (TEST_PER_GRADE,) * 5},
+        "sft_images": {"train": (SFT_PER_GRADE,) * 5, "val": (1,) * 5, "test": (1,) * 5},
+    }
+    for name, splits in sets.items():
+        for split, counts in splits.items():
+            for grade, (label, n) in enumerate(zip(GRADES, counts, strict=True)):
+                folder = work / name / split / label
+                folder.mkdir(parents=True, exist_ok=True)
+                for i in range(n):
+                    tint_image(grade, rng).save(folder / f"{label}_{i:03d}.png")
+    data, sft = work / "data" / DATASET, work / "sft_data" / DATASET
+    _convert(sys.executable, card, work / "images", data)
+    _convert(sys.executable, card, work / "sft_images", sft)
+    return data, sft
 
 
-def build_model(work: Path) -> Path:
-    from fixtures_model import build_tiny_qwen_vl_dir
-
-    return build_tiny_qwen_vl_dir(work / "model_init", weights=True)
-
-
+# ------------------------------------------------------------------------------------------------------ training
 def _torchrun() -> str:
     return str(Path(sys.executable).parent / "torchrun")
 
 
-def run_sft(work: Path, model: Path, data: Path, epochs: int, lr: float) -> tuple[Path, dict[int, dict], float]:
-    """verl's SFT trainer (engine path, FSDP2 over gloo on the test-bed CPU platform); returns the exported HF
-    model of the last step, verl's per-step metrics and the wall time."""
+def run_sft(work: Path, model: Path, data: Path, epochs: int, lr: float) -> Path:
+    """verl's SFT trainer (FSDP2 over gloo on the test-bed CPU platform); returns the exported HF model."""
     run = work / "sft"
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
@@ -159,14 +182,13 @@ def run_sft(work: Path, model: Path, data: Path, epochs: int, lr: float) -> tupl
         f"model.path={model}",
         f"data.train_files={data / 'sft_train.parquet'}",
         f"data.val_files={data / 'sft_val.parquet'}",
-        "data.train_batch_size=8",
-        "data.micro_batch_size_per_gpu=8",
+        "data.train_batch_size=5",
+        "data.micro_batch_size_per_gpu=5",
         "data.max_length=256",
         "data.num_workers=0",
         "data.pad_mode=no_padding",
         "data.use_dynamic_bsz=false",
-        # the CPU recipe of the GRPO actor (docs/cpu.md): no flash-attention, no compile, fp32 GEMMs
-        "model.use_remove_padding=false",
+        "model.use_remove_padding=false",  # the CPU recipe of the GRPO actor (docs/cpu.md)
         "model.enable_gradient_checkpointing=false",
         "+model.override_config.attn_implementation=sdpa",
         "engine.strategy=fsdp2",
@@ -182,428 +204,547 @@ def run_sft(work: Path, model: Path, data: Path, epochs: int, lr: float) -> tupl
         "checkpoint.save_contents=[model,hf_model]",
         f"hydra.run.dir={run}",
     ]
-    # VERL_ENGINE_DEVICE=cuda: verl registers its FSDP engine for cuda/npu only (docs/cpu.md, gap 3); torchrun would
-    # otherwise set OMP_NUM_THREADS=1
+    # VERL_ENGINE_DEVICE=cuda: verl registers its FSDP engine for cuda/npu only (docs/cpu.md, gap 3)
     env = cpu_env(
         {"VERL_ENGINE_DEVICE": "cuda", "VERL_FILE_LOGGER_PATH": str(run / "metrics.jsonl"), "OMP_NUM_THREADS": "2"}
     )
     start = time.perf_counter()
     run_logged(cmd, run / "sft.log", env=env, cwd=run, timeout=3600)
     (run / "wall_s.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
-    return finished_sft(work)
+    return sft_model(work)
 
 
-def finished_sft(work: Path) -> tuple[Path, dict[int, dict], float | None]:
-    """The exported HF model, metrics and wall time (None if not recorded) of the SFT run in ``work/sft``."""
-    run = work / "sft"
-    step = int((run / "ckpt" / "latest_checkpointed_iteration.txt").read_text().strip())
-    hf_dir = run / "ckpt" / f"global_step_{step}" / "huggingface"
+def sft_model(work: Path) -> Path:
+    run = work / "sft" / "ckpt"
+    step = int((run / "latest_checkpointed_iteration.txt").read_text().strip())
+    hf_dir = run / f"global_step_{step}" / "huggingface"
     if not list(hf_dir.glob("*.safetensors")):
         raise RuntimeError(f"{hf_dir}: verl's SFT trainer exported no weights (checkpoint.save_contents hf_model)")
-    wall = float((run / "wall_s.txt").read_text()) if (run / "wall_s.txt").is_file() else None
-    return hf_dir, metrics_by_step(run / "metrics.jsonl"), wall
+    return hf_dir
 
 
-def run_grpo(
-    work: Path,
-    model: Path,
-    data_dir: Path,
-    steps: int,
-    test_freq: int,
-    lr: float,
-    batch: int,
-    n: int,
-    val_temperature: float,
-    val_n: int,
-) -> tuple[Path, float]:
-    """``python -m verl_med_plugin.main``: GRPO with verl-med's dataset class, default rewards and curriculum
-    sampler, validation before training and every ``test_freq`` steps (greedy, verl's default val_kwargs)."""
-    run = work / "grpo"
-    shutil.rmtree(run, ignore_errors=True)
-    run.mkdir(parents=True)
-    start = time.perf_counter()
-    run_logged(
-        [
-            sys.executable,
-            "-m",
-            "verl_med_plugin.main",
-            *grpo_overrides(run, model, data_dir, steps, test_freq, lr, batch, n, val_temperature, val_n),
-        ],
-        run / "train.log",
-        env=cpu_env({"VERL_FILE_LOGGER_PATH": str(run / "metrics.jsonl")}),
-        cwd=run,
-        timeout=7200,
-    )
-    return run, time.perf_counter() - start
-
-
-def grpo_overrides(
-    run: Path,
-    model: Path,
-    data_dir: Path,
-    steps: int,
-    test_freq: int,
-    lr: float,
-    batch: int,
-    n: int,
-    val_temperature: float = 0.0,
-    val_n: int = 1,
-) -> list[str]:
-    """Hydra overrides of the GRPO run (``tests/cpu_e2e.py``'s CPU recipe plus this benchmark's sizes).
-    ``val_temperature`` 0: greedy validation (verl's default); else ``val_n`` samples per image at that
-    temperature, i.e. the accuracy of the policy GRPO trains rather than of its most likely answer."""
-    val = "actor_rollout_ref.rollout.val_kwargs"
-    sampling = (
-        [f"{val}.n={val_n}", f"{val}.do_sample=true", f"{val}.temperature={val_temperature}"]
-        if val_temperature > 0
-        else []
-    )
+def grpo_overrides(run: Path, model: Path, data_dir: Path, arm: str, seed: int, steps: int) -> list[str]:
+    """The run's Hydra overrides: ``tests/cpu_e2e.py``'s CPU recipe, this benchmark's budget, the arm's setting."""
     return [
-        *sampling,
         f"actor_rollout_ref.model.path={model}",
         f"med.data_dir={data_dir}",
         f"med.dataset={DATASET}",
+        f"med.seed={seed}",
         # SFT saw the converter's prompt with the model's own chat template: keep GRPO's prompts identical
         "med.knowledge.mode=none",
         "med.template=null",
         "med.sampler.enable=true",
         *CPU_OVERRIDES,
         *SMALL_RUN,
-        f"data.train_batch_size={batch}",
-        f"actor_rollout_ref.rollout.n={n}",
-        "data.max_response_length=32",
-        f"data.val_batch_size={2 * N_VAL_PER_CLASS}",
-        f"actor_rollout_ref.actor.ppo_mini_batch_size={batch}",
-        f"actor_rollout_ref.actor.optim.lr={lr}",
+        *ARMS[arm],
+        f"data.train_batch_size={PROMPTS}",
+        f"actor_rollout_ref.rollout.n={GROUP}",
+        "data.max_prompt_length=256",
+        "data.max_response_length=24",
+        f"actor_rollout_ref.actor.ppo_mini_batch_size={PROMPTS}",
+        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8",
+        f"actor_rollout_ref.actor.optim.lr={LR}",
+        "actor_rollout_ref.actor.use_kl_loss=false",  # no reference model: faster steps, the same for every arm
         f"trainer.total_training_steps={steps}",
-        f"trainer.test_freq={test_freq}",
-        "trainer.val_before_train=true",
-        "trainer.save_freq=-1",
+        "trainer.test_freq=-1",
+        "trainer.val_before_train=false",
+        f"trainer.save_freq={steps}",
+        "actor_rollout_ref.actor.checkpoint.save_contents=[model,hf_model]",
         f"trainer.default_local_dir={run / 'ckpt'}",
-        f"trainer.validation_data_dir={run / 'val'}",
-        f"trainer.rollout_data_dir={run / 'rollout'}",
         f"hydra.run.dir={run}",
     ]
 
 
-def evaluate(run: Path, data: Path, out: Path) -> dict[str, Any]:
-    """``verl-med-eval`` on the validation dumps (and rollouts): metrics.json, summary.md and the curve PNGs."""
+def run_grpo(work: Path, arm: str, seed: int, steps: int = STEPS) -> Path:
+    """One GRPO run (``python -m verl_med_plugin.main``); returns its final HF checkpoint."""
+    run = work / "runs" / f"{arm}@{seed}"
+    if (run / "done.json").is_file():
+        return Path(json.loads((run / "done.json").read_text())["model"])
+    shutil.rmtree(run, ignore_errors=True)
+    run.mkdir(parents=True)
+    start = time.perf_counter()
+    try:
+        run_logged(
+            [sys.executable, "-m", "verl_med_plugin.main",
+             *grpo_overrides(run, sft_model(work), work / "data", arm, seed, steps)],
+            run / "train.log",
+            env=cpu_env({"VERL_FILE_LOGGER_PATH": str(run / "metrics.jsonl")}),
+            cwd=run,
+            timeout=3600,
+        )  # fmt: skip
+    finally:
+        stop_ray()
+    model = run / "ckpt" / f"global_step_{steps}" / "actor" / "huggingface"
+    if not list(model.glob("*.safetensors")):
+        raise RuntimeError(f"{model}: the run exported no weights")
+    done = {"model": str(model), "wall_s": round(time.perf_counter() - start, 1)}
+    (run / "done.json").write_text(json.dumps(done))
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------- evaluation
+def generate_test(model: str, data: str, greedy_out: str, sampled_out: str, seed: str) -> None:
+    """Greedy and sampled answers to the test split from one vLLM engine start (vLLM's CPU build starts in ~1.5
+    min here, twice a generation). Prompts, requests and output lines are ``verl_med_plugin.evaluation.generate``'s,
+    so the JSONLs are the ones its CLI writes; runs in a subprocess (``_generate``) with the CPU test-bed env."""
+    from vllm import LLM, SamplingParams
+
+    from verl_med_plugin.evaluation import generate as gen
+    from verl_med_plugin.verl_compat import load_tokenizer_and_processor
+
+    tokenizer, processor = load_tokenizer_and_processor(model)
+    requests = gen.build_requests([Path(data)], tokenizer, processor, gen.data_config(None))
+    llm = LLM(model=model, seed=int(seed), limit_mm_per_prompt={"image": 1})
+    prompts: Any = [{"prompt": r.prompt_text, "multi_modal_data": {"image": r.images}} for r in requests]
+    for out, n, temperature in ((greedy_out, 1, 0.0), (sampled_out, SAMPLES, 1.0)):
+        # the engine's seed only: vLLM's CPU sampler refuses per-request seeds ("CPU Generator does not use offset")
+        params = SamplingParams(n=n, temperature=temperature, max_tokens=24)
+        responses = [[c.text for c in result.outputs] for result in llm.generate(prompts, params)]
+        gen.write_generations(requests, responses, Path(out))
+
+
+def eval_metrics(generations: dict[str, Path], out: Path, baseline: str | None = None) -> dict[str, Any]:
+    """``verl-med-eval`` on generation JSONLs (named runs); returns its metrics.json."""
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [
-        str(Path(sys.executable).parent / "verl-med-eval"),
-        f"grpo={run / 'val'}",
-        "--rollouts",
-        f"grpo={run / 'rollout'}",
-        "--data",
-        str(data / "val.parquet"),
-        "--reward_kwargs",
-        f"grpo={run / '.hydra' / 'config.yaml'}",
-        "--out",
-        str(out),
-    ]
-    subprocess.run(cmd, check=True, cwd=REPO, capture_output=True, text=True, timeout=900)
+    cmd = [str(Path(sys.executable).parent / "verl-med-eval"), *[f"{k}={v}" for k, v in generations.items()]]
+    cmd += ["--out", str(out), "--bootstrap", "2000"] + (["--baseline", baseline] if baseline else [])
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1800)
+    if proc.returncode:
+        raise RuntimeError(f"verl-med-eval failed:\n{proc.stderr[-3000:]}")
     return json.loads((out / "metrics.json").read_text())
 
 
-def phase_times(metrics: dict[int, dict]) -> dict[str, dict[str, float]]:
-    """Mean and max over training steps of each ``timing_s/<phase>`` verl logged (seconds)."""
-    table = {}
-    for phase in PHASES:
-        values = [m[f"timing_s/{phase}"] for m in metrics.values() if f"timing_s/{phase}" in m]
-        if values:
-            table[phase] = {
-                "mean_s": round(float(np.mean(values)), 4),
-                "max_s": round(float(np.max(values)), 4),
-                "steps": len(values),
-            }
-    return table
+def evaluate_model(model: Path, work: Path, name: str, seed: int) -> dict[str, Path]:
+    """Greedy and sampled generations of ``model`` on the test split, kept under ``work/gen``."""
+    gen = work / "gen"
+    gen.mkdir(parents=True, exist_ok=True)
+    out = {"greedy": gen / f"{name}.greedy.jsonl", "sampled": gen / f"{name}.sampled.jsonl"}
+    if not all(p.is_file() for p in out.values()):
+        data = work / "data" / DATASET / "test.parquet"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "_generate", str(model), str(data)]
+        cmd += [str(out["greedy"]), str(out["sampled"]), str(seed)]
+        run_logged(cmd, gen / f"{name}.log", env=cpu_env(), cwd=REPO, timeout=1800)
+    return out
 
 
-def dataset_seconds_per_item(run: Path, repeats: int = 5) -> float:
-    """``MedRLHFDataset.__getitem__`` (the class, config, processor and parquet of the GRPO run), best mean of
-    ``repeats`` passes over the training rows: verl's loader calls it outside its step timer."""
-    from omegaconf import OmegaConf
-
-    sys.path.insert(0, str(REPO))
-    from verl_med_plugin import verl_compat
-
-    config = OmegaConf.load(run / ".hydra" / "config.yaml")
-    model = verl_compat.load_rollout_model(config)
-    dataset = verl_compat.create_dataset([config.data.train_files], config.data, model.tokenizer, model.processor)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for i in range(len(dataset)):
-            dataset[i]
-        best = min(best, (time.perf_counter() - start) / len(dataset))
-    return best
-
-
-def reward_seconds_per_response(run: Path, data: Path, repeats: int = 5) -> tuple[float, int]:
-    """verl-med's ``compute_score`` alone, on every response the GRPO run generated (its rollout dumps), with the
-    run's reward kwargs; best mean of ``repeats`` passes. Returns (seconds per response, responses)."""
-    import pyarrow.parquet as pq
-    from omegaconf import OmegaConf
-
-    sys.path.insert(0, str(REPO))
-    from reward_fns import compute_score
-
-    config = OmegaConf.load(run / ".hydra" / "config.yaml")
-    kwargs = OmegaConf.to_container(config.reward.custom_reward_function.reward_kwargs, resolve=True)
-    info = {
-        row["reward_model"]["ground_truth"]: row["extra_info"]
-        for row in pq.read_table(data / "train.parquet").to_pylist()
+def training_curves(run: Path) -> dict[str, list]:
+    """verl's per-step metrics of a run: reward, batch accuracy, zero-advantage share, step time."""
+    metrics = metrics_by_step(run / "metrics.jsonl")
+    steps = sorted(k for k, v in metrics.items() if "timing_s/step" in v)
+    keys = {
+        "score_mean": "critic/score/mean",
+        "batch_acc": "med_sampler/batch_acc",
+        "zero_adv_group_frac": "med_sampler/zero_adv_group_frac",
+        "step_s": "timing_s/step",
     }
-    records = [
-        json.loads(line)
-        for path in sorted((run / "rollout").glob("*.jsonl"))
-        for line in path.read_text().splitlines()
-        if line.strip()
-    ]
-    calls = [(rec["output"], rec["gts"], info[rec["gts"]]) for rec in records]
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for output, gt, extra in calls:
-            compute_score(f"verl_med/{DATASET}", output, gt, extra, **kwargs)
-        best = min(best, (time.perf_counter() - start) / max(1, len(calls)))
-    return best, len(calls)
+    return {"step": steps, **{name: [metrics[s].get(key) for s in steps] for name, key in keys.items()}}
 
 
-def plugin_share(
-    times: dict[str, dict[str, float]], dataset_s: float, reward_s: float, prompts: int, trajectories: int
-) -> dict[str, Any]:
-    """verl-med's own seconds per step (dataset items, reward calls, sampler update) against verl's step time.
+def run_summary(work: Path, arm: str, seed: int) -> dict[str, Any]:
+    """Train (if needed), evaluate and summarise one arm and seed; committed to ``learning_runs/``."""
+    path = RUN_RESULTS / f"{arm}@{seed}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    model = run_grpo(work, arm, seed)
+    run = work / "runs" / f"{arm}@{seed}"
+    generations = evaluate_model(model, work, f"{arm}@{seed}", seed)
+    summary = {
+        "arm": arm,
+        "seed": seed,
+        "overrides": ARMS[arm],
+        "wall_s": json.loads((run / "done.json").read_text())["wall_s"],
+        "curves": training_curves(run),
+        "test": {mode: _headline(eval_metrics({"run": p}, work / "eval" / f"{arm}@{seed}.{mode}")) for mode, p in
+                 generations.items()},
+    }  # fmt: skip
+    keep_generations(generations, f"{arm}@{seed}")
+    RUN_RESULTS.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary, indent=1) + "\n")
+    tmp.replace(path)
+    return summary
 
-    >>> plugin_share({"step": {"mean_s": 10.0}, "med_sampler": {"mean_s": 0.01}}, 0.001, 0.0001, 2, 8)["share_pct"]
-    {'dataset': 0.02, 'reward': 0.008, 'med_sampler': 0.1, 'total': 0.128}
-    """
-    step = times["step"]["mean_s"]
-    own = {
-        "dataset": dataset_s * prompts,
-        "reward": reward_s * trajectories,
-        "med_sampler": times.get("med_sampler", {}).get("mean_s", 0.0),
-    }
-    own["total"] = sum(own.values())
-    return {
-        "seconds_per_step": {k: round(v, 6) for k, v in own.items()},
-        "verl_step_s": step,
-        "share_pct": {k: round(100 * v / step, 4) for k, v in own.items()},
-    }
+
+def keep_generations(generations: dict[str, Path], name: str) -> None:
+    """Committed copies of the test generations, so the statistics can be recomputed without re-running."""
+    folder = RUN_RESULTS / "generations"
+    folder.mkdir(parents=True, exist_ok=True)
+    for mode, path in generations.items():
+        shutil.copyfile(path, folder / f"{name}.{mode}.jsonl")
 
 
-def _curve(report: dict[str, Any]) -> dict[str, list]:
+def _headline(report: dict[str, Any]) -> dict[str, Any]:
+    """Accuracy, QWK and MAE (point and 95 % CI) of a one-run, one-dataset ``verl-med-eval`` report."""
     (run,) = report["runs"]
-    (curve,) = run["curves"].values()  # one dataset
-    return curve
+    (ds,) = run["datasets"].values()
+    keys = ("n_prompts", "accuracy", "qwk", "mae", "qwk_invalid_farthest", "mae_invalid_farthest", "format_compliance")
+    return {**{k: ds.get(k) for k in keys}, "accuracy_ci": (ds.get("ci") or {}).get("accuracy")}
+
+
+# ------------------------------------------------------------------------------------------------------ statistics
+def outcomes(generations: Path, work: Path, name: str) -> Any:
+    """The per-prompt outcomes ``verl-med-eval`` computes for one generation JSONL."""
+    from verl_med_plugin.evaluation.statistics import Outcomes
+
+    report = eval_metrics({"run": generations}, work / "eval" / f"outcomes.{name}")
+    ((ds,),) = [list(r["datasets"].values()) for r in report["runs"]]
+    return Outcomes.from_dict(ds["outcomes"])
+
+
+def pooled_comparison(arm: Sequence[Any], control: Sequence[Any], seed: int = 0) -> dict[str, Any]:
+    """Arm minus control across seeds (``Outcomes`` of the same test prompts, one pair per seed).
+
+    Accuracy difference: per prompt, the mean over seeds of (arm - control) sample accuracy; its 95 % CI by a
+    bootstrap over prompts (``statistics.bootstrap_ci``), so a prompt's seeds stay together. McNemar's exact test
+    on the pooled (seed, prompt) pairs of per-prompt correctness (greedy: the answer; sampled: the majority vote);
+    pooling treats a prompt's seeds as independent pairs, so its p-value is the less conservative of the two.
+    """
+    from verl_med_plugin.evaluation.statistics import bootstrap_ci, mcnemar_exact
+
+    prompts = sorted(set.intersection(*(set(o.prompt_ids) for o in (*arm, *control))))
+
+    def per_prompt_accuracy(o: Any) -> np.ndarray:
+        position = {p: i for i, p in enumerate(o.prompt_ids)}
+        return np.array([np.mean(o.correct[position[p]]) for p in prompts])
+
+    def per_prompt_correct(o: Any) -> np.ndarray:
+        position = {p: i for i, p in enumerate(o.prompt_ids)}
+        correct = o.prompt_correct()
+        return np.array([correct[position[p]] for p in prompts])
+
+    diff = np.mean([per_prompt_accuracy(a) - per_prompt_accuracy(c) for a, c in zip(arm, control, strict=True)], 0)
+    a_correct = np.concatenate([per_prompt_correct(a) for a in arm])
+    c_correct = np.concatenate([per_prompt_correct(c) for c in control])
+    return {
+        "n_prompts": len(prompts),
+        "n_seeds": len(arm),
+        "accuracy_difference": float(diff.mean()),
+        "ci": bootstrap_ci(len(prompts), lambda idx: float(diff[idx].mean()), seed=seed),
+        "mcnemar": mcnemar_exact(a_correct, c_correct),
+    }
+
+
+def seed_level_test(arm: Sequence[float], control: Sequence[float]) -> dict[str, Any]:
+    """Paired t-test over seeds of the arms' test accuracies (scipy): with 3 seeds, only large effects show."""
+    from scipy import stats
+
+    diffs = np.subtract(arm, control)
+    if len(diffs) < 2 or np.allclose(diffs, diffs[0]):
+        return {"n_seeds": len(diffs), "mean_difference": float(np.mean(diffs)), "p_value": None}
+    result = stats.ttest_rel(arm, control)
+    return {"n_seeds": len(diffs), "mean_difference": float(np.mean(diffs)), "p_value": float(result.pvalue)}
+
+
+def per_seed_comparisons(arm: str, control: str, seeds: Sequence[int], work: Path) -> list[dict[str, Any]]:
+    """``verl-med-eval``'s own paired bootstrap and McNemar test (Holm over the family), arm@s vs control@s."""
+    gen = RUN_RESULTS / "generations"
+    out = []
+    for mode in ("greedy", "sampled"):
+        runs = {}
+        for s in seeds:
+            runs[f"{control}@{s}"] = gen / f"{control}@{s}.{mode}.jsonl"
+            runs[f"{arm}@{s}"] = gen / f"{arm}@{s}.{mode}.jsonl"
+        for s in seeds:
+            report = eval_metrics(
+                {f"{control}@{s}": runs[f"{control}@{s}"], f"{arm}@{s}": runs[f"{arm}@{s}"]},
+                work / "eval" / f"cmp.{arm}-{control}@{s}.{mode}",
+                baseline=f"{control}@{s}",
+            )
+            for c in report.get("comparisons", []):
+                acc = c["differences"]["accuracy"]
+                out.append(
+                    {
+                        "mode": mode,
+                        "seed": s,
+                        "accuracy_difference": acc["difference"],
+                        "ci": acc["ci"],
+                        "mcnemar_p": c["mcnemar"]["p_value"],
+                        "a_only": c["mcnemar"]["a_only"],
+                        "b_only": c["mcnemar"]["b_only"],
+                    }
+                )
+    return out
+
+
+def _mean_ci(values: Sequence[float]) -> dict[str, Any]:
+    """Mean over seeds with a t-based 95 % CI (scipy); None with fewer than 2 seeds."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return {"mean": float(v.mean()) if len(v) else None, "ci": None, "n": len(v)}
+    low, high = stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v)) if v.std() > 0 else (v[0],) * 2
+    return {"mean": float(v.mean()), "ci": [float(low), float(high)], "n": len(v)}
+
+
+def report(work: Path) -> dict[str, Any]:
+    """Every finished run's summary, the experiments' paired statistics, plots; writes learning.{json,md}."""
+    summaries = {p.stem: json.loads(p.read_text()) for p in sorted(RUN_RESULTS.glob("*@*.json"))}
+    base_gen = RUN_RESULTS / "generations"
+    base = {mode: outcomes(base_gen / f"base.{mode}.jsonl", work, f"base.{mode}") for mode in ("greedy", "sampled")}
+    base_summary = json.loads((RUN_RESULTS / "base.json").read_text())
+    experiments: dict[str, Any] = {}
+    for name, (control, arms) in EXPERIMENTS.items():
+        for arm in arms:
+            seeds = sorted(
+                int(k.split("@")[1])
+                for k in summaries
+                if k.startswith(f"{arm}@") and f"{control}@{k.split('@')[1]}" in summaries
+            )
+            if not seeds:
+                continue
+            entry: dict[str, Any] = {"control": control, "arm": arm, "seeds": seeds}
+            for mode in ("greedy", "sampled"):
+                arm_o = [outcomes(base_gen / f"{arm}@{s}.{mode}.jsonl", work, f"{arm}@{s}.{mode}") for s in seeds]
+                ctl_o = [
+                    outcomes(base_gen / f"{control}@{s}.{mode}.jsonl", work, f"{control}@{s}.{mode}") for s in seeds
+                ]
+                entry[mode] = {
+                    "pooled": pooled_comparison(arm_o, ctl_o),
+                    "seed_level": seed_level_test(
+                        [summaries[f"{arm}@{s}"]["test"][mode]["accuracy"] for s in seeds],
+                        [summaries[f"{control}@{s}"]["test"][mode]["accuracy"] for s in seeds],
+                    ),
+                    "arm_vs_base": pooled_comparison(arm_o, [base[mode]] * len(seeds)),
+                }
+            entry["per_seed"] = per_seed_comparisons(arm, control, seeds, work)
+            experiments[f"{name}: {arm} vs {control}"] = entry
+    arms_table = {}
+    for arm in ARMS:
+        runs = [summaries[k] for k in summaries if k.startswith(f"{arm}@")]
+        if not runs:
+            continue
+        arms_table[arm] = {
+            "seeds": [r["seed"] for r in runs],
+            "wall_s": [r["wall_s"] for r in runs],
+            **{
+                f"{mode}_{metric}": _mean_ci(
+                    [r["test"][mode][metric] for r in runs if r["test"][mode].get(metric) is not None]
+                )
+                for mode in ("greedy", "sampled")
+                for metric in ("accuracy", "qwk_invalid_farthest", "mae_invalid_farthest")
+            },
+            "zero_adv_share": _mean_ci(
+                [float(np.mean([z for z in r["curves"]["zero_adv_group_frac"] if z is not None])) for r in runs]
+            ),
+        }
+    result = {
+        "design": {
+            "task": f"{len(GRADES)}-grade red tint, {IMAGE_SIDE}-px images",
+            "train_per_grade": TRAIN_PER_GRADE,
+            "test_per_grade": TEST_PER_GRADE,
+            "sft_per_grade": SFT_PER_GRADE,
+            "steps": STEPS,
+            "prompts_per_step": PROMPTS,
+            "group_size": GROUP,
+            "lr": LR,
+            "test_samples": SAMPLES,
+            "arms": ARMS,
+            "experiments": {k: {"control": v[0], "arms": v[1]} for k, v in EXPERIMENTS.items()},
+        },
+        "machine": machine_info(),
+        "base": base_summary,
+        "arms": arms_table,
+        "experiments": experiments,
+        "runs": summaries,
+    }
+    plot(summaries, RESULTS / "learning_curves.png")
+    save(RESULTS / "learning.json", result, markdown(result))
+    return result
+
+
+def plot(summaries: dict[str, Any], path: Path) -> None:
+    """Training reward and zero-advantage share per step, mean over seeds per arm (matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for arm in ARMS:
+        runs = [s for k, s in summaries.items() if k.startswith(f"{arm}@")]
+        if not runs:
+            continue
+        for ax, key in zip(axes, ("score_mean", "zero_adv_group_frac"), strict=True):
+            curves = np.array([[np.nan if v is None else v for v in r["curves"][key]] for r in runs], dtype=float)
+            ax.plot(runs[0]["curves"]["step"], np.nanmean(curves, axis=0), label=f"{arm} (n={len(runs)})")
+    axes[0].set(title="training reward (critic/score/mean)", xlabel="GRPO step")
+    axes[1].set(title="zero-advantage GRPO groups (share)", xlabel="GRPO step")
+    axes[0].legend()
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}")
+    fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def _fmt(entry: dict[str, Any] | None, digits: int = 3) -> str:
+    if not entry or entry.get("mean") is None:
+        return "-"
+    ci = entry.get("ci")
+    return f"{entry['mean']:.{digits}f}" + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
+
+
+def _ci(ci: dict[str, Any] | None, sign: str = "+") -> str:
+    return f"[{ci['low']:{sign}.3f}, {ci['high']:{sign}.3f}]" if ci else "-"
+
+
+def _p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """The summary of ``learning.json`` (every number copied from it)."""
-    g, s, share = result["grpo"], result["sft"], result["plugin_share"]
-    val = result["validation"]
+    """The summary of ``learning.json`` (every number copied from it; the conclusions follow the p-values)."""
+    d, b = result["design"], result["base"]
     lines = [
-        "# Learning benchmark",
+        "# Learning benchmark: MFRS vs exact reward, and sampler weightings, in miniature",
         "",
-        f"`python benchmarks/bench_learning.py --minutes {result['args']['minutes']}` on {result['machine']['cpus']} "
-        f"CPUs (load average {result['machine']['load_avg_1m']} at the end; the machine is shared). Tiny random-weight "
-        f"Qwen2.5-VL (~20 M parameters), synthetic task: is the {IMAGE_SIDE}-px image mostly red or mostly blue "
-        f"({result['data']['train_rows']} training, {result['data']['val_rows']} validation images).",
+        f"`python benchmarks/bench_learning.py run && ... report` on {result['machine']['cpus']} CPUs. Tiny "
+        f"random-weight Qwen2.5-VL (~20 M parameters), synthetic {d['task']}: training grades "
+        f"{list(d['train_per_grade'])} images (imbalanced), test {d['test_per_grade']} per grade. Base: SFT "
+        f"warm-up with verl's SFT trainer on {d['sft_per_grade']} labelled images per grade. Every arm: "
+        f"{d['steps']} GRPO steps of {d['prompts_per_step']} prompts x {d['group_size']} samples, lr {d['lr']}, "
+        "no KL, verl-med's curriculum sampler; arms differ in one setting (below). A tiny random-initialised "
+        "model on synthetic images: this tests the mechanisms, not a medical result.",
         "",
-        f"1. SFT warm-up, verl's SFT trainer (`verl.trainer.sft_trainer`, FSDP2/gloo on the CPU test-bed platform): "
-        f"{s['steps']} steps, loss {s['first_loss']:.3f} -> {s['last_loss']:.3f}, wall "
-        f"{'not recorded' if s['wall_s'] is None else format(s['wall_s'], '.0f') + ' s'}.",
-        f"2. GRPO, `python -m verl_med_plugin.main` (verl-med dataset class, default rewards, curriculum sampler): "
-        f"{g['steps']} steps of {g['prompts_per_step']} prompts x {g['samples_per_prompt']} samples, wall "
-        f"{g['wall_s']:.0f} s of which {g['train_s']:.0f} s in training steps.",
+        "## Base (after SFT, before GRPO), test split",
         "",
-        f"## Validation ({result['validation_sampling']}, verl's dumps scored by `verl-med-eval`)",
+        f"greedy accuracy {b['greedy']['accuracy']:.3f} {_ci(b['greedy']['accuracy_ci'], '')}, QWK "
+        f"{b['greedy']['qwk_invalid_farthest']:.3f}, MAE {b['greedy']['mae_invalid_farthest']:.3f}, format "
+        f"{b['greedy']['format_compliance']:.3f}; "
+        f"sampled (T=1, {d['test_samples']} per image) accuracy {b['sampled']['accuracy']:.3f} "
+        f"{_ci(b['sampled']['accuracy_ci'], '')}. QWK and MAE count an unanswered image as the farthest grade.",
         "",
-        "| GRPO step | accuracy | format compliance | mean reward (score) |",
-        "| --- | --- | --- | --- |",
+        "## Arms after GRPO (mean over seeds, t-based 95 % CI across seeds)",
+        "",
+        "| arm | setting | seeds | greedy acc | sampled acc | greedy QWK | greedy MAE | zero-adv share | wall s/run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for i, step in enumerate(val["step"]):
+    for arm, a in result["arms"].items():
+        setting = " ".join(o.split("=", 1)[1] for o in d["arms"][arm] if "ordinal_reward" in o or "weighting" in o)
         lines.append(
-            f"| {step} | {val['accuracy'][i]:.3f} | {val['format_compliance'][i]:.3f} | {val['score'][i]:.3f} |"
+            f"| {arm} | `{setting}` "
+            f"| {len(a['seeds'])} | {_fmt(a['greedy_accuracy'])} | {_fmt(a['sampled_accuracy'])} | "
+            f"{_fmt(a['greedy_qwk_invalid_farthest'])} | {_fmt(a['greedy_mae_invalid_farthest'])} | "
+            f"{_fmt(a['zero_adv_share'])} | "
+            f"{np.mean(a['wall_s']):.0f} |"
         )
+    lines += ["", "## Paired comparisons (test prompts; arm minus control)", ""]
     lines += [
-        "",
-        f"Accuracy before GRPO (step 0, after SFT): **{val['accuracy'][0]:.3f}**; after "
-        f"{val['step'][-1]} steps: **{val['accuracy'][-1]:.3f}** (chance 0.5). {result['verdict']}",
-        "",
-        "Training reward per step (verl's `critic/score/mean`): "
-        + ", ".join(f"{x:.2f}" for x in result["train_curve"]["score_mean"])
-        + ".",
-        "",
-        "## Time per GRPO step (verl's `timing_s/*`, mean over steps)",
-        "",
-        "| phase | mean s | max s |",
-        "| --- | --- | --- |",
+        "| comparison | decoding | accuracy difference [95 % CI] | McNemar p (pooled pairs) | seed-level t-test p | "
+        "verdict |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
-    lines += [f"| {k} | {v['mean_s']:.3f} | {v['max_s']:.3f} |" for k, v in g["phase_times"].items()]
+    for name, e in result["experiments"].items():
+        for mode in ("greedy", "sampled"):
+            pooled, seed_level = e[mode]["pooled"], e[mode]["seed_level"]
+            ci = pooled["ci"]
+            excluded = ci is not None and (ci["low"] > 0 or ci["high"] < 0)
+            verdict = (
+                ("arm better" if pooled["accuracy_difference"] > 0 else "arm worse")
+                if excluded and pooled["mcnemar"]["p_value"] < 0.05
+                else "no difference detected"
+            )
+            ci_text = _ci(ci)
+            lines.append(
+                f"| {name} ({len(e['seeds'])} seeds) | {mode} | {pooled['accuracy_difference']:+.3f} {ci_text} | "
+                f"{_p(pooled['mcnemar']['p_value'])} | {_p(seed_level['p_value'])} | {verdict} |"
+            )
+    lines += ["", "## GRPO vs its base (each arm's runs against the SFT base, pooled over seeds)", ""]
+    lines += ["| arm | decoding | accuracy difference [95 % CI] | McNemar p |", "| --- | --- | --- | --- |"]
+    seen = set()
+    for e in result["experiments"].values():
+        for arm in (e["arm"],):
+            for mode in ("greedy", "sampled"):
+                if (arm, mode) in seen:
+                    continue
+                seen.add((arm, mode))
+                v = e[mode]["arm_vs_base"]
+                p_value = _p(v["mcnemar"]["p_value"])
+                lines.append(f"| {arm} | {mode} | {v['accuracy_difference']:+.3f} {_ci(v['ci'])} | {p_value} |")
     lines += [
         "",
-        "## verl-med's share of a step",
-        "",
-        "| part | seconds per step | share of verl's step |",
-        "| --- | --- | --- |",
-    ]
-    lines += [
-        f"| {k} | {share['seconds_per_step'][k]:.6f} | {share['share_pct'][k]:.4f} % |"
-        for k in share["seconds_per_step"]
-    ]
-    lines += [
-        "",
-        "dataset: `MedRLHFDataset.__getitem__` measured in-process on the run's parquet, config and "
-        "processor x prompts per step (verl's loader runs it outside its step timer); reward: verl-med's "
-        "`compute_score` alone on every response the run generated x trajectories per step (verl 0.9.1 scores "
-        "inside its agent loop, during `gen`, and logs no reward time of its own); med_sampler: "
-        "`timing_s/med_sampler` (after verl's `step` timer).",
-        "",
-        "Curves and the full evaluation: `learning_eval/` (`verl-med-eval` report). Logs of both runs stay in "
-        f"`{result['args']['work']}`.",
+        "Per-seed comparisons by `verl-med-eval` (paired bootstrap, McNemar) are in `learning.json` "
+        "(`experiments.*.per_seed`); the runs' test generations in `learning_runs/generations/`, their training "
+        "curves in `learning_runs/*.json`; curves: `learning_curves.png`.",
         "",
     ]
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=20.0, help="GRPO training budget")
-    parser.add_argument(
-        "--step_seconds",
-        "--step-seconds",
-        type=float,
-        default=25.0,
-        help="expected GRPO step time on this machine: steps = minutes * 60 / step_seconds",
-    )
-    parser.add_argument("--validations", type=int, default=4, help="validations during GRPO (besides step 0)")
-    parser.add_argument("--sft_epochs", "--sft-epochs", type=int, default=5)
-    parser.add_argument("--sft_lr", "--sft-lr", type=float, default=3e-3)
-    parser.add_argument("--grpo_lr", "--grpo-lr", type=float, default=1e-4)
-    parser.add_argument("--val_temperature", "--val-temperature", type=float, default=1.0, help="0: greedy validation")
-    parser.add_argument(
-        "--val_samples", "--val-samples", type=int, default=4, help="samples per validation image when sampling"
-    )
-    parser.add_argument("--prompts", type=int, default=8, help="prompts per GRPO step")
-    parser.add_argument("--samples", type=int, default=4, help="samples per prompt (GRPO group size)")
-    parser.add_argument(
-        "--reuse_sft",
-        "--reuse-sft",
-        action="store_true",
-        help="keep the finished SFT warm-up in --work/sft (e.g. after a failed GRPO start)",
-    )
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/bench_learning"))
-    args = parser.parse_args(argv)
-    steps = max(1, int(args.minutes * 60 // args.step_seconds))
-    test_freq = max(1, -(-steps // max(1, args.validations)))
-    args.work.mkdir(parents=True, exist_ok=True)
-
-    data = write_data(args.work)
-    model = build_model(args.work)
-    if args.reuse_sft:
-        sft_model, sft_metrics, sft_wall = finished_sft(args.work)
-    else:
-        print(f"SFT warm-up ({args.sft_epochs} epochs) ...", flush=True)
-        sft_model, sft_metrics, sft_wall = run_sft(args.work, model, data, args.sft_epochs, args.sft_lr)
-    losses = [m["train/loss"] for _, m in sorted(sft_metrics.items()) if "train/loss" in m]
-    print(f"GRPO: {steps} steps, validation every {test_freq} ...", flush=True)
-    try:
-        run, grpo_wall = run_grpo(
-            args.work,
-            sft_model,
-            data.parent,
-            steps,
-            test_freq,
-            args.grpo_lr,
-            args.prompts,
-            args.samples,
-            args.val_temperature,
-            args.val_samples,
+def smoke(work: Path) -> None:
+    """One arm, one seed, 2 GRPO steps on the prepared base, then its test evaluation: the pipeline runs (its
+    figures are not a result and are not written to benchmarks/results)."""
+    model = run_grpo(work / "smoke", "mfrs", 0, steps=2) if (work / "smoke").is_dir() else None
+    if model is None:
+        (work / "smoke").mkdir(parents=True)
+        for name in ("data", "sft"):
+            (work / "smoke" / name).symlink_to(work / name)
+        model = run_grpo(work / "smoke", "mfrs", 0, steps=2)
+    generations = evaluate_model(model, work / "smoke", "mfrs@0", 0)
+    print(
+        json.dumps(
+            {
+                mode: _headline(eval_metrics({"run": p}, work / "smoke" / "eval" / mode))
+                for mode, p in generations.items()
+            }
         )
-    finally:
-        stop_ray()
-    metrics = metrics_by_step(run / "metrics.jsonl")
-    train = {k: v for k, v in metrics.items() if "timing_s/step" in v}
-    times = phase_times(train)
-    report = evaluate(run, data, args.out / "learning_eval")
-    curve = _curve(report)
-    dataset_s = dataset_seconds_per_item(run)
-    reward_s, n_responses = reward_seconds_per_response(run, data)
-    share = plugin_share(times, dataset_s, reward_s, args.prompts, args.prompts * args.samples)
-    before, after = curve["accuracy"][0], curve["accuracy"][-1]
-    verdict = (
-        "GRPO improved validation accuracy."
-        if after > before
-        else "GRPO did not improve validation accuracy in this budget."
-        if after == before
-        else "Validation accuracy fell during GRPO."
     )
-    result = {
-        "args": {
-            "minutes": args.minutes,
-            "step_seconds": args.step_seconds,
-            "sft_epochs": args.sft_epochs,
-            "sft_lr": args.sft_lr,
-            "grpo_lr": args.grpo_lr,
-            "work": str(args.work),
-            "reuse_sft": args.reuse_sft,
-        },
-        "machine": machine_info(),
-        "data": {
-            "task": "mostly red vs mostly blue",
-            "image_side": IMAGE_SIDE,
-            "train_rows": 2 * N_TRAIN_PER_CLASS,
-            "val_rows": 2 * N_VAL_PER_CLASS,
-        },
-        "sft": {
-            "trainer": "verl.trainer.sft_trainer (FSDP2, gloo, CPU test-bed platform)",
-            "steps": len(losses),
-            "first_loss": losses[0],
-            "last_loss": losses[-1],
-            "loss": losses,
-            "wall_s": round(sft_wall, 1) if sft_wall is not None else None,
-            "reused": args.reuse_sft,
-        },
-        "grpo": {
-            "steps": len(train),
-            "test_freq": test_freq,
-            "prompts_per_step": args.prompts,
-            "samples_per_prompt": args.samples,
-            "wall_s": round(grpo_wall, 1),
-            "train_s": round(
-                sum(
-                    m["timing_s/step"] + m.get("timing_s/med_sampler", 0.0) + m.get("timing_s/testing", 0.0)
-                    for m in train.values()
-                ),
-                1,
-            ),
-            "phase_times": times,
-        },
-        "validation_sampling": (
-            f"{args.val_samples} samples per image at temperature {args.val_temperature}"
-            if args.val_temperature > 0
-            else "greedy"
-        ),
-        "validation": {k: curve[k] for k in ("step", "accuracy", "format_compliance", "score") if k in curve},
-        "accuracy_before": before,
-        "accuracy_after": after,
-        "verdict": verdict,
-        "train_curve": {
-            "step": sorted(train),
-            "score_mean": [train[k]["critic/score/mean"] for k in sorted(train)],
-            "batch_acc": [train[k].get("med_sampler/batch_acc") for k in sorted(train)],
-        },
-        "plugin_share": {
-            **share,
-            "dataset_s_per_item": dataset_s,
-            "reward_s_per_response": reward_s,
-            "reward_responses_timed": n_responses,
-        },
-        "eval_report": "learning_eval/",
-    }
-    save(args.out / "learning.json", result, markdown(result))
+
+
+# ----------------------------------------------------------------------------------------------------- commands
+def prepare(work: Path, sft_epochs: int, sft_lr: float) -> dict[str, Any]:
+    """Data, the tiny model, the SFT warm-up and the base's test evaluation (each step skipped when done)."""
+    from verl_med_plugin.tiny_model import build_tiny_qwen_vl_dir
+
+    work.mkdir(parents=True, exist_ok=True)
+    if not (work / "data" / DATASET / "test.parquet").is_file():
+        write_data(work)
+    if not (work / "sft" / "wall_s.txt").is_file():
+        model = build_tiny_qwen_vl_dir(work / "model_init", weights=True)
+        print(f"SFT warm-up ({sft_epochs} epochs) ...", flush=True)
+        run_sft(work, model, work / "sft_data" / DATASET, sft_epochs, sft_lr)
+    generations = evaluate_model(sft_model(work), work, "base", 0)
+    keep_generations(generations, "base")
+    sft_metrics = metrics_by_step(work / "sft" / "metrics.jsonl")
+    losses = [m["train/loss"] for _, m in sorted(sft_metrics.items()) if "train/loss" in m]
+    summary = {
+        "sft": {"epochs": sft_epochs, "lr": sft_lr, "steps": len(losses), "loss": losses,
+                "wall_s": float((work / "sft" / "wall_s.txt").read_text())},
+        **{m: _headline(eval_metrics({"run": p}, work / "eval" / f"base.{m}")) for m, p in generations.items()},
+    }  # fmt: skip
+    RUN_RESULTS.mkdir(parents=True, exist_ok=True)
+    (RUN_RESULTS / "base.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["_generate"]:  # internal: the evaluation subprocess
+        generate_test(*argv[1:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("prepare", "run", "report", "smoke"))
+    parser.add_argument("--experiment", choices=(*EXPERIMENTS, "all"), default="all")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--sft_epochs", type=int, default=16)
+    parser.add_argument("--sft_lr", type=float, default=3e-3)
+    parser.add_argument("--work", type=Path, default=Path(os.environ.get("VERL_MED_BENCH_WORK", "/tmp/bench_learning")))
+    args = parser.parse_args(argv)
+    if args.command == "prepare":
+        print(json.dumps(prepare(args.work, args.sft_epochs, args.sft_lr), indent=1))
+    elif args.command == "run":
+        names = EXPERIMENTS if args.experiment == "all" else (args.experiment,)
+        arms = list(dict.fromkeys(a for e in names for a in (EXPERIMENTS[e][0], *EXPERIMENTS[e][1])))
+        for seed in args.seeds:  # seed-major: every arm gets its seed before any arm gets the next one
+            for arm in arms:
+                print(f"{arm}@{seed} ...", flush=True)
+                summary = run_summary(args.work, arm, seed)
+                print(json.dumps(summary["test"]), flush=True)
+    elif args.command == "report":
+        report(args.work)
+    else:
+        smoke(args.work)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,21 @@ def test_learnability_weighting_draws_p_times_1_minus_p():
         SamplerSettings.from_config({"weighting": "hardest"})
 
 
+def test_uniform_weighting_ignores_accuracy():
+    """``weighting: uniform``: every sample draws alike whatever its accuracy (the control arm of the weighting
+    comparison, same sampler and batch cap).
+
+    Mutation checked: ``need`` falling through to 1 - p for uniform fails (the solved class would fade)."""
+    sampler = make_sampler(max_copies_per_batch=10**6, weighting="uniform", floor=0.05)
+    rows = np.arange(sampler.num_samples)
+    accuracy = np.where(sampler._class_of == 0, 1.0, 0.0)  # class 0 always solved, the others never
+    sampler.update(rows, accuracy, rows, accuracy)
+    n = 200_000
+    frequency = np.bincount(sampler.draw(n), minlength=sampler.num_samples) / n
+    expected = 1 / sampler.num_samples
+    assert np.abs(frequency - expected).max() < 4 * np.sqrt(expected / n)
+
+
 def test_solved_class_loses_weight_but_the_floor_holds():
     sampler = make_sampler(class_sizes=(6, 6), floor=0.1, class_weight=0.5)
     before = sampler.class_shares()["set:c0"]

@@ -28,7 +28,7 @@ KNOWLEDGE_MODES = ("none", "classlist", "system", "user")
 POOLS = ("grounding", "classification")
 STAGE_TASKS = (*POOLS, "all")
 CHAT_TEMPLATES = ("qwen2_5_vl", "qwen3_vl")
-SAMPLER_WEIGHTINGS = ("error", "learnability")
+SAMPLER_WEIGHTINGS = ("error", "learnability", "uniform")
 DATASET_CLS = ("pkg://verl_med_plugin.dataset", "MedRLHFDataset")
 
 
@@ -243,11 +243,14 @@ class SamplerSettings:
     signal_key: str | None = "acc"  # reward_extra_info key; null = the trajectory's total reward clipped to [0, 1]
     # What an accuracy p asks of the sampler: "error" = 1 - p (what the policy still gets wrong), "learnability" =
     # 4 p (1 - p) (largest where a GRPO group's answers disagree, 0 where all are right or all wrong: such groups
-    # carry no gradient). Both in [0, 1], then max(floor, .).
+    # carry no gradient), "uniform" = 1 (every sample alike: the control arm of a weighting comparison, drawn by the
+    # same sampler so only the weighting differs). All in [0, 1], then max(floor, .).
     weighting: str = "error"
 
     def need(self, accuracy: Any) -> Any:
         """The raw weight of an accuracy (array or float) under ``weighting``, before the floor."""
+        if self.weighting == "uniform":
+            return accuracy * 0.0 + 1.0  # same shape and type as ``accuracy``
         return 4.0 * accuracy * (1.0 - accuracy) if self.weighting == "learnability" else 1.0 - accuracy
 
     def __post_init__(self) -> None:
