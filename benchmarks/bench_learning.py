@@ -89,7 +89,7 @@ VAL_PER_GRADE = 2  # verl needs a validation file; the runs do not validate (off
 SFT_PER_GRADE = 3  # the few labelled images of the warm-up
 
 # GRPO budget of every arm (the same for all: the arms differ in one setting only)
-STEPS, PROMPTS, GROUP, LR = 16, 8, 4, 1e-4
+STEPS, PROMPTS, GROUP, LR = 16, 8, 4, 2e-4
 SAMPLES = 4  # test samples per prompt at temperature 1
 SEEDS = (0, 1, 2)
 
@@ -391,37 +391,65 @@ def outcomes(generations: Path, work: Path, name: str) -> Any:
     return Outcomes.from_dict(ds["outcomes"])
 
 
+def absolute_errors(o: Any) -> list[np.ndarray]:
+    """Per prompt, its samples' grade distance to the truth; an unanswered sample counts as the farthest grade
+    (``verl-med-eval``'s ``mae_invalid_farthest``)."""
+    top = o.n_classes - 1
+    return [
+        np.array([max(t, top - t) if p < 0 else abs(p - t) for p in preds], dtype=float)
+        for t, preds in zip(o.truth, o.predicted, strict=True)
+    ]
+
+
 def pooled_comparison(arm: Sequence[Any], control: Sequence[Any], seed: int = 0) -> dict[str, Any]:
     """Arm minus control across seeds (``Outcomes`` of the same test prompts, one pair per seed).
 
-    Accuracy difference: per prompt, the mean over seeds of (arm - control) sample accuracy; its 95 % CI by a
-    bootstrap over prompts (``statistics.bootstrap_ci``), so a prompt's seeds stay together. McNemar's exact test
-    on the pooled (seed, prompt) pairs of per-prompt correctness (greedy: the answer; sampled: the majority vote);
-    pooling treats a prompt's seeds as independent pairs, so its p-value is the less conservative of the two.
+    Accuracy and MAE differences: per prompt, the mean over seeds of (arm - control) of its samples' mean; 95 % CIs
+    by a bootstrap over prompts (``statistics.bootstrap_ci``), so a prompt's seeds stay together. McNemar's exact
+    test on the pooled (seed, prompt) pairs of per-prompt correctness (greedy: the answer; sampled: the majority
+    vote); pooling treats a prompt's seeds as independent pairs, so its p-value is the less conservative of the two.
     """
     from verl_med_plugin.evaluation.statistics import bootstrap_ci, mcnemar_exact
 
     prompts = sorted(set.intersection(*(set(o.prompt_ids) for o in (*arm, *control))))
 
-    def per_prompt_accuracy(o: Any) -> np.ndarray:
+    def per_prompt(o: Any, values: Sequence[Any]) -> np.ndarray:
         position = {p: i for i, p in enumerate(o.prompt_ids)}
-        return np.array([np.mean(o.correct[position[p]]) for p in prompts])
+        return np.array([np.mean(values[position[p]]) for p in prompts])
 
-    def per_prompt_correct(o: Any) -> np.ndarray:
-        position = {p: i for i, p in enumerate(o.prompt_ids)}
-        correct = o.prompt_correct()
-        return np.array([correct[position[p]] for p in prompts])
+    def mean_difference(values: Any) -> np.ndarray:
+        pairs = zip(arm, control, strict=True)
+        return np.mean([per_prompt(a, values(a)) - per_prompt(c, values(c)) for a, c in pairs], axis=0)
 
-    diff = np.mean([per_prompt_accuracy(a) - per_prompt_accuracy(c) for a, c in zip(arm, control, strict=True)], 0)
-    a_correct = np.concatenate([per_prompt_correct(a) for a in arm])
-    c_correct = np.concatenate([per_prompt_correct(c) for c in control])
+    accuracy = mean_difference(lambda o: o.correct)
+    mae = mean_difference(absolute_errors)
+    a_correct = np.concatenate([per_prompt(a, a.prompt_correct()) for a in arm]).astype(bool)
+    c_correct = np.concatenate([per_prompt(c, c.prompt_correct()) for c in control]).astype(bool)
     return {
         "n_prompts": len(prompts),
         "n_seeds": len(arm),
-        "accuracy_difference": float(diff.mean()),
-        "ci": bootstrap_ci(len(prompts), lambda idx: float(diff[idx].mean()), seed=seed),
+        "accuracy_difference": float(accuracy.mean()),
+        "ci": bootstrap_ci(len(prompts), lambda idx: float(accuracy[idx].mean()), seed=seed),
+        "mae_difference": float(mae.mean()),
+        "mae_ci": bootstrap_ci(len(prompts), lambda idx: float(mae[idx].mean()), seed=seed),
         "mcnemar": mcnemar_exact(a_correct, c_correct),
     }
+
+
+def zero_advantage_test(arm: Sequence[dict[str, Any]], control: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Zero-advantage group share, arm minus control, paired by (seed, step): mean difference and Wilcoxon's
+    signed-rank test (scipy) over the pairs."""
+    from scipy import stats
+
+    diffs = [
+        a - c
+        for ra, rc in zip(arm, control, strict=True)
+        for a, c in zip(ra["curves"]["zero_adv_group_frac"], rc["curves"]["zero_adv_group_frac"], strict=True)
+        if a is not None and c is not None
+    ]
+    nonzero = [d for d in diffs if d != 0]
+    p_value = float(stats.wilcoxon(nonzero).pvalue) if len(nonzero) >= 2 else None
+    return {"n_pairs": len(diffs), "mean_difference": float(np.mean(diffs)) if diffs else None, "p_value": p_value}
 
 
 def seed_level_test(arm: Sequence[float], control: Sequence[float]) -> dict[str, Any]:
@@ -483,6 +511,11 @@ def report(work: Path) -> dict[str, Any]:
     base_gen = RUN_RESULTS / "generations"
     base = {mode: outcomes(base_gen / f"base.{mode}.jsonl", work, f"base.{mode}") for mode in ("greedy", "sampled")}
     base_summary = json.loads((RUN_RESULTS / "base.json").read_text())
+    gen_outcomes = {  # (run, mode) -> Outcomes of its test generations
+        (run, mode): outcomes(base_gen / f"{run}.{mode}.jsonl", work, f"{run}.{mode}")
+        for run in summaries
+        for mode in ("greedy", "sampled")
+    }
     experiments: dict[str, Any] = {}
     for name, (control, arms) in EXPERIMENTS.items():
         for arm in arms:
@@ -495,20 +528,29 @@ def report(work: Path) -> dict[str, Any]:
                 continue
             entry: dict[str, Any] = {"control": control, "arm": arm, "seeds": seeds}
             for mode in ("greedy", "sampled"):
-                arm_o = [outcomes(base_gen / f"{arm}@{s}.{mode}.jsonl", work, f"{arm}@{s}.{mode}") for s in seeds]
-                ctl_o = [
-                    outcomes(base_gen / f"{control}@{s}.{mode}.jsonl", work, f"{control}@{s}.{mode}") for s in seeds
-                ]
                 entry[mode] = {
-                    "pooled": pooled_comparison(arm_o, ctl_o),
+                    "pooled": pooled_comparison(
+                        [gen_outcomes[f"{arm}@{s}", mode] for s in seeds],
+                        [gen_outcomes[f"{control}@{s}", mode] for s in seeds],
+                    ),
                     "seed_level": seed_level_test(
                         [summaries[f"{arm}@{s}"]["test"][mode]["accuracy"] for s in seeds],
                         [summaries[f"{control}@{s}"]["test"][mode]["accuracy"] for s in seeds],
                     ),
-                    "arm_vs_base": pooled_comparison(arm_o, [base[mode]] * len(seeds)),
                 }
+            entry["zero_advantage"] = zero_advantage_test(
+                [summaries[f"{arm}@{s}"] for s in seeds], [summaries[f"{control}@{s}"] for s in seeds]
+            )
             entry["per_seed"] = per_seed_comparisons(arm, control, seeds, work)
             experiments[f"{name}: {arm} vs {control}"] = entry
+    versus_base = {}  # every arm's runs against the SFT base they all start from
+    for arm in ARMS:
+        seeds = sorted(int(k.split("@")[1]) for k in summaries if k.startswith(f"{arm}@"))
+        if seeds:
+            versus_base[arm] = {
+                mode: pooled_comparison([gen_outcomes[f"{arm}@{s}", mode] for s in seeds], [base[mode]] * len(seeds))
+                for mode in ("greedy", "sampled")
+            }
     arms_table = {}
     for arm in ARMS:
         runs = [summaries[k] for k in summaries if k.startswith(f"{arm}@")]
@@ -546,6 +588,7 @@ def report(work: Path) -> dict[str, Any]:
         "base": base_summary,
         "arms": arms_table,
         "experiments": experiments,
+        "versus_base": versus_base,
         "runs": summaries,
     }
     plot(summaries, RESULTS / "learning_curves.png")
@@ -589,6 +632,25 @@ def _ci(ci: dict[str, Any] | None, sign: str = "+") -> str:
     return f"[{ci['low']:{sign}.3f}, {ci['high']:{sign}.3f}]" if ci else "-"
 
 
+def verdict(pooled: dict[str, Any]) -> str:
+    """Accuracy: a difference only if its CI excludes 0 and McNemar's p < 0.05; MAE: if its CI excludes 0."""
+
+    def excludes_zero(ci: dict[str, Any] | None) -> bool:
+        return ci is not None and (ci["low"] > 0 or ci["high"] < 0)
+
+    accuracy = (
+        ("higher" if pooled["accuracy_difference"] > 0 else "lower")
+        if excludes_zero(pooled["ci"]) and pooled["mcnemar"]["p_value"] < 0.05
+        else "no difference detected"
+    )
+    mae = (
+        ("higher" if pooled["mae_difference"] > 0 else "lower")
+        if excludes_zero(pooled["mae_ci"])
+        else "no difference detected"
+    )
+    return f"{accuracy}; {mae}"
+
+
 def _p(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
@@ -629,39 +691,40 @@ def markdown(result: dict[str, Any]) -> str:
             f"{_fmt(a['zero_adv_share'])} | "
             f"{np.mean(a['wall_s']):.0f} |"
         )
-    lines += ["", "## Paired comparisons (test prompts; arm minus control)", ""]
+    lines += ["", "## Paired comparisons (test prompts; arm minus control, pooled over seeds)", ""]
     lines += [
-        "| comparison | decoding | accuracy difference [95 % CI] | McNemar p (pooled pairs) | seed-level t-test p | "
-        "verdict |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| comparison | decoding | accuracy difference [95 % CI] | McNemar p | seed-level t-test p | MAE difference "
+        "[95 % CI] | verdict (accuracy; MAE) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, e in result["experiments"].items():
         for mode in ("greedy", "sampled"):
             pooled, seed_level = e[mode]["pooled"], e[mode]["seed_level"]
-            ci = pooled["ci"]
-            excluded = ci is not None and (ci["low"] > 0 or ci["high"] < 0)
-            verdict = (
-                ("arm better" if pooled["accuracy_difference"] > 0 else "arm worse")
-                if excluded and pooled["mcnemar"]["p_value"] < 0.05
-                else "no difference detected"
-            )
-            ci_text = _ci(ci)
             lines.append(
-                f"| {name} ({len(e['seeds'])} seeds) | {mode} | {pooled['accuracy_difference']:+.3f} {ci_text} | "
-                f"{_p(pooled['mcnemar']['p_value'])} | {_p(seed_level['p_value'])} | {verdict} |"
+                f"| {name} ({len(e['seeds'])} seeds) | {mode} | {pooled['accuracy_difference']:+.3f} "
+                f"{_ci(pooled['ci'])} | {_p(pooled['mcnemar']['p_value'])} | {_p(seed_level['p_value'])} | "
+                f"{pooled['mae_difference']:+.3f} {_ci(pooled['mae_ci'])} | {verdict(pooled)} |"
             )
-    lines += ["", "## GRPO vs its base (each arm's runs against the SFT base, pooled over seeds)", ""]
-    lines += ["| arm | decoding | accuracy difference [95 % CI] | McNemar p |", "| --- | --- | --- | --- |"]
-    seen = set()
-    for e in result["experiments"].values():
-        for arm in (e["arm"],):
-            for mode in ("greedy", "sampled"):
-                if (arm, mode) in seen:
-                    continue
-                seen.add((arm, mode))
-                v = e[mode]["arm_vs_base"]
-                p_value = _p(v["mcnemar"]["p_value"])
-                lines.append(f"| {arm} | {mode} | {v['accuracy_difference']:+.3f} {_ci(v['ci'])} | {p_value} |")
+    lines += [
+        "",
+        "Zero-advantage share (GRPO groups whose rewards are all equal), arm minus control, paired by (seed, step), "
+        "Wilcoxon signed-rank test:",
+        "",
+    ]
+    for name, e in result["experiments"].items():
+        z = e["zero_advantage"]
+        lines.append(f"- {name}: {z['mean_difference']:+.3f} over {z['n_pairs']} steps, p = {_p(z['p_value'])}")
+    lines += ["", "## GRPO vs its base (every arm's runs against the SFT base, pooled over seeds)", ""]
+    lines += [
+        "| arm | decoding | accuracy difference [95 % CI] | McNemar p | MAE difference [95 % CI] |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for arm, modes in result["versus_base"].items():
+        for mode, v in modes.items():
+            lines.append(
+                f"| {arm} | {mode} | {v['accuracy_difference']:+.3f} {_ci(v['ci'])} | {_p(v['mcnemar']['p_value'])} "
+                f"| {v['mae_difference']:+.3f} {_ci(v['mae_ci'])} |"
+            )
     lines += [
         "",
         "Per-seed comparisons by `verl-med-eval` (paired bootstrap, McNemar) are in `learning.json` "

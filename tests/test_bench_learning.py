@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import accuracy_score
+from sklearn.metrics import accuracy_score, mean_absolute_error
 from statsmodels.stats.contingency_tables import mcnemar
 
 from verl_med_plugin.evaluation.statistics import Outcomes
@@ -97,6 +97,54 @@ def test_pooled_comparison_matches_sklearn_and_statsmodels(bench):
     assert result["mcnemar"]["p_value"] == pytest.approx(mcnemar(table.to_numpy(), exact=True).pvalue)
     assert result["ci"]["low"] < expected < result["ci"]["high"]
     assert result["n_seeds"] == 2 and result["n_prompts"] == 40
+
+
+def test_pooled_mae_difference_matches_sklearn(bench):
+    """Grade distances with an unanswered sample counted as the farthest grade, as ``verl-med-eval``'s
+    ``mae_invalid_farthest``: scikit-learn's MAE on the same answers with the invalid ones replaced.
+
+    Mutation checked: an invalid answer counted as distance 0 (``abs(p - t)`` for every p) fails."""
+    rng = np.random.default_rng(2)
+    prompts = [f"p{i}" for i in range(30)]
+    truth = rng.integers(0, 5, 30)
+
+    def run(answers: np.ndarray) -> Outcomes:
+        predicted = [[int(a)] for a in answers]
+        return Outcomes(
+            "ordinal",
+            5,
+            prompts,
+            list(map(int, truth)),
+            predicted,
+            [[a == t] for a, t in zip(answers, truth, strict=True)],
+        )
+
+    arm, control = rng.integers(-1, 5, 30), rng.integers(-1, 5, 30)
+    result = bench.pooled_comparison([run(arm)], [run(control)])
+
+    def farthest(answers: np.ndarray) -> np.ndarray:
+        return np.where(answers < 0, np.where(truth >= 2, 0, 4), answers)
+
+    expected = mean_absolute_error(truth, farthest(arm)) - mean_absolute_error(truth, farthest(control))
+    assert result["mae_difference"] == pytest.approx(expected)
+
+
+def test_zero_advantage_test_is_scipys_wilcoxon_over_seed_step_pairs(bench):
+    from scipy import stats
+
+    arm = [
+        {"curves": {"zero_adv_group_frac": [0.0, 0.125, 0.0, 0.25]}},
+        {"curves": {"zero_adv_group_frac": [0.0, 0.0, 0.125, 0.0]}},
+    ]
+    control = [
+        {"curves": {"zero_adv_group_frac": [0.25, 0.25, 0.0, 0.375]}},
+        {"curves": {"zero_adv_group_frac": [0.5, 0.125, 0.25, 0.25]}},
+    ]
+    result = bench.zero_advantage_test(arm, control)
+    diffs = np.array([-0.25, -0.125, 0.0, -0.125, -0.5, -0.125, -0.125, -0.25])
+    assert result["mean_difference"] == pytest.approx(diffs.mean())
+    assert result["p_value"] == pytest.approx(stats.wilcoxon(diffs[diffs != 0]).pvalue)
+    assert result["n_pairs"] == 8
 
 
 def test_seed_level_test_is_scipys_paired_t_test(bench):
