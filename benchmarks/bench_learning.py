@@ -597,22 +597,24 @@ def report(work: Path) -> dict[str, Any]:
 
 
 def plot(summaries: dict[str, Any], path: Path) -> None:
-    """Training reward and zero-advantage share per step, mean over seeds per arm (matplotlib)."""
+    """Training accuracy, reward and zero-advantage share per step, mean over seeds per arm (matplotlib)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    panels = ("batch_acc", "score_mean", "zero_adv_group_frac")
     for arm in ARMS:
         runs = [s for k, s in summaries.items() if k.startswith(f"{arm}@")]
         if not runs:
             continue
-        for ax, key in zip(axes, ("score_mean", "zero_adv_group_frac"), strict=True):
+        for ax, key in zip(axes, panels, strict=True):
             curves = np.array([[np.nan if v is None else v for v in r["curves"][key]] for r in runs], dtype=float)
             ax.plot(runs[0]["curves"]["step"], np.nanmean(curves, axis=0), label=f"{arm} (n={len(runs)})")
-    axes[0].set(title="training reward (critic/score/mean)", xlabel="GRPO step")
-    axes[1].set(title="zero-advantage GRPO groups (share)", xlabel="GRPO step")
+    axes[0].set(title="training accuracy (med_sampler/batch_acc)", xlabel="GRPO step")
+    axes[1].set(title="training reward (critic/score/mean; MFRS pays near misses)", xlabel="GRPO step")
+    axes[2].set(title="zero-advantage GRPO groups (share)", xlabel="GRPO step")
     axes[0].legend()
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}")
