@@ -232,3 +232,51 @@ def test_verl_dataset_reads_passed_through_images(passed_through, family):
         height, width = expected.shape[:2]
         side = 28 if family == "qwen2_5_vl" else 32  # one visual token per 2x2 patches of 14 (Qwen2.5) or 16 px
         assert rendered.num_image_tokens == round(height / side) * round(width / side)
+
+
+@pytest.mark.parametrize(
+    ("mode", "width", "height", "stored"), [("RGB", 512, 384, (448, 336)), ("L", 1000, 640, (448, 280))]
+)
+def test_resized_jpeg_is_as_faithful_as_the_pillow_path(mode, width, height, stored):
+    """``fit_encoded``'s libjpeg-turbo path (``_fit_jpeg``) against an independent Pillow computation of the same
+    resize: Pillow decodes the source at its ``draft`` scale (1/2 for the 1000x640 grey one) and OpenCV's bicubic
+    fits it (the reference pixels). The stored JPEG decodes to the reference with a mean error at most 10 %
+    above that of Pillow's own JPEG of the reference at the same quality (the two encoders' DCT rounding
+    differs by a few grey levels; both are libjpeg at quality 90). Mutations tried: decoding as BGR (channels
+    swapped) fails the tinted RGB case; no reduce-on-decode (``draft_factor`` always 1: a different resample)
+    fails the grey case."""
+    import cv2
+
+    from data_preprocess.common import fit_encoded
+
+    pixels = (synthetic_images(1, size=width, seed=11)[0][:height] * [1.0, 0.6, 0.3]).astype(np.uint8)  # tinted
+    data = encoded(np.asarray(Image.fromarray(pixels).convert(mode)), "JPEG", quality=95)
+    stored_bytes, size = fit_encoded(data, 448)
+    with Image.open(io.BytesIO(data)) as img:
+        img.draft(mode, stored)
+        reference = cv2.resize(np.asarray(img.convert(mode)), stored, interpolation=cv2.INTER_CUBIC).astype(int)
+    pillow = np.asarray(Image.open(io.BytesIO(encoded(reference.astype(np.uint8), "JPEG", quality=JPEG_QUALITY))))
+    with Image.open(io.BytesIO(stored_bytes)) as img:
+        assert (img.format, img.mode, img.size, size) == ("JPEG", mode, stored, stored)
+        ours = np.asarray(img)
+    assert np.abs(ours - reference).mean() <= 1.1 * np.abs(pillow - reference).mean()
+
+
+def test_jpeg_libjpeg_warns_about_is_judged_by_pillow_as_before(tmp_path):
+    """A JPEG with bytes between its scan and its end marker (libjpeg: "extraneous bytes before marker") is read
+    by Pillow; the strict libjpeg-turbo path refuses it and hands it to Pillow, so the release converts as it
+    did (passed through at its size, resized when larger), and a truncated JPEG is still one error naming the
+    record. Mutation tried: ``_fit_jpeg`` raising instead of returning None on a strict-decoding error refuses
+    the first two and fails here."""
+    from data_preprocess.common import fit_encoded
+
+    pixels = synthetic_images(1, size=112, seed=12)[0]
+    for side, data in ((56, encoded(pixels[:56, :56], "JPEG")), (112, encoded(pixels, "JPEG"))):
+        warned = data[:-2] + b"\x00\x00" + data[-2:]
+        Image.open(io.BytesIO(warned)).load()  # Pillow reads it
+        stored, size = fit_encoded(warned, 56)
+        assert size == (56, 56)
+        assert (stored == warned) == (side == 56)
+    release = write_release(tmp_path / "rel", {1: encoded(pixels, "JPEG")[:300]})
+    with pytest.raises(ConversionError, match=r"train.json: .*image: unreadable"):
+        convert("slake", release, tmp_path / "out", progress=False, num_proc=1)
