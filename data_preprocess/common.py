@@ -27,7 +27,9 @@ from .errors import UserError as UserError
 # PNG deflate settings (lossless either way). After PNG's row filters, noisy medical images leave deflate little
 # but runs to find: run-length deflate at level 1 gives Pillow-default (level 6) file sizes on noisy 224-px RGB in
 # ~60 % of the time, and on smooth (upscaled) images ~1/3 larger files 3x faster. Encoding dominates conversion
-# (``encode_png`` runs these settings through OpenCV for grey and RGB images).
+# (``encode_png`` runs these settings through OpenCV for grey and RGB images, with PNG's "average" row filter
+# alone: libpng's adaptive choice tries all five filters per row, ~1.6x the time of one; on noisy 224-px RGB and
+# on grey blob images the "average" filter alone gives the adaptive sizes, on smooth upscaled RGB ~17 % more).
 PNG_OPTIONS = {"compress_level": 1, "compress_type": zlib.Z_RLE}
 # JPEG quality of a resized JPEG source (``--jpeg_quality``): libjpeg's scale, where 90 keeps 8x8-block artefacts
 # below what the source's own compression left, at ~1/5 of the PNG bytes of the same pixels. Baseline (not
@@ -55,20 +57,27 @@ Fitted = tuple[bytes, tuple[int, int]]  # an image as stored in a row: its encod
 
 def encode_png(image: Image.Image) -> bytes:
     """PNG bytes (lossless, deterministic for the same pixels and OpenCV/Pillow version). ``L`` and ``RGB`` images
-    go through OpenCV's libpng, with the same deflate settings ~1/3 faster than Pillow's encoder (MedMNIST's 224-px
-    conversion is mostly this); other modes through Pillow."""
+    go through ``encode_png_pixels``; other modes through Pillow."""
     if image.mode in ("L", "RGB"):
-        import cv2
-
-        pixels = np.asarray(image)
-        options = [cv2.IMWRITE_PNG_COMPRESSION, PNG_OPTIONS["compress_level"]]
-        options += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
-        ok, encoded = cv2.imencode(".png", pixels[..., ::-1] if image.mode == "RGB" else pixels, options)
-        if ok:
-            return encoded.tobytes()
+        return encode_png_pixels(np.asarray(image))
     buf = io.BytesIO()
     image.save(buf, format="PNG", **PNG_OPTIONS)
     return buf.getvalue()
+
+
+def encode_png_pixels(pixels: np.ndarray) -> bytes:
+    """PNG bytes of grey (H, W) or RGB (H, W, 3) uint8 pixels through OpenCV's libpng: ``PNG_OPTIONS``' deflate
+    settings with the "average" row filter, ~2.5x faster than Pillow's encoder (MedMNIST's 224-px conversion is
+    mostly this), straight from a numpy array."""
+    import cv2
+
+    options = [cv2.IMWRITE_PNG_COMPRESSION, PNG_OPTIONS["compress_level"]]
+    options += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+    options += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_AVG]
+    ok, encoded = cv2.imencode(".png", pixels[..., ::-1] if pixels.ndim == 3 else pixels, options)
+    if not ok:
+        raise ValueError(f"OpenCV could not encode {pixels.shape} pixels as PNG")
+    return encoded.tobytes()
 
 
 def encode_jpeg(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
@@ -219,8 +228,10 @@ def encode_pixel_rows(rows: np.ndarray, image_size: int) -> list[bytes]:
     (bicubic; 0 keeps the size): MedMNIST's arrays, a chunk per worker job."""
     out = []
     for pixels in rows:
-        img = Image.fromarray(pixels[..., 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels)
-        out.append(encode_png(resize(img, (image_size, image_size)) if image_size > 0 else img))
+        pixels = pixels[..., 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels
+        if image_size > 0 and pixels.shape[:2] != (image_size, image_size):
+            pixels = np.asarray(resize(Image.fromarray(pixels), (image_size, image_size)))
+        out.append(encode_png_pixels(pixels))
     return out
 
 
