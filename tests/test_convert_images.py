@@ -280,3 +280,38 @@ def test_jpeg_libjpeg_warns_about_is_judged_by_pillow_as_before(tmp_path):
     release = write_release(tmp_path / "rel", {1: encoded(pixels, "JPEG")[:300]})
     with pytest.raises(ConversionError, match=r"train.json: .*image: unreadable"):
         convert("slake", release, tmp_path / "out", progress=False, num_proc=1)
+
+
+def test_questions_listed_across_images_are_grouped_by_image(tmp_path):
+    """40 noise PNGs asked 10 questions each, the release listing them round-robin (image 1, 2, ..., 40, 1, 2,
+    ...; VQA-RAD's files follow question ids, not images): every question is kept once, each image's questions
+    are consecutive rows in release order, images in the order of their first question, and the 400 rows (two
+    row groups) store each image about once. Mutations tried: no grouping (the items as read) fails here;
+    groups sorted by image path instead of first question (xmlab10 before xmlab2) fails the order check;
+    each image's questions reversed fails it too."""
+    rng = np.random.default_rng(13)
+    images = {k: encoded(rng.integers(0, 256, (56, 56, 3), dtype=np.uint8), "PNG") for k in range(1, 41)}
+    release = write_release(tmp_path / "rel", images)
+    train = [
+        slake_record(k * 100 + q, k, f"Does the picture contain liver? ({q})", "Yes", "CLOSED", "Organ")
+        for q in range(10)
+        for k in images
+    ]
+    (release / "train.json").write_text(json.dumps(train), encoding="utf-8")
+    convert("slake", release, tmp_path / "out", progress=False, num_proc=1)
+    table = pq.read_table(tmp_path / "out" / "train.parquet", columns=["extra_info", "images"])
+    questions = [info["question"] for info in table.column("extra_info").to_pylist()]
+    expected = [f"Does the picture contain liver? ({q})" for k in images for q in range(10)]
+    assert questions == expected
+    assert [row[0]["bytes"] for row in table.column("images").to_pylist()] == [
+        images[k] for k in images for _ in range(10)
+    ]
+    metadata = pq.ParquetFile(tmp_path / "out" / "train.parquet").metadata
+    stored = sum(
+        metadata.row_group(g).column(c).total_compressed_size
+        for g in range(metadata.num_row_groups)
+        for c in range(metadata.num_columns)
+        if metadata.row_group(g).column(c).path_in_schema == "images.list.element.bytes"
+    )
+    assert metadata.num_row_groups == 2
+    assert stored <= 1.2 * sum(len(x) for x in images.values())
