@@ -315,3 +315,36 @@ def test_questions_listed_across_images_are_grouped_by_image(tmp_path):
     )
     assert metadata.num_row_groups == 2
     assert stored <= 1.2 * sum(len(x) for x in images.values())
+
+
+def test_grounding_num_proc_output_is_byte_identical(tmp_path):
+    """The grounding converter (BUSI's layout: ``x.png`` with ``x_mask.png`` beside it) on two processes, a large
+    fourth image so jobs finish out of order, gives the single-process bytes; the options reach the workers: a
+    mask of two lesions gives two boxes (``per_component``), an image without lesion is left out
+    (``drop_empty``). Mutations tried: ``parallel.in_order`` yielding whichever job of its window finishes first
+    (``wait(FIRST_COMPLETED)``) fails the byte check; ``Preparation.per_component`` not passed on (always False) fails the box check."""
+    from data_preprocess import grounding
+
+    rng = np.random.default_rng(14)
+    root = tmp_path / "busi" / "benign"
+    root.mkdir(parents=True)
+    for i in range(12):
+        side = 1400 if i == 3 else 56  # the 4th job is slow: jobs after it finish first
+        Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(root / f"case{i:02d}.png")
+        mask = np.zeros((side, side), np.uint8)
+        if i != 5:  # case5 has no lesion
+            mask[side // 8 : side // 4, side // 8 : side // 4] = 255
+            mask[side // 2 : 3 * side // 4, side // 2 : 3 * side // 4] = 255
+        Image.fromarray(mask).save(root / f"case{i:02d}_mask.png")
+    outputs, rows = [], []
+    for num_proc in (1, 2):
+        samples = grounding.read_mask_folder(tmp_path / "busi")
+        out = tmp_path / f"out{num_proc}"
+        written = grounding.convert(
+            samples, out, name="busi", per_component=True, drop_empty=True, progress=False, num_proc=num_proc
+        )
+        outputs.append({name: path.read_bytes() for name, path in written.items()})
+        rows += [row for path in written.values() for row in pq.read_table(path).to_pylist()]
+    assert outputs[0] == outputs[1]
+    assert len(rows) == 2 * 11
+    assert all(len(json.loads(row["reward_model"]["ground_truth"])) == 2 for row in rows)
