@@ -322,7 +322,8 @@ def test_grounding_num_proc_output_is_byte_identical(tmp_path):
     fourth image so jobs finish out of order, gives the single-process bytes; the options reach the workers: a
     mask of two lesions gives two boxes (``per_component``), an image without lesion is left out
     (``drop_empty``). Mutations tried: ``parallel.in_order`` yielding whichever job of its window finishes first
-    (``wait(FIRST_COMPLETED)``) fails the byte check; ``Preparation.per_component`` not passed on (always False) fails the box check."""
+    (``wait(FIRST_COMPLETED)``) fails the byte check; ``Preparation.per_component`` not passed on (always False)
+    fails the box check."""
     from data_preprocess import grounding
 
     rng = np.random.default_rng(14)
