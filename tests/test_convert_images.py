@@ -349,3 +349,18 @@ def test_grounding_num_proc_output_is_byte_identical(tmp_path):
     assert outputs[0] == outputs[1]
     assert len(rows) == 2 * 11
     assert all(len(json.loads(row["reward_model"]["ground_truth"])) == 2 for row in rows)
+
+
+def test_grouping_of_embedded_images_is_by_content_and_bounded_in_bytes():
+    """Releases that embed images in their rows (VQA-RAD, PathVQA: no image path) are grouped by image content, and
+    the read-ahead stops at ``max_bytes`` of those images, so memory stays bounded: questions on images A, B, A, B
+    of 100 bytes each are grouped A, A, B, B with room for all four, and stay in release order when the window
+    holds 150 bytes (two questions). Mutations tried: a window that ignores ``max_bytes`` groups the second case
+    and fails; grouping items without a path under one key (``image_key`` alone) keeps the first case in release
+    order and fails."""
+    from data_preprocess.vqa.core import grouped_by_image
+
+    data = {"A": b"a" * 100, "B": b"b" * 100}
+    items = [VQAItem(f"f: {i}", "Is it?", "Yes", [lambda k=k: data[k]]) for i, k in enumerate("ABAB")]
+    assert [x.where for x in grouped_by_image(items)] == ["f: 0", "f: 2", "f: 1", "f: 3"]
+    assert [x.where for x in grouped_by_image(items, max_bytes=150)] == ["f: 0", "f: 1", "f: 2", "f: 3"]
