@@ -52,13 +52,17 @@ SLAKE_QUESTIONS = [
 ]
 # The conversion each side runs, in a fresh interpreter (``{tree}``: the checkout imported).
 RUN = {
-    "pmc_vqa": "from data_preprocess.vqa import convert; convert('pmc_vqa', SRC, OUT, max_side=448, progress=False)",
-    "slake": "from data_preprocess.vqa import convert; convert('slake', SRC, OUT, max_side=448, progress=False)",
+    "pmc_vqa": "from data_preprocess.vqa import convert; "
+    "convert('pmc_vqa', SRC, OUT, max_side=448, progress=False{np})",
+    "slake": "from data_preprocess.vqa import convert; convert('slake', SRC, OUT, max_side=448, progress=False{np})",
     "medmnist": (
         "from data_preprocess import medmnist as mm; "
-        "mm.convert('pathmnist', OUT, npz=SRC / 'pathmnist_224.npz', image_size=224, progress=False)"
+        "mm.convert('pathmnist', OUT, npz=SRC / 'pathmnist_224.npz', image_size=224, progress=False{np})"
     ),
 }
+# The sides measured: the baseline (no --num_proc), ours with its default (every core), ours on one process (what
+# one core gives when the other is taken, as on this shared machine).
+SIDES = {"baseline": "", "ours": "", "ours_1proc": ", num_proc=1"}
 IMPORTS = (
     "data_preprocess.vqa.pipeline, data_preprocess.vqa.pmc_vqa, data_preprocess.vqa.slake, data_preprocess.medmnist"
 )
@@ -184,11 +188,13 @@ def run_python(code: str, tree: Path, *args: str) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
-def measure(layout: str, tree: Path, src: Path, out: Path) -> dict[str, Any]:
-    """One conversion of ``layout`` by the checkout ``tree``: seconds, peak memory, rows, bytes, output digest."""
+def measure(layout: str, tree: Path, src: Path, out: Path, side: str = "ours") -> dict[str, Any]:
+    """One conversion of ``layout`` by the checkout ``tree`` (``SIDES[side]``'s options): seconds, peak memory,
+    rows, bytes, output digest."""
     import pyarrow.parquet as pq
 
-    result = json.loads(run_python(CHILD.format(imports=IMPORTS, run=RUN[layout]), tree, str(src), str(out)))
+    run = RUN[layout].replace("{np}", SIDES[side])
+    result = json.loads(run_python(CHILD.format(imports=IMPORTS, run=run), tree, str(src), str(out)))
     files = sorted(out.glob("*.parquet"))
     result["rows"] = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     result["output_bytes"] = sum(f.stat().st_size for f in files)
@@ -262,14 +268,16 @@ def rates(runs: list[dict]) -> str:
 
 def table(results: dict[str, Any]) -> str:
     rows = [
-        "| layout | rows | baseline rows/s | ours rows/s | **throughput ratio** | baseline MB | ours MB | "
-        "**bytes ratio** | baseline peak MB | ours peak MB | ours reruns identical |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| layout | rows | baseline rows/s | ours rows/s | **throughput ratio** | ours 1-process rows/s | "
+        "1-process ratio | baseline MB | ours MB | **bytes ratio** | baseline peak MB | ours peak MB | "
+        "ours reruns identical |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for layout, r in results["layouts"].items():
         b, o = r["baseline"], r["ours"]
         rows.append(
             f"| {layout} | {o[0]['rows']} | {rates(b)} | {rates(o)} | **{r['ratio']['throughput']:.2f}x** | "
+            f"{rates(r['ours_1proc'])} | {r['ratio_1proc']['throughput']:.2f}x | "
             f"{b[0]['output_bytes'] / 2**20:.1f} | {o[0]['output_bytes'] / 2**20:.1f} | "
             f"**{r['ratio']['output_bytes']:.3f}x** | {max(x['peak_tree_pss_mb'] for x in b):.0f} | "
             f"{max(x['peak_tree_pss_mb'] for x in o):.0f} | {r['ours_identical']} |"
@@ -302,12 +310,12 @@ def main() -> None:
         sources["medmnist"].mkdir()
         write_fake_npz(sources["medmnist"] / "pathmnist_224.npz", args.medmnist, 224)
         for layout, src in sources.items():
-            runs: dict[str, list[dict]] = {"baseline": [], "ours": []}
+            runs: dict[str, list[dict]] = {side: [] for side in SIDES}
             for k in range(args.repeats):
-                order = [("baseline", base), ("ours", REPO)]
+                order = [("baseline", base), ("ours", REPO), ("ours_1proc", REPO)]
                 for side, tree in order if k % 2 == 0 else order[::-1]:
                     out = tmp / f"{layout}_{side}_{k}"
-                    runs[side].append(measure(layout, tree, src, out))
+                    runs[side].append(measure(layout, tree, src, out, side))
                     print(layout, side, k, json.dumps(runs[side][-1]), flush=True)
                     if layout == "slake" and side == "ours" and k == 0:
                         results["storage_candidates"] = storage_candidates(out / "train.parquet", tmp)
@@ -315,7 +323,9 @@ def main() -> None:
             entry: dict[str, Any] = {
                 **runs,
                 "ratio": ratios(runs["baseline"], runs["ours"]),
-                "ours_identical": len({r["sha256"] for r in runs["ours"]}) == 1,
+                "ratio_1proc": ratios(runs["baseline"], runs["ours_1proc"]),
+                # reruns, and --num_proc 1 against every core: one digest
+                "ours_identical": len({r["sha256"] for r in runs["ours"] + runs["ours_1proc"]}) == 1,
             }
             if layout == "slake":
                 entry["unique_source_image_bytes"] = unique
@@ -333,7 +343,8 @@ def main() -> None:
             f"--repeats {args.repeats}`; each conversion in its own interpreter, baseline and ours alternating; "
             f"{machine['cpus']} CPUs shared with other jobs (load average {machine['load_avg_1m']} at start, "
             f"{results['machine']['load_avg_1m_end']} at the end): only the ratios (median over the repeats) count. "
-            "Ours runs with its default `--num_proc` (every core). Peak MB: the largest sum of the memory of the "
+            "Ours runs with its default `--num_proc` (every core), and with `--num_proc 1` (1-process: what one "
+            "core gives when the other is taken). Peak MB: the largest sum of the memory of the "
             "converter and its workers (PSS).\n\n"
             f"{table(results)}\n\n"
             f"SLAKE layout ({args.images} images x 20 questions, 448x448 JPEG): distinct source images "

@@ -34,8 +34,17 @@ import numpy as np
 from tqdm import tqdm
 
 from . import validate
-from .cli import ImageOptions, PromptOptions, SplitOptions, add_output_args, option_keywords, run_cli
-from .common import SPLITS, ConversionError, atomic_outputs, encode_png
+from .cli import (
+    ImageOptions,
+    PromptOptions,
+    SplitOptions,
+    add_num_proc_arg,
+    add_output_args,
+    option_keywords,
+    run_cli,
+)
+from .common import SPLITS, ConversionError, atomic_outputs, encode_png, fit_size, open_image, resize
+from .parallel import Workers, in_order
 from .prompts import TaskSpec
 from .release_paths import ReleaseRoot
 from .schema import BOX_FORMATS, arrow_schema
@@ -208,6 +217,42 @@ def read_mask_folder(image_dir: Path, mask_dir: Path | None = None, mask_suffix:
     return samples
 
 
+@dataclass(frozen=True)
+class Preparation:
+    """How ``prepare_sample`` reads and stores a sample (``convert``'s options, sent to the workers)."""
+
+    max_side: int
+    max_image_pixels: int
+    per_component: bool
+    mask_threshold: int
+    drop_empty: bool
+
+
+def prepare_sample(
+    sample: Sample, how: Preparation
+) -> tuple[bytes, tuple[int, int], list[list[float]], tuple[int, int]] | None:
+    """A sample's stored PNG, stored size, boxes in source pixels and source size (None: no box and
+    ``drop_empty``): the CPU-bound part of a row (decoding, mask boxes, resizing, encoding), run on a worker."""
+    source = open_image(sample.image, how.max_image_pixels)
+    if sample.size is not None and sample.size != source.size:
+        raise ConversionError(
+            f"{sample.source}: width/height {sample.size} disagree with the file "
+            f"{sample.image} ({source.size[0]}x{source.size[1]})"
+        )
+    boxes = list(sample.boxes)
+    for mask_path in sample.masks:
+        mask = open_image(mask_path, how.max_image_pixels)
+        if mask.size != source.size:
+            raise ConversionError(
+                f"{mask_path}: mask size {mask.size} differs from its image {sample.image} {source.size}"
+            )
+        boxes += boxes_from_mask(np.asarray(mask.convert("L")), how.per_component, how.mask_threshold)
+    if how.drop_empty and not boxes:
+        return None
+    stored = resize(source, fit_size(*source.size, how.max_side))
+    return encode_png(stored), stored.size, boxes, source.size
+
+
 @option_keywords
 def convert(
     samples: list[Sample],
@@ -224,6 +269,7 @@ def convert(
     split: SplitOptions = SplitOptions(),
     prompt: PromptOptions = PromptOptions(),
     progress: bool = True,
+    num_proc: int | None = None,
 ) -> dict[str, Path]:
     """Write grounding rows (``python -m data_preprocess.grounding``): each image with its boxes, from the samples'
     COCO boxes or masks, scaled to the stored image.
@@ -260,6 +306,9 @@ def convert(
             Template and system prompt of the rows (a grounding task has no class list: no option style).
         progress (`bool`, *optional*, defaults to `True`):
             Show a progress bar.
+        num_proc (`int`, *optional*):
+            Processes decoding the images and masks and encoding the stored images (default: every core); the
+            output is the same for any.
 
         The options' fields are taken as keywords too, as before the option groups (``max_side=``,
         ``exclude=``, ``val_fraction=``, ``template=``, ...; ``cli.option_keywords``).
@@ -295,35 +344,27 @@ def convert(
     builder = prompt.row_builder(TaskSpec(name=name, task_type="grounding", question=question, box_format=box_format))
     splits = [s for s in SPLITS if any(x.split == s for x in samples)]
     splits += sorted({x.split for x in samples} - set(splits))
-    with atomic_outputs(output_dir) as outputs:
+    prepare = Preparation(image.max_side, image.max_image_pixels, per_component, mask_threshold, drop_empty)
+    with Workers(num_proc) as workers, atomic_outputs(output_dir) as outputs:
         sinks = {s: outputs.open(f"{s}.parquet", arrow_schema()) for s in splits}
         if image.exclude is not None:  # the proof of the exclusion travels with the data (checked before training)
             image.exclude.write_record(outputs)
-        for index, sample in enumerate(tqdm(samples, desc=f"{name}", unit="img", disable=not progress)):
-            source = image.open(sample.image)
-            if sample.size is not None and sample.size != source.size:
-                raise ConversionError(
-                    f"{sample.source}: width/height {sample.size} disagree with the file "
-                    f"{sample.image} ({source.size[0]}x{source.size[1]})"
-                )
-            boxes = list(sample.boxes)
-            for mask_path in sample.masks:
-                mask = image.open(mask_path)
-                if mask.size != source.size:
-                    raise ConversionError(
-                        f"{mask_path}: mask size {mask.size} differs from its image {sample.image} {source.size}"
-                    )
-                boxes += boxes_from_mask(np.asarray(mask.convert("L")), per_component, mask_threshold)
-            if drop_empty and not boxes:
+        jobs = (
+            (index, sample, workers.submit(prepare_sample, sample, prepare)) for index, sample in enumerate(samples)
+        )
+        ordered = in_order(jobs, workers.window)
+        for index, sample, job in tqdm(ordered, total=len(samples), desc=f"{name}", unit="img", disable=not progress):
+            prepared = job.result()
+            if prepared is None:  # no box, and --drop_empty
                 continue
-            stored = image.fit(source)
+            png, stored, boxes, source_size = prepared
             sinks[sample.split].write(
                 builder.row(
                     split=sample.split,
                     index=index,
-                    image_png=encode_png(stored),
-                    image_size=stored.size,
-                    label=scale_boxes(boxes, source.size, stored.size, box_format),
+                    image_png=png,
+                    image_size=stored,
+                    label=scale_boxes(boxes, source_size, stored, box_format),
                 )
             )
     return {f"{s}.parquet": Path(output_dir).expanduser() / f"{s}.parquet" for s in splits}
@@ -367,6 +408,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     SplitOptions.add_args(parser)
     PromptOptions.add_args(parser, option_style=False)
     add_output_args(parser)
+    add_num_proc_arg(parser)
     args = parser.parse_args(argv)
     if args.masks:
         samples = read_mask_folder(Path(args.masks), Path(args.mask_dir) if args.mask_dir else None, args.mask_suffix)
@@ -390,6 +432,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         image=ImageOptions.from_args(args),
         split=SplitOptions.from_args(args),
         prompt=PromptOptions.from_args(args),
+        num_proc=args.num_proc,
     )
     for path in written.values():
         print(path)

@@ -232,3 +232,135 @@ def test_verl_dataset_reads_passed_through_images(passed_through, family):
         height, width = expected.shape[:2]
         side = 28 if family == "qwen2_5_vl" else 32  # one visual token per 2x2 patches of 14 (Qwen2.5) or 16 px
         assert rendered.num_image_tokens == round(height / side) * round(width / side)
+
+
+@pytest.mark.parametrize(
+    ("mode", "width", "height", "stored"), [("RGB", 512, 384, (448, 336)), ("L", 1000, 640, (448, 280))]
+)
+def test_resized_jpeg_is_as_faithful_as_the_pillow_path(mode, width, height, stored):
+    """``fit_encoded``'s libjpeg-turbo path (``_fit_jpeg``) against an independent Pillow computation of the same
+    resize: Pillow decodes the source at its ``draft`` scale (1/2 for the 1000x640 grey one) and OpenCV's bicubic
+    fits it (the reference pixels). The stored JPEG decodes to the reference with a mean error at most 10 %
+    above that of Pillow's own JPEG of the reference at the same quality (the two encoders' DCT rounding
+    differs by a few grey levels; both are libjpeg at quality 90). Mutations tried: decoding as BGR (channels
+    swapped) fails the tinted RGB case; no reduce-on-decode (``draft_factor`` always 1: a different resample)
+    fails the grey case."""
+    import cv2
+
+    from data_preprocess.common import fit_encoded
+
+    pixels = (synthetic_images(1, size=width, seed=11)[0][:height] * [1.0, 0.6, 0.3]).astype(np.uint8)  # tinted
+    data = encoded(np.asarray(Image.fromarray(pixels).convert(mode)), "JPEG", quality=95)
+    stored_bytes, size = fit_encoded(data, 448)
+    with Image.open(io.BytesIO(data)) as img:
+        img.draft(mode, stored)
+        reference = cv2.resize(np.asarray(img.convert(mode)), stored, interpolation=cv2.INTER_CUBIC).astype(int)
+    pillow = np.asarray(Image.open(io.BytesIO(encoded(reference.astype(np.uint8), "JPEG", quality=JPEG_QUALITY))))
+    with Image.open(io.BytesIO(stored_bytes)) as img:
+        assert (img.format, img.mode, img.size, size) == ("JPEG", mode, stored, stored)
+        ours = np.asarray(img)
+    assert np.abs(ours - reference).mean() <= 1.1 * np.abs(pillow - reference).mean()
+
+
+def test_jpeg_libjpeg_warns_about_is_judged_by_pillow_as_before(tmp_path):
+    """A JPEG with bytes between its scan and its end marker (libjpeg: "extraneous bytes before marker") is read
+    by Pillow; the strict libjpeg-turbo path refuses it and hands it to Pillow, so the release converts as it
+    did (passed through at its size, resized when larger), and a truncated JPEG is still one error naming the
+    record. Mutation tried: ``_fit_jpeg`` raising instead of returning None on a strict-decoding error refuses
+    the first two and fails here."""
+    from data_preprocess.common import fit_encoded
+
+    pixels = synthetic_images(1, size=112, seed=12)[0]
+    for side, data in ((56, encoded(pixels[:56, :56], "JPEG")), (112, encoded(pixels, "JPEG"))):
+        warned = data[:-2] + b"\x00\x00" + data[-2:]
+        Image.open(io.BytesIO(warned)).load()  # Pillow reads it
+        stored, size = fit_encoded(warned, 56)
+        assert size == (56, 56)
+        assert (stored == warned) == (side == 56)
+    release = write_release(tmp_path / "rel", {1: encoded(pixels, "JPEG")[:300]})
+    with pytest.raises(ConversionError, match=r"train.json: .*image: unreadable"):
+        convert("slake", release, tmp_path / "out", progress=False, num_proc=1)
+
+
+def test_questions_listed_across_images_are_grouped_by_image(tmp_path):
+    """40 noise PNGs asked 10 questions each, the release listing them round-robin (image 1, 2, ..., 40, 1, 2,
+    ...; VQA-RAD's files follow question ids, not images): every question is kept once, each image's questions
+    are consecutive rows in release order, images in the order of their first question, and the 400 rows (two
+    row groups) store each image about once. Mutations tried: no grouping (the items as read) fails here;
+    groups sorted by image path instead of first question (xmlab10 before xmlab2) fails the order check;
+    each image's questions reversed fails it too."""
+    rng = np.random.default_rng(13)
+    images = {k: encoded(rng.integers(0, 256, (56, 56, 3), dtype=np.uint8), "PNG") for k in range(1, 41)}
+    release = write_release(tmp_path / "rel", images)
+    train = [
+        slake_record(k * 100 + q, k, f"Does the picture contain liver? ({q})", "Yes", "CLOSED", "Organ")
+        for q in range(10)
+        for k in images
+    ]
+    (release / "train.json").write_text(json.dumps(train), encoding="utf-8")
+    convert("slake", release, tmp_path / "out", progress=False, num_proc=1)
+    table = pq.read_table(tmp_path / "out" / "train.parquet", columns=["extra_info", "images"])
+    questions = [info["question"] for info in table.column("extra_info").to_pylist()]
+    expected = [f"Does the picture contain liver? ({q})" for k in images for q in range(10)]
+    assert questions == expected
+    assert [row[0]["bytes"] for row in table.column("images").to_pylist()] == [
+        images[k] for k in images for _ in range(10)
+    ]
+    metadata = pq.ParquetFile(tmp_path / "out" / "train.parquet").metadata
+    stored = sum(
+        metadata.row_group(g).column(c).total_compressed_size
+        for g in range(metadata.num_row_groups)
+        for c in range(metadata.num_columns)
+        if metadata.row_group(g).column(c).path_in_schema == "images.list.element.bytes"
+    )
+    assert metadata.num_row_groups == 2
+    assert stored <= 1.2 * sum(len(x) for x in images.values())
+
+
+def test_grounding_num_proc_output_is_byte_identical(tmp_path):
+    """The grounding converter (BUSI's layout: ``x.png`` with ``x_mask.png`` beside it) on two processes, a large
+    fourth image so jobs finish out of order, gives the single-process bytes; the options reach the workers: a
+    mask of two lesions gives two boxes (``per_component``), an image without lesion is left out
+    (``drop_empty``). Mutations tried: ``parallel.in_order`` yielding whichever job of its window finishes first
+    (``wait(FIRST_COMPLETED)``) fails the byte check; ``Preparation.per_component`` not passed on (always False)
+    fails the box check."""
+    from data_preprocess import grounding
+
+    rng = np.random.default_rng(14)
+    root = tmp_path / "busi" / "benign"
+    root.mkdir(parents=True)
+    for i in range(12):
+        side = 1400 if i == 3 else 56  # the 4th job is slow: jobs after it finish first
+        Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(root / f"case{i:02d}.png")
+        mask = np.zeros((side, side), np.uint8)
+        if i != 5:  # case5 has no lesion
+            mask[side // 8 : side // 4, side // 8 : side // 4] = 255
+            mask[side // 2 : 3 * side // 4, side // 2 : 3 * side // 4] = 255
+        Image.fromarray(mask).save(root / f"case{i:02d}_mask.png")
+    outputs, rows = [], []
+    for num_proc in (1, 2):
+        samples = grounding.read_mask_folder(tmp_path / "busi")
+        out = tmp_path / f"out{num_proc}"
+        written = grounding.convert(
+            samples, out, name="busi", per_component=True, drop_empty=True, progress=False, num_proc=num_proc
+        )
+        outputs.append({name: path.read_bytes() for name, path in written.items()})
+        rows += [row for path in written.values() for row in pq.read_table(path).to_pylist()]
+    assert outputs[0] == outputs[1]
+    assert len(rows) == 2 * 11
+    assert all(len(json.loads(row["reward_model"]["ground_truth"])) == 2 for row in rows)
+
+
+def test_grouping_of_embedded_images_is_by_content_and_bounded_in_bytes():
+    """Releases that embed images in their rows (VQA-RAD, PathVQA: no image path) are grouped by image content, and
+    the read-ahead stops at ``max_bytes`` of those images, so memory stays bounded: questions on images A, B, A, B
+    of 100 bytes each are grouped A, A, B, B with room for all four, and stay in release order when the window
+    holds 150 bytes (two questions). Mutations tried: a window that ignores ``max_bytes`` groups the second case
+    and fails; grouping items without a path under one key (``image_key`` alone) keeps the first case in release
+    order and fails."""
+    from data_preprocess.vqa.core import grouped_by_image
+
+    data = {"A": b"a" * 100, "B": b"b" * 100}
+    items = [VQAItem(f"f: {i}", "Is it?", "Yes", [lambda k=k: data[k]]) for i, k in enumerate("ABAB")]
+    assert [x.where for x in grouped_by_image(items)] == ["f: 0", "f: 2", "f: 1", "f: 3"]
+    assert [x.where for x in grouped_by_image(items, max_bytes=150)] == ["f: 0", "f: 1", "f: 2", "f: 3"]

@@ -13,7 +13,7 @@ import os
 import re
 import string
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -58,15 +58,53 @@ def image_group(item: VQAItem) -> str:
     """The key of the image(s) a question is asked about (the released path, else a hash of the image bytes):
     splits made here keep every question on one image in one split. An image that cannot be read is its own
     group (its row fails, or is skipped, when it is built)."""
+    return _group_and_bytes(item)[0]
+
+
+def _group_and_bytes(item: VQAItem) -> tuple[str, int]:
+    """``image_group`` of ``item`` and the image bytes it read to find it (0 for a released path)."""
     if item.image_key:
-        return item.image_key
-    digest = hashlib.sha256()
+        return item.image_key, 0
+    digest, size = hashlib.sha256(), 0
     try:
         for load in item.images:
-            digest.update(hashlib.sha256(load()).digest())
+            data = load()
+            digest.update(hashlib.sha256(data).digest())
+            size += len(data)
     except ConversionError:
-        return f"unreadable: {item.where}"
-    return digest.hexdigest()
+        return f"unreadable: {item.where}", 0
+    return digest.hexdigest(), size
+
+
+# Questions read ahead to list each image's questions together (``grouped_by_image``), and the image bytes they may
+# hold while doing so (releases that embed images in their rows, VQA-RAD and PathVQA, hold them in the items).
+GROUP_WINDOW = 8192
+GROUP_WINDOW_BYTES = 128 << 20
+
+
+def grouped_by_image(
+    items: Iterable[VQAItem], window: int = GROUP_WINDOW, max_bytes: int = GROUP_WINDOW_BYTES
+) -> Iterator[VQAItem]:
+    """``items`` with each image's questions listed together (``image_group``), within windows of ``window``
+    questions or ``max_bytes`` of embedded image bytes: images in the order of their first question, each image's
+    questions in release order. Rows of one image then share row groups, where the writer stores the image once
+    (``common.DICTIONARY_PAGE_BYTES``), whatever order the release lists its questions in (VQA-RAD's files follow
+    question ids, not images).
+
+    >>> items = [VQAItem(f"f: {i}", "Is it?", "Yes", [], image_key=k) for i, k in enumerate("abab")]
+    >>> [x.where for x in grouped_by_image(items)], [x.where for x in grouped_by_image(items, window=2)]
+    (['f: 0', 'f: 2', 'f: 1', 'f: 3'], ['f: 0', 'f: 1', 'f: 2', 'f: 3'])
+    """
+    groups: dict[str, list[VQAItem]] = {}
+    count = held = 0
+    for item in items:
+        key, size = _group_and_bytes(item)
+        groups.setdefault(key, []).append(item)
+        count, held = count + 1, held + size
+        if count >= window or held >= max_bytes:
+            yield from (x for group in groups.values() for x in group)
+            groups, count, held = {}, 0, 0
+    yield from (x for group in groups.values() for x in group)
 
 
 def grouped_split(

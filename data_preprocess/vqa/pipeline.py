@@ -22,7 +22,7 @@ from ..errors import DroppedRow
 from ..parallel import Workers, in_order
 from ..release_paths import ZipLimits, using_zip_limits
 from ..schema import arrow_schema
-from .core import Drop, MissingImage, RowFactory, VQAItem, grouped_split, normalise_split
+from .core import Drop, MissingImage, RowFactory, VQAItem, grouped_by_image, grouped_split, normalise_split
 from .registry import SplitItems, get_benchmark, open_reader
 
 VAL_SEED = 42
@@ -70,7 +70,8 @@ def convert(
         input_path (`Path` or `str`):
             The downloaded release (folder, file or zip; see docs/vqa.md per benchmark).
         output_dir (`Path` or `str`):
-            Folder for ``<split>.parquet`` (created).
+            Folder for ``<split>.parquet`` (created). Rows list each image's questions together, in release
+            order (``core.grouped_by_image``), so an image is stored once per row group.
         splits (`Sequence[str]`, *optional*):
             The splits to write; defaults to every split the release has (``validation``/``dev`` = ``val``). A
             split of the benchmark's layout that the copy given lacks is an error, asked for or not.
@@ -159,7 +160,8 @@ def convert(
             for split in dict.fromkeys(wanted):
                 sink = outputs.open(f"{split}.parquet", arrow_schema())
                 with tqdm(desc=f"{spec.name} {split}", unit="q", disable=not progress) as bar:  # closed before errors
-                    jobs = ((item, factory.image_jobs(item)) for item in _counted(available[split](), drops, split))
+                    items = grouped_by_image(_counted(available[split](), drops, split))
+                    jobs = ((item, factory.image_jobs(item)) for item in items)
                     for item, images in in_order(jobs, workers.window):
                         bar.update()
                         try:
