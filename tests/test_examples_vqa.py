@@ -200,13 +200,17 @@ def toy_module() -> str:
     """The throwaway benchmark of tests/test_convert_vqa.py with a val split and its example-run facts."""
     from test_convert_vqa import TOY_MODULE
 
-    return TOY_MODULE.replace(
-        "from data_preprocess.vqa.registry import SplitItems, register",
-        "from data_preprocess.vqa.registry import ExampleRun, SplitItems, register",
-    ).replace(
-        'layout="a folder with qa.json and its images")',
-        f'layout="a folder with qa.json and its images", run=ExampleRun(download="{TOY_DOWNLOAD}"))',
-    ).replace('for split in ("train", "test")', 'for split in ("train", "val", "test")')
+    return (
+        TOY_MODULE.replace(
+            "from data_preprocess.vqa.registry import SplitItems, register",
+            "from data_preprocess.vqa.registry import ExampleRun, SplitItems, register",
+        )
+        .replace(
+            'layout="a folder with qa.json and its images")',
+            f'layout="a folder with qa.json and its images", run=ExampleRun(download="{TOY_DOWNLOAD}"))',
+        )
+        .replace('for split in ("train", "test")', 'for split in ("train", "val", "test")')
+    )
 
 
 def write_toy_release(root: Path) -> Path:
@@ -227,8 +231,8 @@ def test_a_new_benchmark_runs_through_the_generic_script(tmp_path, tiny_model_di
     """The contribution made as a newcomer would: one module dropped into ``data_preprocess/vqa/`` (here into a
     copy of the package, first on the script's PYTHONPATH; in-process, on the package's search path). With nothing
     else added, ``run.sh toy_vqa`` names its download command without the release, then converts it and runs the
-    dry run on its rows. Mutation checked: ``train_vqa`` adding ``+med/vqa=<benchmark>`` (the former
-    per-benchmark preset) fails here: Hydra finds no ``med/vqa/toy_vqa``."""
+    dry run on its rows. Mutation checked: ``data_preprocess.vqa._load_all`` importing a fixed tuple of the shipped
+    modules fails here (``--benchmark 'toy_vqa': unknown``)."""
     import data_preprocess.vqa as vqa_package
     from data_preprocess.vqa import registry
 
