@@ -179,6 +179,32 @@ evaluate() {  # evaluate <name> <dataset>: evaluate_on the dataset's test split
   evaluate_on "$1" "$DATA_DIR/$2/test.parquet"
 }
 
+PAPER_EPOCHS=15  # trainer.total_epochs of every RL paper row (the paper's 15); the scripts' step counts use it
+
+paper_row() {  # paper_row [--localization] <experiment|sft> [hydra overrides...]: a paper row on every dataset of
+               # $DATASETS (with BUSI's localization data: --localization), every seed (seeds): train, then evaluate
+               # the run as <experiment>@<seed>; at the end every evaluated row's seeds in one table (paper_table).
+               # "sft" trains with verl's SFT trainer (train_sft), every other name with its experiment preset.
+  local localization=false experiment DATASET SEED=""  # SEED names the runs of the seed loop only (run_name)
+  if [ "${1:-}" = --localization ]; then localization=true; shift; fi
+  experiment=$1
+  shift
+  for DATASET in $DATASETS; do
+    prepare_medmnist "$DATASET"
+    if [ "$localization" = true ]; then prepare_localization "$DATASET"; fi
+    for SEED in $(seeds); do
+      if [ "$experiment" = sft ]; then
+        train_sft "$DATASET" "$@"
+      else
+        train "$experiment" "$DATASET" trainer.total_epochs="$PAPER_EPOCHS" "$@"
+      fi
+      evaluate "$experiment" "$DATASET"
+    done
+    SEED=""
+  done
+  paper_table
+}
+
 # --- medical VQA (examples/vqa/) --------------------------------------------------------------------------------
 
 vqa_facts() {  # vqa_facts <benchmark>: its registered example-run facts (registry.ExampleRun) as vqa_* variables
