@@ -375,13 +375,13 @@ def test_interrupted_generation_leaves_no_partial_jsonl(tmp_path):
 
 
 def test_report_files_are_replaced_atomically(tmp_path, monkeypatch):
-    from verl_med_plugin.evaluation import report as eval_report
+    from verl_med_plugin.evaluation import writer
 
     report = {
         "parser": "reward_fns.parse_answer",
         "runs": [{"name": "a", "sources": [], "reward_kwargs": {}, "problems": {}}],
     }
-    written = eval_report.write_report(report, tmp_path)
+    written = writer.write_report(report, tmp_path)
     assert {p.name for p in written} == {"metrics.json", "summary.md"}
     assert {p.name for p in tmp_path.iterdir()} == {"metrics.json", "summary.md"}
     before = (tmp_path / "metrics.json").read_text()
@@ -390,9 +390,9 @@ def test_report_files_are_replaced_atomically(tmp_path, monkeypatch):
         self.write_bytes(b"{trunc")  # the disk fills up half-way through the write
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(eval_report.Path, "write_text", failing_write)
+    monkeypatch.setattr(writer.Path, "write_text", failing_write)
     with pytest.raises(OSError):
-        eval_report.write_report(report, tmp_path)
+        writer.write_report(report, tmp_path)
     assert (tmp_path / "metrics.json").read_text() == before
     assert {p.name for p in tmp_path.iterdir()} == {"metrics.json", "summary.md"}
 
