@@ -249,6 +249,7 @@ def test_cli_writes_report_and_compares_runs(run_dirs, tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert [r["name"] for r in metrics["runs"]] == ["sft", "vrft"]
     assert metrics["parser"] == "reward_fns.parse_answer"
+    _check_record_keys(metrics)
     assert [r["reward_kwargs"] for r in metrics["runs"]] == [{}, {"ordinal_reward": "mfrs"}]
     summary = (out / "summary.md").read_text()
     assert "| run | bloodmnist | retinamnist | mean |" in summary  # accuracy per dataset, paper style
@@ -265,6 +266,19 @@ def test_cli_writes_report_and_compares_runs(run_dirs, tmp_path, capsys):
     ) in summary
     assert "| sft | 75.0 [25.0, 100.0] | 75.0 [50.0, 100.0] | 60.0 [33.3, 100.0] |" in summary  # bootstrap CIs
     assert "![confusion_vrft_retinamnist](confusion_vrft_retinamnist.png)" in summary
+
+
+def _check_record_keys(metrics: dict) -> None:
+    """``metrics.json`` holds the typed shapes the evaluation's jobs exchange (``records``): every required key and
+    none the type does not declare. Mutation checked: ``evaluate_run`` storing its steps as ``all_steps`` fails."""
+    from verl_med_plugin.evaluation.records import Comparison, Report, RunReport
+
+    def keys_fit(value: dict, shape) -> bool:
+        return shape.__required_keys__ <= set(value) <= shape.__required_keys__ | shape.__optional_keys__
+
+    assert keys_fit(metrics, Report), set(metrics)
+    assert all(keys_fit(run, RunReport) for run in metrics["runs"]), [set(r) for r in metrics["runs"]]
+    assert metrics["comparisons"] and all(keys_fit(c, Comparison) for c in metrics["comparisons"])
 
 
 def test_cli_errors_are_clear(run_dirs, tmp_path, capsys):
