@@ -445,10 +445,11 @@ def test_ungradable_grounding_truths_are_counted_not_scored(tmp_path):
 
 def test_evaluation_reads_ground_truth_with_the_rewards_functions(tmp_path):
     from reward_fns import accuracy
+    from verl_med_plugin.evaluation import scoring
 
-    assert not hasattr(evaluate, "_truth_indices")  # no second implementation
+    assert not hasattr(scoring, "_truth_indices")  # no second implementation
     for name in ("truth_label", "truth_label_set", "truth_boxes"):
-        assert getattr(evaluate, name) is getattr(accuracy, name)
+        assert getattr(scoring, name) is getattr(accuracy, name)
     chest = {
         "dataset": "chestmnist",
         "task_type": "multilabel",

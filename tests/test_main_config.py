@@ -49,14 +49,27 @@ def test_cfg_job_prints_verl_and_med_keys(med_main):
         assert key in proc.stdout
 
 
-def test_dry_run_ends_with_the_plan(med_main, data_dir, tiny_model_dir):
+def test_dry_run_ends_with_the_plan(med_main, data_dir, tiny_model_dir, monkeypatch):
+    """The plan, and each reference answer scored once: every row of both files is sampled by check_config (fewer
+    rows than ``REFERENCE_CHECK_ROWS``), so the answers built are exactly the rows, once each, and the dry run
+    reports them. Mutation checked: ``_score_reference_answers`` scoring its rows again whatever ``check_config``
+    scored fails here (18 answers built for 12 rows)."""
+    import reward_fns
+    from verl_med_plugin.checks.data import REFERENCE_CHECK_ROWS
+
+    rows = sum(pq.ParquetFile(data_dir / "retinamnist" / f"{s}.parquet").metadata.num_rows for s in ("train", "val"))
+    assert rows <= 2 * REFERENCE_CHECK_ROWS
+    built: list = []
+    counted(monkeypatch, reward_fns, "reference_response", built)
     proc = med_main("med.dry_run=true", f"med.data_dir={data_dir}", f"actor_rollout_ref.model.path={tiny_model_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     assert "verl-med dry run: everything up to training checked" in out
     assert "train_rows: 6" in out and "val_rows: 6" in out
     assert IMAGE_PAD in out  # the first prompt, through the chat template
-    assert "acc=1 for all" in out  # reference answers scored by the configured reward
+    # reference answers scored by the configured reward, once
+    assert f"{rows} scored (train/val rows sampled before Ray), acc=1 for all" in out
+    assert len(built) == rows
     for mode in ("none", "classlist", "system", "user"):  # the first prompt in every knowledge mode
         assert f"knowledge mode {mode}" in out
     assert "[first prompt (configured): knowledge mode user]" in out
@@ -117,10 +130,9 @@ def test_preset_reward_kwargs_pass_the_check(data_dir):
         assert reward_kwargs_problems(compose_med_config(f"med/experiment={experiment}")) == [], experiment
 
 
-# --- each check once: the reference answers of a dry run are scored by check_config alone (the dry run reports
-# them); the med checks of a run main started are not run again by MedSyncTrainer (main marks the config; a plain
-# verl.trainer.main_ppo run, unmarked, is still checked by the trainer). verl's trainer base is not built here
-# (its __init__ needs workers).
+# --- each check once (the reference answers: test_dry_run_ends_with_the_plan): the med checks of a run main
+# started are not run again by MedSyncTrainer (main marks the config; a plain verl.trainer.main_ppo run, unmarked,
+# is still checked by the trainer). verl's trainer base is not built here (its __init__ needs workers).
 
 
 def counted(monkeypatch, owner, name: str, calls: list) -> None:
@@ -132,27 +144,6 @@ def counted(monkeypatch, owner, name: str, calls: list) -> None:
         return original(*args, **kwargs)
 
     monkeypatch.setattr(owner, name, wrapper)
-
-
-def test_a_dry_run_scores_each_reference_answer_once(data_dir, tiny_model_dir, tmp_path, monkeypatch):
-    """Every row of both files is sampled by check_config (fewer rows than ``REFERENCE_CHECK_ROWS``), so the
-    reference answers built are exactly the rows, once each. Mutation checked: ``_score_reference_answers``
-    scoring its rows again whatever ``check_config`` scored fails here (18 answers built for 12 rows)."""
-    import reward_fns
-    from verl_med_plugin.checks.data import REFERENCE_CHECK_ROWS
-
-    rows = sum(pq.ParquetFile(data_dir / "retinamnist" / f"{s}.parquet").metadata.num_rows for s in ("train", "val"))
-    assert rows <= 2 * REFERENCE_CHECK_ROWS
-    built: list = []
-    counted(monkeypatch, reward_fns, "reference_response", built)
-    proc = run_in_process(
-        "verl_med_plugin.main",
-        ["med.dry_run=true", f"med.data_dir={data_dir}", f"actor_rollout_ref.model.path={tiny_model_dir}"],
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"{rows} scored (train/val rows sampled before Ray), acc=1 for all" in proc.stdout, proc.stdout[-3000:]
-    assert len(built) == rows
 
 
 @pytest.fixture
