@@ -207,10 +207,13 @@ paper_row() {  # paper_row [--localization] <experiment|sft> [hydra overrides...
 
 # --- medical VQA (examples/vqa/) --------------------------------------------------------------------------------
 
+declare -A VQA_FACTS=()  # benchmark -> its facts, read once per script (a Python start each)
 vqa_facts() {  # vqa_facts <benchmark>: its registered example-run facts (registry.ExampleRun) as vqa_* variables
-  local facts
-  facts=$(python -m data_preprocess.vqa.example_run "$1") || exit 2  # an unknown name: one error listing the known
-  eval "$facts"
+  if [ -z "${VQA_FACTS[$1]:-}" ]; then
+    # an unknown name: one error listing the known ones
+    VQA_FACTS[$1]=$(python -m data_preprocess.vqa.example_run "$1") || exit 2
+  fi
+  eval "${VQA_FACTS[$1]}"
 }
 
 prepare_vqa() {  # prepare_vqa <benchmark> <folder> [converter flags...]: $DATA_DIR/<folder>/<split>.parquet; the
