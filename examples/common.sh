@@ -18,8 +18,8 @@
 #   VERL_MED_DRY_RUN=1  stop after the dry run even on a GPU host (CI does this)
 #   VERL_MED_EXTRA_OVERRIDES  Hydra overrides appended to every training command (the CPU tests pass theirs here)
 #   VERL_MED_GENERATE_ARGS    extra arguments for verl-med-generate
-#   <BENCHMARK>_DIR  a medical-VQA benchmark's downloaded release (examples/vqa/; its script's header says how to
-#                   download it): VQA_RAD_DIR, SLAKE_DIR, PATHVQA_DIR, PMC_VQA_DIR, OMNIMEDVQA_DIR, MEDXPERTQA_MM_DIR
+#   <BENCHMARK>_DIR  a medical-VQA benchmark's downloaded release (examples/vqa/run.sh <benchmark>; without it the
+#                   script prints its download command): VQA_RAD_DIR, SLAKE_DIR, PATHVQA_DIR, PMC_VQA_DIR, ...
 set -euo pipefail
 
 DATA_DIR=${DATA_DIR:-$HOME/data/verl_med}
@@ -179,31 +179,68 @@ evaluate() {  # evaluate <name> <dataset>: evaluate_on the dataset's test split
   evaluate_on "$1" "$DATA_DIR/$2/test.parquet"
 }
 
+PAPER_EPOCHS=15  # trainer.total_epochs of every RL paper row (the paper's 15); the scripts' step counts use it
+
+paper_row() {  # paper_row [--localization] <experiment|sft> [hydra overrides...]: a paper row on every dataset of
+               # $DATASETS (with BUSI's localization data: --localization), every seed (seeds): train, then evaluate
+               # the run as <experiment>@<seed>; at the end every evaluated row's seeds in one table (paper_table).
+               # "sft" trains with verl's SFT trainer (train_sft), every other name with its experiment preset.
+  local localization=false experiment DATASET SEED=""  # SEED names the runs of the seed loop only (run_name)
+  if [ "${1:-}" = --localization ]; then localization=true; shift; fi
+  experiment=$1
+  shift
+  for DATASET in $DATASETS; do
+    prepare_medmnist "$DATASET"
+    if [ "$localization" = true ]; then prepare_localization "$DATASET"; fi
+    for SEED in $(seeds); do
+      if [ "$experiment" = sft ]; then
+        train_sft "$DATASET" "$@"
+      else
+        train "$experiment" "$DATASET" trainer.total_epochs="$PAPER_EPOCHS" "$@"
+      fi
+      evaluate "$experiment" "$DATASET"
+    done
+    SEED=""
+  done
+  paper_table
+}
+
 # --- medical VQA (examples/vqa/) --------------------------------------------------------------------------------
 
-prepare_vqa() {  # prepare_vqa <benchmark> <folder> [converter flags...]: $DATA_DIR/<folder>/<split>.parquet
-  local benchmark=$1 out="$DATA_DIR/$2" variable input
+declare -A VQA_FACTS=()  # benchmark -> its facts, read once per script (a Python start each)
+vqa_facts() {  # vqa_facts <benchmark>: its registered example-run facts (registry.ExampleRun) as vqa_* variables
+  if [ -z "${VQA_FACTS[$1]:-}" ]; then
+    # an unknown name: one error listing the known ones
+    VQA_FACTS[$1]=$(python -m data_preprocess.vqa.example_run "$1") || exit 2
+  fi
+  eval "${VQA_FACTS[$1]}"
+}
+
+prepare_vqa() {  # prepare_vqa <benchmark> <folder> [converter flags...]: $DATA_DIR/<folder>/<split>.parquet; the
+                 # benchmark's registered converter flags unless flags are given
+  local benchmark=$1 out="$DATA_DIR/$2" input
+  local vqa_release_variable vqa_download vqa_convert_args vqa_train_args vqa_evaluate_split vqa_train_on
+  local vqa_generate_args
   shift 2
   # The converter writes every split or none (atomic), so one parquet means the folder is complete.
   if compgen -G "$out/*.parquet" >/dev/null; then echo "data: $out (already prepared)"; return; fi
-  variable="$(echo "$benchmark" | tr '[:lower:]' '[:upper:]')_DIR"  # vqa_rad -> VQA_RAD_DIR
-  input=${!variable:-}
+  vqa_facts "$benchmark"
+  input=${!vqa_release_variable:-}
   if [ -z "$input" ] || [ ! -e "$input" ]; then
-    echo "error: $benchmark needs its public release: download it as the header of $(basename "$0") says and" \
-         "set $variable to it (python -m data_preprocess.vqa --help lists what --input must hold)." >&2
+    echo "error: $benchmark needs its public release: download it (${vqa_download:-see its card}) and set" \
+         "$vqa_release_variable to it (python -m data_preprocess.vqa --help lists what --input must hold)." >&2
     exit 2
   fi
-  local defaults=()
-  # PMC-VQA is reported on test_clean (configs/med/vqa/pmc_vqa.yaml); its full test.csv is not needed. It has no
-  # validation split: 2% of the train images are held out for the validation curve.
-  [ "$benchmark" = pmc_vqa ] && defaults=(--split train,val,test_clean --val_from_train 0.02)
-  # VQA-RAD has no validation split: 10% of the train images are held out for the validation curve.
-  [ "$benchmark" = vqa_rad ] && defaults=(--val_from_train 0.1)
-  python -m data_preprocess.vqa --benchmark "$benchmark" --input "$input" --output_dir "$out" "${defaults[@]}" "$@"
+  [ "$#" -gt 0 ] || set -- "${vqa_convert_args[@]}"
+  python -m data_preprocess.vqa --benchmark "$benchmark" --input "$input" --output_dir "$out" "$@"
 }
 
-train_vqa() {  # train_vqa <benchmark> <folder> [hydra overrides...]: the vqa preset + configs/med/vqa/<benchmark>
+train_vqa() {  # train_vqa <benchmark> <folder> [hydra overrides...]: the vqa preset, the benchmark's registered
+               # training overrides, then these
   local benchmark=$1 folder=$2
+  local vqa_release_variable vqa_download vqa_convert_args vqa_train_args vqa_evaluate_split vqa_train_on
+  local vqa_generate_args
   shift 2
-  train vqa "$folder" "+med/vqa=$benchmark" "$@"
+  vqa_facts "$benchmark"
+  train vqa "$folder" "${vqa_train_args[@]}" "$@"
 }

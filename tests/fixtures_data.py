@@ -148,3 +148,19 @@ def default_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def paper_epochs() -> int:
+    """``trainer.total_epochs`` of every RL paper row: ``PAPER_EPOCHS`` of examples/common.sh, as bash sees it."""
+    import os
+    import subprocess
+
+    proc = subprocess.run(
+        ["bash", "-c", 'source examples/common.sh && echo "$PAPER_EPOCHS"'],
+        cwd=REPO,
+        env={**os.environ, "VERL_MED_DRY_RUN": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(proc.stdout)

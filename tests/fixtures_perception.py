@@ -9,6 +9,7 @@ compose of ``med_grpo`` parses ~40 yaml files, about a second); the entry points
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 
 from fixtures_data import (
@@ -199,7 +200,16 @@ def run_in_process(module: str, argv: list[str], cwd=None):
 
 # Record and replay of example scripts: bash runs the script with a ``python`` that records the entry-point commands
 # it issues (every other use of python runs for real), then the test runs those commands in order, in-process.
-RECORDED_MODULES = ("verl_med_plugin.main", "verl_med_plugin.sft_preflight", "data_preprocess.*")
+# The converters and the entry points; any other module (``data_preprocess.vqa.example_run``, whose output the VQA
+# script reads) runs for real.
+RECORDED_MODULES = (
+    "verl_med_plugin.main",
+    "verl_med_plugin.sft_preflight",
+    "data_preprocess.medmnist",
+    "data_preprocess.grounding",
+    "data_preprocess.sft",
+    "data_preprocess.vqa",
+)
 
 
 def recording_python(bin_dir: Path, log: Path) -> Path:
@@ -225,8 +235,8 @@ exec {real} "$@"
     return script
 
 
-def record_script(script: Path, env: dict[str, str], folder: Path, timeout: float = 600):
-    """``bash SCRIPT`` with ``recording_python`` first on PATH (its files in ``folder``): the bash run (a
+def record_script(script: Path, env: dict[str, str], folder: Path, timeout: float = 600, args: Sequence[str] = ()):
+    """``bash SCRIPT ARGS`` with ``recording_python`` first on PATH (its files in ``folder``): the bash run (a
     ``CompletedProcess``) and the recorded commands, ``[module, *args]`` each, in the order the script issued them."""
     import json
     import os
@@ -235,7 +245,7 @@ def record_script(script: Path, env: dict[str, str], folder: Path, timeout: floa
     log = folder / "commands.jsonl"
     recording_python(folder / "bin", log)
     env = dict(env, PATH=f"{folder / 'bin'}{os.pathsep}{env.get('PATH', os.environ['PATH'])}")
-    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(["bash", str(script), *args], env=env, capture_output=True, text=True, timeout=timeout)
     commands = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return proc, commands
 

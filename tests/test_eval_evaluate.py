@@ -249,6 +249,7 @@ def test_cli_writes_report_and_compares_runs(run_dirs, tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert [r["name"] for r in metrics["runs"]] == ["sft", "vrft"]
     assert metrics["parser"] == "reward_fns.parse_answer"
+    _check_record_keys(metrics)
     assert [r["reward_kwargs"] for r in metrics["runs"]] == [{}, {"ordinal_reward": "mfrs"}]
     summary = (out / "summary.md").read_text()
     assert "| run | bloodmnist | retinamnist | mean |" in summary  # accuracy per dataset, paper style
@@ -265,6 +266,19 @@ def test_cli_writes_report_and_compares_runs(run_dirs, tmp_path, capsys):
     ) in summary
     assert "| sft | 75.0 [25.0, 100.0] | 75.0 [50.0, 100.0] | 60.0 [33.3, 100.0] |" in summary  # bootstrap CIs
     assert "![confusion_vrft_retinamnist](confusion_vrft_retinamnist.png)" in summary
+
+
+def _check_record_keys(metrics: dict) -> None:
+    """``metrics.json`` holds the typed shapes the evaluation's jobs exchange (``records``): every required key and
+    none the type does not declare. Mutation checked: ``evaluate_run`` storing its steps as ``all_steps`` fails."""
+    from verl_med_plugin.evaluation.records import Comparison, Report, RunReport
+
+    def keys_fit(value: dict, shape) -> bool:
+        return shape.__required_keys__ <= set(value) <= shape.__required_keys__ | shape.__optional_keys__
+
+    assert keys_fit(metrics, Report), set(metrics)
+    assert all(keys_fit(run, RunReport) for run in metrics["runs"]), [set(r) for r in metrics["runs"]]
+    assert metrics["comparisons"] and all(keys_fit(c, Comparison) for c in metrics["comparisons"])
 
 
 def test_cli_errors_are_clear(run_dirs, tmp_path, capsys):
@@ -375,13 +389,13 @@ def test_interrupted_generation_leaves_no_partial_jsonl(tmp_path):
 
 
 def test_report_files_are_replaced_atomically(tmp_path, monkeypatch):
-    from verl_med_plugin.evaluation import report as eval_report
+    from verl_med_plugin.evaluation import writer
 
     report = {
         "parser": "reward_fns.parse_answer",
         "runs": [{"name": "a", "sources": [], "reward_kwargs": {}, "problems": {}}],
     }
-    written = eval_report.write_report(report, tmp_path)
+    written = writer.write_report(report, tmp_path)
     assert {p.name for p in written} == {"metrics.json", "summary.md"}
     assert {p.name for p in tmp_path.iterdir()} == {"metrics.json", "summary.md"}
     before = (tmp_path / "metrics.json").read_text()
@@ -390,9 +404,9 @@ def test_report_files_are_replaced_atomically(tmp_path, monkeypatch):
         self.write_bytes(b"{trunc")  # the disk fills up half-way through the write
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(eval_report.Path, "write_text", failing_write)
+    monkeypatch.setattr(writer.Path, "write_text", failing_write)
     with pytest.raises(OSError):
-        eval_report.write_report(report, tmp_path)
+        writer.write_report(report, tmp_path)
     assert (tmp_path / "metrics.json").read_text() == before
     assert {p.name for p in tmp_path.iterdir()} == {"metrics.json", "summary.md"}
 
@@ -431,10 +445,11 @@ def test_ungradable_grounding_truths_are_counted_not_scored(tmp_path):
 
 def test_evaluation_reads_ground_truth_with_the_rewards_functions(tmp_path):
     from reward_fns import accuracy
+    from verl_med_plugin.evaluation import scoring
 
-    assert not hasattr(evaluate, "_truth_indices")  # no second implementation
+    assert not hasattr(scoring, "_truth_indices")  # no second implementation
     for name in ("truth_label", "truth_label_set", "truth_boxes"):
-        assert getattr(evaluate, name) is getattr(accuracy, name)
+        assert getattr(scoring, name) is getattr(accuracy, name)
     chest = {
         "dataset": "chestmnist",
         "task_type": "multilabel",

@@ -5,15 +5,16 @@ leaves unset: an unseeded shuffle), the curriculum sampler and the rollout."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
-from fixtures_data import REPO
+from fixtures_data import REPO, paper_epochs
 from fixtures_perception import compose_med_config
 from omegaconf import OmegaConf
 
 PAPER = sorted((REPO / "examples" / "paper").glob("*.sh"))
-LOOPING = [p for p in PAPER if "exec bash" not in p.read_text()]
 
 
 def _bash(script: str, **env: str) -> subprocess.CompletedProcess:
@@ -66,10 +67,60 @@ def test_a_seed_named_run_joins_its_row():
     assert row_and_seed("recite_neg@3") == ("recite_neg", "3")
 
 
-@pytest.mark.parametrize("script", LOOPING, ids=lambda p: p.name)
-def test_every_paper_row_trains_and_evaluates_every_seed_then_tables_them(script):
-    text = script.read_text()
-    loop = text[text.index("for SEED in $(seeds); do") :]
-    body = loop[: loop.index("\n  done")]
-    assert "train" in body and "evaluate" in body, body
-    assert text.rstrip().splitlines()[-1].startswith("paper_table")
+# The steps of a paper row, recorded: these functions of examples/common.sh echo their call instead of running.
+STEPS = ("prepare_medmnist", "prepare_localization", "train", "train_sft", "evaluate", "paper_table")
+
+
+def _recorded_steps(script: Path, folder: Path, **env: str) -> list[str]:
+    """``bash SCRIPT x=1`` from a copy of examples/ whose common.sh is the real one plus recording stubs of
+    ``STEPS`` (the paper scripts call them through ``paper_row``); one line per call, with the seed."""
+    shutil.copytree(REPO / "examples", folder / "examples")
+    common = folder / "examples" / "common.sh"
+    stubs = "".join(f'{name}() {{ echo "{name} $* SEED=${{SEED:-}}"; }}\n' for name in STEPS)
+    common.write_text(common.read_text() + "\n" + stubs)
+    proc = _bash_file(folder / "examples" / "paper" / script.name, "x=1", **env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.splitlines()
+
+
+def _bash_file(path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("SEEDS", "SEED", "VERL_MED_DRY_RUN", "DATASET")}
+    return subprocess.run(
+        ["bash", str(path), *args],
+        cwd=REPO,
+        env={**clean, "VERL_PLATFORM": "cpu", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _expected_steps(experiment: str, datasets: list[str], seeds: int, epochs: int) -> list[str]:
+    """The row's steps as the paper table needs them: each dataset prepared (with BUSI's localization data when
+    the row's preset has the localization stage), each seed trained and evaluated as the row, then one table."""
+    schedule = [] if experiment == "sft" else compose_med_config(f"med/experiment={experiment}").med.sampler.schedule
+    localization = any(stage.task == "grounding" for stage in schedule or [])
+    steps = []
+    for dataset in datasets:
+        steps.append(f"prepare_medmnist {dataset} SEED=")
+        if localization:
+            steps.append(f"prepare_localization {dataset} SEED=")
+        for seed in range(1, seeds + 1):
+            if experiment == "sft":
+                steps.append(f"train_sft {dataset} x=1 SEED={seed}")
+            else:
+                steps.append(f"train {experiment} {dataset} trainer.total_epochs={epochs} x=1 SEED={seed}")
+            steps.append(f"evaluate {experiment} {dataset} SEED={seed}")
+    return [*steps, "paper_table  SEED="]
+
+
+@pytest.mark.parametrize("script", PAPER, ids=lambda p: p.name)
+def test_every_paper_row_trains_and_evaluates_every_seed_then_tables_them(script, tmp_path):
+    """What each paper script runs, recorded (not read from its text). Mutations checked: ``paper_row`` evaluating
+    once per dataset after its seed loop, or tabling inside the dataset loop, fails every script; full.sh without
+    ``--localization`` fails here (its preset has the localization stage)."""
+    experiment = {"sft_baseline": "sft"}.get(script.stem, script.stem)
+    epochs = paper_epochs()
+    steps = _recorded_steps(script, tmp_path, DATASETS="breastmnist retinamnist", SEEDS="2")
+    assert steps == _expected_steps(experiment, ["breastmnist", "retinamnist"], 2, epochs)

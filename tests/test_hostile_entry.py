@@ -123,22 +123,21 @@ def test_float_settings_written_as_integers_by_verl_are_not_refused():
 
 
 def test_entry_point_presets_are_the_known_groups():
-    """A new preset group must join the checks below (this list was a product over every folder: with the optional
-    ``med/vqa`` group, added with ``+``, that product no longer composes), and every preset file is composed by them.
+    """A new preset group must join the checks below, and every preset file is composed by them (the medical-VQA
+    benchmarks have no preset group: ``med.dataset=<benchmark>`` over ``med/experiment=vqa``, their overrides
+    registered with their reader; ``test_vqa_runs_pass_the_new_checks``).
     Mutation checked: ``preset_combinations`` fixing the hardware to its first preset fails here (the count-only
     check it replaces, ``>= 24``, passed)."""
     assert sorted(p.name for p in MED_CONFIGS.iterdir() if p.is_dir() and any(p.glob("*.yaml"))) == [
         "experiment",
         "hardware",
         "model",
-        "vqa",
     ]
-    # every shipped preset file is in a combination the checks below compose (the optional vqa group on its own)
+    # every shipped preset file is in a combination the checks below compose
     combinations = preset_combinations()
     covered = {
         (g, n) for combo in combinations for g, n in zip(("experiment", "model", "hardware"), combo, strict=True)
     }
-    covered |= {("vqa", name) for name in preset_options("vqa")}
     assert covered == {(p.parent.name, p.stem) for p in MED_CONFIGS.glob("*/*.yaml")}
     assert (
         len(set(combinations))
@@ -147,10 +146,18 @@ def test_entry_point_presets_are_the_known_groups():
     )
 
 
-@pytest.mark.parametrize("benchmark", preset_options("vqa"))
-def test_vqa_presets_pass_the_new_checks(benchmark):
-    """The optional ``med/vqa`` group over its experiment (``+med/vqa=<benchmark>``, as examples/vqa/ adds it)."""
-    cfg = compose_med_config("med/experiment=vqa", f"+med/vqa={benchmark}")
+def _vqa_benchmarks() -> list[str]:
+    from data_preprocess.vqa import benchmark_names
+
+    return benchmark_names()
+
+
+@pytest.mark.parametrize("benchmark", _vqa_benchmarks())
+def test_vqa_runs_pass_the_new_checks(benchmark):
+    """The vqa experiment with a benchmark's registered overrides, as examples/vqa/run.sh composes it."""
+    from data_preprocess.vqa.registry import get_benchmark
+
+    cfg = compose_med_config("med/experiment=vqa", f"med.dataset={benchmark}", *get_benchmark(benchmark).run.train)
     assert composed_config_problems(cfg) == [], benchmark
     assert check_med_config(cfg) == [], benchmark
 

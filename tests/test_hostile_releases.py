@@ -217,7 +217,7 @@ def test_evaluation_report_on_a_full_disk_is_one_line_and_no_report_file(tmp_pat
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, text)
 
-    monkeypatch.setattr("verl_med_plugin.evaluation.report.write_text_atomic", full_disk)
+    monkeypatch.setattr("verl_med_plugin.evaluation.writer.write_text_atomic", full_disk)
     out = tmp_path / "report"
     try:
         code = evaluate.main([str(gen), "--out", str(out), "--bootstrap", "0"])

@@ -6,6 +6,9 @@ of tests/test_examples_dry_run.py, and the training path of tests/test_training_
 
 from __future__ import annotations
 
+import sys
+
+import pyarrow.parquet as pq
 import pytest
 from fixtures_data import IMAGE_PAD, write_fixture_parquet
 from fixtures_perception import compose_med_config, run_in_process
@@ -46,14 +49,27 @@ def test_cfg_job_prints_verl_and_med_keys(med_main):
         assert key in proc.stdout
 
 
-def test_dry_run_ends_with_the_plan(med_main, data_dir, tiny_model_dir):
+def test_dry_run_ends_with_the_plan(med_main, data_dir, tiny_model_dir, monkeypatch):
+    """The plan, and each reference answer scored once: every row of both files is sampled by check_config (fewer
+    rows than ``REFERENCE_CHECK_ROWS``), so the answers built are exactly the rows, once each, and the dry run
+    reports them. Mutation checked: ``_score_reference_answers`` scoring its rows again whatever ``check_config``
+    scored fails here (18 answers built for 12 rows)."""
+    import reward_fns
+    from verl_med_plugin.checks.data import REFERENCE_CHECK_ROWS
+
+    rows = sum(pq.ParquetFile(data_dir / "retinamnist" / f"{s}.parquet").metadata.num_rows for s in ("train", "val"))
+    assert rows <= 2 * REFERENCE_CHECK_ROWS
+    built: list = []
+    counted(monkeypatch, reward_fns, "reference_response", built)
     proc = med_main("med.dry_run=true", f"med.data_dir={data_dir}", f"actor_rollout_ref.model.path={tiny_model_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     assert "verl-med dry run: everything up to training checked" in out
     assert "train_rows: 6" in out and "val_rows: 6" in out
     assert IMAGE_PAD in out  # the first prompt, through the chat template
-    assert "acc=1 for all" in out  # reference answers scored by the configured reward
+    # reference answers scored by the configured reward, once
+    assert f"{rows} scored (train/val rows sampled before Ray), acc=1 for all" in out
+    assert len(built) == rows
     for mode in ("none", "classlist", "system", "user"):  # the first prompt in every knowledge mode
         assert f"knowledge mode {mode}" in out
     assert "[first prompt (configured): knowledge mode user]" in out
@@ -112,3 +128,69 @@ def test_preset_reward_kwargs_pass_the_check(data_dir):
 
     for experiment in ("full", "knowledge", "localization", "mfrs", "recite_neg", "recite_pos", "vrft_baseline"):
         assert reward_kwargs_problems(compose_med_config(f"med/experiment={experiment}")) == [], experiment
+
+
+# --- each check once (the reference answers: test_dry_run_ends_with_the_plan): the med checks of a run main
+# started are not run again by MedSyncTrainer (main marks the config; a plain verl.trainer.main_ppo run, unmarked,
+# is still checked by the trainer). verl's trainer base is not built here (its __init__ needs workers).
+
+
+def counted(monkeypatch, owner, name: str, calls: list) -> None:
+    """Replace ``owner.name`` by a wrapper that appends to ``calls`` and calls the original."""
+    original = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)
+
+
+@pytest.fixture
+def med_checks(monkeypatch) -> list:
+    """Calls of ``check_med_config``, from main's checks and from the trainer's."""
+    from verl_med_plugin import med_settings, trainer
+
+    calls: list = []
+    counted(monkeypatch, med_settings, "check_med_config", calls)  # preflight calls med_settings.check_med_config
+    counted(monkeypatch, trainer, "check_med_config", calls)
+    # verl's trainer base: not built here (it starts workers); MedSyncTrainer's own __init__ runs in full
+    monkeypatch.setattr(trainer._SyncTrainerBase, "__init__", lambda self, config: None)
+    return calls
+
+
+def test_main_runs_the_med_checks_once_for_the_trainer(med_checks, data_dir, tiny_model_dir, tmp_path, monkeypatch):
+    """Main's checks, then verl's task runner building MedSyncTrainer from the config main hands over: one run of
+    the med checks. Mutation checked: ``MedSyncTrainer.__init__`` ignoring the mark (checking every config) fails
+    here with two calls; ``main`` not marking the config fails likewise."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    import verl_med_plugin.main as entry
+    from verl_med_plugin import trainer
+
+    built: list = []
+    monkeypatch.setattr(trainer, "run", lambda config: built.append(trainer.MedSyncTrainer(config)))
+    monkeypatch.setattr(entry, "training_blockers", lambda config: [])  # a GPU host, as far as main can tell
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [entry.__file__, f"med.data_dir={data_dir}", f"actor_rollout_ref.model.path={tiny_model_dir}"],
+    )
+    try:
+        entry.main()
+    finally:
+        GlobalHydra.instance().clear()
+    assert len(built) == 1 and isinstance(built[0], trainer.MedSyncTrainer)
+    assert len(med_checks) == 1
+
+
+def test_a_plain_verl_run_is_checked_by_the_trainer(med_checks, data_dir):
+    """No mark (``verl.trainer.main_ppo`` composed the config): the trainer runs the med checks, once, and refuses
+    a bad setting with every problem listed."""
+    from verl_med_plugin.trainer import MedSyncTrainer
+
+    MedSyncTrainer(compose_med_config(f"med.data_dir={data_dir}"))
+    assert len(med_checks) == 1
+    with pytest.raises(ValueError, match="invalid med config:\n  - invalid value\\(s\\) med.knowledge.mode=.sideways."):
+        MedSyncTrainer(compose_med_config(f"med.data_dir={data_dir}", "med.knowledge.mode=sideways"))

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures_data import preset_options
+from fixtures_data import paper_epochs, preset_options
 from fixtures_perception import compose_med_config, preset_overrides
 
 TRAIN_ROWS = {"breastmnist": (546, 2), "retinamnist": (1080, 5)}  # train rows, classes
 GROUNDING_ROWS = {"breastmnist": 382, "retinamnist": 546}  # BUSI train rows left after --exclude
-EPOCHS = 15  # trainer.total_epochs of examples/paper/*.sh
+EPOCHS = paper_epochs()  # trainer.total_epochs of the paper rows (examples/common.sh: paper_row)
 ROWS = [e for e in preset_options("experiment") if e != "vqa"]
 
 

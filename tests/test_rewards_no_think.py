@@ -24,25 +24,29 @@ NO_THINK = dict(format_weight=1.0, acc_weight=1.0, ordinal_reward="exact", recit
 BASELINE = {k: v for k, v in NO_THINK.items() if k != "think"}
 
 # (name, response to the melanoma row, expected format, expected acc, why)
-CASES = [
+SCORED = [
     ("answer_only", "<answer>melanoma</answer>", 1.0, 1.0, "the asked-for layout: format and accuracy"),
     ("answer_only_spaced", "\n  <answer> melanoma </answer>\n", 1.0, 1.0, "whitespace around the block is layout"),
     ("answer_only_wrong", "<answer>nevus</answer>", 1.0, 0.0, "format credit does not need the right answer"),
-    ("think_block", respond("melanoma"), 0.0, 0.0, "thinking in tags earns nothing in the control row"),
-    ("empty_think_block", "<think></think><answer>melanoma</answer>", 0.0, 0.0, "even an empty think block"),
-    ("think_inside_answer", "<answer><think>asymmetric</think>melanoma</answer>", 0.0, 0.0, "no think hidden inside"),
-    ("think_after_answer", "<answer>melanoma</answer><think>asymmetric</think>", 0.0, 0.0, "nor after the answer"),
-    ("lone_think_close", "asymmetric</think><answer>melanoma</answer>", 0.0, 0.0, "a stray closing tag counts"),
-    ("lone_think_open", "<answer>melanoma</answer><think>", 0.0, 0.0, "a stray opening tag counts"),
-    ("empty_answer", "<answer></answer>", 0.0, 0.0, "an empty block is no answer"),
-    ("blank_answer", "<answer>  \n </answer>", 0.0, 0.0, "a blank block is no answer"),
-    ("two_answers", "<answer>melanoma</answer><answer>melanoma</answer>", 0.0, 0.0, "one block, not a vote"),
-    ("reversed_tags", "</answer>melanoma<answer>", 0.0, 0.0, "tags in the wrong order are no block"),
-    ("truncated", "<answer>melanoma", 0.0, 0.0, "an unclosed block is no answer"),
     ("plain_reasoning", "It is asymmetric. <answer>melanoma</answer>", 0.0, 1.0, "untidy: format lost, answer kept"),
     ("trailing_text", "<answer>melanoma</answer> done", 0.0, 1.0, "text after the block is untidy too"),
-    ("no_tags", "melanoma", 0.0, 0.0, "a bare answer is not read"),
 ]
+# (name, response, why): responses that earn nothing, neither format nor accuracy
+VOIDED = {
+    "think_block": (respond("melanoma"), "thinking in tags earns nothing in the control row"),
+    "empty_think_block": ("<think></think><answer>melanoma</answer>", "even an empty think block"),
+    "think_inside_answer": ("<answer><think>asymmetric</think>melanoma</answer>", "no think hidden inside"),
+    "think_after_answer": ("<answer>melanoma</answer><think>asymmetric</think>", "nor after the answer"),
+    "lone_think_close": ("asymmetric</think><answer>melanoma</answer>", "a stray closing tag counts"),
+    "lone_think_open": ("<answer>melanoma</answer><think>", "a stray opening tag counts"),
+    "empty_answer": ("<answer></answer>", "an empty block is no answer"),
+    "blank_answer": ("<answer>  \n </answer>", "a blank block is no answer"),
+    "two_answers": ("<answer>melanoma</answer><answer>melanoma</answer>", "one block, not a vote"),
+    "reversed_tags": ("</answer>melanoma<answer>", "tags in the wrong order are no block"),
+    "truncated": ("<answer>melanoma", "an unclosed block is no answer"),
+    "no_tags": ("melanoma", "a bare answer is not read"),
+}
+CASES = SCORED + [(name, response, 0.0, 0.0, why) for name, (response, why) in VOIDED.items()]
 
 
 @pytest.mark.parametrize(("name", "response", "fmt", "acc", "why"), CASES, ids=[c[0] for c in CASES])

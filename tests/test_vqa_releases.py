@@ -347,7 +347,7 @@ def test_vqa_rad_holds_out_validation_images_from_train_never_test(tmp_path):
     assert {k: len(v) for k, v in rows.items()} == {"train.parquet": 4, "val.parquet": 2, "test.parquet": 2}
     assert not _image_keys(rows["train.parquet"]) & _image_keys(rows["val.parquet"])
     assert len(_image_keys(rows["val.parquet"])) == 1
-    config = compose_med_config("med/experiment=vqa", "+med/vqa=vqa_rad", "med.data_dir=/d")
+    config = compose_med_config("med/experiment=vqa", "med.dataset=vqa_rad", "med.data_dir=/d")
     assert config.data.val_files == "/d/vqa_rad/val.parquet"
 
 

@@ -18,18 +18,19 @@ from verl_med_plugin.budget import apply_budget_from_data, describe
 from verl_med_plugin.checks.errors import ConfigError
 from verl_med_plugin.checks.machine import training_blockers
 from verl_med_plugin.checks.trainer_mode import check_registration
+from verl_med_plugin.med_settings import mark_checked
 from verl_med_plugin.preflight import check_config, check_verl_config, print_plan, run_dry_run
 
 
 @hydra.main(config_path="pkg://verl_med_plugin.configs", config_name="med_grpo", version_base=None)
 def main(config: DictConfig) -> None:
     try:
-        check_config(config)
+        references = check_config(config)
         budget = apply_budget_from_data(config)  # the localization rows' equal classification budget
         if budget is not None:
             print(describe(budget))
         if config.med.dry_run:
-            print_plan(run_dry_run(config))
+            print_plan(run_dry_run(config, references))
             return
         blockers = training_blockers(config)
         if blockers:
@@ -40,6 +41,7 @@ def main(config: DictConfig) -> None:
             )
         check_verl_config(config)  # verl's own validation, as verl's main runs it before Ray starts
         check_registration(config)  # the trainer verl's task runner will build
+        mark_checked(config)  # the trainer does not run the med checks again
     except ConfigError as err:
         print(f"{ERROR_PREFIX} {err}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT)

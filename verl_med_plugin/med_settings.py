@@ -436,6 +436,21 @@ def _deprecated_key_problems(med: DictConfig) -> list[str]:
     return []
 
 
+# Set by verl-med's main once every check passed, so the trainer (in verl's task runner) does not run the med checks
+# again; a plain ``verl.trainer.main_ppo`` run has no such mark and the trainer checks. Not a user setting: main
+# refuses it as an unknown med key.
+CHECKED_MARK = "med.checked_by_main"
+
+
+def mark_checked(config: DictConfig) -> None:
+    """Record on the config that verl-med's main ran the med checks (the config travels to the trainer)."""
+    OmegaConf.update(config, CHECKED_MARK, True, force_add=True)
+
+
+def checked_by_main(config: DictConfig) -> bool:
+    return OmegaConf.select(config, CHECKED_MARK, default=False) is True
+
+
 def check_med_config(config: DictConfig) -> list[str]:
     """Every problem with the ``med:`` group (``med.knowledge`` / ``med.template`` / ``med.sampler`` ...) and the
     verl keys it relies on."""

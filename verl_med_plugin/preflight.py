@@ -16,7 +16,9 @@ from verl_med_plugin import med_settings, verl_compat
 from verl_med_plugin.checks.config import composed_config_problems
 from verl_med_plugin.checks.data import (
     REFERENCE_CHECK_ROWS,
+    ReferenceCheck,
     check_data_files,
+    check_reference_answers,
     data_file_problems,
     missing_data_files,
     reference_answer_problems,
@@ -51,8 +53,9 @@ class DryRunPlan:
         self.sections.setdefault(section, {}).update(items)
 
 
-def check_config(config: DictConfig) -> None:
-    """Cheap static checks of the composed config; raises one ``ConfigError`` listing every problem."""
+def check_config(config: DictConfig) -> ReferenceCheck | None:
+    """Cheap static checks of the composed config; raises one ``ConfigError`` listing every problem. Returns the
+    reference answers scored (None when the reward function is not verl-med's, whose answers it cannot build)."""
     problems: list[str] = composed_config_problems(config)  # unresolvable/mistyped values: stop here
     if problems:
         raise ConfigError("\n  - ".join(["invalid config:"] + problems))
@@ -71,14 +74,17 @@ def check_config(config: DictConfig) -> None:
         problems += reward_kwargs_problems(config)
     problems += missing_data_files(config)
     problems += data_file_problems(config)
+    references = None
     if reward_path == "pkg://reward_fns" and not problems:
-        problems += reference_answer_problems(config)
+        references = check_reference_answers(config)
+        problems += references.problems
     problems += med_settings.check_med_config(config)
     problems += trainer_mode_problems(config)
     if problems:
         raise ConfigError("\n  - ".join(["invalid config:"] + problems))
     med_settings.apply_chat_template_setting(config)
     apply_tool_setting(config)
+    return references
 
 
 def reward_kwargs_problems(config: DictConfig) -> list[str]:
@@ -101,9 +107,10 @@ def check_verl_config(config: DictConfig) -> list[str]:
         raise ConfigError(f"verl's config validation: {err}") from err
 
 
-def run_dry_run(config: DictConfig) -> DryRunPlan:
+def run_dry_run(config: DictConfig, references: ReferenceCheck | None = None) -> DryRunPlan:
     """Everything up to training: verl's config validation, tokenizer/processor, datasets (with the length
-    filter), the first batch, and the configured reward on reference answers. No Ray, no GPU."""
+    filter), the first batch, and the configured reward on reference answers (``references``: those
+    ``check_config`` scored, reported, not scored again). No Ray, no GPU."""
     plan = DryRunPlan()
     try:
         skipped = verl_compat.validate_verl_config(config)
@@ -154,7 +161,7 @@ def run_dry_run(config: DictConfig) -> DryRunPlan:
         plan.add("sampler", **describe_first_indices(datasets["train"], config.med.sampler, batch_size))
     else:
         plan.add("sampler", sampler="verl's own (uniform random; med.sampler.enable=false)")
-    _score_reference_answers(plan, config, rows)
+    _score_reference_answers(plan, config, rows, references)
     plan.add(
         "training needs",
         gpus=f"{config.trainer.nnodes} node(s) x {config.trainer.n_gpus_per_node} GPU(s)",
@@ -204,40 +211,46 @@ def _render_first_prompts(
         )
 
 
-def _score_reference_answers(plan: DryRunPlan, config: DictConfig, rows: list[dict]) -> None:
-    """Score each row's reference answer with the configured reward, as the reward loop calls it."""
+def _score_reference_answers(
+    plan: DryRunPlan, config: DictConfig, rows: list[dict], references: ReferenceCheck | None
+) -> None:
+    """The reward function as verl's reward loop loads it; the reference answers ``check_config`` scored with it
+    reported, else (another reward function, which check_config does not score) each row's scored here."""
     from reward_fns import reference_response
 
     try:
         reward_fn = verl_compat.load_custom_reward_fn(config)
     except Exception as err:
         raise ConfigError(f"{verl_compat.REWARD_FN_KEY}: cannot load the reward function ({err})") from err
-    think = str(OmegaConf.select(config, verl_compat.REWARD_FN_KEY + ".reward_kwargs.think", default="required"))
-    scores, accs = [], []
-    for i, row in enumerate(rows):
-        gt = row["reward_model"]["ground_truth"]
-        extra_info = dict(row.get("extra_info") or {})
-        result = reward_fn(
-            data_source=row["data_source"],
-            solution_str=reference_response(gt, extra_info, think),
-            ground_truth=gt,
-            extra_info=extra_info,
-        )
-        result = result if isinstance(result, dict) else {"score": float(result), "acc": float(result)}
-        if float(result.get("acc", 0.0)) != 1.0:
-            raise ConfigError(
-                f"{verl_compat.REWARD_FN_KEY}: the reference answer of train row {i} "
-                f"({row['data_source']}, ground_truth={gt!r}) is not scored correct: {result}. "
-                "The reward and the data disagree (labels, task_type or reward kwargs)."
+    scores = list(references.scores) if references is not None else []
+    where = "train/val rows sampled before Ray"
+    if not scores:
+        where = "first train rows"
+        think = str(OmegaConf.select(config, verl_compat.REWARD_FN_KEY + ".reward_kwargs.think", default="required"))
+        for i, row in enumerate(rows):
+            gt = row["reward_model"]["ground_truth"]
+            extra_info = dict(row.get("extra_info") or {})
+            result = reward_fn(
+                data_source=row["data_source"],
+                solution_str=reference_response(gt, extra_info, think),
+                ground_truth=gt,
+                extra_info=extra_info,
             )
-        scores.append(float(result["score"]))
-        accs.append(float(result["acc"]))
+            result = result if isinstance(result, dict) else {"score": float(result), "acc": float(result)}
+            if float(result.get("acc", 0.0)) != 1.0:
+                raise ConfigError(
+                    f"{verl_compat.REWARD_FN_KEY}: the reference answer of train row {i} "
+                    f"({row['data_source']}, ground_truth={gt!r}) is not scored correct: {result}. "
+                    "The reward and the data disagree (labels, task_type or reward kwargs)."
+                )
+            scores.append(float(result["score"]))
     plan.add(
         "reward",
         function=f"{OmegaConf.select(config, verl_compat.REWARD_FN_KEY + '.path')}:"
         f"{OmegaConf.select(config, verl_compat.REWARD_FN_KEY + '.name')}",
         kwargs=OmegaConf.to_container(config.med.reward, resolve=True),
-        reference_answers=f"{len(rows)} scored, acc=1 for all, mean score {sum(scores) / len(scores):.3f}",
+        reference_answers=f"{len(scores)} scored ({where}), acc=1 for all, "
+        f"mean score {sum(scores) / max(1, len(scores)):.3f}",
     )
 
 

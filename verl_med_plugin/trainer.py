@@ -20,13 +20,31 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from verl_med_plugin import verl_compat
-from verl_med_plugin.med_settings import SamplerSettings, apply_chat_template_setting, check_med_config
+from verl_med_plugin.med_settings import (
+    SamplerSettings,
+    apply_chat_template_setting,
+    check_med_config,
+    checked_by_main,
+)
 from verl_med_plugin.register import ENTRY_POINT_VALUE as REGISTER_MODULE
 from verl_med_plugin.sampler import MedCurriculumSampler
 from verl_med_plugin.tools.settings import apply_tool_setting
 from verl_med_plugin.verl_compat import MED_TRAINER_MODE
 
 OUTCOMES_LOG = "med_sampler_outcomes.jsonl"
+
+
+def check_med_settings(config: DictConfig) -> None:
+    """The med checks for a run verl-med's main did not start; one ValueError listing every problem."""
+    problems = check_med_config(config)
+    if OmegaConf.select(config, "med.sampler") is None:  # verl's own config has no med: group
+        problems.append(
+            f"{verl_compat.TRAINER_MODE_KEY}={MED_TRAINER_MODE} trains with the curriculum sampler, "
+            "configured by med.sampler: add +med.sampler.enable=true (every setting: "
+            "configs/med/perception.yaml), or +med.sampler.enable=false for verl's sync trainer alone"
+        )
+    if problems:
+        raise ValueError("invalid med config:\n  - " + "\n  - ".join(problems))
 
 
 # A named base: mypy accepts no call expression as a base class; verl's class is resolved at import, typed Any.
@@ -43,16 +61,10 @@ class MedSyncTrainer(_SyncTrainerBase):
     selected_mode: str | None = None
 
     def __init__(self, config: DictConfig):
-        # Here as well as in verl-med's main: a plain `python -m verl.trainer.main_ppo` run reaches only this.
-        problems = check_med_config(config)
-        if OmegaConf.select(config, "med.sampler") is None:  # verl's own config has no med: group
-            problems.append(
-                f"{verl_compat.TRAINER_MODE_KEY}={MED_TRAINER_MODE} trains with the curriculum sampler, "
-                "configured by med.sampler: add +med.sampler.enable=true (every setting: "
-                "configs/med/perception.yaml), or +med.sampler.enable=false for verl's sync trainer alone"
-            )
-        if problems:
-            raise ValueError("invalid med config:\n  - " + "\n  - ".join(problems))
+        # The med checks, once: verl-med's main ran them and marked the config; a plain
+        # `python -m verl.trainer.main_ppo` run reaches only this.
+        if not checked_by_main(config):
+            check_med_settings(config)
         super().__init__(config)
 
     @property

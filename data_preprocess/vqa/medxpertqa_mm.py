@@ -17,7 +17,7 @@ from .. import validate
 from ..common import ConversionError
 from ..errors import excerpt
 from .core import Drop, ImageStore, VQAItem, item_or_drop, letter_index, require, split_files
-from .registry import SplitItems, register
+from .registry import ExampleRun, SplitItems, register
 
 CARD = "https://huggingface.co/datasets/TsinghuaC3I/MedXpertQA"
 SPLIT_FILES = {"val": ("dev.jsonl",), "test": ("test.jsonl",)}
@@ -74,11 +74,22 @@ def _item(line: str, where: str, images: ImageStore) -> VQAItem:
     )
 
 
+# A test set (its dev split, written as val, is a handful of few-shot examples): the run trains and validates on
+# PMC-VQA (mcq too, as MedVLThinker does) and evaluates on this test split at the end. Longer prompts (a vignette
+# and several images) and longer reasoning than the other benchmarks: our choice of limits; 1,000 steps.
+RUN = ExampleRun(
+    download="huggingface-cli download TsinghuaC3I/MedXpertQA --repo-type dataset --local-dir ~/downloads/MedXpertQA",
+    train=("trainer.total_training_steps=1000", "data.max_prompt_length=4096", "data.max_response_length=1024"),
+    train_on="pmc_vqa",
+)
+
+
 @register(
     "medxpertqa_mm",
     card=CARD,
     layout="the dataset repo folder with MM/{dev,test}.jsonl and images.zip",
     splits=tuple(SPLIT_FILES),
+    run=RUN,
 )
 def read(input_path: Path, stack: ExitStack) -> dict[str, SplitItems]:
     """Splits of the release (val = dev, test) -> their items."""

@@ -26,7 +26,7 @@ from ..common import ConversionError
 from ..errors import DroppedRow
 from ..release_paths import ZipReader
 from .core import Drop, ImageStore, VQAItem, grouped_split, item_or_drop, require
-from .registry import SplitItems, register
+from .registry import ExampleRun, SplitItems, register
 
 CARD = "https://huggingface.co/datasets/foreverbeliever/OmniMedVQA"
 ACCESS_FOLDERS = {"open": ("Open-access",), "all": ("Open-access", "Restricted-access")}
@@ -303,10 +303,21 @@ def medr1_split_items(
     return {s: v for s, v in {"train": parts["train"], "val": parts["val"], "test": test}.items() if v}
 
 
+# The release has no splits: the example run writes a seeded one, stratified by modality and question type (70%
+# train, 10% val, 20% test); examples/vqa/omnimedvqa_cross_modality.sh is the cross-modality study. 1,000 steps.
+RUN = ExampleRun(
+    download="huggingface-cli download foreverbeliever/OmniMedVQA --repo-type dataset "
+    "--local-dir ~/downloads/omnimedvqa",
+    convert=("--split_by", "random", "--test_fraction", "0.2", "--val_fraction", "0.1", "--seed", "42"),
+    train=("trainer.total_training_steps=1000",),
+)
+
+
 @register(
     "omnimedvqa",
     card=CARD,
     options=STUDY_OPTIONS,
+    run=RUN,
     layout="the download folder with OmniMedVQA.zip, the zip, or its unpacked OmniMedVQA/ folder",
 )
 def read(

@@ -9,13 +9,20 @@ from functools import partial
 from pathlib import Path
 
 from .hf_parquet import iter_parquet, parquet_splits, qa_item
-from .registry import SplitItems, register
+from .registry import ExampleRun, SplitItems, register
 
 CARD = "https://huggingface.co/datasets/flaviagiammarino/path-vqa"
 MODALITY = "Pathology"
 
 
-@register("pathvqa", card=CARD, layout="the dataset repo folder, its data/ folder or one parquet shard")
+# train / validation / test in the release; 2 epochs (the largest train split but OmniMedVQA's): our choice.
+RUN = ExampleRun(
+    download="huggingface-cli download flaviagiammarino/path-vqa --repo-type dataset --local-dir ~/downloads/path-vqa",
+    train=("trainer.total_epochs=2",),
+)
+
+
+@register("pathvqa", card=CARD, layout="the dataset repo folder, its data/ folder or one parquet shard", run=RUN)
 def read(input_path: Path, stack: ExitStack) -> dict[str, SplitItems]:
     """Splits of the release (train, val, test) -> their items."""
     make = partial(qa_item, modality=MODALITY)

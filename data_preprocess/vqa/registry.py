@@ -20,6 +20,18 @@ Reader = Callable[..., dict[str, SplitItems]]
 
 
 @dataclass(frozen=True)
+class ExampleRun:
+    """What ``examples/vqa/run.sh <name>`` needs of a benchmark beyond its reader: the facts that differ per
+    benchmark live here, with the reader, so a new benchmark needs no preset or script of its own."""
+
+    download: str = ""  # the shell command that fetches the release; a missing <NAME>_DIR prints it
+    convert: tuple[str, ...] = ()  # converter flags beyond --benchmark/--input/--output_dir (e.g. --val_from_train)
+    train: tuple[str, ...] = ("trainer.total_epochs=10",)  # Hydra overrides: the run's length, its limits
+    evaluate_split: str = "test"  # the split the final evaluation reads (the one the benchmark is reported on)
+    train_on: str = ""  # a test-only benchmark trains and validates on this benchmark's train/val splits
+
+
+@dataclass(frozen=True)
 class Benchmark:
     name: str  # extra_info.dataset and the data_source suffix
     card: str  # the dataset card the reader follows (docs/vqa.md cites it)
@@ -27,20 +39,29 @@ class Benchmark:
     read: Reader
     options: tuple[str, ...] = ()  # keyword options of ``read`` beyond (input, stack)
     splits: tuple[str, ...] = ()  # the splits every copy of the release has: one absent is an error, not skipped
+    run: ExampleRun = ExampleRun()  # how the example run converts, trains and evaluates it
 
 
 BENCHMARKS: dict[str, Benchmark] = {}
 
 
 def register(
-    name: str, *, card: str, layout: str, options: tuple[str, ...] = (), splits: tuple[str, ...] = ()
+    name: str,
+    *,
+    card: str,
+    layout: str,
+    options: tuple[str, ...] = (),
+    splits: tuple[str, ...] = (),
+    run: ExampleRun = ExampleRun(),
 ) -> Callable[[Reader], Reader]:
     """Decorator: ``@register("slake", card=..., layout=...)`` over the module's ``read`` function."""
 
     def wrap(read: Reader) -> Reader:
         if name in BENCHMARKS:
             raise ValueError(f"benchmark {name!r} registered twice")
-        BENCHMARKS[name] = Benchmark(name=name, card=card, layout=layout, read=read, options=options, splits=splits)
+        BENCHMARKS[name] = Benchmark(
+            name=name, card=card, layout=layout, read=read, options=options, splits=splits, run=run
+        )
         return read
 
     return wrap

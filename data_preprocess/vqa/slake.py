@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .. import validate
 from .core import Drop, ImageStore, VQAItem, item_or_drop, require, split_files
-from .registry import SplitItems, register
+from .registry import ExampleRun, SplitItems, register
 
 CARD = "https://huggingface.co/datasets/BoKelvin/SLAKE"
 # split -> file names, the current release's first (BoKelvin/SLAKE commit b2eb8c58556c5ceefe7b9203d3ad17ce0693d193
@@ -56,11 +56,19 @@ def item(record: dict, where: str, images: ImageStore) -> VQAItem:
     )
 
 
+# train / validation / test in the release; 10 epochs: our choice.
+RUN = ExampleRun(
+    download="huggingface-cli download BoKelvin/SLAKE --repo-type dataset --local-dir ~/downloads/SLAKE",
+    train=("trainer.total_epochs=10",),
+)
+
+
 @register(
     "slake",
     card=CARD,
     layout="the dataset folder with train.json/validation.json/test.json and imgs.zip or imgs/",
     splits=tuple(SPLIT_FILES),
+    run=RUN,
 )
 def read(input_path: Path, stack: ExitStack) -> dict[str, SplitItems]:
     """Splits of the release (train, val, test) -> their English items."""

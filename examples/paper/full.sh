@@ -15,12 +15,4 @@
 #   (BUSI train: 546 rows; ~382 for breastmnist after --exclude of its val/test images, approximate)
 HARDWARE=${HARDWARE:-8gpu}  # paper rows: full fine-tuning (1gpu_lora is not paper-comparable)
 source "$(dirname "$0")/../common.sh"
-for DATASET in $DATASETS; do
-  prepare_medmnist "$DATASET"
-  prepare_localization "$DATASET"
-  for SEED in $(seeds); do  # runs <row>@<seed> (SEEDS, examples/common.sh)
-    train full "$DATASET" trainer.total_epochs=15 "$@"
-    evaluate full "$DATASET"
-  done
-done
-paper_table  # every row's seeds: mean ± sd (runs/paper_table)
+paper_row --localization full "$@"  # examples/common.sh: every dataset x seed, then the table

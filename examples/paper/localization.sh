@@ -18,12 +18,4 @@
 HARDWARE=${HARDWARE:-8gpu}  # paper rows: full fine-tuning (1gpu_lora is not paper-comparable)
 source "$(dirname "$0")/../common.sh"
 EXPERIMENT=${EXPERIMENT:-localization}  # localization_curriculum: + error re-weighting (localization_curriculum.sh)
-for DATASET in $DATASETS; do
-  prepare_medmnist "$DATASET"
-  prepare_localization "$DATASET"
-  for SEED in $(seeds); do  # runs <row>@<seed> (SEEDS, examples/common.sh)
-    train "$EXPERIMENT" "$DATASET" trainer.total_epochs=15 "$@"
-    evaluate "$EXPERIMENT" "$DATASET"
-  done
-done
-paper_table  # every row's seeds: mean ± sd (runs/paper_table)
+paper_row --localization "$EXPERIMENT" "$@"  # examples/common.sh: every dataset x seed, then the table

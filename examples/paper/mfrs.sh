@@ -13,11 +13,4 @@
 #   retinamnist       1080 rows:   495 steps ~8.2 h (1gpu_lora) |  120 steps ~2.0 h (8gpu)
 HARDWARE=${HARDWARE:-8gpu}  # paper rows: full fine-tuning (1gpu_lora is not paper-comparable)
 source "$(dirname "$0")/../common.sh"
-for DATASET in $DATASETS; do
-  prepare_medmnist "$DATASET"
-  for SEED in $(seeds); do  # runs <row>@<seed> (SEEDS, examples/common.sh)
-    train mfrs "$DATASET" trainer.total_epochs=15 "$@"
-    evaluate mfrs "$DATASET"
-  done
-done
-paper_table  # every row's seeds: mean ± sd (runs/paper_table)
+paper_row mfrs "$@"  # examples/common.sh: every dataset x seed, then the table

@@ -11,11 +11,4 @@
 #   breastmnist        546 rows:    51 steps ~0.1 h (SFT_GPUS=1)
 #   retinamnist       1080 rows:    99 steps ~0.3 h (SFT_GPUS=1)
 source "$(dirname "$0")/../common.sh"
-for DATASET in $DATASETS; do
-  prepare_medmnist "$DATASET"
-  for SEED in $(seeds); do  # runs <row>@<seed> (SEEDS, examples/common.sh)
-    train_sft "$DATASET" "$@"
-    evaluate sft "$DATASET"
-  done
-done
-paper_table  # every row's seeds: mean ± sd (runs/paper_table)
+paper_row sft "$@"  # examples/common.sh: every dataset x seed, then the table

@@ -7,7 +7,7 @@
 #                   the converter with the list the release has)
 # TEST_MODALITIES   comma-separated (default: every modality not trained on)
 # 10% of the training modalities' questions are kept for the validation curve (seeded, stratified).
-# Data: OMNIMEDVQA_DIR as in omnimedvqa.sh; the split goes to $DATA_DIR/omnimedvqa_xmod_<train modalities>/.
+# Data: OMNIMEDVQA_DIR as for run.sh omnimedvqa; the split goes to $DATA_DIR/omnimedvqa_xmod_<train modalities>/.
 # Needs: 1 GPU >= 40 GB (HARDWARE=1gpu_lora, the default) or HARDWARE=8gpu; Qwen2.5-VL-3B by default.
 # Length: 500 steps of data.train_batch_size 32 (1gpu_lora), our choice.
 # Without a GPU (or with VERL_MED_DRY_RUN=1) it converts the data and runs the dry run, then says what training needs.

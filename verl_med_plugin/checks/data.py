@@ -5,6 +5,7 @@ acc = 1 under the configured reward kwargs (the data and the reward agree)."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -151,7 +152,21 @@ def _task_types(file: Path) -> set[str]:
 REFERENCE_CHECK_ROWS = 64  # rows per data file whose reference answer every run scores before Ray starts
 
 
+@dataclass
+class ReferenceCheck:
+    """What the reference-answer check found: the score of every reference answer it built (the dry run reports
+    them instead of scoring again) and the problems."""
+
+    scores: list[float] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
 def reference_answer_problems(config: DictConfig, rows_per_file: int = REFERENCE_CHECK_ROWS) -> list[str]:
+    """The problems of ``check_reference_answers``."""
+    return check_reference_answers(config, rows_per_file).problems
+
+
+def check_reference_answers(config: DictConfig, rows_per_file: int = REFERENCE_CHECK_ROWS) -> ReferenceCheck:
     """Score a correct answer built from each of a sample of rows of every train/val file with the configured
     reward kwargs; a row whose reference answer does not score acc = 1 means the data and the reward disagree
     (e.g. a Qwen3-VL preset reading 0-1000 boxes on pixel-box data scored every obedient answer 0). Runs on
@@ -169,7 +184,8 @@ def reference_answer_problems(config: DictConfig, rows_per_file: int = REFERENCE
     )
     kwargs = dict(plain or {})
     configured_box = kwargs.get("box_format")
-    problems: list[str] = []
+    checked = ReferenceCheck()
+    problems = checked.problems
     for key in ("data.train_files", "data.val_files"):
         for path in as_list(OmegaConf.select(config, key)):
             try:
@@ -194,6 +210,7 @@ def reference_answer_problems(config: DictConfig, rows_per_file: int = REFERENCE
                     break
                 think = str(kwargs.get("think", "required"))
                 result = compute_score(row.get("data_source"), reference_response(gt, info, think), gt, info, **kwargs)
+                checked.scores.append(float(result["score"]))
                 if result["acc"] != 1.0:
                     problems.append(
                         f"{where}: its reference answer scores {result}; the reward and the data "
@@ -207,7 +224,7 @@ def reference_answer_problems(config: DictConfig, rows_per_file: int = REFERENCE
                         "option style and the label spellings collide"
                     )
                     break
-    return problems
+    return checked
 
 
 def _sample_rows(parquet: Any, n: int) -> list[dict]:

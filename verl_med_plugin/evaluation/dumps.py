@@ -33,6 +33,7 @@ from typing import Any
 
 from data_preprocess.common import UserError
 from reward_fns.task_type import TaskType
+from verl_med_plugin.evaluation.records import ProblemSummary
 
 # Record keys the reader consumes; every other key of a dump line is a reward field (score, acc, pred, ...).
 RESPONSE_KEYS = ("output", "response")
@@ -82,7 +83,7 @@ class Problems:
         if len(self.examples[kind]) < MAX_EXAMPLES:
             self.examples[kind].append(message)
 
-    def as_dict(self) -> dict[str, dict[str, Any]]:
+    def as_dict(self) -> dict[str, ProblemSummary]:
         return {kind: {"count": n, "examples": self.examples[kind]} for kind, n in sorted(self.counts.items())}
 
 

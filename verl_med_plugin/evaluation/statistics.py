@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -351,7 +351,7 @@ def paired_comparison(a: Outcomes, b: Outcomes, **kwargs: Any) -> dict[str, Any]
     }
 
 
-def holm_adjust(comparisons: Sequence[dict[str, Any]]) -> None:
+def holm_adjust(comparisons: Sequence[Mapping[str, Any]]) -> None:
     """Add ``p_holm`` beside ``p_value`` to every McNemar test of ``comparisons`` (``paired_comparison`` results),
     Holm-adjusted over the whole family, so a report's many tests keep a 5 % family-wise error rate
     (statsmodels ``multipletests``, method "holm"). The paired CIs stay unadjusted 95 % intervals."""

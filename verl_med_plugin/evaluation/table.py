@@ -20,6 +20,7 @@ import numpy as np
 from data_preprocess.atomic import write_text_atomic
 from verl_med_plugin.evaluation.dumps import EvalDataError
 from verl_med_plugin.evaluation.figures import plt, save_figure
+from verl_med_plugin.evaluation.records import RunReport
 from verl_med_plugin.evaluation.statistics import (
     N_RESAMPLES,
     Outcomes,
@@ -76,7 +77,7 @@ def seed_mean_ci(
 
 
 def build_table(
-    runs: Sequence[dict[str, Any]], metric: str = METRIC, n_resamples: int = N_RESAMPLES, seed: int = 0
+    runs: Sequence[RunReport], metric: str = METRIC, n_resamples: int = N_RESAMPLES, seed: int = 0
 ) -> dict[str, Any]:
     """Rows (in order of first appearance) x datasets (sorted) + mean: per cell the seeds' values, their mean ± sd,
     the 95 % CI over test prompts (of the one seed, or of the seeds' mean), and the best row per column (highest
@@ -238,7 +239,7 @@ def plot_table(table: dict[str, Any], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def _curve_series(runs: Sequence[dict], dataset: str) -> list[str]:
+def _curve_series(runs: Sequence[RunReport], dataset: str) -> list[str]:
     """Series of one dataset worth a panel: not a duplicate of the parser's, not zero throughout (a reward
     component the task does not use, e.g. MFRS on a binary task)."""
     keys: set[str] = set()
@@ -248,7 +249,7 @@ def _curve_series(runs: Sequence[dict], dataset: str) -> list[str]:
     return sorted(keys, key=lambda k: (k != "accuracy", k != "score", k))
 
 
-def plot_training_curves(runs: Sequence[dict[str, Any]], path: Path) -> Path | None:
+def plot_training_curves(runs: Sequence[RunReport], path: Path) -> Path | None:
     """One figure for all rows: per dataset (figure rows) and series (columns: validation accuracy, the run's
     reward and each reward component, from the validation dumps; then the training reward from the rollout
     dumps), one line per ablation row, the mean over its seeds with the seeds' range shaded."""
@@ -313,7 +314,7 @@ def plot_training_curves(runs: Sequence[dict[str, Any]], path: Path) -> Path | N
 
 
 def write_table(
-    runs: Sequence[dict[str, Any]], out_dir: Path, n_resamples: int = N_RESAMPLES, seed: int = 0
+    runs: Sequence[RunReport], out_dir: Path, n_resamples: int = N_RESAMPLES, seed: int = 0
 ) -> tuple[dict[str, Any], list[Path]]:
     """``table.md``, ``table.tex``, ``table.png`` and ``training_curves.png`` (when dumps have steps)."""
     out_dir = Path(out_dir)
@@ -327,10 +328,10 @@ def write_table(
     return table, written + ([curves] if curves else [])
 
 
-def merge_reports(paths: Sequence[Path]) -> list[dict[str, Any]]:
+def merge_reports(paths: Sequence[Path]) -> list[RunReport]:
     """Runs of several ``metrics.json`` files; a run evaluated per dataset in separate files is merged, a run and
     dataset found twice is an error (which one would the table show?)."""
-    merged: dict[str, dict[str, Any]] = {}
+    merged: dict[str, RunReport] = {}
     for path in paths:
         try:
             report = json.loads(Path(path).read_text(encoding="utf-8"))
