@@ -12,15 +12,19 @@ from __future__ import annotations
 import json
 import logging
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
-from rewards_rows import RETINA_LABELS, derma, grounding, mcq, respond, retina
+from rewards_rows import CHEST_LABELS, RETINA_LABELS, closed, derma, grounding, mcq, open_row, respond, retina
 from torchvision.ops import box_iou, generalized_box_iou
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as hf_smart_resize
 
 from data_preprocess.schema import make_extra_info
 from reward_fns import compute_score
-from reward_fns.accuracy import UngradableRow, truth_label
+from reward_fns.accuracy import UngradableRow, truth_label, truth_label_set, truth_open_tokens
 from reward_fns.boxes import (
     MAX_BOXES,
     MAX_COORD,
@@ -32,9 +36,11 @@ from reward_fns.boxes import (
     parse_truth_boxes,
     smart_resize,
 )
-from reward_fns.labels import label_space, match_label
+from reward_fns.labels import label_space, match_label, normalize
+from reward_fns.reference import option_reference_response
 from reward_fns.task_info import TaskInfo
 from reward_fns.task_type import TaskType
+from reward_fns.vqa import MAX_OPEN_CHARS
 
 # --- task types -----------------------------------------------------------------------------------------------
 
@@ -330,3 +336,185 @@ def test_a_fence_closed_right_after_the_json_is_read():
     JSON's last bracket cut: Qwen's JSON unreadable)."""
     answer = '```json\n[{"bbox_2d": [10, 20, 30, 40], "label": "lesion"}]```'
     assert parse_boxes(answer) == [[10.0, 20.0, 30.0, 40.0]]
+
+
+# --- the third round: ground truths as other pipelines store them, the rows' own messages ----------------------
+
+_SET_REASON = "multilabel ground truth is not a JSON list of label names"
+
+
+@pytest.mark.parametrize(
+    ("case", "task_type", "labels", "truth", "reason"),
+    [
+        ("label_none", "multiclass", [], "benign", "extra_info.labels is empty"),
+        ("set_none", "multilabel", [], '["mass"]', "extra_info.labels is empty"),
+        ("label_out", "multiclass", ["benign", "malignant"], "normal", "ground truth is not one of extra_info.labels"),
+        (
+            "set_out",
+            "multilabel",
+            CHEST_LABELS,
+            '["pneumonia"]',
+            _SET_REASON,
+        ),
+        ("set_number", "multilabel", CHEST_LABELS, "[2]", _SET_REASON),
+        (
+            "boxes",
+            "grounding",
+            [],
+            "[[1, 2, 3]]",
+            "grounding ground truth is not a JSON list of [x1, y1, x2, y2] boxes",
+        ),
+        ("open_empty", "open", [], "...", "open ground truth is empty, not text or longer than 256 tokens"),
+    ],
+)
+def test_an_ungradable_row_is_warned_with_the_field_at_fault(caplog, case, task_type, labels, truth, reason):
+    """Every ground-truth reader names what is wrong with the row, exactly (the warning is what a user fixes the
+    converter from; the offline evaluation reports the same text). A number inside a multilabel ground truth is
+    no label name: the row is ungradable, never a crash. Mutants killed: the messages of ``truth_label``,
+    ``truth_label_set``, ``truth_boxes`` and ``truth_open_tokens`` changed (``XX...XX``, case) or set to None,
+    and ``isinstance(n, str)`` made always true in ``truth_label_set`` (the number reached ``normalize``:
+    TypeError, raised by the strict mode)."""
+    info = make_extra_info(dataset="x", task_type=task_type, labels=list(labels))
+    source = f"verl_med/spec3_{case}"
+    with caplog.at_level(logging.WARNING, logger="reward_fns.composite"):
+        result = compute_score(source, respond("mass"), truth, info)
+    assert result["score"] == 0.0
+    assert f"reward_fns: {source} scores 0: {reason}" in caplog.messages
+
+
+@pytest.mark.parametrize("truth", [1, np.int64(1), 1.0, "1"])
+def test_a_numeric_ground_truth_is_the_label_it_spells_before_its_index(truth):
+    """Documented in ``truth_label``: a number names the label it spells ("2" of labels "1", "2", "3" is the
+    second label), and only a number that spells no label is an index. Mutants killed: the spelt-label lookup
+    ``space.index_of(str(number))`` replaced by None or by ``index_of(str(None))`` (1 then read as the index of
+    label "2")."""
+    info = TaskInfo.from_extra_info({"task_type": "multiclass", "labels": ["1", "2", "3"]})
+    assert truth_label(truth, info) == 0  # "1" is the first label, not the label at index 1
+    info = TaskInfo.from_extra_info({"task_type": "multiclass", "labels": ["benign", "malignant"]})
+    assert truth_label(truth, info) == 1  # spells no label: the index
+
+
+def test_a_multilabel_ground_truth_may_name_aliases():
+    """Documented in ``truth_label_set``: a JSON list of label names or aliases. Mutant killed: ``label_space``
+    built without the row's aliases (an alias in the ground truth then made the row ungradable)."""
+    aliases = [["collapse"], [], ["pleural effusion"], [], []]
+    info = make_extra_info(dataset="x", task_type="multilabel", labels=CHEST_LABELS, label_aliases=aliases)
+    assert truth_label_set('["pleural effusion", "collapse"]', TaskInfo.from_extra_info(info)) == (0, 2)
+    assert compute_score("verl_med/x", respond("atelectasis, effusion"), '["collapse", "effusion"]', info)["acc"] == 1
+
+
+@pytest.mark.parametrize(("truth", "answer"), [("absent", "No"), ("present", "Yes"), ("Yes.", "yes")])
+def test_a_closed_ground_truth_is_read_like_an_answer(truth, answer):
+    """Documented in ``truth_yes_no``: a closed ground truth is any spelling of yes or no ("absent" is no, as
+    SLAKE writes it), not one of the row's two labels. Mutant killed: ``truth_option(...) if task == MCQ`` made
+    always true (the closed truth then looked up among the labels "yes"/"no": "absent" ungradable)."""
+    assert compute_score("verl_med/slake", respond(answer), truth, closed())["acc"] == 1.0
+
+
+def test_an_open_reference_longer_than_the_cached_bound_is_still_graded():
+    """A reference is ungradable only for no word, not text, or over 256 words (``truth_open_tokens``): one of
+    more than ``MAX_OPEN_CHARS`` characters with few words (padding) is read, uncached. Mutants killed: that
+    uncached ``open_tokens(ground_truth)`` replaced by None or by ``open_tokens(None)`` (such a row scored 0)."""
+    reference = "right lower lobe" + " " * MAX_OPEN_CHARS
+    assert truth_open_tokens(reference) == ("right", "lower", "lobe")
+    assert compute_score("verl_med/vqa_rad", respond("Right lower lobe"), reference, open_row())["acc"] == 1.0
+
+
+def test_exactly_max_boxes_ground_truth_boxes_are_read():
+    """A ground truth holds up to ``MAX_BOXES`` boxes (the bound of an answer, so that a full answer can match
+    it); one more is garbage. Mutant killed: ``len(ground_truth) > MAX_BOXES`` -> ``>=``."""
+    boxes = [[i, i, i + 1, i + 1] for i in range(MAX_BOXES)]
+    assert parse_truth_boxes(json.dumps(boxes)) == [[float(v) for v in box] for box in boxes]
+    assert parse_truth_boxes(json.dumps([*boxes, boxes[0]])) is None
+
+
+def test_ground_truth_boxes_survive_a_pandas_round_trip(tmp_path):
+    """A ground truth stored as a parquet list of boxes (another pipeline's row) comes back from pandas as an
+    array of arrays (pyarrow's ``to_pandas``); each box is read as the list it was. Mutants killed: the per-box
+    ``item.tolist()`` skipped (``hasattr`` made false, its attribute misspelt, or asked of None: every such row
+    ungradable)."""
+    boxes = [[10.0, 20.0, 30.0, 40.0], [50.5, 60.0, 70.0, 80.0]]
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"ground_truth": pa.array([boxes], type=pa.list_(pa.list_(pa.float64())))}), path)
+    stored = pd.read_parquet(path)["ground_truth"].iloc[0]
+    assert isinstance(stored, np.ndarray) and isinstance(stored[0], np.ndarray)  # what the reward is given
+    assert parse_truth_boxes(stored) == boxes
+    result = compute_score("verl_med/organ_loc", respond(str(boxes)), stored, grounding("abs", (224, 224)))
+    assert result["acc"] == 1.0
+
+
+def test_a_negative_number_is_spelt_minus():
+    """Documented in ``normalize``: a number's sign is kept as the word "minus" ("grade -2" -> "grade minus 2"),
+    so a label "-1" is named by "minus 1" and by "−1" (U+2212), and never by "1". Mutant killed: the
+    substitute text " minus " -> "XX minus XX" (the label then normalised to "xx minus xx1")."""
+    assert normalize("grade -2") == "grade minus 2"
+    space = label_space(("-1", "0", "1"))
+    assert [match_label(a, space) for a in ("minus 1", "\u22121", "-1", "1")] == [0, 0, 0, 2]
+
+
+def test_a_numbered_multiple_choice_row_reads_option_numbers():
+    """A multiple-choice row whose prompt numbered its options (``option_style="number"``) reads "2" as the
+    second option and a letter as no option. Mutants killed: ``mcq_options``'s accepted style "number"
+    misspelt (``XXnumberXX``/``NUMBER``: the row then read as lettered)."""
+    options = ["CT", "MRI", "PET"]
+    info = make_extra_info(dataset="x", task_type="mcq", labels=options, options=options, option_style="number")
+    assert compute_score("verl_med/x", respond("2"), "MRI", info)["acc"] == 1.0
+    assert compute_score("verl_med/x", respond("B"), "MRI", info)["acc"] == 0.0
+
+
+# --- the pre-flight's option reference: the token each listed option is answered by ---------------------------
+
+
+def _options_row(task_type: str, n: int, style: str) -> dict:
+    labels = [f"finding {i}" for i in range(n)]
+    options = labels if task_type == "mcq" else []
+    return make_extra_info(dataset="x", task_type=task_type, labels=labels, options=options, option_style=style)
+
+
+@pytest.mark.parametrize(
+    ("task_type", "n", "style", "index", "token"),
+    [
+        ("multiclass", 5, "letter", 2, "C"),
+        ("ordinal", 5, "number", 2, "3"),
+        ("multiclass", 27, "letter", 25, "Z"),
+        ("multiclass", 27, "letter", 26, None),  # no 27th letter
+        ("binary", 30, "number", 29, "30"),  # numbers do not stop at 26
+        ("mcq", 4, "letter", 1, "B"),
+        ("mcq", 4, "number", 1, "2"),
+        ("mcq", 4, "none", 3, "D"),  # a multiple-choice row's options are lettered unless numbered
+        ("multiclass", 5, "none", 2, None),  # no options listed
+        ("multilabel", 5, "letter", 2, None),  # not a single-label row
+    ],
+)
+def test_the_option_reference_response_answers_by_the_options_token(task_type, n, style, index, token):
+    """``option_reference_response`` answers a row whose prompt listed its options by the token that lists the
+    correct one (A-Z, or 1, 2, ...), and the reward grades that answer correct; None for a row without listed
+    options, a 27th lettered option, or a multilabel row. Mutants killed: the single-label/option-style test
+    with ``and`` -> ``or``, ``not in`` or a misspelt style; the mcq style dropped or always read from missing
+    options; ``index >= 26`` -> ``> 26`` / ``>= 27`` or its ``style == "letter"`` test negated or misspelt; the
+    number token ``index + 1`` -> ``index - 1`` / ``index + 2`` / ``None`` or its style test misspelt or made
+    false."""
+    info = _options_row(task_type, n, style)
+    truth = info["labels"][index]
+    response = option_reference_response(truth, info)
+    if token is None:
+        assert response is None
+        return
+    assert response == f"<think>The reference answer.</think><answer>{token}</answer>"
+    assert compute_score("verl_med/x", response, truth, info)["acc"] == 1.0
+
+
+def test_the_option_reference_response_follows_the_think_setting():
+    """The no-think control row (``think="forbidden"``) is answered by the answer block alone; any other setting
+    keeps the think block. Mutant killed: ``_respond(token, think)`` -> ``_respond(token, None)``."""
+    info = _options_row("multiclass", 5, "letter")
+    assert option_reference_response("finding 1", info, think="forbidden") == "<answer>B</answer>"
+    assert option_reference_response("finding 1", info) == "<think>The reference answer.</think><answer>B</answer>"
+
+
+@pytest.mark.parametrize("row", [{"task_type": "mcq"}, {"task_type": "mcq", "labels": ["CT", "MRI"]}])
+def test_the_option_reference_response_of_an_ungradable_row_is_none(row):
+    """A multiple-choice row without options, or whose ground truth is no option, has no reference (the
+    pre-flight reports it through the reward's warning), and never raises. Mutant killed: the mcq style read
+    from ``options[1]`` even without options (``options or True``: TypeError)."""
+    assert option_reference_response("PET", row) is None
