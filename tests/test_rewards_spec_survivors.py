@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,7 @@ from reward_fns.boxes import (
     smart_resize,
 )
 from reward_fns.labels import label_space, match_label, normalize
+from reward_fns.recitation import MIN_REFERENCE_TOKENS, reference_lines
 from reward_fns.reference import option_reference_response
 from reward_fns.task_info import TaskInfo
 from reward_fns.task_type import TaskType
@@ -518,3 +520,44 @@ def test_the_option_reference_response_of_an_ungradable_row_is_none(row):
     pre-flight reports it through the reward's warning), and never raises. Mutant killed: the mcq style read
     from ``options[1]`` even without options (``options or True``: TypeError)."""
     assert option_reference_response("PET", row) is None
+
+
+# --- recitation references: one per line of at least MIN_REFERENCE_TOKENS words, then the whole card -----------
+
+
+def _words(prefix: str, n: int) -> list[str]:
+    return [f"{prefix}{i}" for i in range(n)]
+
+
+def test_knowledge_lines_become_references_of_at_least_the_minimum_length():
+    """Documented in ``reference_lines``: each line is a reference; a line shorter than ``MIN_REFERENCE_TOKENS``
+    is joined to the next (the last one to the previous); a line of exactly the minimum stands alone; with more
+    than one reference the whole text is one more. Expected lists are built here from that rule. Mutants
+    killed: ``pending += tokenize(line)`` -> ``=`` (a short line lost), ``len(pending) >= MIN`` -> ``>`` (a line
+    of exactly the minimum joined to the next), ``len(refs) > 1`` -> ``> 2`` (two lines without the whole)."""
+    short, exact, other, tail = _words("s", 5), _words("e", MIN_REFERENCE_TOKENS), _words("o", 14), _words("t", 3)
+    text = "\n".join(" ".join(line) for line in (short, exact, other, tail))
+    joined = [short + exact, other + tail]
+    assert reference_lines(text) == [*joined, joined[0] + joined[1]]
+    two = "\n".join(" ".join(line) for line in (exact, other))
+    assert reference_lines(two) == [exact, other, exact + other]
+    assert reference_lines(" ".join(exact)) == [exact]  # one line: no whole-text copy of it
+
+
+def test_a_knowledge_card_without_words_has_no_reference():
+    """A card of punctuation alone gives no reference in either mode (nothing to recite; the score is 0, not a
+    BLEU against an empty reference). Mutant killed: ``whole_card``'s ``[whole] if whole else []`` made always
+    ``[whole]`` (one empty reference)."""
+    assert reference_lines("-- ; --", mode="whole_card") == []
+    assert reference_lines("-- ; --") == []
+    assert reference_lines("Melanoma: asymmetry.", mode="whole_card") == [["melanoma", "asymmetry"]]
+
+
+def test_a_mapping_given_for_a_list_setting_is_named():
+    """A reward kwarg of the wrong shape is refused at the first call with one line naming it, even when OmegaConf
+    names no key (a mapping given for the list ``mfrs_table`` merges at the root) and valid settings come first.
+    Mutants killed: in ``settings._culprit``, the trial merge against None or with the value dropped, and the
+    name returned as None or misspelt (the error then named another setting, or ``None``)."""
+    message = "reward_fns: invalid reward kwarg mfrs_table={'a': 1}: expected a list"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        compute_score("verl_med/retinamnist", respond("mild"), "mild", retina(), acc_weight=2.0, mfrs_table={"a": 1})
