@@ -39,7 +39,7 @@ from reward_fns.boxes import (
 )
 from reward_fns.labels import label_space, match_label, normalize
 from reward_fns.recitation import MIN_REFERENCE_TOKENS, reference_lines
-from reward_fns.reference import option_reference_response
+from reward_fns.reference import option_reference_response, reference_answer, reference_response
 from reward_fns.task_info import TaskInfo
 from reward_fns.task_type import TaskType
 from reward_fns.vqa import MAX_OPEN_CHARS
@@ -561,3 +561,37 @@ def test_a_mapping_given_for_a_list_setting_is_named():
     message = "reward_fns: invalid reward kwarg mfrs_table={'a': 1}: expected a list"
     with pytest.raises(ValueError, match=re.escape(message)):
         compute_score("verl_med/retinamnist", respond("mild"), "mild", retina(), acc_weight=2.0, mfrs_table={"a": 1})
+
+
+# --- the pre-flight's reference answer: what the model should say, by task -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("truth", "answer"),
+    [
+        ('["mass","nodule"]', "mass, nodule"),  # the prompt's comma list
+        ('["Effusion, pleural"]', '["Effusion, pleural"]'),  # a name holding a separator: JSON, as is
+        ('["Épanchement, pleural"]', '["Épanchement, pleural"]'),  # JSON keeps non-ASCII text readable
+        ("[]", "none"),
+        ("not json", "none"),  # nothing readable: no label
+        (["mass", "nodule"], "mass, nodule"),  # an already decoded list (another pipeline's row)
+    ],
+)
+def test_the_reference_answer_of_a_multilabel_row(truth, answer):
+    """Documented in ``reference_answer``: a multilabel row is answered by its comma list, "none" when empty, a
+    JSON list when a name holds a list separator, inside ``reference_response``'s blocks.
+    Mutants killed: the separator test asked of None, the JSON of None or of nothing, ``ensure_ascii`` dropped
+    or True ("\\u00c9..."), "none" misspelt, an unreadable ground truth read as a list of its characters, and
+    ``reference_response`` passing no extra_info (the JSON text itself then answered)."""
+    info = {"task_type": "multilabel"}
+    assert reference_answer(truth, info) == answer
+    assert reference_response(truth, info) == f"<think>The reference answer.</think><answer>{answer}</answer>"
+
+
+def test_a_numeric_ground_truth_is_answered_as_a_label_only_for_single_label_rows():
+    """Documented in ``reference_answer``: a number is a label index only for a single-label row; any other row
+    is answered with its ground truth as text. Mutant killed: ``single_label() and not isinstance(truth, str)``
+    -> ``or`` (an mcq row's number answered as the option at that index)."""
+    options = ["CT", "MRI", "PET"]
+    assert reference_answer(1, {"task_type": "multiclass", "labels": options}) == "MRI"
+    assert reference_answer(1, {"task_type": "mcq", "labels": options, "options": options}) == "1"
