@@ -112,8 +112,18 @@ EQUIVALENT: dict[str, str] = {
         '"letter" whether or not "letter" is in the accepted pair'
         for i in (8, 9)
     },
-    "reward_fns.reference.x_reference_answer__mutmut_5": 'TaskType.parse("None") and TaskType.parse("") are both '
-    "None (no task type)",
+    **{
+        f"reward_fns.reference.x_reference_answer__mutmut_{i}": 'a row without task_type: TaskType.parse of "", '
+        '"None" or "XXXX" is None alike (no task type)'
+        for i in (5, 7, 11)
+    },
+    "reward_fns.reference.x_reference_answer__mutmut_32": "json.dumps(ensure_ascii=None) is falsy: non-ASCII kept, "
+    "as with False",
+    **{
+        f"reward_fns.reference.x_reference_response__mutmut_{i}": "the default think only has to differ from "
+        '"forbidden"; any other text keeps the think block'
+        for i in (1, 2)
+    },
     **{
         f"reward_fns.reference.x_option_reference_response__mutmut_{i}": "the default think only has to differ "
         'from "forbidden"; any other text keeps the think block'
@@ -243,6 +253,13 @@ _KILLS = {
     "test_the_option_reference_response_answers_by_the_options_token": [
         "reference.x_option_reference_response__mutmut_" + str(i)
         for i in (6, 9, 14, 15, 16, 17, 18, 19, 20, 21, 22, 29, 30, 31, 32, 33, 35, 37, 38, 39, 41, 42)
+    ],
+    "test_the_reference_answer_of_a_multilabel_row": [
+        *("reference.x_reference_answer__mutmut_" + str(i) for i in (26, 30, 31, 33, 34, 35, 45)),
+        "reference.x_reference_response__mutmut_8",
+    ],
+    "test_a_numeric_ground_truth_is_answered_as_a_label_only_for_single_label_rows": [
+        "reference.x_reference_answer__mutmut_12"
     ],
     "test_the_option_reference_response_of_an_ungradable_row_is_none": [
         "reference.x_option_reference_response__mutmut_10"
