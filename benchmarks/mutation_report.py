@@ -144,6 +144,8 @@ EQUIVALENT: dict[str, str] = {
         "strict=False: the shifted slices are meant to differ in length"
         for i in (6, 8)
     },
+    "reward_fns.task_info.x__aliases__mutmut_3": "when every alias is text, keeping the text ones keeps them all: "
+    "both branches give the same tuple",
     "reward_fns.settings.x__culprit__mutmut_6": 'the "?" fallback needs a merge that fails as a whole while '
     "every one-key merge passes; OmegaConf merges key by key, so no input reaches it",
     "reward_fns.composite.x_strict_mode__mutmut_2": _ENV_DEFAULT,
@@ -261,11 +263,17 @@ _KILLS = {
     "test_a_numeric_ground_truth_is_answered_as_a_label_only_for_single_label_rows": [
         "reference.x_reference_answer__mutmut_12"
     ],
+    "test_recitation_by_default_is_sacrebleus_default_sentence_bleu": ["recitation.x_recitation_bleu__mutmut_1"],
+    "test_an_alias_list_holding_no_text_keeps_its_texts": [
+        "task_info.x__aliases__mutmut_4",
+        "task_info.x__aliases__mutmut_7",
+    ],
     "test_the_option_reference_response_of_an_ungradable_row_is_none": [
         "reference.x_option_reference_response__mutmut_10"
     ],
     "test_the_option_reference_response_follows_the_think_setting": [
-        "reference.x_option_reference_response__mutmut_49"
+        "reference.x_option_reference_response__mutmut_49",
+        "reference.x__respond__mutmut_9",
     ],
     "test_knowledge_lines_become_references_of_at_least_the_minimum_length": [
         "recitation.x_reference_lines__mutmut_" + str(i) for i in (12, 15, 26)

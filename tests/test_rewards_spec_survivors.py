@@ -19,7 +19,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from rewards_rows import CHEST_LABELS, RETINA_LABELS, closed, derma, grounding, mcq, open_row, respond, retina
+from rewards_rows import (
+    CHEST_LABELS,
+    KNOWLEDGE,
+    RETINA_LABELS,
+    closed,
+    derma,
+    grounding,
+    mcq,
+    open_row,
+    respond,
+    retina,
+)
+from sacrebleu.metrics import BLEU
 from torchvision.ops import box_iou, generalized_box_iou
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as hf_smart_resize
 
@@ -38,7 +50,7 @@ from reward_fns.boxes import (
     smart_resize,
 )
 from reward_fns.labels import label_space, match_label, normalize
-from reward_fns.recitation import MIN_REFERENCE_TOKENS, reference_lines
+from reward_fns.recitation import MIN_REFERENCE_TOKENS, recitation_bleu, reference_lines, tokenize
 from reward_fns.reference import option_reference_response, reference_answer, reference_response
 from reward_fns.task_info import TaskInfo
 from reward_fns.task_type import TaskType
@@ -595,3 +607,29 @@ def test_a_numeric_ground_truth_is_answered_as_a_label_only_for_single_label_row
     options = ["CT", "MRI", "PET"]
     assert reference_answer(1, {"task_type": "multiclass", "labels": options}) == "MRI"
     assert reference_answer(1, {"task_type": "mcq", "labels": options, "options": options}) == "1"
+
+
+def test_recitation_by_default_is_sacrebleus_default_sentence_bleu():
+    """Called without settings, ``recitation_bleu`` is sacrebleu's BLEU with its own defaults (4-gram, exp
+    smoothing; each reference line one reference string, effective order at sentence level), on a think that
+    copies four words of a line in a row but no five. Mutant killed: the ``order`` default 4 -> 5."""
+    think = "Melanoma shows asymmetry, irregular; several colours then a blue white veil"
+    refs = [" ".join(ref) for ref in reference_lines(KNOWLEDGE)]
+    hypothesis = " ".join(tokenize(think))
+    expected = BLEU(tokenize="none", effective_order=True).sentence_score(hypothesis, refs).score / 100
+    five = BLEU(tokenize="none", effective_order=True, max_ngram_order=5).sentence_score(hypothesis, refs).score
+    assert abs(expected - five / 100) > 0.01  # the think tells the two orders apart
+    assert recitation_bleu(think, KNOWLEDGE) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("aliases", [[None, "bcc"], ["bcc", 3], [["bcc"]]])
+def test_an_alias_list_holding_no_text_keeps_its_texts(aliases):
+    """A row's alias list may hold nulls or numbers (another pipeline's parquet); the text aliases are kept, the
+    rest ignored, and the row scores. Mutants killed: in ``task_info._aliases`` the all-text test made always
+    true (a null reached ``normalize``: TypeError) or the filtered branch replaced by ``tuple(None)``."""
+    info = derma()
+    info["label_aliases"] = [[], aliases, [], [], [], [], []]
+    assert TaskInfo.from_extra_info(info).aliases[1] == tuple(a for a in aliases if isinstance(a, str))
+    assert compute_score("verl_med/dermamnist", respond("bcc"), "basal cell carcinoma", info)["acc"] == (
+        1.0 if "bcc" in aliases else 0.0
+    )
