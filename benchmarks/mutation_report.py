@@ -316,10 +316,13 @@ def diff_of(work: Path, mutant: str) -> str:
     return " / ".join(ln.strip() for ln in lines)[:300]
 
 
-def wall_line(path: Path) -> str:
+def wall_line(path: Path, stopped: bool = False) -> str:
     """The full run's wall time (or that of a run stopped early: its unchecked mutants are counted apart), then
-    each re-run of named mutants (the survivors after new tests)."""
+    each re-run of named mutants (the survivors after new tests). ``stopped``: mutants were left unchecked, so
+    the first run, if it named none, was stopped early (a stopped mutmut still exits into the report)."""
     runs = [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if stopped and runs and runs[0][1] == "0":
+        runs[0][1] = "partial"
     kinds = {"0": "full run", "partial": "run stopped early"}  # partial: written by hand from a stopped run
     parts = [
         f"{kinds.get(named, f're-run of {named} mutants')} {int(s)} s ({int(s) / 60:.0f} min, {when})"
@@ -463,7 +466,14 @@ def main() -> None:
     args = parser.parse_args()
     results = read_results(args.work / "results.txt")
     text = args.output.read_text(encoding="utf-8") if args.output.exists() else HEADER
-    new = section(args.target, results, args.work, wall_line(args.wall), args.tests, old_section(text, args.target))
+    new = section(
+        args.target,
+        results,
+        args.work,
+        wall_line(args.wall, "not checked" in results.values()),
+        args.tests,
+        old_section(text, args.target),
+    )
     args.output.write_text(replace_section(text, args.target, new), encoding="utf-8")
 
 

@@ -49,6 +49,7 @@ from reward_fns.boxes import (
     parse_truth_boxes,
     smart_resize,
 )
+from reward_fns.config import RewardConfig
 from reward_fns.labels import label_space, match_label, normalize
 from reward_fns.recitation import MIN_REFERENCE_TOKENS, recitation_bleu, reference_lines, tokenize
 from reward_fns.reference import option_reference_response, reference_answer, reference_response
@@ -520,7 +521,8 @@ def test_the_option_reference_response_answers_by_the_options_token(task_type, n
 
 def test_the_option_reference_response_follows_the_think_setting():
     """The no-think control row (``think="forbidden"``) is answered by the answer block alone; any other setting
-    keeps the think block. Mutant killed: ``_respond(token, think)`` -> ``_respond(token, None)``."""
+    keeps the think block, word for word. Mutants killed: ``_respond(token, think)`` -> ``_respond(token, None)``,
+    and the think block's text changed ("the reference answer.")."""
     info = _options_row("multiclass", 5, "letter")
     assert option_reference_response("finding 1", info, think="forbidden") == "<answer>B</answer>"
     assert option_reference_response("finding 1", info) == "<think>The reference answer.</think><answer>B</answer>"
@@ -633,3 +635,15 @@ def test_an_alias_list_holding_no_text_keeps_its_texts(aliases):
     assert compute_score("verl_med/dermamnist", respond("bcc"), "basal cell carcinoma", info)["acc"] == (
         1.0 if "bcc" in aliases else 0.0
     )
+
+
+def test_recitation_by_default_reads_as_many_tokens_as_the_reward():
+    """Called directly, ``recitation_bleu`` reads as many think tokens as the reward does by default
+    (``RewardConfig.recite_max_tokens``), on a think longer than that, where one more token changes the score.
+    Mutant killed: the ``max_tokens`` default 1024 -> 1025."""
+    cap = RewardConfig().recite_max_tokens
+    words = tokenize(KNOWLEDGE)
+    think = " ".join(words[i % len(words)] for i in range(cap + 50))
+    capped = recitation_bleu(think, KNOWLEDGE, max_tokens=cap)
+    assert recitation_bleu(think, KNOWLEDGE, max_tokens=cap + 1) != capped  # the cap matters for this think
+    assert recitation_bleu(think, KNOWLEDGE) == capped
