@@ -135,9 +135,9 @@ EQUIVALENT: dict[str, str] = {
         for i in (12, 13)
     },
     **{
-        f"reward_fns.recitation.x_reference_lines__mutmut_{i}": "the default mode only has to differ from "
-        '"whole_card": any other text is per_line'
-        for i in (1, 2)
+        f"reward_fns.recitation.x_{fn}__mutmut_{i}": 'the default mode only has to differ from "whole_card" '
+        "(reference_lines compares with nothing else): any other text is per_line"
+        for fn, i in (("reference_lines", 1), ("reference_lines", 2), ("recitation_bleu", 6), ("recitation_bleu", 7))
     },
     **{
         f"reward_fns.recitation.x__ngrams__mutmut_{i}": "zip's strict=None (or left out) is non-strict, as "
@@ -264,6 +264,7 @@ _KILLS = {
         "reference.x_reference_answer__mutmut_12"
     ],
     "test_recitation_by_default_is_sacrebleus_default_sentence_bleu": ["recitation.x_recitation_bleu__mutmut_1"],
+    "test_recitation_by_default_reads_as_many_tokens_as_the_reward": ["recitation.x_recitation_bleu__mutmut_5"],
     "test_an_alias_list_holding_no_text_keeps_its_texts": [
         "task_info.x__aliases__mutmut_4",
         "task_info.x__aliases__mutmut_7",
