@@ -144,6 +144,22 @@ EQUIVALENT: dict[str, str] = {
         "strict=False: the shifted slices are meant to differ in length"
         for i in (6, 8)
     },
+    "reward_fns.recitation.x_recitation_bleu__mutmut_101": "sacrebleu's BLEU lies in [0, 100]: score / 100 never "
+    "exceeds 1, so the upper clamp (1 or 2) is never reached",
+    **{
+        f"reward_fns.recitation.x_recitation_bleu__mutmut_{i}": "the guard only saves work: an empty think has every "
+        "n-gram total 0 and sacrebleu's BLEU of it is 0; empty knowledge makes _reference return None (score 0)"
+        for i in (15, 22)
+    },
+    "reward_fns.recitation.x_recitation_bleu__mutmut_43": "the early out only saves work: with no (n-1)-gram "
+    "matched no n-gram can match, so counting bigrams too gives 0 as well",
+    **{
+        f"reward_fns.recitation.x_recitation_bleu__mutmut_{i}": "zip's strict=None (or left out) is non-strict, as "
+        "strict=False: the shifted slices are meant to differ in length"
+        for i in (55, 57)
+    },
+    "reward_fns.recitation.x_recitation_bleu__mutmut_62": "the filter only saves work: a Counter returns 0 for an "
+    "n-gram the references lack, so unfiltered n-grams clip to 0 (min(count, 0)) and the sum is unchanged",
     "reward_fns.task_info.x__aliases__mutmut_3": "when every alias is text, keeping the text ones keeps them all: "
     "both branches give the same tuple",
     "reward_fns.settings.x__culprit__mutmut_6": 'the "?" fallback needs a merge that fails as a whole while '
