@@ -303,8 +303,12 @@ _KILLS = {
     ],
 }
 KILLED_BY_HAND: dict[str, str] = {f"reward_fns.{m}": f"{_SPEC}{test}" for test, ms in _KILLS.items() for m in ms}
-KILLED_BY_HAND["verl_med_plugin.sampler.x_sample_groups_from_dataframe__mutmut_14"] = (
-    "test_sampler_spec_survivors.py::test_rows_without_the_fields_that_name_a_class_are_refused_by_name"
+KILLED_BY_HAND.update(
+    {
+        f"verl_med_plugin.sampler.x_sample_groups_from_dataframe__mutmut_{i}": "test_sampler_spec_survivors.py::"
+        "test_rows_without_the_fields_that_name_a_class_are_refused_by_name"
+        for i in (14, 22, 23, 24, 25)
+    }
 )
 
 KILLED = {"killed", "timeout", "caught by type check"}

@@ -25,8 +25,9 @@ from verl_med_plugin.sampler import sample_groups_from_dataframe
 )
 def test_rows_without_the_fields_that_name_a_class_are_refused_by_name(info, missing):
     """A class is ``dataset:label`` (or ``dataset:task_type``): rows whose ``extra_info`` lacks either field are
-    refused before training with one line naming the field, not an Arrow error from deep inside. Mutant killed:
-    ``missing = {...} - {fields}`` replaced by None (the check skipped)."""
+    refused before training with one line naming the field(s), not an Arrow error from deep inside. Mutants
+    killed: ``missing = {...} - {fields}`` replaced by None (the check skipped), the message set to None, its
+    field list joined by "XX/XX" or built from None (a TypeError instead)."""
     rows = datasets.Dataset.from_list([{"extra_info": info, "reward_model": {"ground_truth": "melanoma"}}])
     message = f"med.sampler: rows lack extra_info.{missing} (data_preprocess.schema)"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
