@@ -99,6 +99,71 @@ EQUIVALENT: dict[str, str] = {
         for i in (25, 26, 33)
     },
     "reward_fns.labels.x__token_index__mutmut_9": _CASEFOLDED,
+    "reward_fns.accuracy.x_score_task__mutmut_140": "an open pred is open_tokens' tokens joined by single spaces "
+    '(no token is empty or holds whitespace), so split(" ") equals split()',
+    "reward_fns.accuracy.x_score_task__mutmut_143": "offered_alternatives reads only question[:1024] itself: the "
+    "caller's slice bounds the cache key, not what is read",
+    "reward_fns.accuracy.x_truth_open_tokens__mutmut_2": '"" and None are both empty: the same UngradableRow',
+    "reward_fns.accuracy.x_truth_open_tokens__mutmut_3": "a reference of exactly MAX_OPEN_CHARS characters: both "
+    "branches return open_tokens of the same text (cached or not), the same tokens",
+    "reward_fns.labels.x_normalize__mutmut_7": 'casefold follows the substitution: " MINUS " becomes " minus "',
+    **{
+        f"reward_fns.parsing.x_mcq_options__mutmut_{i}": 'the fallback style is "letter" too: a lettered row reads '
+        '"letter" whether or not "letter" is in the accepted pair'
+        for i in (8, 9)
+    },
+    **{
+        f"reward_fns.reference.x_reference_answer__mutmut_{i}": 'a row without task_type: TaskType.parse of "", '
+        '"None" or "XXXX" is None alike (no task type)'
+        for i in (5, 7, 11)
+    },
+    "reward_fns.reference.x_reference_answer__mutmut_32": "json.dumps(ensure_ascii=None) is falsy: non-ASCII kept, "
+    "as with False",
+    **{
+        f"reward_fns.reference.x_reference_response__mutmut_{i}": "the default think only has to differ from "
+        '"forbidden"; any other text keeps the think block'
+        for i in (1, 2)
+    },
+    **{
+        f"reward_fns.reference.x_option_reference_response__mutmut_{i}": "the default think only has to differ "
+        'from "forbidden"; any other text keeps the think block'
+        for i in (1, 2)
+    },
+    **{
+        f"reward_fns.reference.x_option_reference_response__mutmut_{i}": "an mcq row without options: truth_option "
+        "raises UngradableRow (None returned) before the fallback style is read"
+        for i in (12, 13)
+    },
+    **{
+        f"reward_fns.recitation.x_{fn}__mutmut_{i}": 'the default mode only has to differ from "whole_card" '
+        "(reference_lines compares with nothing else): any other text is per_line"
+        for fn, i in (("reference_lines", 1), ("reference_lines", 2), ("recitation_bleu", 6), ("recitation_bleu", 7))
+    },
+    **{
+        f"reward_fns.recitation.x__ngrams__mutmut_{i}": "zip's strict=None (or left out) is non-strict, as "
+        "strict=False: the shifted slices are meant to differ in length"
+        for i in (6, 8)
+    },
+    "reward_fns.recitation.x_recitation_bleu__mutmut_101": "sacrebleu's BLEU lies in [0, 100]: score / 100 never "
+    "exceeds 1, so the upper clamp (1 or 2) is never reached",
+    **{
+        f"reward_fns.recitation.x_recitation_bleu__mutmut_{i}": "the guard only saves work: an empty think has every "
+        "n-gram total 0 and sacrebleu's BLEU of it is 0; empty knowledge makes _reference return None (score 0)"
+        for i in (15, 22)
+    },
+    "reward_fns.recitation.x_recitation_bleu__mutmut_43": "the early out only saves work: with no (n-1)-gram "
+    "matched no n-gram can match, so counting bigrams too gives 0 as well",
+    **{
+        f"reward_fns.recitation.x_recitation_bleu__mutmut_{i}": "zip's strict=None (or left out) is non-strict, as "
+        "strict=False: the shifted slices are meant to differ in length"
+        for i in (55, 57)
+    },
+    "reward_fns.recitation.x_recitation_bleu__mutmut_62": "the filter only saves work: a Counter returns 0 for an "
+    "n-gram the references lack, so unfiltered n-grams clip to 0 (min(count, 0)) and the sum is unchanged",
+    "reward_fns.task_info.x__aliases__mutmut_3": "when every alias is text, keeping the text ones keeps them all: "
+    "both branches give the same tuple",
+    "reward_fns.settings.x__culprit__mutmut_6": 'the "?" fallback needs a merge that fails as a whole while '
+    "every one-key merge passes; OmegaConf merges key by key, so no input reaches it",
     "reward_fns.composite.x_strict_mode__mutmut_2": _ENV_DEFAULT,
     "reward_fns.composite.x_strict_mode__mutmut_4": _ENV_DEFAULT,
     "reward_fns.composite.x_strict_mode__mutmut_5": _ENV_DEFAULT,
@@ -177,14 +242,77 @@ _KILLS = {
     "test_exactly_max_boxes_text_boxes_are_read": ["boxes.x_parse_boxes__mutmut_19", "boxes.x_parse_boxes__mutmut_33"],
     "test_a_fence_closed_right_after_the_json_is_read": ["boxes.x__strip_fence__mutmut_22"],
     "test_max_pixels_reaches_the_frame_of_absolute_boxes": ["parsing.x__prediction_frame__mutmut_23"],
+    "test_an_ungradable_row_is_warned_with_the_field_at_fault": [
+        *("accuracy.x_truth_label__mutmut_" + str(i) for i in (3, 29)),
+        *("accuracy.x_truth_label_set__mutmut_" + str(i) for i in (2, 3, 4, 16, 20)),
+        "accuracy.x_truth_boxes__mutmut_7",
+        "accuracy.x_truth_boxes__mutmut_8",
+        "accuracy.x_truth_open_tokens__mutmut_9",
+    ],
+    "test_a_numeric_ground_truth_is_the_label_it_spells_before_its_index": [
+        "accuracy.x_truth_label__mutmut_18",
+        "accuracy.x_truth_label__mutmut_20",
+    ],
+    "test_a_multilabel_ground_truth_may_name_aliases": ["accuracy.x_truth_label_set__mutmut_11"],
+    "test_a_closed_ground_truth_is_read_like_an_answer": ["accuracy.x_score_task__mutmut_104"],
+    "test_an_open_reference_longer_than_the_cached_bound_is_still_graded": [
+        "accuracy.x_truth_open_tokens__mutmut_6",
+        "accuracy.x_truth_open_tokens__mutmut_7",
+    ],
+    "test_exactly_max_boxes_ground_truth_boxes_are_read": ["boxes.x_parse_truth_boxes__mutmut_5"],
+    "test_ground_truth_boxes_survive_a_pandas_round_trip": [
+        "boxes.x_parse_truth_boxes__mutmut_" + str(i) for i in (8, 10, 14, 15)
+    ],
+    "test_a_negative_number_is_spelt_minus": ["labels.x_normalize__mutmut_6"],
+    "test_a_numbered_multiple_choice_row_reads_option_numbers": [
+        "parsing.x_mcq_options__mutmut_10",
+        "parsing.x_mcq_options__mutmut_11",
+    ],
+    "test_the_option_reference_response_answers_by_the_options_token": [
+        "reference.x_option_reference_response__mutmut_" + str(i)
+        for i in (6, 9, 14, 15, 16, 17, 18, 19, 20, 21, 22, 29, 30, 31, 32, 33, 35, 37, 38, 39, 41, 42)
+    ],
+    "test_the_reference_answer_of_a_multilabel_row": [
+        *("reference.x_reference_answer__mutmut_" + str(i) for i in (26, 30, 31, 33, 34, 35, 45)),
+        "reference.x_reference_response__mutmut_8",
+    ],
+    "test_a_numeric_ground_truth_is_answered_as_a_label_only_for_single_label_rows": [
+        "reference.x_reference_answer__mutmut_12"
+    ],
+    "test_recitation_by_default_is_sacrebleus_default_sentence_bleu": ["recitation.x_recitation_bleu__mutmut_1"],
+    "test_recitation_by_default_reads_as_many_tokens_as_the_reward": ["recitation.x_recitation_bleu__mutmut_5"],
+    "test_an_alias_list_holding_no_text_keeps_its_texts": [
+        "task_info.x__aliases__mutmut_4",
+        "task_info.x__aliases__mutmut_7",
+    ],
+    "test_the_option_reference_response_of_an_ungradable_row_is_none": [
+        "reference.x_option_reference_response__mutmut_10"
+    ],
+    "test_the_option_reference_response_follows_the_think_setting": [
+        "reference.x_option_reference_response__mutmut_49",
+        "reference.x__respond__mutmut_9",
+    ],
+    "test_knowledge_lines_become_references_of_at_least_the_minimum_length": [
+        "recitation.x_reference_lines__mutmut_" + str(i) for i in (12, 15, 26)
+    ],
+    "test_a_knowledge_card_without_words_has_no_reference": ["recitation.x_reference_lines__mutmut_9"],
+    "test_a_mapping_given_for_a_list_setting_is_named": ["settings.x__culprit__mutmut_" + str(i) for i in range(1, 6)],
     "test_task_type_groups_are_the_documented_ones": [
         "task_type.xǁTaskTypeǁlabelled__mutmut_1",
         "task_type.xǁTaskTypeǁvqa__mutmut_1",
     ],
 }
 KILLED_BY_HAND: dict[str, str] = {f"reward_fns.{m}": f"{_SPEC}{test}" for test, ms in _KILLS.items() for m in ms}
+KILLED_BY_HAND.update(
+    {
+        f"verl_med_plugin.sampler.x_sample_groups_from_dataframe__mutmut_{i}": "test_sampler_spec_survivors.py::"
+        "test_rows_without_the_fields_that_name_a_class_are_refused_by_name"
+        for i in (14, 22, 23, 24, 25)
+    }
+)
 
 KILLED = {"killed", "timeout", "caught by type check"}
+_OPEN = "not yet killed"
 _NAME = re.compile(r"^\s*(\S+): (.+)$")
 
 
@@ -212,10 +340,13 @@ def diff_of(work: Path, mutant: str) -> str:
     return " / ".join(ln.strip() for ln in lines)[:300]
 
 
-def wall_line(path: Path) -> str:
+def wall_line(path: Path, stopped: bool = False) -> str:
     """The full run's wall time (or that of a run stopped early: its unchecked mutants are counted apart), then
-    each re-run of named mutants (the survivors after new tests)."""
+    each re-run of named mutants (the survivors after new tests). ``stopped``: mutants were left unchecked, so
+    the first run, if it named none, was stopped early (a stopped mutmut still exits into the report)."""
     runs = [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if stopped and runs and runs[0][1] == "0":
+        runs[0][1] = "partial"
     kinds = {"0": "full run", "partial": "run stopped early"}  # partial: written by hand from a stopped run
     parts = [
         f"{kinds.get(named, f're-run of {named} mutants')} {int(s)} s ({int(s) / 60:.0f} min, {when})"
@@ -243,7 +374,7 @@ def section(target: str, results: dict[str, str], work: Path, run: str, tests: s
             survivors.append((name, status, EQUIVALENT[name]))
         else:
             counts[module]["open"] += 1
-            survivors.append((name, status, "not yet killed"))
+            survivors.append((name, status, _OPEN))
     # A module none of whose mutants ran (the run stopped before testing: failed stats, Ctrl-C) measured nothing.
     counts = defaultdict(Counter, {m: c for m, c in counts.items() if c["unchecked"] < c.total()})
     survivors = [s for s in survivors if module_of(s[0]) in counts]
@@ -299,7 +430,23 @@ def earlier_rows(previous: str, measured: set[str]) -> tuple[dict[str, tuple[Cou
                 rows[module] = (c, match.group(7))
         elif (match := _SURVIVOR.match(line)) and module_of(match.group(1)) not in measured:
             survivors[match.group(1)] = line
+    for name, line in survivors.items():
+        module, verdict = module_of(name), reclassified(name)
+        if line.endswith(f"| {_OPEN} |") and verdict and module in rows:
+            survivors[name] = line[: -len(f"{_OPEN} |")] + f"{verdict[1]} |"
+            rows[module][0]["open"] -= 1
+            rows[module][0][verdict[0]] += 1
     return rows, survivors
+
+
+def reclassified(name: str) -> tuple[str, str] | None:
+    """An open survivor of an earlier run that a test added since kills, or that is now listed as equivalent:
+    (count it moves to, its reason)."""
+    if name in KILLED_BY_HAND:
+        return "killed", f"killed by hand since: `{KILLED_BY_HAND[name]}`"
+    if name in EQUIVALENT:
+        return "equivalent", EQUIVALENT[name]
+    return None
 
 
 def row(module: str, c: Counter, run: str) -> str:
@@ -343,7 +490,14 @@ def main() -> None:
     args = parser.parse_args()
     results = read_results(args.work / "results.txt")
     text = args.output.read_text(encoding="utf-8") if args.output.exists() else HEADER
-    new = section(args.target, results, args.work, wall_line(args.wall), args.tests, old_section(text, args.target))
+    new = section(
+        args.target,
+        results,
+        args.work,
+        wall_line(args.wall, "not checked" in results.values()),
+        args.tests,
+        old_section(text, args.target),
+    )
     args.output.write_text(replace_section(text, args.target, new), encoding="utf-8")
 
 

@@ -41,6 +41,9 @@ git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$
   echo "[mutmut]"
   echo "source_paths = $source"
   echo "process_isolation = forkserver"
+  # mutmut's wall limit per mutant is (the tests' clean time + timeout_constant) x 15: with its default 1 s a fast
+  # test forked under a loaded machine (load 7 on 2 cores) hit it, a "timeout" that counts as a kill; 10 s does not
+  echo "timeout_constant = ${MUTATION_TIMEOUT_CONSTANT:-10}"
   printf 'also_copy =\n    docs\n'  # doctests of docs/*.md
   printf 'only_mutate =\n'; printf '    %s\n' "${only[@]}"
   printf 'pytest_add_cli_args =\n    -p\n    no:cacheprovider\n    -p\n    no:xdist\n    -q\n'

@@ -89,6 +89,14 @@ def test_strict_mode_raises_internal_errors_but_not_ungradable_rows(monkeypatch)
         compute_score("verl_med/dermamnist", respond("melanoma"), "melanoma", derma())
 
 
+def test_the_suite_scores_in_strict_mode():
+    """The strict mode is on for every test of the suite (tests/conftest.py sets ``VERL_MED_REWARD_STRICT=1`` at
+    import, so in every xdist worker and in mutation runs too): a scorer that crashes fails its test instead of
+    passing as a zero reward. Mutation tried: conftest's ``os.environ.setdefault(...)`` line removed (this test
+    fails, and so does the next one)."""
+    assert reward_fns.composite.strict_mode()
+
+
 def test_strict_mode_raises_when_verls_result_cannot_be_mapped(monkeypatch):
     """A verl scorer returning a dict without "score" is a bug of the mapping: raised in strict mode, 0 else."""
     import verl.utils.reward_score
