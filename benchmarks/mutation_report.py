@@ -12,6 +12,7 @@ import argparse
 import re
 import subprocess
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 # mutmut mutant name -> why the mutant cannot change any observable behaviour. Names carry the function and a
@@ -27,6 +28,9 @@ _ABSENT_AFTER = "the same -1 test: a tag is absent after ai for find and rfind a
 _CLOSE_BEFORE = "no closing think tag follows ai (checked just before), so searching to the end equals searching to ai"
 _START_NONE = "str.rfind with start None searches from 0, as start 0 does"
 _FORMAT = "reward_fns.format.x_split_blocks__mutmut_"
+_NOT_STRICT = (
+    "zip's strict=None (or left out) is non-strict, as strict=False: the shifted slices are meant to differ in length"
+)
 _NOT_AN_OPTION_STYLE = (
     'the default option style only has to be neither "letter" nor "number" (match_label_set passes ordinal=False, '
     'so the grade rule that reads "none" is never reached): any other text reads no option token'
@@ -35,6 +39,13 @@ _CASEFOLDED = (
     "tokens reach _token_index normalised (casefolded word characters, no underscore): no token lies between the "
     'mutated bound and "a" (uppercase letters, brackets, caret, underscore and backquote never survive normalize)'
 )
+
+
+def _each(function: str, numbers: Iterable[int], reason: str) -> dict[str, str]:
+    """One reason for several mutants of one function."""
+    return {f"{function}__mutmut_{i}": reason for i in numbers}
+
+
 EQUIVALENT: dict[str, str] = {
     **{f"{_FORMAT}{i}": _INIT_INDEX for i in (15, 16, 17, 32, 33, 34)},
     **{f"{_FORMAT}{i}": _ONE_TAG for i in (25, 27, 42, 44)},
@@ -50,41 +61,44 @@ EQUIVALENT: dict[str, str] = {
     },
     "reward_fns.boxes.x_giou__mutmut_63": "hull > 0 whenever union > 0 (a box of positive area lies inside the hull), "
     "so hull <= 0 and hull < 0 are only reached with union <= 0, already caught",
-    **{
-        f"reward_fns.boxes.x__strip_fence__mutmut_{i}": 'a fence without a newline: the text kept instead of "" '
-        '(or "XXXX") still starts with backticks or holds no number, so parse_boxes reads nothing either way'
-        for i in (9, 13, 14, 15)
-    },
-    **{
-        f"reward_fns.boxes.x__strip_fence__mutmut_{i}": "parse_boxes strips the answer first, so no trailing "
-        "whitespace is left for rstrip, and the final strip() removes what lstrip would"
-        for i in (17, 20)
-    },
+    **_each(
+        "reward_fns.boxes.x__strip_fence",
+        (9, 13, 14, 15),
+        'a fence without a newline: the text kept instead of "" '
+        '(or "XXXX") still starts with backticks or holds no number, so parse_boxes reads nothing either way',
+    ),
+    **_each(
+        "reward_fns.boxes.x__strip_fence",
+        (17, 20),
+        "parse_boxes strips the answer first, so no trailing "
+        "whitespace is left for rstrip, and the final strip() removes what lstrip would",
+    ),
     "reward_fns.accuracy.x_truth_yes_no__mutmut_3": "read_yes_no reads anything but a str as no answer (None), as "
     "the guard does",
     "reward_fns.boxes.x_parse_boxes__mutmut_8": 'an answer starting with "X" is no JSON: json_or_list gives None and '
     "the number fallback runs as before",
     "reward_fns.boxes.x_smart_resize__mutmut_3": "with the default factor 28 every h_bar * w_bar is a multiple of "
     "784 and 12845056 = 784 x 16384: no product lies between the bound and the bound + 1",
-    **{
-        f"reward_fns.boxes.x_match_boxes__mutmut_{i}": 'the default only has to differ from "giou": any other kind '
-        "is IoU (_similarity)"
-        for i in (1, 2)
-    },
-    **{
-        f"reward_fns.boxes.x_match_boxes__mutmut_{i}": "linear_sum_assignment returns row and column indices of "
-        "equal length: zip's strict check never fires"
-        for i in (46, 49, 50)
-    },
+    **_each(
+        "reward_fns.boxes.x_match_boxes",
+        (1, 2),
+        'the default only has to differ from "giou": any other kind is IoU (_similarity)',
+    ),
+    **_each(
+        "reward_fns.boxes.x_match_boxes",
+        (46, 49, 50),
+        "linear_sum_assignment returns row and column indices of equal length: zip's strict check never fires",
+    ),
     "reward_fns.boxes.x_match_boxes__mutmut_71": "each similarity is at most 1 and at most min(#pred, #truth) are "
     "summed over max(#pred, #truth): the reward never exceeds 1, so the upper clamp is never reached",
     "reward_fns.boxes.x_match_boxes__mutmut_23": "one box against several: the Hungarian assignment and the max "
     "pick the same best similarity, and the all-matched flag is False either way (the counts differ)",
-    **{
-        f"reward_fns.labels.x_match_label__mutmut_{i}": "a lone option token means option_style is letter or number, "
-        "whose branches of _token_index read neither ordinal nor roman_ok"
-        for i in (44, 45, 52)
-    },
+    **_each(
+        "reward_fns.labels.x_match_label",
+        (25, 26, 33, 44, 45, 52),
+        "a lone option token means option_style is letter or number, "
+        "whose branches of _token_index read neither ordinal nor roman_ok",
+    ),
     "reward_fns.labels.x_match_label__mutmut_64": "roman_ok is only tested for truth: None and False agree",
     "reward_fns.labels.x_match_label_set__mutmut_1": _NOT_AN_OPTION_STYLE,
     "reward_fns.labels.x_match_label_set__mutmut_2": _NOT_AN_OPTION_STYLE,
@@ -93,11 +107,6 @@ EQUIVALENT: dict[str, str] = {
     "reward_fns.labels.x__option_shaped__mutmut_8": _CASEFOLDED,
     "reward_fns.labels.x_match_label__mutmut_10": "normalize leaves single spaces between words and none at the "
     'ends, so split(" ") equals split()',
-    **{
-        f"reward_fns.labels.x_match_label__mutmut_{i}": "a lone option token means option_style is letter or number, "
-        "whose branches of _token_index read neither ordinal nor roman_ok"
-        for i in (25, 26, 33)
-    },
     "reward_fns.labels.x__token_index__mutmut_9": _CASEFOLDED,
     "reward_fns.accuracy.x_score_task__mutmut_140": "an open pred is open_tokens' tokens joined by single spaces "
     '(no token is empty or holds whitespace), so split(" ") equals split()',
@@ -107,57 +116,52 @@ EQUIVALENT: dict[str, str] = {
     "reward_fns.accuracy.x_truth_open_tokens__mutmut_3": "a reference of exactly MAX_OPEN_CHARS characters: both "
     "branches return open_tokens of the same text (cached or not), the same tokens",
     "reward_fns.labels.x_normalize__mutmut_7": 'casefold follows the substitution: " MINUS " becomes " minus "',
-    **{
-        f"reward_fns.parsing.x_mcq_options__mutmut_{i}": 'the fallback style is "letter" too: a lettered row reads '
-        '"letter" whether or not "letter" is in the accepted pair'
-        for i in (8, 9)
-    },
-    **{
-        f"reward_fns.reference.x_reference_answer__mutmut_{i}": 'a row without task_type: TaskType.parse of "", '
-        '"None" or "XXXX" is None alike (no task type)'
-        for i in (5, 7, 11)
-    },
+    **_each(
+        "reward_fns.parsing.x_mcq_options",
+        (8, 9),
+        'the fallback style is "letter" too: a lettered row reads '
+        '"letter" whether or not "letter" is in the accepted pair',
+    ),
+    **_each(
+        "reward_fns.reference.x_reference_answer",
+        (5, 7, 11),
+        'a row without task_type: TaskType.parse of "", "None" or "XXXX" is None alike (no task type)',
+    ),
     "reward_fns.reference.x_reference_answer__mutmut_32": "json.dumps(ensure_ascii=None) is falsy: non-ASCII kept, "
     "as with False",
-    **{
-        f"reward_fns.reference.x_reference_response__mutmut_{i}": "the default think only has to differ from "
-        '"forbidden"; any other text keeps the think block'
-        for i in (1, 2)
-    },
-    **{
-        f"reward_fns.reference.x_option_reference_response__mutmut_{i}": "the default think only has to differ "
-        'from "forbidden"; any other text keeps the think block'
-        for i in (1, 2)
-    },
-    **{
-        f"reward_fns.reference.x_option_reference_response__mutmut_{i}": "an mcq row without options: truth_option "
-        "raises UngradableRow (None returned) before the fallback style is read"
-        for i in (12, 13)
-    },
+    **_each(
+        "reward_fns.reference.x_reference_response",
+        (1, 2),
+        'the default think only has to differ from "forbidden"; any other text keeps the think block',
+    ),
+    **_each(
+        "reward_fns.reference.x_option_reference_response",
+        (1, 2),
+        'the default think only has to differ from "forbidden"; any other text keeps the think block',
+    ),
+    **_each(
+        "reward_fns.reference.x_option_reference_response",
+        (12, 13),
+        "an mcq row without options: truth_option "
+        "raises UngradableRow (None returned) before the fallback style is read",
+    ),
     **{
         f"reward_fns.recitation.x_{fn}__mutmut_{i}": 'the default mode only has to differ from "whole_card" '
         "(reference_lines compares with nothing else): any other text is per_line"
         for fn, i in (("reference_lines", 1), ("reference_lines", 2), ("recitation_bleu", 6), ("recitation_bleu", 7))
     },
-    **{
-        f"reward_fns.recitation.x__ngrams__mutmut_{i}": "zip's strict=None (or left out) is non-strict, as "
-        "strict=False: the shifted slices are meant to differ in length"
-        for i in (6, 8)
-    },
+    **_each("reward_fns.recitation.x__ngrams", (6, 8), _NOT_STRICT),
     "reward_fns.recitation.x_recitation_bleu__mutmut_101": "sacrebleu's BLEU lies in [0, 100]: score / 100 never "
     "exceeds 1, so the upper clamp (1 or 2) is never reached",
-    **{
-        f"reward_fns.recitation.x_recitation_bleu__mutmut_{i}": "the guard only saves work: an empty think has every "
-        "n-gram total 0 and sacrebleu's BLEU of it is 0; empty knowledge makes _reference return None (score 0)"
-        for i in (15, 22)
-    },
+    **_each(
+        "reward_fns.recitation.x_recitation_bleu",
+        (15, 22),
+        "the guard only saves work: an empty think has every "
+        "n-gram total 0 and sacrebleu's BLEU of it is 0; empty knowledge makes _reference return None (score 0)",
+    ),
     "reward_fns.recitation.x_recitation_bleu__mutmut_43": "the early out only saves work: with no (n-1)-gram "
     "matched no n-gram can match, so counting bigrams too gives 0 as well",
-    **{
-        f"reward_fns.recitation.x_recitation_bleu__mutmut_{i}": "zip's strict=None (or left out) is non-strict, as "
-        "strict=False: the shifted slices are meant to differ in length"
-        for i in (55, 57)
-    },
+    **_each("reward_fns.recitation.x_recitation_bleu", (55, 57), _NOT_STRICT),
     "reward_fns.recitation.x_recitation_bleu__mutmut_62": "the filter only saves work: a Counter returns 0 for an "
     "n-gram the references lack, so unfiltered n-grams clip to 0 (min(count, 0)) and the sum is unchanged",
     "reward_fns.task_info.x__aliases__mutmut_3": "when every alias is text, keeping the text ones keeps them all: "
