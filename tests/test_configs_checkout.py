@@ -11,7 +11,7 @@ from fixtures_data import REPO
 
 PROBE = """
 import importlib.resources, json, verl_med_plugin, verl_med_plugin.configs as configs
-preset = importlib.resources.files("verl_med_plugin.configs") / "med" / "vqa" / "clone_only.yaml"
+preset = importlib.resources.files("verl_med_plugin.configs") / "med" / "experiment" / "clone_only.yaml"
 print(json.dumps([verl_med_plugin.__file__, list(configs.__path__), preset.is_file()]))
 """
 
@@ -24,7 +24,7 @@ def test_a_clone_reads_its_own_configs_not_the_installed_checkouts(tmp_path):
     clone = tmp_path / "clone"
     shutil.copytree(REPO / "verl_med_plugin", clone / "verl_med_plugin", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "configs", clone / "configs", ignore=shutil.ignore_patterns("__pycache__"))
-    (clone / "configs" / "med" / "vqa" / "clone_only.yaml").write_text("# @package _global_\n")
+    (clone / "configs" / "med" / "experiment" / "clone_only.yaml").write_text("# @package _global_\n")
     proc = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=clone, capture_output=True, text=True, timeout=120, check=False
     )
