@@ -347,12 +347,15 @@ def run_summary(work: Path, arm: str, seed: int) -> dict[str, Any]:
         return json.loads(path.read_text())
     model = run_grpo(work, arm, seed)
     run = work / "runs" / f"{arm}@{seed}"
+    start = time.perf_counter()
     generations = evaluate_model(model, work, f"{arm}@{seed}", seed)
+    eval_s = round(time.perf_counter() - start, 1)
     summary = {
         "arm": arm,
         "seed": seed,
         "overrides": ARMS[arm],
         "wall_s": json.loads((run / "done.json").read_text())["wall_s"],
+        "eval_wall_s": eval_s,  # one vLLM start, greedy and sampled test answers
         "curves": training_curves(run),
         "test": {mode: _headline(eval_metrics({"run": p}, work / "eval" / f"{arm}@{seed}.{mode}")) for mode, p in
                  generations.items()},
@@ -452,6 +455,12 @@ def zero_advantage_test(arm: Sequence[dict[str, Any]], control: Sequence[dict[st
     return {"n_pairs": len(diffs), "mean_difference": float(np.mean(diffs)) if diffs else None, "p_value": p_value}
 
 
+def answer_counts(o: Any) -> dict[str, int]:
+    """How often each grade (or no answer) was given over all samples, in grade order."""
+    counts = np.bincount([p + 1 for preds in o.predicted for p in preds], minlength=len(GRADES) + 1)
+    return {"no answer" if i == 0 else GRADES[i - 1]: int(c) for i, c in enumerate(counts) if c}
+
+
 def seed_level_test(arm: Sequence[float], control: Sequence[float]) -> dict[str, Any]:
     """Paired t-test over seeds of the arms' test accuracies (scipy): with 3 seeds, only large effects show."""
     from scipy import stats
@@ -516,6 +525,7 @@ def report(work: Path) -> dict[str, Any]:
         for run in summaries
         for mode in ("greedy", "sampled")
     }
+    gen_outcomes.update({("base", mode): base[mode] for mode in base})
     experiments: dict[str, Any] = {}
     for name, (control, arms) in EXPERIMENTS.items():
         for arm in arms:
@@ -543,6 +553,11 @@ def report(work: Path) -> dict[str, Any]:
             )
             entry["per_seed"] = per_seed_comparisons(arm, control, seeds, work)
             experiments[f"{name}: {arm} vs {control}"] = entry
+    greedy_answers = {  # what each model answers greedily: a constant answer is an image-blind policy
+        run: answer_counts(gen_outcomes[run, "greedy"])
+        for run in ("base", *summaries)
+        if (run, "greedy") in gen_outcomes
+    }
     versus_base = {}  # every arm's runs against the SFT base they all start from
     for arm in ARMS:
         seeds = sorted(int(k.split("@")[1]) for k in summaries if k.startswith(f"{arm}@"))
@@ -589,6 +604,7 @@ def report(work: Path) -> dict[str, Any]:
         "arms": arms_table,
         "experiments": experiments,
         "versus_base": versus_base,
+        "greedy_answers": greedy_answers,
         "runs": summaries,
     }
     plot(summaries, RESULTS / "learning_curves.png")
@@ -681,7 +697,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "## Arms after GRPO (mean over seeds, t-based 95 % CI across seeds)",
         "",
-        "| arm | setting | seeds | greedy acc | sampled acc | greedy QWK | greedy MAE | zero-adv share | wall s/run |",
+        "| arm | setting | seeds | greedy acc | sampled acc | greedy QWK | greedy MAE | zero-adv share | GRPO s/run |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for arm, a in result["arms"].items():
@@ -727,6 +743,11 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {arm} | {mode} | {v['accuracy_difference']:+.3f} {_ci(v['ci'])} | {_p(v['mcnemar']['p_value'])} "
                 f"| {v['mae_difference']:+.3f} {_ci(v['mae_ci'])} |"
             )
+    lines += ["", "## Greedy test answers (count per grade; a single grade = an image-blind policy)", ""]
+    lines += [
+        f"- {run}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+        for run, counts in result["greedy_answers"].items()
+    ]
     lines += [
         "",
         "Per-seed comparisons by `verl-med-eval` (paired bootstrap, McNemar) are in `learning.json` "

@@ -154,3 +154,9 @@ def test_seed_level_test_is_scipys_paired_t_test(bench):
     result = bench.seed_level_test(arm, control)
     assert result["p_value"] == pytest.approx(stats.ttest_rel(arm, control).pvalue)
     assert result["mean_difference"] == pytest.approx(np.mean(np.subtract(arm, control)))
+
+
+def test_answer_counts_name_grades_and_unanswered_samples(bench):
+    """Mutation checked: counting without the shift for INVALID (-1) puts unanswered samples on the last grade."""
+    o = Outcomes("ordinal", 5, ["a", "b"], [0, 1], [[-1, 0], [2, 2]], [[False, True], [False, False]])
+    assert bench.answer_counts(o) == {"no answer": 1, "none": 1, "moderate": 2}
