@@ -813,6 +813,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("command", choices=("prepare", "run", "report", "smoke"))
     parser.add_argument("--experiment", choices=(*EXPERIMENTS, "all"), default="all")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), help="only these arms (e.g. one per process)")
     parser.add_argument("--sft_epochs", type=int, default=16)
     parser.add_argument("--sft_lr", type=float, default=3e-3)
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("VERL_MED_BENCH_WORK", "/tmp/bench_learning")))
@@ -822,6 +823,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "run":
         names = EXPERIMENTS if args.experiment == "all" else (args.experiment,)
         arms = list(dict.fromkeys(a for e in names for a in (EXPERIMENTS[e][0], *EXPERIMENTS[e][1])))
+        arms = [a for a in arms if not args.arms or a in args.arms]
         for seed in args.seeds:  # seed-major: every arm gets its seed before any arm gets the next one
             for arm in arms:
                 print(f"{arm}@{seed} ...", flush=True)
