@@ -13,7 +13,8 @@ def _configs_of_this_checkout() -> None:
     """In a source checkout, ``verl_med_plugin.configs`` is the checkout's top-level ``configs/`` (pyproject.toml
     remaps it for the wheel). Bind it here, from the same checkout as this code: with another checkout installed
     editable, its finder would otherwise serve that checkout's configs under this checkout's code (Hydra: "Could
-    not find med/experiment/..." for a preset only this checkout has). An installed wheel has no sibling ``configs/``."""
+    not find med/experiment/..." for a preset only this checkout has). An installed wheel has no sibling
+    ``configs/``."""
     configs = Path(__file__).resolve().parent.parent / "configs"
     name = f"{__name__}.configs"
     if name in sys.modules or not (configs / "__init__.py").is_file() or not (configs / "med_grpo.yaml").is_file():
