@@ -178,6 +178,62 @@ EQUIVALENT: dict[str, str] = {
     "reward_fns.composite.x__verl_result__mutmut_20": _VERL_FORMAT,
     "reward_fns.composite.x__verl_result__mutmut_35": _VERL_PRED,
     "reward_fns.composite.x__verl_result__mutmut_36": _VERL_PRED,
+    "reward_fns.vqa.x_read_yes_no__mutmut_13": "normalize leaves single spaces between words and none at the ends, "
+    'so split(" ") equals split()',
+    "reward_fns.vqa.x_read_yes_no__mutmut_5": "the guard admits answers of at most 64 characters: [:65] of one is the "
+    "whole answer, as [:64] is",
+    "reward_fns.vqa.x_read_yes_no__mutmut_9": 'the text read instead of an over-long answer: "XXXX" is no yes/no '
+    "spelling, so it reads None, as the empty text's early return does",
+    "reward_fns.zoom.x_lesion_boxes__mutmut_5": 'a row without a mapping extra_info: parse_truth_boxes("") reads '
+    "no boxes, as the None branch gives none: both are []",
+    "reward_fns.zoom.x_lesion_boxes__mutmut_8": "parse_truth_boxes(None) reads no boxes (None), as the guard's None "
+    "does",
+    "reward_fns.config.x__freeze__mutmut_4": "a cache key that forgets a mapping's values: no setting takes a "
+    "mapping (a config built from one raises and is not cached) and an unknown key's value is ignored, so two "
+    "such keys always name the same config",
+    **_each(
+        "reward_fns.config.x__freeze",
+        (5, 6),
+        'the tag only marks a key made of an identity: "XXidXX" or "ID" marks it as "id" does',
+    ),
+    "reward_fns.vqa.x_fold_terms__mutmut_16": "a slice past the end is just shorter: every n above len(tokens) - i "
+    "looks up the same tuple as n = len(tokens) - i (and jumps past the end the same way when it matches)",
+    **_each(
+        "reward_fns.vqa.x__fold_number",
+        (14, 19),
+        "tokens reach _fold_number casefolded (open_tokens): no token holds an uppercase X, so stripping X with "
+        "the zeros strips the zeros alone",
+    ),
+    **_each(
+        "reward_fns.recitation.x_tokenize",
+        (12, 15, 16, 18, 19),
+        "the windowed fast path only saves regex work: whenever it is taken (a wider window, the whole text, "
+        "the exact-length or never-true whole-text test) its first max_tokens words are whole and equal the full "
+        "scan's, and where it is not taken the full scan runs",
+    ),
+    "reward_fns.task_info.x__items__mutmut_1": "the list fast path only saves a copy: without it a list goes "
+    "through list(value), the same items",
+    "reward_fns.config.x__mfrs_table_ok__mutmut_13": "the first entry must be 1 and the entries strictly decrease, "
+    "so no entry exceeds 1 whatever the upper bound",
+    **_each(
+        "verl_med_plugin.evaluation.metrics.x_grounding_metrics",
+        (8, 10),
+        "hit is read only through means (overall and under the has_lesion mask): a 0/1 array has the same means "
+        "as its bool array",
+    ),
+    **_each(
+        "verl_med_plugin.evaluation.metrics.x_grounding_metrics",
+        (13, 15),
+        "IoUs are numbers: np.asarray of them without dtype=float is a numeric array with the same means",
+    ),
+    **_each(
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁ_multilabel_counts",
+        (3, 5),
+        "the counts are sums of 0/1 booleans, exact in float64: multilabel_macro_f1_from_counts gives the same F1 "
+        "from float counts",
+    ),
+    "verl_med_plugin.evaluation.statistics.xǁOutcomesǁ_multilabel_counts__mutmut_6": "a fourth column stays 0 "
+    "and multilabel_macro_f1_from_counts reads columns 0-2 only",
 }
 
 # Survivors of the last run that a test added since kills: each confirmed on the run's own mutants/ folder (its
@@ -314,6 +370,141 @@ KILLED_BY_HAND.update(
         for i in (14, 22, 23, 24, 25)
     }
 )
+# Fourth session: tests in their own files, each kill confirmed on the run's mutants/ folder (trampolines,
+# MUTANT_UNDER_TEST=<name>, the test failing; unmutated it passes) or, for checks built at import (mutmut's
+# trampolines cannot switch those: they survive any test), by applying the mutant's change to a scratch copy of
+# the worktree and running the test there.
+_METRICS = "verl_med_plugin.evaluation."
+_METRICS_SPEC = "test_eval_metrics_spec.py::"
+_KILLS_4 = {
+    f"{_METRICS_SPEC}test_grounding_metrics_equal_pandas_overall_and_on_lesion_images (and the no-lesion test)": [
+        f"{_METRICS}metrics.x_grounding_metrics__mutmut_{i}" for i in range(1, 38) if i not in (8, 10, 13, 15)
+    ],
+    f"{_METRICS_SPEC}test_a_closed_or_mcq_answer_counts_in_accuracy_and_its_own_kind_only (and the open one)": [
+        f"{_METRICS}metrics.x_vqa_answer_values__mutmut_{i}" for i in range(1, 27)
+    ],
+    f"{_METRICS_SPEC}test_vqa_metrics_are_means_over_the_answers_each_metric_applies_to": [
+        f"{_METRICS}metrics.x_vqa_metrics__mutmut_{i}" for i in range(1, 11)
+    ],
+    f"{_METRICS_SPEC}test_a_resamples_metric_mean_pools_the_samples_of_the_applicable_prompts_it_drew": [
+        f"{_METRICS}statistics.x__mean_over_applicable__mutmut_{i}" for i in range(1, 20)
+    ],
+    f"{_METRICS_SPEC}test_a_multilabel_report_whose_lists_differ_in_length_is_refused": [
+        f"{_METRICS}statistics.xǁOutcomesǁ_multilabel_counts__mutmut_{i}" for i in (10, 13, 14)
+    ],
+    "test_rewards_config_spec.py::test_each_setting_is_accepted_exactly_within_its_documented_range (checks "
+    "built at import: confirmed by mutating the source)": [
+        *(f"reward_fns.config.x__number_in__mutmut_{i}" for i in (1, 10, 12, 13)),
+        *(f"reward_fns.config.x__one_of__mutmut_{i}" for i in (1, 2)),
+    ],
+    f"{_METRICS_SPEC}test_multilabel_auroc_scores_each_prompt_by_the_share_of_its_samples_naming_the_label": [
+        f"{_METRICS}statistics.xǁOutcomesǁ_multilabel_scores__mutmut_9"
+    ],
+    "test_rewards_config_spec.py (the reward_kwargs_problems tests)": [
+        f"reward_fns.config.x_reward_kwargs_problems__mutmut_{i}" for i in range(1, 18)
+    ],
+    "test_rewards_config_spec.py::test_verls_call_kwargs_are_skipped_not_an_end_of_the_settings": [
+        "reward_fns.config.x__build__mutmut_3"
+    ],
+    "test_rewards_config_spec.py::test_an_mfrs_table_of_two_entries_is_enough": [
+        f"reward_fns.config.x__mfrs_table_ok__mutmut_{i}" for i in (4, 5)
+    ],
+    "test_rewards_config_spec.py::test_a_value_whose_check_raises_is_refused": ["reward_fns.config.x__safe__mutmut_3"],
+    "test_rewards_config_spec.py::test_a_tag_must_be_a_tag_name_not_any_text": [
+        "reward_fns.config.x__tag_ok__mutmut_1"
+    ],
+    "test_rewards_config_spec.py::test_the_cross_field_rules_are_refused_with_their_reason": [
+        f"reward_fns.config.xǁRewardConfigǁ__post_init____mutmut_{i}" for i in (30, 38, 41, 43)
+    ],
+    "test_rewards_config_spec.py::test_equal_pixel_bounds_are_accepted": [
+        "reward_fns.config.xǁRewardConfigǁ__post_init____mutmut_42"
+    ],
+    "test_rewards_config_spec.py::test_several_bad_settings_are_one_message_listing_each": [
+        f"reward_fns.config.xǁRewardConfigǁ__post_init____mutmut_{i}" for i in (46, 49)
+    ],
+    "test_rewards_config_spec.py::test_an_unknown_setting_is_skipped_and_warned_once_by_name": [
+        f"reward_fns.config.x__build__mutmut_{i}" for i in (6, 9, 11, 13)
+    ],
+    "test_rewards_config_spec.py::test_only_tag_settings_are_trimmed": [
+        f"reward_fns.config.x__build__mutmut_{i}" for i in (18, 19)
+    ],
+    "test_rewards_zoom_spec.py::test_a_coordinate_must_be_a_finite_number_within_max_coord": [
+        f"reward_fns.zoom.x__finite__mutmut_{i}" for i in (1, 2, 3)
+    ],
+    "test_rewards_zoom_spec.py::test_a_coordinate_of_exactly_max_coord_is_read": [
+        "reward_fns.zoom.x__finite__mutmut_7"
+    ],
+    "test_rewards_zoom_spec.py::test_a_box_without_area_zooms_nothing": [
+        f"reward_fns.zoom.x_read_zoom_box__mutmut_{i}" for i in (16, 17)
+    ],
+    "test_rewards_zoom_spec.py::test_one_call_more_than_max_calls_read_is_read_to_tell_too_many": [
+        "reward_fns.zoom.x_tool_call_payloads__mutmut_6"
+    ],
+    "test_rewards_zoom_spec.py::test_a_call_of_exactly_max_call_chars_is_read": [
+        "reward_fns.zoom.x_zoom_call_box__mutmut_1"
+    ],
+    "test_rewards_zoom_spec.py::test_arguments_given_as_a_json_string_are_read": [
+        f"reward_fns.zoom.x_zoom_call_box__mutmut_{i}" for i in (14, 15)
+    ],
+    "test_rewards_zoom_spec.py::test_no_lesion_box_means_no_overlap": [
+        f"reward_fns.zoom.x_zoom_iou__mutmut_{i}" for i in (1, 4)
+    ],
+    "test_rewards_zoom_spec.py::test_a_zoom_box_that_cannot_be_converted_overlaps_nothing": [
+        "reward_fns.zoom.x_zoom_iou__mutmut_19"
+    ],
+    "test_rewards_zoom_spec.py::test_a_foreign_row_is_scored_by_verls_own_scorer": [
+        "reward_fns.zoom.x_compute_zoom_score__mutmut_4"
+    ],
+    "test_rewards_zoom_spec.py::test_a_bug_in_the_tool_terms_leaves_the_final_turns_score_with_every_key": [
+        f"reward_fns.zoom.x_compute_zoom_score__mutmut_{i}" for i in range(24, 33)
+    ],
+    "test_rewards_zoom_spec.py::test_up_to_max_calls_read_well_formed_calls_keep_the_tool_format": [
+        "reward_fns.zoom.x__with_tool_terms__mutmut_10"
+    ],
+    "test_rewards_config_spec.py::test_verls_omegaconf_lists_that_differ_give_different_configs": [
+        "reward_fns.config.x__freeze__mutmut_7"
+    ],
+    "test_rewards_config_spec.py::test_list_settings_that_differ_give_different_configs": [
+        "reward_fns.config.x__freeze__mutmut_2"
+    ],
+    "test_rewards_zoom_spec.py::test_the_final_turn_starts_at_its_first_character_when_no_role_header_follows": [
+        "reward_fns.zoom.x_final_turn__mutmut_13"
+    ],
+    "test_rewards_vqa_spec.py::test_a_number_with_non_ascii_digits_is_kept_as_written": [
+        "reward_fns.vqa.x__fold_number__mutmut_2"
+    ],
+    "test_rewards_vqa_spec.py::test_an_answer_of_exactly_the_raw_token_bound_is_read_when_it_folds_within_the_cap": [
+        "reward_fns.vqa.x_open_tokens__mutmut_26"
+    ],
+    "test_rewards_recitation_spec.py::test_only_the_first_32_times_max_tokens_characters_are_read": [
+        "reward_fns.recitation.x_tokenize__mutmut_5"
+    ],
+    "test_rewards_recitation_spec.py::test_a_word_cut_by_the_fast_window_is_read_whole": [
+        "reward_fns.recitation.x_tokenize__mutmut_17"
+    ],
+    "test_rewards_recitation_spec.py::test_words_past_the_fast_window_are_read": [
+        "reward_fns.recitation.x_tokenize__mutmut_20"
+    ],
+    "test_rewards_task_info_spec.py::test_an_image_size_is_two_numbers_from_1_to_a_million": [
+        f"reward_fns.task_info.x__size__mutmut_{i}" for i in (8, 9, 11, 12, 13, 14)
+    ],
+    "test_rewards_vqa_spec.py::test_an_or_between_the_first_two_words_offers_both": [
+        "reward_fns.vqa.x_offered_alternatives__mutmut_13"
+    ],
+    "test_rewards_vqa_spec.py::test_an_or_without_a_word_on_each_side_offers_nothing": [
+        f"reward_fns.vqa.x_offered_alternatives__mutmut_{i}" for i in (14, 15, 16)
+    ],
+    "test_rewards_vqa_spec.py::test_a_question_that_is_not_text_offers_nothing": [
+        "reward_fns.vqa.x_offered_alternatives__mutmut_3"
+    ],
+    "test_rewards_vqa_spec.py::test_only_the_first_1024_characters_of_a_question_are_read": [
+        "reward_fns.vqa.x_offered_alternatives__mutmut_5"
+    ],
+    "test_rewards_vqa_spec.py::test_a_closed_answer_is_read_up_to_64_characters": [
+        f"reward_fns.vqa.x_read_yes_no__mutmut_{i}" for i in (7, 8)
+    ],
+}
+KILLED_BY_HAND.update({m: test for test, ms in _KILLS_4.items() for m in ms})
 
 KILLED = {"killed", "timeout", "caught by type check"}
 _OPEN = "not yet killed"
@@ -359,20 +550,24 @@ def wall_line(path: Path, stopped: bool = False) -> str:
     return "; ".join(parts)
 
 
-def section(target: str, results: dict[str, str], work: Path, run: str, tests: str, previous: str = "") -> str:
+def section(
+    target: str, results: dict[str, str], work: Path, run: str, tests: str, previous: str = "", fill: bool = False
+) -> str:
     """The target's section: this run's modules, plus the rows and survivors of modules that earlier runs (other
-    ``MUTATION_ONLY`` sets, other work folders) measured and this one did not."""
+    ``MUTATION_ONLY`` sets, other work folders) measured and this one did not. ``fill``: this run checked mutants
+    an earlier run of the same modules left unchecked (named ones; the rest read "not checked" here), so their
+    verdicts are added to that run's rows."""
     counts: dict[str, Counter] = defaultdict(Counter)
     survivors = []
     for name, status in sorted(results.items()):
         module = module_of(name)
         if status in KILLED:
             counts[module]["killed"] += 1
+        elif status == "not checked":  # before the kills by hand: those name survivors of a run that checked them
+            counts[module]["unchecked"] += 1
         elif name in KILLED_BY_HAND:
             counts[module]["killed"] += 1
             survivors.append((name, status, f"killed by hand since: `{KILLED_BY_HAND[name]}`"))
-        elif status == "not checked":
-            counts[module]["unchecked"] += 1
         elif name in EQUIVALENT:
             counts[module]["equivalent"] += 1
             survivors.append((name, status, EQUIVALENT[name]))
@@ -383,8 +578,12 @@ def section(target: str, results: dict[str, str], work: Path, run: str, tests: s
     counts = defaultdict(Counter, {m: c for m, c in counts.items() if c["unchecked"] < c.total()})
     survivors = [s for s in survivors if module_of(s[0]) in counts]
     rows = {module: (c, run) for module, c in counts.items()}
-    kept_rows, kept_survivors = earlier_rows(previous, set(counts))
-    rows = {**kept_rows, **rows}
+    whole = {m for m, c in counts.items() if not c["unchecked"]} if fill else set(counts)
+    kept_rows, kept_survivors = earlier_rows(previous, whole)
+    if fill:
+        rows = {**kept_rows, **filled(kept_rows, counts, run)}
+    else:
+        rows = {**kept_rows, **rows}
     out = [
         f"<!-- target:{target} -->",
         f"## {target}",
@@ -443,6 +642,29 @@ def earlier_rows(previous: str, measured: set[str]) -> tuple[dict[str, tuple[Cou
     return rows, survivors
 
 
+def filled(
+    earlier: dict[str, tuple[Counter, str]], checked: dict[str, Counter], run: str
+) -> dict[str, tuple[Counter, str]]:
+    """Earlier rows with the verdicts of this run's checked mutants moved out of their "not checked" count; a
+    mutant this run did not check stays counted as the earlier run left it. A module this run checked whole gets
+    this run's row."""
+    rows = {}
+    for module, c in checked.items():
+        if not c["unchecked"]:  # every mutant of the module checked here: a measurement of its own
+            rows[module] = (c, run)
+            continue
+        if module not in earlier:
+            raise SystemExit(f"mutation_report: --fill-unchecked, but no earlier row for {module}")
+        before, before_run = earlier[module]
+        done = c.total() - c["unchecked"]
+        if done > before["unchecked"]:
+            raise SystemExit(f"mutation_report: {module}: {done} checked, but only {before['unchecked']} were open")
+        after = before + Counter({k: v for k, v in c.items() if k != "unchecked"})
+        after["unchecked"] = before["unchecked"] - done
+        rows[module] = (after, f"{before_run}; then its unchecked: {run}")
+    return rows
+
+
 def reclassified(name: str) -> tuple[str, str] | None:
     """An open survivor of an earlier run that a test added since kills, or that is now listed as equivalent:
     (count it moves to, its reason)."""
@@ -489,19 +711,17 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--target", required=True)
     parser.add_argument("--wall", type=Path, required=True, help="wall.txt: seconds, mutants named, date per run")
-    parser.add_argument("--tests", default="")
+    parser.add_argument("--tests", default="", help="the target's tests")
+    parser.add_argument("--run-tests", default="", help="this run's tests, when narrowed (MUTATION_TESTS)")
+    parser.add_argument("--fill-unchecked", action="store_true", help="this run checked an earlier run's unchecked")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     results = read_results(args.work / "results.txt")
     text = args.output.read_text(encoding="utf-8") if args.output.exists() else HEADER
-    new = section(
-        args.target,
-        results,
-        args.work,
-        wall_line(args.wall, "not checked" in results.values()),
-        args.tests,
-        old_section(text, args.target),
-    )
+    run = wall_line(args.wall, "not checked" in results.values() and not args.fill_unchecked)
+    if args.run_tests and args.run_tests != args.tests:
+        run += f", tests: `{args.run_tests}`"
+    new = section(args.target, results, args.work, run, args.tests, old_section(text, args.target), args.fill_unchecked)
     args.output.write_text(replace_section(text, args.target, new), encoding="utf-8")
 
 

@@ -14,6 +14,12 @@ group's most frequent label) in seeded random order, each group going to the spl
 images its middle falls in: split sizes stay close to the fractions, counted in images. A group whose rows carry
 different split values is an error; rows of a group without a split value follow the group's given split.
 
+Lesion boxes (``extra_info.lesion_boxes``, read by the zoom reward's grounding term, docs/tools.md): with
+``--mask_suffix _mask`` each image's segmentation masks ``<stem>_mask*.<ext>`` beside it (BUSI's layout) give one
+box per mask (an empty mask: no lesion); with ``--lesion_column`` a CSV column holds each image's boxes as JSON
+``[[x1, y1, x2, y2], ...]`` in its source pixels (empty cell: not known). Boxes are scaled to the stored image and
+written in ``--box_format``, the model's convention (``abs`` for Qwen2.5-VL, ``rel1000`` for Qwen3-VL).
+
 Class folders and CSV labels are matched to the card's labels by name, official name or alias (case and
 punctuation insensitive). The card fixes the label order; a folder or label the card does not know, a card class
 without any image, or an empty class folder stop the conversion. See docs/new_task.md for the card format.
@@ -23,17 +29,20 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
 import numpy as np
 from tqdm import tqdm
 
+from reward_fns.boxes import MAX_BOXES
 from reward_fns.task_type import TaskType
 
-from . import validate
+from . import grounding, validate
 from .cards import TaskCard, label_index, load_card, task_spec
 from .cli import (
     ImageOptions,
@@ -49,7 +58,7 @@ from .common import SPLITS, ConversionError, atomic_outputs, fit_png_file
 from .errors import excerpt
 from .parallel import Workers, in_order
 from .release_paths import ReleaseRoot
-from .schema import arrow_schema
+from .schema import BOX_FORMATS, arrow_schema
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 EMPTY_LABEL_SET = ("", "none")
@@ -61,6 +70,9 @@ class Sample:
     label: int | tuple[int, ...]  # class index, or sorted class indices (multilabel)
     split: str = ""
     group: str = ""  # patient / lesion id (--group_column): a group never straddles splits; "" = no group
+    masks: list[Path] = field(default_factory=list)  # segmentation masks of the image (--mask_suffix)
+    lesions: list[list[float]] | None = None  # lesion boxes in source pixels (--lesion_column); None: not given
+    source: str = ""  # where the lesion boxes came from, for error messages
 
 
 # A cell starting with one of these is a spreadsheet formula ("=BENIGN" would run in Excel); the reward's spelling
@@ -83,19 +95,26 @@ def _lookup(card: TaskCard, value: str, where: str) -> int:
     return index
 
 
-def _class_folders(root: Path, card: TaskCard, split: str) -> list[Sample]:
+def _class_folders(root: Path, card: TaskCard, split: str, mask_suffix: str | None) -> list[Sample]:
     samples = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         index = _lookup(card, folder.name, f"{folder}: class folder")
-        images = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        images = sorted(
+            p
+            for p in folder.rglob("*")
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not (mask_suffix and mask_suffix in p.stem)
+        )
         if not images:
             raise ConversionError(f"{folder}: class folder is empty (no {', '.join(IMAGE_SUFFIXES)} files)")
-        samples += [Sample(image=p, label=index, split=split) for p in images]
+        for p in images:
+            masks = grounding.mask_files(p, p.parent, mask_suffix) if mask_suffix else []
+            samples.append(Sample(image=p, label=index, split=split, masks=masks, source=str(p)))
     return samples
 
 
-def read_image_folder(root: Path, card: TaskCard) -> list[Sample]:
-    """Samples of ``root/<class>/`` or ``root/<split>/<class>/``, in path order."""
+def read_image_folder(root: Path, card: TaskCard, mask_suffix: str | None = None) -> list[Sample]:
+    """Samples of ``root/<class>/`` or ``root/<split>/<class>/``, in path order; with ``mask_suffix``, files
+    ``<stem><mask_suffix>*`` are the masks of image ``<stem>`` (its lesion boxes), not images."""
     if card.task_type == TaskType.MULTILABEL:
         raise ConversionError(
             f"{card.path}: field 'task_type': a folder per class cannot hold multi-label data; use --csv"
@@ -104,8 +123,10 @@ def read_image_folder(root: Path, card: TaskCard) -> list[Sample]:
         raise ConversionError(f"{root}: not a folder")
     subfolders = {p.name for p in root.iterdir() if p.is_dir()}
     if subfolders and subfolders <= set(SPLITS):
-        return [s for split in SPLITS if split in subfolders for s in _class_folders(root / split, card, split)]
-    return _class_folders(root, card, "")
+        return [
+            s for split in SPLITS if split in subfolders for s in _class_folders(root / split, card, split, mask_suffix)
+        ]
+    return _class_folders(root, card, "", mask_suffix)
 
 
 def read_csv(
@@ -116,14 +137,15 @@ def read_csv(
     label_column: str = "label",
     split_column: str = "split",
     group_column: str | None = None,
+    lesion_column: str | None = None,
 ) -> list[Sample]:
-    """Samples of a CSV with image path, label and optional split and group columns, in file order."""
+    """Samples of a CSV with image path, label and optional split, group and lesion-box columns, in file order."""
     image_root = image_root if image_root is not None else path.parent
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:  # utf-8-sig: Excel saves CSVs with a BOM
             reader = csv.DictReader(f)
             columns = reader.fieldnames or []
-            for column in (image_column, label_column, *([group_column] if group_column else [])):
+            for column in (image_column, label_column, *(c for c in (group_column, lesion_column) if c)):
                 if column not in columns:
                     raise ConversionError(f"{path}: field '{column}': no such column (columns: {columns})")
             rows = list(reader)
@@ -152,8 +174,57 @@ def read_csv(
                 )
         cell = (row.get(image_column) or "").strip()
         image = release.resolve_given(image_root, cell, f"{path}:{line}: field '{image_column}'")
-        samples.append(Sample(image=image, label=label, split=split, group=group))
+        lesions, lesion_where = None, f"{path}:{line}: field '{lesion_column}'"
+        if lesion_column:
+            lesions = parse_lesion_cell((row.get(lesion_column) or "").strip(), lesion_where)
+        samples.append(Sample(image=image, label=label, split=split, group=group, lesions=lesions, source=lesion_where))
     return samples
+
+
+def parse_lesion_cell(cell: str, where: str) -> list[list[float]] | None:
+    """A lesion-box cell: JSON ``[[x1, y1, x2, y2], ...]`` in source pixels (x1 < x2, y1 < y2, not negative);
+    ``[]`` = no lesion, an empty cell = not known (None)."""
+    if not cell:
+        return None
+    try:
+        boxes = json.loads(cell)
+    except (ValueError, RecursionError):
+        raise ConversionError(f"{where}: {excerpt(cell)} is not JSON (expected [[x1, y1, x2, y2], ...])") from None
+    if not isinstance(boxes, list) or len(boxes) > MAX_BOXES:
+        raise ConversionError(f"{where}: {excerpt(cell)}: expected a list of at most {MAX_BOXES} boxes")
+    for box in boxes:
+        if not (
+            isinstance(box, list)
+            and len(box) == 4
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)
+            and 0 <= box[0] < box[2]
+            and 0 <= box[1] < box[3]
+        ):
+            raise ConversionError(
+                f"{where}: box {excerpt(json.dumps(box))}: expected [x1, y1, x2, y2] pixels with 0 <= x1 < x2, "
+                "0 <= y1 < y2"
+            )
+    return [[float(v) for v in box] for box in boxes]
+
+
+def fit_png_with_lesions(
+    sample: Sample, max_side: int, max_pixels: int, box_format: str
+) -> tuple[bytes, tuple[int, int], list[list[float]] | None]:
+    """``fit_png_file`` plus the sample's lesion boxes (its masks' or its CSV cell's) scaled to the stored image
+    in ``box_format``; None when it has neither. Run on a worker (it decodes the masks)."""
+    if not sample.masks and sample.lesions is None:
+        png, size = fit_png_file(sample.image, max_side, max_pixels)
+        return png, size, None
+    how = grounding.Preparation(max_side, max_pixels, False, grounding.MASK_THRESHOLD, False)
+    prepared = grounding.prepare_sample(
+        grounding.Sample(image=sample.image, boxes=list(sample.lesions or []), masks=sample.masks), how
+    )
+    assert prepared is not None  # drop_empty=False: every sample is kept
+    png, stored, boxes, (width, height) = prepared
+    for box in sample.lesions or []:
+        if box[2] > width or box[3] > height:
+            raise ConversionError(f"{sample.source}: box {box} lies outside its {width}x{height} image {sample.image}")
+    return png, stored, grounding.scale_boxes(boxes, (width, height), stored, box_format)
 
 
 def _stratum(labels: list[int | tuple[int, ...]]) -> int:
@@ -225,6 +296,7 @@ def convert(
     subset: SubsetOptions = SubsetOptions(),
     split: SplitOptions = SplitOptions(),
     prompt: PromptOptions = PromptOptions(),
+    box_format: str = "abs",
     progress: bool = True,
     num_proc: int | None = None,
 ) -> dict[str, Path]:
@@ -253,6 +325,9 @@ def convert(
             Val and test fractions of the random split (0.1 and 0.2).
         prompt (`PromptOptions`, *optional*):
             Template, option style and system prompt of the rows.
+        box_format (`str`, *optional*, defaults to `"abs"`):
+            Convention of the lesion boxes (samples with masks or lesion boxes): ``"abs"`` (pixels of the stored
+            image), ``"rel1000"`` or ``"rel1"``.
         progress (`bool`, *optional*, defaults to `True`):
             Show a progress bar per split.
         num_proc (`int`, *optional*):
@@ -286,13 +361,15 @@ def convert(
     {'train.parquet': 12, 'val.parquet': 4, 'test.parquet': 4}
     """
     subset.check()
+    if box_format not in BOX_FORMATS:
+        raise ConversionError(f"--box_format {box_format!r}: expected one of {BOX_FORMATS}")
     samples = image.without_excluded(samples)
     _check_coverage(samples, card, Path(source))
     if any(s.group for s in samples):
         assign_group_splits(samples, split.val_fraction, split.test_fraction, seed)
     else:
         split.assign(samples, [s.label if isinstance(s.label, int) else -1 for s in samples], seed)
-    builder = prompt.row_builder(task_spec(card))
+    builder = prompt.row_builder(replace(task_spec(card), box_format=box_format))
     multilabel = card.task_type == TaskType.MULTILABEL
     with Workers(num_proc) as workers, atomic_outputs(output_dir) as outputs:
         for stream, name in enumerate(SPLITS):
@@ -306,13 +383,21 @@ def convert(
             keep = subset.select(labels, name, seed=seed, stream=stream)  # balanced in train only
             sink = outputs.open(f"{name}.parquet", arrow_schema(), subset.may_be_empty(name))
             jobs = (
-                (int(i), workers.submit(fit_png_file, members[i].image, image.max_side, image.max_image_pixels))
+                (
+                    int(i),
+                    workers.submit(
+                        fit_png_with_lesions, members[i], image.max_side, image.max_image_pixels, box_format
+                    ),
+                )
                 for i in keep
             )
             ordered = in_order(jobs, workers.window)
             for i, job in tqdm(ordered, total=len(keep), desc=f"{card.name} {name}", unit="img", disable=not progress):
-                png, size = job.result()
-                sink.write(builder.row(split=name, index=i, image_png=png, image_size=size, label=members[i].label))
+                png, size, lesions = job.result()
+                label = members[i].label
+                sink.write(
+                    builder.row(split=name, index=i, image_png=png, image_size=size, label=label, lesions=lesions)
+                )
     return {f"{split}.parquet": Path(output_dir).expanduser() / f"{split}.parquet" for split in SPLITS}
 
 
@@ -335,6 +420,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=None,
         help="CSV column of a patient / lesion id: one group's images never straddle splits",
     )
+    parser.add_argument(
+        "--mask_suffix",
+        default=None,
+        help="with --image_dir: files <stem><suffix>*.<ext> (e.g. _mask, BUSI) are image <stem>'s segmentation "
+        "masks, written as its lesion boxes (extra_info.lesion_boxes), not images",
+    )
+    parser.add_argument(
+        "--lesion_column",
+        default=None,
+        help="with --csv: column of each image's lesion boxes, JSON [[x1, y1, x2, y2], ...] in its pixels",
+    )
+    parser.add_argument(
+        "--box_format", default="abs", choices=BOX_FORMATS, help="convention of the lesion boxes (the model's)"
+    )
     ImageOptions.add_args(parser, "longest stored side, sides rounded to multiples of 28 (0: keep the file's size)")
     SplitOptions.add_args(parser)
     SubsetOptions.add_args(parser)
@@ -344,10 +443,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     card = load_card(args.card)
     if args.image_dir:
-        if args.group_column:
-            parser.error("--group_column needs --csv (a class folder has no group column)")
+        if args.group_column or args.lesion_column:
+            parser.error("--group_column and --lesion_column need --csv (a class folder has no columns)")
         source = Path(args.image_dir)
-        samples = read_image_folder(source, card)
+        samples = read_image_folder(source, card, args.mask_suffix)
     else:
         source = Path(args.csv)
         samples = read_csv(
@@ -358,6 +457,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.label_column,
             args.split_column,
             args.group_column,
+            args.lesion_column,
         )
     written = convert(
         samples,
@@ -369,6 +469,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         subset=SubsetOptions.from_args(args),
         split=SplitOptions.from_args(args),
         prompt=PromptOptions.from_args(args),
+        box_format=args.box_format,
         num_proc=args.num_proc,
     )
     for path in written.values():

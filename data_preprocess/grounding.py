@@ -198,8 +198,6 @@ def _is_number(value: object) -> bool:
 def read_mask_folder(image_dir: Path, mask_dir: Path | None = None, mask_suffix: str = "_mask") -> list[Sample]:
     """Images under ``image_dir`` (recursively) and their masks ``<stem><mask_suffix>*.<ext>`` at the same relative
     place under ``mask_dir`` (default: beside the images), sorted by path; stratum = the image's sub-folder."""
-    import glob
-
     mask_dir = mask_dir or image_dir
     if not image_dir.is_dir():
         raise ConversionError(f"{image_dir}: not a folder of images")
@@ -209,12 +207,21 @@ def read_mask_folder(image_dir: Path, mask_dir: Path | None = None, mask_suffix:
     samples = []
     for image in images:
         rel = image.relative_to(image_dir)
-        pattern = str(mask_dir / rel.parent / (glob.escape(image.stem) + glob.escape(mask_suffix))) + "*"
-        masks = sorted(Path(m) for m in glob.glob(pattern) if Path(m).suffix.lower() in IMAGE_SUFFIXES)
-        if not masks:
-            raise ConversionError(f"{image}: no mask file ({pattern}) for this image")
+        masks = mask_files(image, mask_dir / rel.parent, mask_suffix)
         samples.append(Sample(image=image, stratum=str(rel.parent), masks=masks, source=str(image)))
     return samples
+
+
+def mask_files(image: Path, folder: Path, mask_suffix: str) -> list[Path]:
+    """The masks ``<stem><mask_suffix>*.<ext>`` of ``image`` in ``folder``, sorted; an image without one is an
+    error (a lesion box that silently went missing would read as "no lesion")."""
+    import glob
+
+    pattern = str(folder / (glob.escape(image.stem) + glob.escape(mask_suffix))) + "*"
+    masks = sorted(Path(m) for m in glob.glob(pattern) if Path(m).suffix.lower() in IMAGE_SUFFIXES)
+    if not masks:
+        raise ConversionError(f"{image}: no mask file ({pattern}) for this image")
+    return masks
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ partial output), and end with it. With ``num_proc=1`` the work runs inline.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -55,7 +56,19 @@ class Workers:
         if self.num_proc > 1:
             context = multiprocessing.get_context("fork")
             self._pool = ProcessPoolExecutor(self.num_proc, mp_context=context, initializer=_worker_signals)
-            self._pool.submit(int).result()  # fork every worker now, from the converter's single thread
+            # Forked with the converter's objects frozen, a worker's garbage collections skip them instead of
+            # writing to (and so copying) every page of the heap it shares with the converter (the larger that
+            # heap, e.g. a converter called inside a process that imported torch, the more it saves). Unfrozen
+            # again here: the converter's own collections are as before.
+            # A heap already frozen (e.g. by a test runner before it forks) is left as it is.
+            freeze = gc.get_freeze_count() == 0
+            if freeze:
+                gc.freeze()
+            try:
+                self._pool.submit(int).result()  # fork every worker now, from the converter's single thread
+            finally:
+                if freeze:
+                    gc.unfreeze()
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -17,10 +17,11 @@ from typing import Any
 import yaml
 
 from reward_fns.task_type import TaskType
+from reward_fns.zoom import LESION_KEY
 
 from . import validate
 from .common import ConversionError
-from .schema import make_extra_info, make_row
+from .schema import encode_ground_truth, make_extra_info, make_row
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 ANSWER_FORMATS_FILE = TEMPLATE_DIR / "answer_formats.yaml"
@@ -191,9 +192,19 @@ class RowBuilder:
             scale = f"0-{k - 1}"
         return text.replace("{scale}", scale)
 
-    def row(self, *, split: str, index: int, image_png: bytes, image_size: tuple[int, int], label: Any) -> dict:
+    def row(
+        self,
+        *,
+        split: str,
+        index: int,
+        image_png: bytes,
+        image_size: tuple[int, int],
+        label: Any,
+        lesions: list[list[float]] | None = None,
+    ) -> dict:
         """One row. ``label``: a label index (multiclass/binary/ordinal), an iterable of label indices
-        (multilabel) or a list of ``[x1, y1, x2, y2]`` boxes in ``task.box_format`` (grounding)."""
+        (multilabel) or a list of ``[x1, y1, x2, y2]`` boxes in ``task.box_format`` (grounding). ``lesions``: the
+        image's lesion boxes in ``task.box_format`` when known (``extra_info.lesion_boxes``)."""
         task = self.task
         if task.task_type == TaskType.GROUNDING:
             ground_truth: Any = label
@@ -214,6 +225,7 @@ class RowBuilder:
             template=self.template.name,
             image_size=[int(image_size[0]), int(image_size[1])],
             box_format=task.box_format,
+            **({LESION_KEY: encode_ground_truth(TaskType.GROUNDING, lesions)} if lesions is not None else {}),
         )
         return make_row(
             dataset=task.name,

@@ -15,6 +15,7 @@ from typing import Any
 from reward_fns.composite import DATA_SOURCE_PREFIX
 from reward_fns.config import BOX_FORMATS, TASK_TYPES
 from reward_fns.task_type import TaskType
+from reward_fns.zoom import LESION_KEY
 
 OPTION_STYLES = ("none", "letter", "number")
 
@@ -32,6 +33,10 @@ EXTRA_INFO_DEFAULTS: dict[str, Any] = {
     "template": "",  # name of the prompt template used (see data_preprocess/templates/)
     "image_size": [],  # [width, height] of the stored image (box coordinates refer to it)
     "box_format": "abs",  # one of BOX_FORMATS: convention of grounding ground truth and expected answers
+    # A classification row's lesion boxes, as a grounding row's ground truth (JSON [[x1, y1, x2, y2], ...] in
+    # box_format) when the converter knows them (folder --mask_suffix / --lesion_column), "[]" for none, "" when
+    # unknown: the zoom reward's grounding term reads them (reward_fns.zoom).
+    LESION_KEY: "",
     # Medical VQA (task types mcq / closed / open); empty for MedMNIST and localization rows.
     "options": [],  # mcq: the option texts in order, shown lettered A, B, ...
     "modality": "",  # imaging modality (CT, MRI, X-ray, ...): selects the modality knowledge card, splits studies
@@ -113,6 +118,7 @@ def arrow_schema():
         "template": pa.string(),
         "image_size": pa.list_(pa.int64()),
         "box_format": pa.string(),
+        LESION_KEY: pa.string(),
         "options": text_list,
         "modality": pa.string(),
         "organ": pa.string(),

@@ -66,8 +66,10 @@ print(value)" "$MODEL" "$@"
 # The localization data in the box convention of $MODEL (its preset's med.reward.box_format), without the images
 # of the classification dataset's val/test splits: BreastMNIST is BUSI resized, so all of BUSI would put
 # BreastMNIST's test images into training.
-prepare_localization() {  # prepare_localization <dataset>: writes $DATA_DIR/busi_<box_format>_minus_<dataset>
-  local dataset=$1 fmt out
+prepare_localization() {  # prepare_localization <dataset> [<parquet>...]: writes $DATA_DIR/busi_<box_format>_minus_
+                          # <dataset>, without the images of the given splits (default: the dataset's test and val)
+  local dataset=$1 fmt out excluded=("${@:2}")
+  [ "${#excluded[@]}" -gt 0 ] || excluded=("$DATA_DIR/$dataset/test.parquet" "$DATA_DIR/$dataset/val.parquet")
   fmt=$(preset_value med reward box_format)
   out="$DATA_DIR/busi_${fmt}_minus_${dataset}"
   if [ -f "$out/train.parquet" ]; then echo "data: $out (already prepared)"; return; fi
@@ -82,7 +84,7 @@ prepare_localization() {  # prepare_localization <dataset>: writes $DATA_DIR/bus
   [ "$dataset" != breastmnist ] && partial=(--exclude_partial)
   python -m data_preprocess.grounding --masks "$BUSI_DIR" --name busi --box_format "$fmt" \
     --question "Locate the lesion in this breast ultrasound image." --output_dir "$out" \
-    --exclude "$DATA_DIR/$dataset/test.parquet" "$DATA_DIR/$dataset/val.parquet" "${partial[@]}"
+    --exclude "${excluded[@]}" "${partial[@]}"
 }
 
 seeds() {  # the seeds each paper row runs (SEEDS above); a dry run checks the first
@@ -111,12 +113,20 @@ model_hub_id() {  # the model path of configs/med/model/$MODEL.yaml
   preset_value actor_rollout_ref model path
 }
 
-train_sft() {  # train_sft <dataset> [hydra overrides of configs/sft_med.yaml...]
-  local dataset=$1
+train_sft() {  # train_sft <dataset> [hydra overrides of configs/sft_med.yaml...]; SFT_ZOOM_TOOL=<template>: on the
+             # zoom warm-start traces (data_preprocess.sft --zoom_tool, sft_zoom_<split>.parquet) instead
+  local dataset=$1 prefix=sft convert=() files=()
   shift
-  RUN_DIR="$RUNS_DIR/${dataset}_$(run_name "sft_${MODEL}")"
-  if [ ! -f "$DATA_DIR/$dataset/sft_train.parquet" ]; then python -m data_preprocess.sft --input_dir "$DATA_DIR/$dataset"; fi
-  local args=(med.dataset="$dataset" med.data_dir="$DATA_DIR" model.path="${MODEL_PATH:-$(model_hub_id)}"
+  if [ -n "${SFT_ZOOM_TOOL:-}" ]; then
+    prefix=sft_zoom convert=(--zoom_tool "$SFT_ZOOM_TOOL")
+    files=(data.train_files="$DATA_DIR/$dataset/sft_zoom_train.parquet"
+           data.val_files="$DATA_DIR/$dataset/sft_zoom_val.parquet")
+  fi
+  RUN_DIR="$RUNS_DIR/${dataset}_$(run_name "${prefix}_${MODEL}")"
+  if [ ! -f "$DATA_DIR/$dataset/${prefix}_train.parquet" ]; then
+    python -m data_preprocess.sft --input_dir "$DATA_DIR/$dataset" "${convert[@]}"
+  fi
+  local args=(med.dataset="$dataset" med.data_dir="$DATA_DIR" model.path="${MODEL_PATH:-$(model_hub_id)}" "${files[@]}"
               ${SEED:+trainer.seed=$SEED trainer.experiment_name=${dataset}_sft@$SEED}
               trainer.default_local_dir="$RUN_DIR/checkpoints" hydra.run.dir="$RUN_DIR" "$@")
   if [ "$DRY_RUN" = true ]; then
@@ -142,15 +152,15 @@ latest_checkpoint() {  # latest_checkpoint <checkpoints dir>: verl's own record 
   echo "$dir/global_step_$step"
 }
 
-evaluate_on() {  # evaluate_on <name> <parquet>: merge the last checkpoint, answer that split, write the report
-  local name=$1 data=$2
-  if [ "$DRY_RUN" = true ]; then
-    if [ "$NO_GPU" = 1 ]; then
-      echo "No GPU visible: ran everything up to training (the dry run above). Training and evaluation need a" \
-           "CUDA host with verl's GPU extras: bash scripts/setup.sh --gpu"
-    fi
-    return
+say_no_gpu() {  # after a dry run on a host without a GPU: what training needs
+  if [ "$NO_GPU" = 1 ]; then
+    echo "No GPU visible: ran everything up to training (the dry run above). Training and evaluation need a" \
+         "CUDA host with verl's GPU extras: bash scripts/setup.sh --gpu"
   fi
+}
+
+merge_checkpoint() {  # merge_checkpoint: $RUN_DIR's checkpoint as a Hugging Face model in $RUN_DIR/hf_model (the SFT
+                      # row's of lowest validation loss, an RL run's last)
   local last
   if [ -f "$RUN_DIR/sft_metrics.jsonl" ]; then  # the SFT row: the checkpoint of lowest validation loss
     last=$(python -m verl_med_plugin.checkpoint_choice --checkpoints "$RUN_DIR/checkpoints" \
@@ -160,6 +170,12 @@ evaluate_on() {  # evaluate_on <name> <parquet>: merge the last checkpoint, answ
   fi
   [ -d "$last/actor" ] && last="$last/actor"  # RL checkpoints keep the policy in actor/, SFT ones at the top
   python -m verl.model_merger merge --backend fsdp --local_dir "$last" --target_dir "$RUN_DIR/hf_model"
+}
+
+evaluate_on() {  # evaluate_on <name> <parquet>: merge the last checkpoint, answer that split, write the report
+  local name=$1 data=$2
+  if [ "$DRY_RUN" = true ]; then say_no_gpu; return; fi
+  merge_checkpoint
   verl-med-generate --model "$RUN_DIR/hf_model" --data "$data" --run_config "$RUN_DIR/.hydra/config.yaml" \
     --out "$RUN_DIR/test_generations.jsonl" ${VERL_MED_GENERATE_ARGS:-}
   name=$(run_name "$name")

@@ -24,12 +24,20 @@ case "$target" in
   sampler) only=("verl_med_plugin/sampler.py"); tests=(tests/test_sampler_*.py tests/test_hostile_sampler.py) ;;
   metrics)
     only=("verl_med_plugin/evaluation/metrics.py" "verl_med_plugin/evaluation/statistics.py")
-    tests=(tests/test_eval_metrics.py tests/test_eval_statistics.py tests/test_eval_statistics_rules.py)
+    tests=(tests/test_eval_metrics.py tests/test_eval_metrics_spec.py tests/test_eval_statistics.py
+      tests/test_eval_statistics_rules.py)
     ;;
   *) echo "verl-med: error: unknown mutation target '$target' (expected rewards, sampler or metrics)" >&2; exit 2 ;;
 esac
 # MUTATION_ONLY="reward_fns/boxes.py ..." narrows the mutated files (iterating on the survivors of one module).
 if [ -n "${MUTATION_ONLY:-}" ]; then read -r -a only <<<"$MUTATION_ONLY"; fi
+# MUTATION_TESTS="tests/a.py ..." narrows the tests to the smallest set that reaches those files: each mutant runs
+# every selected test that reaches it, so leaving out slow tests (Hydra-composing, property-based) makes each mutant
+# cheaper; the report names the narrowed set in the row of each module it measured.
+default_tests=("${tests[@]}")
+if [ -n "${MUTATION_TESTS:-}" ]; then read -r -a tests <<<"$MUTATION_TESTS"; fi
+# MUTATION_FILL=1 (with mutant names): the named mutants are ones an earlier run of the same modules left
+# unchecked; the report adds their verdicts to that run's rows instead of replacing them.
 [ -x "$mutmut" ] || { echo "verl-med: error: $mutmut missing: pip install -e '.[test]'" >&2; exit 2; }
 source=${only[0]%%/*}
 work=${MUTATION_WORK:-${TMPDIR:-/tmp}/verl-med-mutation-$target}
@@ -61,5 +69,6 @@ wall=$(( $(date +%s) - start ))
 echo "$wall $# $(date -u +%FT%TZ)" >>"$work/wall.txt"  # seconds, mutants named (0 = all), when
 (cd "$work" && "$mutmut" results --all true) >"$work/results.txt"
 "$python" benchmarks/mutation_report.py --work "$work" --target "$target" --wall "$work/wall.txt" \
-  --tests "${tests[*]}" --output benchmarks/results/mutation.md
+  --tests "${default_tests[*]}" --run-tests "${tests[*]}" ${MUTATION_FILL:+--fill-unchecked} \
+  --output benchmarks/results/mutation.md
 echo "mutation ($target): $wall s, benchmarks/results/mutation.md"

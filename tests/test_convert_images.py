@@ -152,6 +152,22 @@ def test_num_proc_output_is_byte_identical(tmp_path):
     assert outputs[0] == outputs[1] == outputs[2]
 
 
+def test_workers_fork_with_the_heap_frozen_and_leave_the_converters_collector_as_it_was():
+    """A worker's garbage collections skip the objects it shares with the converter (frozen when it forked), so
+    they do not copy the converter's heap page by page; the converter's own collector is unchanged. Mutations
+    tried: no ``gc.freeze()`` before the fork fails the first check, no ``gc.unfreeze()`` after it the second."""
+    import gc
+
+    from data_preprocess.parallel import Workers
+
+    before = gc.get_freeze_count()
+    with Workers(2) as workers:
+        in_worker = workers.submit(gc.get_freeze_count).result()
+        in_converter = gc.get_freeze_count()
+    assert in_worker >= max(before, 1)
+    assert in_converter == before
+
+
 def test_medmnist_num_proc_output_is_byte_identical(tmp_path):
     """MedMNIST's PNG encoding on two processes in jobs of 8 images gives the single-process bytes. Mutation
     tried: pairing each job's PNGs with the next job's row indices fails here."""

@@ -32,6 +32,7 @@ from cpu_e2e import (
 )
 from fixtures_data import REPO, write_fake_medmnist_npz
 from fixtures_model import build_tiny_qwen_vl_dir
+from fixtures_zoom import REWARD_FRAME, warm_start, warm_start_cache
 from omegaconf import OmegaConf
 from sklearn.metrics import accuracy_score
 
@@ -124,6 +125,8 @@ def _train(
     env: dict[str, str] | None = None,
     cpu_overrides: tuple[str, ...] = tuple(CPU_OVERRIDES),
     small_run: tuple[str, ...] = tuple(SMALL_RUN),
+    model: Path | None = None,
+    data: tuple[Path, str] | None = None,
 ) -> Path:
     run = e2e["root"] / name
     if REUSE_DIR and (run / "finished").is_file():
@@ -132,7 +135,7 @@ def _train(
         shutil.rmtree(run, ignore_errors=True)  # an unfinished earlier attempt
     run.mkdir()
     common = [
-        f"actor_rollout_ref.model.path={e2e['model']}",
+        f"actor_rollout_ref.model.path={model or e2e['model']}",
         f"trainer.default_local_dir={run / 'ckpt'}",
         f"trainer.validation_data_dir={run / 'val'}",
         f"trainer.rollout_data_dir={run / 'rollout'}",
@@ -141,7 +144,8 @@ def _train(
         *small_run,
     ]
     if module == "verl_med_plugin.main":
-        common += [f"med.data_dir={e2e['data']}", "med.dataset=retinamnist", f"hydra.run.dir={run}"]
+        data_dir, dataset = data or (e2e["data"], "retinamnist")
+        common += [f"med.data_dir={data_dir}", f"med.dataset={dataset}", f"hydra.run.dir={run}"]
     run_logged(
         [sys.executable, "-m", module, *common, *extra],
         run / "train.log",
@@ -727,3 +731,87 @@ def test_two_nodes_train_checkpoint_and_resume(e2e, two_nodes):
     first = outcomes_by_step(run / "ckpt" / "med_sampler_outcomes.jsonl")[2]
     again = outcomes_by_step(resumed / "ckpt" / "med_sampler_outcomes.jsonl")[2]
     assert sorted(again["sample_indices"]) == sorted(first["sample_indices"])
+
+
+# ------------------------------------------------------------------------------------------------ the zoom tool
+@pytest.fixture(scope="module")
+def zoom_run(e2e, request) -> Path:
+    """One GRPO step through verl's tool agent loop (``med/experiment=zoom``) from the zoom warm start
+    (``fixtures_zoom``; memoised, so CI trains it once in the unit tier): the memorised trace's RL row twice, once
+    under the tool agent loop and once under verl's single-turn loop (the ``agent_name`` column verl reads per
+    row), so the tool-disabled control shares the step, the weights and the prompt. 8 samples per prompt."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from verl_med_plugin import verl_compat
+
+    shutil.rmtree(e2e["root"] / "zoom_warm", ignore_errors=True)  # a kept root (VERL_MED_E2E_DIR): built afresh
+    warm = warm_start(e2e["root"] / "zoom_warm", warm_start_cache(request.config))
+    table = pq.read_table(warm.rl_dir / "train.parquet")
+    (row,) = [r for r in table.to_pylist() if r["images"][0]["bytes"] == warm.trace["images"][0]["bytes"]]
+    agents = [verl_compat.TOOL_AGENT_LOOP, verl_compat.SINGLE_TURN_AGENT_LOOP]
+    rows = [{**row, verl_compat.AGENT_NAME_FIELD: agent} for agent in agents]
+    data = e2e["root"] / "zoom_data"
+    (data / "busi_zoom").mkdir(parents=True, exist_ok=True)
+    for split in ("train", "val"):
+        pq.write_table(pa.Table.from_pylist(rows), data / "busi_zoom" / f"{split}.parquet")
+    return _train(
+        e2e,
+        "zoom",
+        "med/experiment=zoom",
+        "med.template=qwen2_5_vl",
+        "med.knowledge.mode=none",  # the prompt the warm start memorised
+        f"actor_rollout_ref.rollout.multi_turn.tool_config_path={warm.tool_yaml}",
+        *[f"+med.reward.{key}={value}" for key, value in REWARD_FRAME.items()],
+        "data.max_response_length=256",
+        "data.shuffle=false",
+        "actor_rollout_ref.rollout.n=8",
+        # The warm start memorised one trace, yet at T=1 its samples mix the trace's two turns (Hugging Face
+        # sampling of the warm-started model, 8 samples: 1 of 8 parse as a call at T=1, 3 at 0.5, 5 at 0.3): at 0.3
+        # the group holds calls and non-calls, so GRPO sees different rewards.
+        "actor_rollout_ref.rollout.temperature=0.3",
+        "trainer.total_training_steps=1",
+        "trainer.save_freq=1",
+        "trainer.test_freq=-1",
+        "actor_rollout_ref.actor.optim.lr=1e-3",
+        model=warm.model,
+        data=(data, "busi_zoom"),
+    )
+
+
+def test_grpo_through_the_tool_agent_loop_carries_the_zoomed_image_into_training(zoom_run):
+    """The tool agent loop ran the zoom calls of the warm-started policy, each crop reached the actor as a second
+    image (``multi_modal_inputs``, read from the trainer's batch by ``med_trajectories.jsonl``), rewards differed
+    within the group and the step updated the actor. The control: the same prompt under the single-turn loop
+    (tool disabled) in the same step never carries a second image, whatever it wrote."""
+    (record,) = read_jsonl(zoom_run / "ckpt" / "med_trajectories.jsonl")
+    assert record["step"] == 1
+    # Row 0 runs under the tool agent loop, row 1 under the single-turn loop (fixture order, data.shuffle=false).
+    tool = [i for i, row in enumerate(record["sample_indices"]) if row == 0]
+    control = [i for i, row in enumerate(record["sample_indices"]) if row == 1]
+    assert len(tool) == len(control) == 8, record["sample_indices"]
+    images = np.array(record["images"])
+    turns = np.array(record["turns"])
+    assert images[control].tolist() == [1] * 8  # the control: no tool, no second image
+    assert images[tool].max() == 2, images[tool]  # a crop came back and reached the trainer
+    assert set(images[tool].tolist()) <= {1, 2}  # max_calls=1: never a third image
+    zoomed = [i for i in tool if images[i] == 2]
+    assert turns[zoomed].min() > turns[control].max(), (turns[zoomed], turns[control])  # call + tool turn
+    # GRPO got a signal from the tool group: its rewards differ, so its advantages are not all zero.
+    scores, advantages = np.array(record["scores"]), np.array(record["advantages"])
+    assert np.unique(scores[tool].round(6)).size > 1, scores
+    assert np.abs(advantages[tool]).max() > 1e-4, advantages
+    metrics = metrics_by_step(zoom_run / "metrics.jsonl")
+    assert metrics[1]["med_tool/images_per_trajectory"] == pytest.approx(images.mean())
+    from safetensors.torch import load_file
+
+    initial = load_file(str(zoom_run.parent / "zoom_warm" / "model" / "model.safetensors"))
+    shard = torch.load(
+        zoom_run / "ckpt" / "global_step_1" / "actor" / "model_world_size_1_rank_0.pt",
+        weights_only=False,
+        map_location="cpu",
+    )
+    name = next(k for k in initial if k.endswith("layers.0.mlp.down_proj.weight"))
+    trained = next(v for k, v in shard.items() if k.endswith("layers.0.mlp.down_proj.weight"))
+    trained = trained.to_local() if hasattr(trained, "to_local") else trained
+    assert not torch.equal(trained.float(), initial[name].float())  # the step updated the actor

@@ -1,4 +1,4 @@
-"""Tool-use metrics in ``verl-med-eval`` (issue 29): an offline-generation JSONL of multi-turn zoom responses
+"""Tool-use metrics in ``verl-med-eval``: an offline-generation JSONL of multi-turn zoom responses
 through ``evaluate_run`` and the markdown report. Expected figures are counted by hand from the fixture and the
 IoU comes from ``torchvision.ops.box_iou``."""
 

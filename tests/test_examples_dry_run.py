@@ -9,6 +9,7 @@ records each ``python -m <entry point> ...`` they issue, and the test then runs 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -153,3 +154,63 @@ def test_example_script_dry_run(script, example_env, tmp_path):
     entry_points = [c[0] for c in commands if c[0].startswith("verl_med_plugin.")]
     assert len(entry_points) == len(datasets), commands  # one dry run per dataset of the row
     _check_output(proc.stdout + replay(commands), script, datasets)
+
+
+ZOOM = REPO / "examples" / "zoom" / "run.sh"
+
+
+def _zoom_run_checks(tmp_path: Path, stdout: str, commands: list, target: str, experiment: str) -> None:
+    """What examples/zoom/run.sh must have done in a dry run: the SFT dry run on zoom traces (verl's SFT dataset
+    read them with verl-med's template of the model), then the GRPO dry run of the zoom preset on the target."""
+    import pyarrow.parquet as pq
+    from omegaconf import OmegaConf
+
+    modules = [module for module, *_ in commands]
+    assert modules.index("verl_med_plugin.sft_preflight") < modules.index("verl_med_plugin.main"), modules
+    (sft,) = [argv for module, *argv in commands if module == "data_preprocess.sft"]
+    assert sft[sft.index("--zoom_tool") + 1] == "qwen2_5_vl"  # the template of the default model preset
+    assert stdout.count(DONE) == 2 and "acc=1 for all" in stdout, stdout[-3000:]
+    assert "chat_template: qwen2_5_vl" in stdout, stdout[-3000:]  # sft_med.yaml's med.template, derived
+    traces = pq.read_table(tmp_path / "data" / f"busi_abs_minus_{target}" / "sft_zoom_train.parquet").to_pylist()
+    assert any(len(t["images"]) == 2 and any(m["role"] == "tool" for m in t["messages"]) for t in traces)
+    (run_config,) = (tmp_path / "runs").glob(f"{target}_{experiment}_*/.hydra/config.yaml")
+    run = OmegaConf.load(run_config)
+    assert run.reward.custom_reward_function.name == "compute_zoom_score" and run.med.tool == "zoom"
+    assert run.actor_rollout_ref.rollout.multi_turn.enable
+    assert run.trainer.experiment_name == f"{target}_{experiment}"
+
+
+def _busi_with_more_lesions(busi: Path, out: Path, per_class: int = 6) -> Path:
+    """A copy of the fixture's BUSI folder plus new images with masks (BUSI's layout): BreastMNIST's val/test are
+    8 of the fixture's 10 images, and the zoom traces need train and val rows after their exclusion."""
+    import numpy as np
+    from PIL import Image
+
+    shutil.copytree(busi, out)
+    rng = np.random.default_rng(7)
+    for cls in ("benign", "malignant", "normal"):
+        for i in range(per_class):
+            stem = f"{cls} ({100 + i})"
+            Image.fromarray(rng.integers(0, 255, (60, 80), dtype=np.uint8)).save(out / cls / f"{stem}.png")
+            mask = np.zeros((60, 80), np.uint8)
+            if cls != "normal":
+                mask[5 + i : 40, 10 + i : 60] = 255
+            Image.fromarray(mask).save(out / cls / f"{stem}_mask.png")
+    return out
+
+
+def test_zoom_example_dry_run_on_breastmnist(example_env, tmp_path):
+    """examples/zoom/run.sh (default target BreastMNIST): BreastMNIST and BUSI converted (BUSI without
+    BreastMNIST's val/test images), zoom traces written and read by the SFT dry run, the zoom preset's dry run.
+    Mutations checked: the script's ``--zoom_tool`` dropped (plain SFT rows: no trace, no tools column) and
+    ``med/experiment=vrft_baseline`` in place of ``zoom`` (no tool, reward compute_score) both fail here."""
+    busi = _busi_with_more_lesions(Path(example_env["BUSI_DIR"]), tmp_path / "busi")
+    env = dict(example_env, DATA_DIR=str(tmp_path / "data"), RUNS_DIR=str(tmp_path / "runs"), BUSI_DIR=str(busi))
+    env.pop("DATASET", None)
+    env.pop("DATASETS", None)
+    proc, commands = record_script(ZOOM, env, tmp_path / "recorded")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    stdout = proc.stdout + replay(commands)
+    _zoom_run_checks(tmp_path, stdout, commands, "breastmnist", "zoom")
+    if shutil.which("nvidia-smi") is None:
+        assert "No GPU visible" in proc.stdout and "scripts/setup.sh --gpu" in proc.stdout

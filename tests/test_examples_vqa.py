@@ -264,3 +264,41 @@ def test_a_new_benchmark_runs_through_the_generic_script(tmp_path, tiny_model_di
         "train.parquet",
         "val.parquet",
     ]
+
+
+# --- the zoom tool on a VQA benchmark (examples/zoom/run.sh <benchmark>) ------------------------------------------
+
+ZOOM = REPO / "examples" / "zoom" / "run.sh"
+
+
+def test_zoom_script_on_a_vqa_benchmark_dry_run(releases, tmp_path, tiny_model_dir):
+    """``examples/zoom/run.sh slake``: SLAKE converted as run.sh converts it, the BUSI warm-start traces, the SFT
+    dry run, then the ``zoom_vqa`` preset's dry run on SLAKE's rows. Mutation checked: the script picking
+    ``zoom`` for every target (the classification preset: no VQA reward settings, no modality card) fails here."""
+    from fixtures_data import write_busi_like_folder
+    from test_examples_dry_run import _busi_with_more_lesions, _zoom_run_checks
+
+    busi = _busi_with_more_lesions(write_busi_like_folder(tmp_path / "busi_base"), tmp_path / "busi")  # a val split
+    env = _script_env(tmp_path, tiny_model_dir)
+    env.update(SLAKE_DIR=str(releases["slake"]), BUSI_DIR=str(busi))
+    proc, commands = record_script(ZOOM, env, tmp_path / "recorded", timeout=600, args=("slake",))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-4000:]
+    assert [module for module, *_ in commands][0] == "data_preprocess.vqa", commands
+    stdout = proc.stdout + replay(commands)
+    _zoom_run_checks(tmp_path, stdout, commands, "slake", "zoom_vqa")
+    from omegaconf import OmegaConf
+
+    (run_config,) = (tmp_path / "runs").glob("slake_zoom_vqa_*/.hydra/config.yaml")
+    run = OmegaConf.load(run_config)
+    assert run.med.knowledge.mode == "user"  # the VQA row's modality card
+    assert run.data.train_files == str(tmp_path / "data" / "slake" / "train.parquet")
+
+
+def test_zoom_script_refuses_a_test_only_benchmark(tmp_path, tiny_model_dir):
+    """A test-only benchmark (MedXpertQA-MM, trained on PMC-VQA by run.sh) has no training rows for zoom_vqa: one
+    error naming the benchmark to train on, before any conversion."""
+    name = next(b for b in benchmarks() if example_run(b).train_on)
+    env = _script_env(tmp_path, tiny_model_dir)
+    proc = subprocess.run(["bash", str(ZOOM), name], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and f"examples/zoom/run.sh {example_run(name).train_on}" in proc.stderr, proc.stderr
+    assert not (tmp_path / "data").exists()

@@ -1,4 +1,4 @@
-"""``compute_zoom_score`` (issue 29): the answer graded as everywhere, a tool-call format term, an optional IoU term
+"""``compute_zoom_score``: the answer graded as everywhere, a tool-call format term, an optional IoU term
 for the first zoom box, no penalty for not calling the tool and no gain from calling it again.
 
 Responses are built in the layout verl's reward loop decodes (``tokenizer.decode(..., skip_special_tokens=True)``

@@ -1,4 +1,4 @@
-"""Zoom warm-start traces (issue 29): the grounding converter's rows of a BUSI-layout folder (non-square 80 x 60
+"""Zoom warm-start traces: the grounding converter's rows of a BUSI-layout folder (non-square 80 x 60
 images, mask boxes) through ``python -m data_preprocess.sft --zoom_tool``. Each trace must be what the zoom policy
 should do, judged by the other components rather than by the converter: the zoom reward scores it at its maximum,
 the real tool (through verl's own dispatch) returns exactly the trace's second image, and verl's multi-turn SFT

@@ -1,4 +1,4 @@
-"""The zoom tool (issue 29) as verl 0.9.1 runs it: built by verl's own tool registry from the shipped tool yaml,
+"""The zoom tool as verl 0.9.1 runs it: built by verl's own tool registry from the shipped tool yaml,
 called through verl's own ``ToolAgentLoop._call_tool`` with verl's ``AgentData`` and ``FunctionCall``.
 
 The expected crops are computed independently: the "abs" frame with ``qwen_vl_utils.smart_resize`` (Qwen's own

@@ -303,6 +303,38 @@ def chat_template_text(name_or_path: str) -> str:
     return path.read_text()
 
 
+# OmegaConf resolvers of the SFT config (configs/sft_med.yaml), registered in every verl process by the plugin's
+# entry point (register.py): verl's SFT trainer reads only model.custom_chat_template, and wants the text.
+FAMILY_RESOLVER = "verl_med.model_family"
+TEMPLATE_RESOLVER = "verl_med.chat_template"
+
+
+def model_family(model_path: str) -> str | None:
+    """The verl-med chat template of a model: its ``config.json`` ``model_type`` when that is one of
+    ``CHAT_TEMPLATES`` (``qwen2_5_vl``, ``qwen3_vl``), else None (the model keeps its own template). Read from
+    the config, not the name, so a local checkpoint of either family gets the right one."""
+    from transformers import PretrainedConfig
+
+    try:
+        config, _ = PretrainedConfig.get_config_dict(str(model_path))
+    except (OSError, ValueError) as err:
+        raise SettingsError(f"model.path={model_path}: cannot read its config.json ({err})") from err
+    model_type = config.get("model_type")
+    return model_type if model_type in CHAT_TEMPLATES else None
+
+
+def chat_template_or_none(name_or_path: str | None) -> str | None:
+    """``chat_template_text``, with None (the model's own template) passed through."""
+    return None if name_or_path is None else chat_template_text(str(name_or_path))
+
+
+def register_config_resolvers() -> None:
+    """Register ``${verl_med.model_family:<model path>}`` and ``${verl_med.chat_template:<name>}`` (once)."""
+    for name, resolver in ((FAMILY_RESOLVER, model_family), (TEMPLATE_RESOLVER, chat_template_or_none)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver)
+
+
 def apply_chat_template_setting(config: DictConfig) -> None:
     """Fill ``actor_rollout_ref.model.custom_chat_template`` from ``med.template`` unless it is set explicitly.
 

@@ -14,6 +14,8 @@ It does five things, all without importing any verl module (verl is still initia
 4. Warns once per process when the installed verl is not the version verl-med was tested with.
 5. Stops a run whose trainer would silently ignore ``+med.sampler.enable=true`` (``guard_run_ppo``,
    ``guard_validate_config``), in the driver before Ray starts, whichever verl launcher started it.
+6. Registers the OmegaConf resolvers ``configs/sft_med.yaml`` uses to pick verl-med's chat template
+   (``med_settings.register_config_resolvers``), so verl's own SFT trainer renders tool traces with it.
 """
 
 from __future__ import annotations
@@ -296,8 +298,20 @@ except Exception as exc:  # noqa: BLE001 - any failure must be reported, not swa
         exc_info=True,
     )
 
+
+def _register_config_resolvers() -> None:
+    """``med_settings.register_config_resolvers``; never raises (it runs inside verl's own import)."""
+    try:
+        from verl_med_plugin.med_settings import register_config_resolvers
+
+        register_config_resolvers()
+    except Exception as exc:  # noqa: BLE001 - reported loudly; only configs/sft_med.yaml needs the resolvers
+        logger.warning("verl-med could not register its config resolvers: %s: %s", type(exc).__name__, exc)
+
+
 _install_trainer_registration()
 _install_curriculum_guard()
+_register_config_resolvers()
 VERL_VERSION = _installed_verl_version()
 _install_upstream_fixes(VERL_VERSION)
 warn_if_untested_verl(VERL_VERSION)

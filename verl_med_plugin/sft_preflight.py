@@ -9,12 +9,24 @@ from __future__ import annotations
 import sys
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from data_preprocess.common import ERROR_PREFIX, USER_ERROR_EXIT
 from verl_med_plugin import verl_compat
 from verl_med_plugin.checks.errors import ConfigError
+from verl_med_plugin.med_settings import register_config_resolvers
 from verl_med_plugin.preflight import DryRunPlan, check_data_files, print_plan
+
+
+def chat_template(config: DictConfig) -> str | None:
+    """``model.custom_chat_template`` resolved (``med.template`` of configs/sft_med.yaml), None for the model's own."""
+    register_config_resolvers()
+    try:
+        template = OmegaConf.select(config, "model.custom_chat_template")
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"model.custom_chat_template (med.template): {err}") from err
+    return None if template is None else str(template)
 
 
 def run_sft_dry_run(config: DictConfig) -> DryRunPlan:
@@ -25,6 +37,12 @@ def run_sft_dry_run(config: DictConfig) -> DryRunPlan:
         tokenizer, processor = verl_compat.load_tokenizer_and_processor(model_path)
     except Exception as err:
         raise ConfigError(f"model.path={model_path}: cannot load its tokenizer/processor ({err})") from err
+    template = chat_template(config)
+    if template is not None:  # as verl's HFModelConfig applies it: the processor's when there is one
+        if processor is not None:
+            processor.chat_template = template
+        else:
+            tokenizer.chat_template = template
     path = str(config.data.train_files)
     try:
         dataset = verl_compat.create_sft_dataset(path, config.data, tokenizer, processor)
@@ -32,7 +50,12 @@ def run_sft_dry_run(config: DictConfig) -> DryRunPlan:
     except Exception as err:
         raise ConfigError(f"data.train_files={path}: verl's SFT dataset cannot read it ({err})") from err
     trained = tokenizer.decode(item["input_ids"][item["loss_mask"].bool()])
-    plan.add("model", path=model_path, processor=type(processor).__name__ if processor else None)
+    plan.add(
+        "model",
+        path=model_path,
+        processor=type(processor).__name__ if processor else None,
+        chat_template=OmegaConf.select(config, "med.template", default=None),
+    )
     plan.add("data", train_rows=len(dataset), first_sample_tokens=int(item["input_ids"].shape[0]), trained_text=trained)
     plan.add(
         "training needs",

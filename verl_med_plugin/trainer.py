@@ -32,6 +32,7 @@ from verl_med_plugin.tools.settings import apply_tool_setting
 from verl_med_plugin.verl_compat import MED_TRAINER_MODE
 
 OUTCOMES_LOG = "med_sampler_outcomes.jsonl"
+TRAJECTORIES_LOG = "med_trajectories.jsonl"
 
 
 def check_med_settings(config: DictConfig) -> None:
@@ -93,6 +94,8 @@ class MedSyncTrainer(_SyncTrainerBase):
 
     def step(self, metrics: dict, timing_raw: dict):
         batch = super().step(metrics, timing_raw)
+        if OmegaConf.select(self.config, verl_compat.MULTI_TURN_KEY):
+            metrics.update(self._record_trajectories(batch))
         if self.med_sampler is not None:
             start = time.perf_counter()
             outcomes = verl_compat.read_rollout_outcomes(
@@ -111,6 +114,22 @@ class MedSyncTrainer(_SyncTrainerBase):
         kwargs = OmegaConf.select(self.config, "reward.custom_reward_function.reward_kwargs") or {}
         # cast: to_container is annotated with every container kind; a DictConfig converts to a dict
         return reward_config(cast(dict[str, Any], OmegaConf.to_container(kwargs, resolve=True))).score_bounds()
+
+    def _record_trajectories(self, batch) -> dict[str, float]:
+        """Multi-turn runs: append each trajectory's dataset row, turns, images, score and advantage to
+        ``<trainer.default_local_dir>/med_trajectories.jsonl`` (whether the images a tool returned reached the
+        actor, per step); returns the step's ``med_tool/*`` metrics."""
+        shapes = verl_compat.read_trajectory_shapes(batch)
+        record = {"step": int(self.global_steps), **{k: np.asarray(v).tolist() for k, v in shapes.items()}}
+        path = Path(str(self.config.trainer.default_local_dir)) / TRAJECTORIES_LOG
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")
+        images = shapes["images"]
+        return {
+            "med_tool/images_per_trajectory": float(np.mean(images)) if len(images) else 0.0,
+            "med_tool/turns_per_trajectory": float(np.mean(shapes["turns"])) if len(images) else 0.0,
+        }
 
     def _record_outcomes(self, batch, outcomes: dict) -> None:
         """Append this step's draws and outcomes to ``<trainer.default_local_dir>/med_sampler_outcomes.jsonl``: which

@@ -304,6 +304,51 @@ def read_rollout_outcomes(
     }
 
 
+def read_trajectory_shapes(batch) -> dict[str, Any]:
+    """Per trajectory of a finished step (as ``read_rollout_outcomes``): ``sample_indices`` (the dataset row;
+    verl stores no record of the agent loop that ran it), ``turns`` (the agent loop's ``num_turns``), ``images``
+    (images the actor saw: rows of ``multi_modal_inputs["image_grid_thw"]``, the prompt's plus every tool
+    response's), ``scores`` (``rm_scores`` summed), ``advantages`` (the mean advantage over response tokens) and
+    ``keys`` (the TransferQueue keys, the ``uid`` of verl's rollout dump). For multi-turn runs: whether what a tool
+    returned reached the trainer."""
+    import numpy as np
+
+    tq = transfer_queue()
+    keys = [key for key, tag in zip(batch.keys, batch.tags, strict=True) if not tag.get("is_padding", False)]
+    fields = [SAMPLER_INDEX_FIELD, "num_turns", "multi_modal_inputs", "rm_scores", "advantages", "response_mask"]
+    data = tq.kv_batch_get(keys=keys, partition_id=batch.partition_id, select_fields=fields)
+    images = [_image_count(inputs) for inputs in _items(data["multi_modal_inputs"])]
+    advantages = _items(data["advantages"])
+    masks = _items(data["response_mask"])
+    mean_advantages = [
+        float((a.float() * m.float()).sum() / max(float(m.float().sum()), 1.0))
+        for a, m in zip(advantages, masks, strict=True)
+    ]
+    return {
+        "sample_indices": np.array([int(i) for i in _items(data[SAMPLER_INDEX_FIELD])], dtype=np.int64),
+        "turns": np.array([int(t) for t in _items(data["num_turns"])], dtype=np.int64),
+        "images": np.array(images, dtype=np.int64),
+        "scores": data["rm_scores"].sum(dim=1).double().numpy(),
+        "advantages": np.array(mean_advantages),
+        "keys": keys,
+    }
+
+
+def _items(value) -> list:
+    """The per-trajectory entries of a TransferQueue field: nested tensors unbound, lists as they are."""
+    if getattr(value, "is_nested", False):
+        return list(value.unbind())
+    if hasattr(value, "tolist") and not hasattr(value, "unbind"):
+        return list(value.tolist())
+    return list(value)
+
+
+def _image_count(multi_modal_inputs) -> int:
+    """Images in one trajectory's processor outputs (0 for a text-only one)."""
+    grid = (multi_modal_inputs or {}).get("image_grid_thw") if hasattr(multi_modal_inputs, "get") else None
+    return 0 if grid is None else int(grid.shape[0])
+
+
 def read_first_prompt_ids(batch) -> tuple[int, list[int]]:
     """``(sampler_index, prompt token ids)`` of the step's first real trajectory, exactly as the rollout sent them
     (the ``prompts`` field ``agent_loop_tq.py`` stores): the check that the dry run renders what training sends."""
@@ -442,6 +487,11 @@ def install_verl_7899_fix(client_module: Any) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 TOOL_AGENT_LOOP = "tool_agent"  # actor_rollout_ref.rollout.agent.default_agent_loop
 TOOL_CONFIG_KEY = "actor_rollout_ref.rollout.multi_turn.tool_config_path"
+MULTI_TURN_KEY = "actor_rollout_ref.rollout.multi_turn.enable"
+# A row's agent loop: a dataset column of this name overrides default_agent_loop per row (agent_loop.py fills it
+# only where the batch has none), e.g. "single_turn_agent" for rows that must not call tools.
+AGENT_NAME_FIELD = "agent_name"
+SINGLE_TURN_AGENT_LOOP = "single_turn_agent"
 # verl's data.tool_config_path interpolates TOOL_CONFIG_KEY (legacy_data.yaml): RLHFDataset loads the same tools,
 # so its length filter counts the tool list in the prompt.
 AGENT_DATA_KWARG = "agent_data"  # the keyword ToolAgentLoop._call_tool passes to execute

@@ -1,4 +1,4 @@
-"""Tool-use metrics of a zoom run (issue 29), per dataset: how often the policy zooms, where, and whether it helps.
+"""Tool-use metrics of a zoom run, per dataset: how often the policy zooms, where, and whether it helps.
 
 Read from the responses alone, with the zoom reward's own readers (``reward_fns.zoom``), so evaluation counts a
 call exactly when training did:
