@@ -353,6 +353,9 @@ sys.exit(generate.main(sys.argv[1:]))
     ("signum", "status", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
 )
 def test_interrupt_exits_cleanly_without_temporary_files(tmp_path, tool, signum, status, word):
+    """Interrupted mid-write, the tool exits with one line and leaves nothing hidden in its output folder. Mutation
+    checked: ``write_report`` removing its staging folder only on ``Exception`` (not on the interrupt's
+    ``KeyboardInterrupt``/``SystemExit``) fails the eval cases."""
     out = tmp_path / "out"
     if tool == "eval":
         args = [
@@ -375,14 +378,17 @@ def test_interrupt_exits_cleanly_without_temporary_files(tmp_path, tool, signum,
         env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"},
         preexec_fn=default_sigint,
     )
+    # The report is staged in a hidden folder inside ``out`` (``writer.write_report``), so its temporaries lie one
+    # level down: look for them recursively, and after the interrupt for any hidden leftover at all.
     deadline = time.monotonic() + 120
-    while not list(out.glob(".*.tmp")) and proc.poll() is None and time.monotonic() < deadline:
+    while not list(out.rglob(".*.tmp")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # wait until it is writing: the interrupt must find a temporary file to remove
+    assert list(out.rglob(".*.tmp")), f"no temporary file appeared: {proc.poll()}"
     assert proc.poll() is None, f"finished before the interrupt: {proc.communicate()}"
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == status and word in err and "Traceback" not in err, err
-    assert not list(out.glob(".*.tmp"))
+    assert not list(out.rglob(".*")), list(out.rglob(".*"))  # no temporary file, no staging folder
 
 
 @pytest.mark.parametrize("tool", ["eval", "generate"])
