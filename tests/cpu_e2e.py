@@ -127,8 +127,12 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def metrics_by_step(file_logger: Path) -> dict[int, dict]:
-    """verl's file logger (``trainer.logger=[file]``): one JSON line per step, ``{"step": k, "data": {...}}``."""
-    return {int(rec["step"]): rec["data"] for rec in read_jsonl(file_logger)}
+    """verl's file logger (``trainer.logger=[file]``): JSON lines ``{"step": k, "data": {...}}``, merged per step
+    (verl's SFT trainer logs a step's validation loss in a second line of the same step)."""
+    merged: dict[int, dict] = {}
+    for rec in read_jsonl(file_logger):
+        merged.setdefault(int(rec["step"]), {}).update(rec["data"])
+    return merged
 
 
 def outcomes_by_step(outcomes_log: Path) -> dict[int, dict]:
