@@ -506,6 +506,41 @@ _KILLS_4 = {
 }
 KILLED_BY_HAND.update({m: test for test, ms in _KILLS_4.items() for m in ms})
 
+# Fifth session (2026-12-07): a fresh run of parsing and accuracy (narrowed tests); its survivors killed by
+# tests/test_rewards_parsing_spec.py (each confirmed on the run's mutants/ folder) or equivalent.
+_P5, _A5 = "reward_fns.parsing.x_", "reward_fns.accuracy.x_"
+EQUIVALENT.update(
+    {
+        f"{_P5}as_text__mutmut_3": 'bytes.decode() defaults to "utf-8": the same decoding',
+        f"{_P5}as_text__mutmut_7": 'codec names are case-insensitive: "UTF-8" is the "utf-8" codec',
+        f"{_P5}parse_with__mutmut_51": "json.dumps tests ensure_ascii for truth: None escapes nothing, as False does",
+        f"{_P5}parse_with__mutmut_118": 'no tokens: replace(parsed, pred="") equals parsed (its pred is "" already)',
+        f"{_A5}score_task__mutmut_136": "pred is ' '.join of open_tokens' tokens, each non-empty with no whitespace "
+        "(the token pattern is digits or letters; TERMS_FILE targets are single words): split(' ') == split()",
+        f"{_A5}score_task__mutmut_139": "offered_alternatives reads only question[:1024] itself: one more character "
+        "changes the cache key, not the alternatives",
+    }
+)
+_KILLS_5 = {
+    "test_rewards_parsing_spec.py::test_a_response_that_is_not_text_is_an_empty_response": [f"{_P5}as_text__mutmut_10"],
+    "test_rewards_parsing_spec.py::test_an_answer_of_max_answer_chars_is_read_and_one_more_is_not": [
+        f"{_P5}parse_with__mutmut_{i}" for i in (25, 27)
+    ],
+    "test_rewards_parsing_spec.py::test_a_multilabel_answer_is_logged_with_its_label_names_as_written": [
+        f"{_P5}parse_with__mutmut_{i}" for i in (53, 54)
+    ],
+    "test_rewards_parsing_spec.py::test_a_box_answer_is_logged_in_image_pixels_to_three_decimals": [
+        f"{_P5}parse_with__mutmut_150"
+    ],
+    "test_rewards_parsing_spec.py::test_a_row_of_an_unknown_task_type_reads_no_answer": [
+        f"{_P5}parse_with__mutmut_125"
+    ],
+    "test_rewards_parsing_spec.py::test_a_reward_box_format_contradicting_the_row_is_warned_with_both_conventions": [
+        f"{_A5}score_task__mutmut_155"
+    ],
+}
+KILLED_BY_HAND.update({m: test for test, ms in _KILLS_5.items() for m in ms})
+
 KILLED = {"killed", "timeout", "caught by type check"}
 _OPEN = "not yet killed"
 _NAME = re.compile(r"^\s*(\S+): (.+)$")

@@ -25,7 +25,7 @@ case "$target" in
   metrics)
     only=("verl_med_plugin/evaluation/metrics.py" "verl_med_plugin/evaluation/statistics.py")
     tests=(tests/test_eval_metrics.py tests/test_eval_metrics_spec.py tests/test_eval_statistics.py
-      tests/test_eval_statistics_rules.py)
+      tests/test_eval_statistics_rules.py tests/test_eval_clinical.py)
     ;;
   *) echo "verl-med: error: unknown mutation target '$target' (expected rewards, sampler or metrics)" >&2; exit 2 ;;
 esac

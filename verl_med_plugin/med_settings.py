@@ -281,7 +281,9 @@ SAMPLER_BOUNDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "ema_decay": (_number_in(0, 1, high_open=True), "a number in [0, 1)"),
     "class_ema_decay": (_number_in(0, 1, high_open=True), "a number in [0, 1)"),
     "class_weight": (_number_in(0, 1), "a number in [0, 1]"),
-    "floor": (_number_in(0, 1, low_open=True), "a number in (0, 1]"),
+    # the sampler keeps weights to 2**-20 (sampler.WEIGHT_SCALE): a smaller floor would round a solved sample's
+    # weight to 0, so it would starve and a class of such samples would end the draw with an error
+    "floor": (_number_in(1e-6, 1), "a number in [1e-6, 1]"),
     "unseen_accuracy": (_number_in(0, 1), "a number in [0, 1]"),
     "max_copies_per_batch": (lambda v: 1 <= v <= 1_000_000, "an integer >= 1"),
     "signal_key": (lambda v: v is None or v.strip() != "", "null or a reward key name"),

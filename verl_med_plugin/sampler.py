@@ -101,6 +101,12 @@ def sample_groups_from_dataframe(dataframe) -> tuple[np.ndarray, list[str], np.n
     truth = pc.struct_field(table.column("reward_model").combine_chunks(), "ground_truth").cast(pa.string())
     single_label = pc.is_in(task, value_set=pa.array([t.value for t in TaskType.single_label()]))
     keys = pc.binary_join_element_wise(name, pc.if_else(single_label, truth, task), ":")
+    if keys.null_count:
+        first = pc.index(pc.is_null(keys), True).as_py()
+        raise ValueError(
+            f"med.sampler: row {first} has no class: its extra_info.dataset, extra_info.task_type or (single-label "
+            f"tasks) reward_model.ground_truth is null ({keys.null_count} of {len(keys)} rows; data_preprocess.schema)"
+        )
     encoded = pc.dictionary_encode(keys)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
@@ -381,12 +387,10 @@ def _array(name: str, values: Any) -> np.ndarray:
     return array
 
 
-def _index_array(name: str, values: Any, upper: int, length: int | None = None) -> np.ndarray:
-    """Integer positions in ``[0, upper)``: negative (would wrap), fractional (would truncate), boolean, NaN or
+def _index_array(name: str, values: Any, upper: int) -> np.ndarray:
+    """Integer positions in ``[0, upper)``: negative (would wrap), fractional (would truncate), boolean, text, NaN or
     out-of-range entries are refused rather than silently reinterpreted."""
     array = _array(name, values)
-    if length is not None and len(array) != length:
-        raise ValueError(f"{name}: {len(array)} entries, expected {length}")
     if array.size == 0:
         return np.zeros(0, dtype=np.int64)
     if array.dtype == bool or not (
@@ -399,6 +403,8 @@ def _index_array(name: str, values: Any, upper: int, length: int | None = None) 
         raise ValueError(f"{name}: expected integer indices, got {array.tolist()[:5]}") from None
     if array.dtype == object and any(isinstance(v, bool) for v in array.tolist()):
         raise ValueError(f"{name}: expected integer indices, got booleans")
+    if array.dtype == object and any(isinstance(v, (str, bytes)) for v in array.tolist()):
+        raise ValueError(f"{name}: expected integer indices, got text")  # as an array of strings is
     bad = ~np.isfinite(as_float) | (as_float != np.round(as_float)) | (as_float < 0) | (as_float >= upper)
     if bad.any():
         first = array.tolist()[int(np.flatnonzero(bad)[0])]
@@ -501,9 +507,10 @@ def _check_state(state: Mapping[str, Any], num_samples: int, num_classes: int, f
     checked["class_acc"] = _number_array(where("class_acc"), state["class_acc"], num_classes, 0.0, 1.0).copy()
     checked["seen"] = _state_flags(state, "seen", num_samples)
     checked["class_seen"] = _state_flags(state, "class_seen", num_classes)
-    weights = _number_array(where("weights"), state["weights"], num_samples, 0, WEIGHT_SCALE)
+    # at least 1: the floor keeps every weight >= 1 (a 0 would starve its sample, and a class of them break draws)
+    weights = _number_array(where("weights"), state["weights"], num_samples, 1, WEIGHT_SCALE)
     if (weights != np.round(weights)).any():
-        raise ValueError(f"sampler state key 'weights': expected integers in [0, {WEIGHT_SCALE}]")
+        raise ValueError(f"sampler state key 'weights': expected integers in [1, {WEIGHT_SCALE}]")
     checked["weights"] = weights.astype(np.int64)
     return checked
 
