@@ -24,8 +24,8 @@ case "$target" in
   sampler) only=("verl_med_plugin/sampler.py"); tests=(tests/test_sampler_*.py tests/test_hostile_sampler.py) ;;
   metrics)
     only=("verl_med_plugin/evaluation/metrics.py" "verl_med_plugin/evaluation/statistics.py")
-    tests=(tests/test_eval_metrics.py tests/test_eval_metrics_spec.py tests/test_eval_statistics.py
-      tests/test_eval_statistics_rules.py tests/test_eval_clinical.py)
+    tests=(tests/test_eval_metrics*.py tests/test_eval_statistics*.py tests/test_eval_outcomes_spec.py
+      tests/test_eval_clinical.py)
     ;;
   *) echo "verl-med: error: unknown mutation target '$target' (expected rewards, sampler or metrics)" >&2; exit 2 ;;
 esac

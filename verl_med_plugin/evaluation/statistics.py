@@ -125,20 +125,22 @@ class Outcomes:
         """Per prompt, one right/wrong for McNemar: the sample's (k = 1) or the majority vote's (k > 1), by the rule
         maj@k uses (``metrics.majority_correct``: most frequent valid answer, ties fixed by the prompt id), for
         every task type."""
-        votes = self.votes if self.votes is not None else [self._vote_keys(preds) for preds in self.predicted]
+        votes = self.votes
+        if votes is None:
+            votes = [self._vote_keys(p, ok) for p, ok in zip(self.predicted, self.correct, strict=True)]
         return np.array(
             [M.majority_correct(v, ok, pid) for pid, v, ok in zip(self.prompt_ids, votes, self.correct, strict=True)],
             dtype=bool,
         )
 
-    def _vote_keys(self, preds: list[Any]) -> list[str]:
+    def _vote_keys(self, preds: list[Any], correct: list[bool]) -> list[str]:
         """Vote keys from ``predicted`` (reports without ``votes``): grounding and VQA keep no answer text there,
         so each sample votes by its correctness alone."""
         if self.task_type in TaskType.single_label():
             return [str(p) if p != M.INVALID else "" for p in preds]
         if self.task_type == TaskType.MULTILABEL:
             return ["" if p is None else ",".join(map(str, p)) or "none" for p in preds]
-        return ["right" if ok else "wrong" for ok in preds]
+        return ["right" if ok else "wrong" for ok in correct]
 
     def metric_functions(self) -> dict[str, Callable[[np.ndarray], float | None]]:
         """Per reported metric, its value on a resample of prompt indices.
