@@ -541,6 +541,467 @@ _KILLS_5 = {
 }
 KILLED_BY_HAND.update({m: test for test, ms in _KILLS_5.items() for m in ms})
 
+# Fifth session: the sampler measured whole (a fresh run after the floor fix, with tests/test_sampler_state_spec.py
+# and the new specifications in test_sampler_spec_survivors.py). The survivors of the first full run were read one
+# by one, each equivalence checked by hand or numerically (numpy's integers(h) == integers(0, h) stream, case-blind
+# sort kinds, pyarrow's and numpy's bint parameters reading None as False), then re-keyed by their diff.
+EQUIVALENT.update(
+    {
+        "verl_med_plugin.sampler.x__check_state__mutmut_21": (
+            "the checked dict's 'version' entry is never read: _check_state's only caller, load_state_dict, reads "
+            "rng/updates/yielded/block_pos/block/acc/seen/class_acc/class_seen/weights only"
+        ),
+        "verl_med_plugin.sampler.x__check_state__mutmut_22": (
+            "the checked dict's 'version' entry is never read: _check_state's only caller, load_state_dict, reads "
+            "rng/updates/yielded/block_pos/block/acc/seen/class_acc/class_seen/weights only"
+        ),
+        "verl_med_plugin.sampler.x__first_copies__mutmut_10": (
+            "new_group[0] False: np.where(new_group, arange, 0) at index 0 is 0 either way (arange[0] == 0), so "
+            "group_start and keep are unchanged"
+        ),
+        "verl_med_plugin.sampler.x__first_copies__mutmut_7": (
+            "numpy parses sort kinds case-insensitively: 'STABLE' selects the same stable sort (checked: identical "
+            "argsort)"
+        ),
+        "verl_med_plugin.sampler.x__index_array__mutmut_29": (
+            "ndarray.astype(None) converts to np.dtype(None), which is float64: the same conversion, the same "
+            "exceptions"
+        ),
+        "verl_med_plugin.sampler.x__index_array__mutmut_57": (
+            "integer arrays go through float64 before int64 instead of straight to int64: identical, since the values"
+            " have already been checked to lie in [0, upper) with upper = a row count < 2**53, exact in float64"
+        ),
+        "verl_med_plugin.sampler.x__index_array__mutmut_60": (
+            "np.issubdtype(None, np.integer) is issubdtype(float64, integer) = False, so every array takes the "
+            "float64 -> int64 path: identical for integer arrays whose values are checked < upper (a row count < "
+            "2**53, exact in float64)"
+        ),
+        "verl_med_plugin.sampler.x__index_array__mutmut_61": (
+            "np.issubdtype(dtype, None) tests float64: float64 arrays are cast directly (array is as_float already, "
+            "same int64 values), integer arrays go via float64 (exact, values checked < a row count < 2**53), others "
+            "take the original path"
+        ),
+        "verl_med_plugin.sampler.x__number_array__mutmut_15": (
+            "ndarray.astype(None) converts to np.dtype(None), which is float64: the same conversion, the same "
+            "exceptions"
+        ),
+        "verl_med_plugin.sampler.x_describe_first_indices__mutmut_20": (
+            "zip(strict=None) only drops the length check of np.unique(..., return_counts=True)'s two outputs, which "
+            "always have equal length"
+        ),
+        "verl_med_plugin.sampler.x_describe_first_indices__mutmut_22": (
+            "zip without strict only drops the length check of np.unique(..., return_counts=True)'s two outputs, "
+            "which always have equal length"
+        ),
+        "verl_med_plugin.sampler.x_describe_first_indices__mutmut_28": (
+            "zip(strict=False) only drops the length check of np.unique(..., return_counts=True)'s two outputs, which"
+            " always have equal length"
+        ),
+        "verl_med_plugin.sampler.x_sample_groups_from_dataframe__mutmut_84": (
+            "dead branch: keys are built from combine_chunks() Arrays, so pc.dictionary_encode returns an Array, "
+            "never a ChunkedArray; the assignment never runs"
+        ),
+        "verl_med_plugin.sampler.x_sample_groups_from_dataframe__mutmut_88": (
+            "pyarrow's to_numpy takes zero_copy_only as a C bool: None converts to False, the original argument"
+        ),
+        "verl_med_plugin.sampler.x_sample_groups_from_dataframe__mutmut_91": (
+            "pyarrow's to_numpy takes zero_copy_only as a C bool: None converts to False (checked: a bool array, not "
+            "zero-copyable, converts)"
+        ),
+        "verl_med_plugin.sampler.xǁMedCurriculumSamplerǁ_draw_capped__mutmut_65": (
+            "Generator.choice declares replace as a Cython bint: None converts to False, sampling without replacement"
+            " as before"
+        ),
+        "verl_med_plugin.sampler.xǁMedCurriculumSamplerǁ_draw_weighted__mutmut_15": (
+            "searchsorted side left vs right: differs only when random()*cdf[-1] equals a cdf entry exactly "
+            "(probability <= classes * 2**-53 per draw)"
+        ),
+        "verl_med_plugin.sampler.xǁMedCurriculumSamplerǁ_draw_weighted__mutmut_22": (
+            "the clamp never fires: random() < 1 and the rounded product random()*cdf[-1] stays below cdf[-1] > 0, so"
+            " side='right' returns <= len-1; cdf[-1] == 0 needs an all-zero-weight pool, now refused (floor >= 1e-6, "
+            "state weights >= 1) and before that already an error in the original (integers(0, 0))"
+        ),
+        "verl_med_plugin.sampler.xǁMedCurriculumSamplerǁ_draw_weighted__mutmut_27": (
+            "<= vs <: a tie needs random()*mass to equal the sample-term mass exactly (for class_weight 1: random() "
+            "== 0.0), probability 2**-53 per draw"
+        ),
+        "verl_med_plugin.sampler.xǁMedCurriculumSamplerǁ_draw_weighted__mutmut_37": (
+            "Generator.integers(high) draws from [0, high) like integers(0, high), the same code path and stream"
+        ),
+        "verl_med_plugin.sampler.xǁMedCurriculumSamplerǁ_draw_weighted__mutmut_44": (
+            "Generator.integers(size) draws from [0, size) like integers(0, size), the same code path and stream"
+        ),
+        "verl_med_plugin.sampler.xǁMedCurriculumSamplerǁ_reset_state__mutmut_27": (
+            "np.full with dtype=None takes the fill value's dtype, and _to_int returns an np.int64 scalar: the "
+            "weights array is int64 as before"
+        ),
+        "verl_med_plugin.sampler.xǁMedCurriculumSamplerǁ_reset_state__mutmut_30": (
+            "np.full without dtype takes the fill value's dtype, and _to_int returns an np.int64 scalar: the weights "
+            "array is int64 as before"
+        ),
+        "verl_med_plugin.sampler.xǁMedCurriculumSamplerǁ_reset_state__mutmut_45": (
+            "_resume True on a fresh sampler only makes the first __iter__ skip resetting yielded/block/block_pos to "
+            "(0, empty int64, 0), the values _reset_state just set; nothing but load_state_dict (which sets _resume "
+            "itself) changes them before that"
+        ),
+        "verl_med_plugin.sampler.xǁMedCurriculumSamplerǁ_to_int__mutmut_1": (
+            "float64 instead of int64: the rint'ed integer values are always stored into int64 arrays (np.full "
+            "dtype=int64, self._weights[positions] =, the tree's add casts deltas), exactly"
+        ),
+        "verl_med_plugin.sampler.xǁMedCurriculumSamplerǁclass_shares__mutmut_19": (
+            "zip strict=None: the class-key generator and mass are built from the same classes array, always the same"
+            " length"
+        ),
+        "verl_med_plugin.sampler.xǁMedCurriculumSamplerǁclass_shares__mutmut_22": (
+            "zip without strict: the class-key generator and mass are built from the same classes array, always the "
+            "same length"
+        ),
+        "verl_med_plugin.sampler.xǁMedCurriculumSamplerǁclass_shares__mutmut_25": (
+            "zip strict=False: the class-key generator and mass are built from the same classes array, always the "
+            "same length"
+        ),
+        "verl_med_plugin.sampler.xǁMedCurriculumSamplerǁdraw__mutmut_14": (
+            "random() <= frac vs < frac: differs only when the 53-bit uniform equals the fraction exactly "
+            "(probability 2**-53 per draw)"
+        ),
+        "verl_med_plugin.sampler.xǁ_FenwickTreeǁ__init____mutmut_34": (
+            "top step 2**bit_length > n: search's first step has nxt = step > n so go is False everywhere; the "
+            "remaining steps are the original ones"
+        ),
+        "verl_med_plugin.sampler.xǁ_FenwickTreeǁ__init____mutmut_35": (
+            "top step 4 * 2**(bit_length-1) > n: search's first two steps have nxt > n so go is False; the remaining "
+            "steps are the original ones"
+        ),
+        "verl_med_plugin.sampler.xǁ_FenwickTreeǁ__init____mutmut_37": (
+            "top 1 instead of 0 only for an empty tree: search is never called on it (no draw on 0 rows), and if it "
+            "were, nxt = 1 > n = 0 keeps every position at 0, the original result"
+        ),
+        "verl_med_plugin.sampler.xǁ_FenwickTreeǁ__init____mutmut_6": (
+            "cumsum dtype=None: the tree is only built from int64 weights (_reset_state's int64 array, "
+            "load_state_dict's astype(int64)), whose cumsum is int64 by default on 64-bit Linux: same prefix array"
+        ),
+        "verl_med_plugin.sampler.xǁ_FenwickTreeǁ__init____mutmut_8": (
+            "cumsum without dtype: the tree is only built from int64 weights, whose cumsum is int64 by default on "
+            "64-bit Linux: same prefix array"
+        ),
+        "verl_med_plugin.sampler.xǁ_FenwickTreeǁadd__mutmut_5": (
+            "deltas as float64: np.add.at into the int64 tree casts them back; deltas are integer weight differences "
+            "(|d| <= 2**20), exact in float64"
+        ),
+        "verl_med_plugin.sampler.xǁ_FenwickTreeǁprefix__mutmut_4": (
+            "float64 prefix totals: exact for sums < 2**53 (n < 2**33 rows at 2**20 per row); Generator.integers with"
+            " float high gives the same stream (checked), search casts targets to int64, masses are computed in float"
+            " anyway"
+        ),
+        "verl_med_plugin.sampler.xǁ_FenwickTreeǁprefix__mutmut_6": (
+            "float64 prefix totals (zeros default dtype): exact below 2**53; integers() with float high gives the "
+            "same stream, search casts targets to int64, masses are float anyway"
+        ),
+        "verl_med_plugin.sampler.xǁ_FenwickTreeǁsearch__mutmut_16": (
+            "nxt < n vs <= n: at nxt == n, tree[n] covers (position, n] so go means prefix(n) <= target, impossible "
+            "for targets in [0, total), the only ones the sampler searches (start + integers(0, sums))"
+        ),
+        "verl_med_plugin.sampler.xǁ_FenwickTreeǁsearch__mutmut_6": (
+            "float64 remaining target: integer values below 2**53 compare and subtract exactly, positions stay int64"
+        ),
+        "verl_med_plugin.sampler.x__index_array__mutmut_58": (
+            "the arrays that reach the cast unchecked by dtype are float64 or object arrays of real numbers (text and"
+            " booleans are refused above), already checked whole and in [0, upper): cast straight to int64 they give "
+            "the values they give through float64"
+        ),
+        "verl_med_plugin.sampler.x_sample_groups_from_dataframe__mutmut_89": (
+            "rows with a null class field are refused above, so the dictionary indices hold no null and convert "
+            "zero-copy: zero_copy_only=True succeeds with the same array"
+        ),
+    }
+)
+KILLED_BY_HAND["verl_med_plugin.sampler.x__check_state__mutmut_219"] = (
+    "test_sampler_state_spec.py::test_fractional_weights_are_refused_naming_the_range"
+)
+
+# Fifth session (2026-12-07): the evaluation metrics and statistics measured whole (a fresh run with the tests of
+# tests/test_eval_metrics_survivors.py, test_eval_outcomes_spec.py and test_eval_statistics_spec.py). The survivors
+# of the first full run were read one by one, each equivalence checked by hand or numerically (150 random inputs
+# per function for the dtype and warning-filter mutants), then re-keyed to this run's names by their diff.
+EQUIVALENT.update(
+    {
+        "verl_med_plugin.evaluation.metrics.x__tie_rank__mutmut_6": (
+            "byteorder dropped from int.from_bytes: its default is 'big' on Python >= 3.11 (this venv: 3.11.7); note "
+            "requires-python allows 3.10, where the call would raise TypeError, not observable here"
+        ),
+        "verl_med_plugin.evaluation.metrics.x__tie_rank__mutmut_7": (
+            "9 digest bytes instead of 8, big-endian: the ranks order answers as their 8-byte prefixes do, except "
+            "when two answers' 8-byte sha256 prefixes collide (2^-64, not constructible), where the answer string "
+            "breaks the tie anyway"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_auroc__mutmut_3": (
+            "truth without dtype=int: an indicator matrix of 0/1 (int, bool or float) has the same column sums and "
+            "roc_auc_score ranks the same positives"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_auroc__mutmut_5": (
+            "truth without dtype=int (argument dropped): as mutmut_3"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_balanced_accuracy__mutmut_4": (
+            "ignoring every warning instead of UserWarning: balanced_accuracy_score emits only UserWarnings ('y_pred "
+            "contains classes not in y_true', DataConversionWarning is a UserWarning too), so nothing else is ever "
+            "silenced"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_binary_auroc__mutmut_3": (
+            "truth without dtype=int: only read through truth == 1, the same mask for integral labels of any numeric "
+            "dtype"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_binary_auroc__mutmut_5": (
+            "truth without dtype=int (argument dropped): as mutmut_3"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_binary_auroc__mutmut_7": (
+            "positive as float 0./1. instead of int: its sum compares the same against 0 and len, and roc_auc_score "
+            "treats 1.0 as the positive label as it does 1"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_classification_metrics__mutmut_3": (
+            "y_true without dtype=int: label indices are integral numbers (int lists, int or float arrays), and every"
+            " use (range check, scikit-learn's metrics with integer labels, confusion_matrix, the sets macro_f1 "
+            "merges, ordinal_metrics which casts again) gives the same values for 0.0 as for 0 (checked on float and "
+            "int inputs)"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_classification_metrics__mutmut_5": (
+            "y_true without dtype=int (argument dropped): as mutmut_3, integral label values give identical results "
+            "whatever the array dtype"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_grounding_metrics__mutmut_10": (
+            "hit without dtype=bool (argument dropped): as mutmut_8, means of 0/1 equal those of bools"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_grounding_metrics__mutmut_13": (
+            "IoUs are numbers: np.asarray of them without dtype=float is a numeric array with the same means"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_grounding_metrics__mutmut_15": (
+            "IoUs without dtype=float (argument dropped): as mutmut_13"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_grounding_metrics__mutmut_8": (
+            "hit is read only through means (overall and under the has_lesion mask): a 0/1 array has the same means "
+            "as its bool array"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_invalid_as_farthest__mutmut_3": (
+            "y_true without dtype=int: it is only compared with (n_grades - 1) / 2, which gives the same mask for "
+            "integral values of any numeric dtype (and np.where's result takes its values from n_grades - 1 / 0 / "
+            "y_pred, not y_true)"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_invalid_as_farthest__mutmut_5": (
+            "y_true without dtype=int (argument dropped): as mutmut_3"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_macro_f1__mutmut_17": (
+            "zero_division dropped (default 'warn'): labels=seen holds only classes with support or a valid "
+            "prediction, so F1 = 2tp/(2tp+fp+fn) always has a positive denominator; zero_division is never applied "
+            "and no warning is raised (scikit-learn 1.9)"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_macro_f1__mutmut_20": (
+            "zero_division=1 instead of 0: as mutmut_17, no seen class has an undefined F1, so the value is never used"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_multilabel_metrics__mutmut_12": (
+            "one more binarizer class (n_labels + 1) that no truth or answer uses (label indices are 0..n_labels-1, "
+            "the invalid marker is n_labels): an all-zero column in both matrices changes neither exact match nor the"
+            " per-label scores, which read columns 0..n_labels-1"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_multilabel_metrics__mutmut_28": (
+            "labels=None in precision_recall_fscore_support: per-label scores (average=None) are computed column by "
+            "column, so the extra invalid column only appends an entry after the n_labels ones _per_class_rows reads"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_multilabel_metrics__mutmut_32": "labels argument dropped: as mutmut_28",
+        "verl_med_plugin.evaluation.metrics.x_multilabel_metrics__mutmut_62": (
+            "zero_division dropped from the macro-F1: seen holds only labels with support or a prediction, whose F1 ="
+            " 2tp/(2tp+fp+fn) has a positive denominator; zero_division is never applied, no warning raised"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_multilabel_metrics__mutmut_65": (
+            "zero_division=1: as mutmut_62, never applied to a seen label"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_ordinal_metrics__mutmut_10": (
+            "y_pred without dtype=int (argument dropped): as mutmut_3"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_ordinal_metrics__mutmut_3": (
+            "y_true without dtype=int: integral grades of any numeric dtype give the same cohen_kappa_score (labels "
+            "range(n_grades) match 0.0 == 0) and mean_absolute_error (checked on float and bool inputs)"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_ordinal_metrics__mutmut_5": (
+            "y_true without dtype=int (argument dropped): as mutmut_3"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_ordinal_metrics__mutmut_8": (
+            "y_pred without dtype=int: as mutmut_3 for the predicted grades"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_positive_class_metrics__mutmut_10": (
+            "y_pred without dtype=int (argument dropped): as mutmut_8"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_positive_class_metrics__mutmut_12": (
+            "truth as float 0./1. instead of int: recall_score/precision_score with pos_label 1 or 0 and "
+            "confusion_matrix with labels [0, 1] match 1.0 == 1 and 0.0 == 0, and every count is wrapped in int()"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_positive_class_metrics__mutmut_18": (
+            "called as float 0./1. instead of int: as mutmut_12 (np.where(valid, called, 1) then mixes 1 and 1.0, "
+            "equal labels for scikit-learn)"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_positive_class_metrics__mutmut_26": (
+            "the UndefinedMetricWarning filter given category None: every metric in the block passes "
+            "zero_division=np.nan, so scikit-learn (>= 1.4) emits no warning there and the filter is never consulted"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_positive_class_metrics__mutmut_28": (
+            "the filter widened to every warning: as mutmut_26, no warning is emitted inside the block to be silenced"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_positive_class_metrics__mutmut_3": (
+            "y_true without dtype=int: only read through np.isin against the positive indices, which gives the same "
+            "mask for integral values of any numeric dtype"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_positive_class_metrics__mutmut_38": (
+            "pos_label=1 dropped from the sensitivity's recall_score: 1 is scikit-learn's default pos_label"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_positive_class_metrics__mutmut_5": (
+            "y_true without dtype=int (argument dropped): as mutmut_3"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_positive_class_metrics__mutmut_67": (
+            "pos_label=1 dropped from the PPV's precision_score: 1 is scikit-learn's default pos_label"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_positive_class_metrics__mutmut_8": (
+            "y_pred without dtype=int: only read through np.isin and != INVALID, the same masks for integral values "
+            "of any numeric dtype (checked on float arrays)"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_quadratic_kappa__mutmut_12": (
+            "ignoring every warning instead of UndefinedMetricWarning: as mutmut_6, the only warnings "
+            "cohen_kappa_score emits here are the two already ignored"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_quadratic_kappa__mutmut_6": (
+            "ignoring every warning instead of RuntimeWarning: cohen_kappa_score on 1-D label arrays emits only "
+            "UndefinedMetricWarning (sklearn >= 1.6) or RuntimeWarning (0/0, older), both already ignored; no other "
+            "warning exists to let through"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_zero_advantage_stats__mutmut_13": (
+            "zip(group_ids, rewards) made non-strict: zero_advantage_groups has already zipped the same two sequences"
+            " strictly and raised on a length mismatch, so this zip always sees equal lengths"
+        ),
+        "verl_med_plugin.evaluation.metrics.x_zero_advantage_stats__mutmut_16": "strict dropped: as mutmut_13",
+        "verl_med_plugin.evaluation.metrics.x_zero_advantage_stats__mutmut_17": "strict=False: as mutmut_13",
+        "verl_med_plugin.evaluation.statistics.x__indicator__mutmut_3": (
+            "float zeros instead of int: the 0/1 entries are exact in float and every consumer is dtype-blind "
+            "(metrics.auroc casts truth with dtype=int, macro_auroc_from_ranks and _multilabel_counts use "
+            "astype(bool), the shares are divided to float anyway)"
+        ),
+        "verl_med_plugin.evaluation.statistics.x__indicator__mutmut_5": (
+            "dtype argument dropped (float64 zeros): same as dtype=None, the 0/1 indicator is exact in float and its "
+            "consumers cast it (dtype=int in metrics.auroc, astype(bool) elsewhere) or divide it to float"
+        ),
+        "verl_med_plugin.evaluation.statistics.x_bootstrap_ci__mutmut_10": (
+            "np.asarray(idx, dtype=None) == dtype=int: scipy 1.17 hands the statistic slices of np.arange(n_units) "
+            "(int64 resamples and jackknife samples; checked: only int64 reaches it), so asarray keeps int64 and no "
+            "value changes"
+        ),
+        "verl_med_plugin.evaluation.statistics.x_bootstrap_ci__mutmut_12": (
+            "np.asarray(idx) without dtype == dtype=int: the indices scipy passes are already int64 slices of "
+            "np.arange(n_units) (resamples and jackknife), so the array and every statistic value are identical"
+        ),
+        "verl_med_plugin.evaluation.statistics.x_bootstrap_ci__mutmut_35": (
+            "vectorized=None: scipy 1.17 _bootstrap_iv sets vectorized = 'axis' in signature(statistic).parameters; "
+            "the inner stat(idx) has no axis parameter, so it becomes False exactly as passed"
+        ),
+        "verl_med_plugin.evaluation.statistics.x_bootstrap_ci__mutmut_42": (
+            "vectorized argument dropped: scipy's default None resolves to False because stat(idx) has no 'axis' "
+            "parameter, the same non-vectorized path as vectorized=False"
+        ),
+        "verl_med_plugin.evaluation.statistics.x_holm_adjust__mutmut_16": (
+            "method='HOLM': statsmodels' multipletests dispatches on method.lower() in ['h', 'holm'], so the same "
+            "Holm step-down adjustment is computed (checked: identical arrays)"
+        ),
+        "verl_med_plugin.evaluation.statistics.x_holm_adjust__mutmut_19": (
+            "zip(strict=None): multipletests returns exactly one adjusted p per p-value passed, so tests and adjusted"
+            " always have equal lengths and strictness never triggers"
+        ),
+        "verl_med_plugin.evaluation.statistics.x_holm_adjust__mutmut_22": (
+            "zip without strict: multipletests returns one adjusted p per input p-value, so the two sequences are "
+            "equal in length by construction and the pairing is identical"
+        ),
+        "verl_med_plugin.evaluation.statistics.x_holm_adjust__mutmut_23": (
+            "zip(strict=False): tests and multipletests' adjusted array have equal lengths by construction (one "
+            "adjusted p per p-value), so strict=True could never raise"
+        ),
+        "verl_med_plugin.evaluation.statistics.x_macro_f1_from_counts__mutmut_36": (
+            "np.maximum(den, 2) vs 1: den = 2tp+fp+fn only falls below 2 when den=1 (then tp=0, F1 = 0/1 = 0/2 = 0) "
+            "or den=0 (an unseen class, masked out, and 0 either way), so no F1 changes"
+        ),
+        "verl_med_plugin.evaluation.statistics.x_mcnemar_exact__mutmut_28": (
+            "mcnemar(table) without exact=True: statsmodels 0.15 signature is mcnemar(table, exact=True, "
+            "correction=True), so the default is the same exact binomial test"
+        ),
+        "verl_med_plugin.evaluation.statistics.x_multilabel_macro_f1_from_counts__mutmut_28": (
+            "np.maximum(den, 2) vs 1: den = 2tp+fp+fn < 2 only when tp=0 (numerator 0, F1 0 with either floor) or the"
+            " label is unseen (masked), so no label's F1 changes"
+        ),
+        "verl_med_plugin.evaluation.statistics.x_qwk_from_counts__mutmut_6": (
+            "np.arange(cm.shape[1]) vs shape[0]: the only caller (Outcomes.metric_functions) passes the square grade "
+            "x grade slice per_prompt[idx].sum(axis=0)[:, :n], so both shapes are n"
+        ),
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁ_multilabel_counts__mutmut_3": (
+            "TP/FP/FN counts as float64: small integers are exact, bool-array additions give the same numbers, and "
+            "the only reader (multilabel_macro_f1_from_counts) float()s a ratio of them"
+        ),
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁ_multilabel_counts__mutmut_5": (
+            "np.zeros without dtype is float64: same as mutmut_3, the same exact counts, and macro-F1 is a float "
+            "ratio of them"
+        ),
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁ_multilabel_counts__mutmut_6": (
+            "a 4th per-label count slot that nothing writes (stays 0) and nothing reads: "
+            "multilabel_macro_f1_from_counts reads slots 0, 1, 2 by index"
+        ),
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁauroc__mutmut_13": (
+            "vote_shares(predicted, 3) instead of 2 for a binary task: predictions are 0, 1 or INVALID, each row is "
+            "divided by its sample count (not the row sum), and binary_auroc reads only column 1, which is identical"
+        ),
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁauroc__mutmut_17": (
+            "one-hot truth built as float: metrics.auroc converts it first thing (np.asarray(truth, dtype=int)), so "
+            "its input is identical"
+        ),
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁauroc__mutmut_19": (
+            "np.eye without dtype (float): metrics.auroc converts the truth with np.asarray(dtype=int) first, so "
+            "nothing changes"
+        ),
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁmetric_functions__mutmut_21": (
+            "per-prompt confusion counts as float64 instead of int64: small integer counts are exact in float64 and "
+            "every reader (balanced accuracy, macro-F1, QWK) divides and returns float(), so every value is "
+            "bit-identical"
+        ),
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁmetric_functions__mutmut_23": (
+            "np.zeros without dtype is float64: same as mutmut_21, integer counts exact in float64 and every metric "
+            "float()s its ratio, so no value changes"
+        ),
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁmetric_functions__mutmut_25": (
+            "an extra (n+2)th count column that nothing writes stays 0: the row sums (support, FN) add 0, FP and QWK "
+            "read only [:, :n], so every metric is unchanged"
+        ),
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁmetric_functions__mutmut_29": (
+            "with the INVALID test forced false an invalid answer indexes column p = INVALID = -1, which on the "
+            "n+1-column axis is column n, the invalid column itself"
+        ),
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁmetric_functions__mutmut_32": (
+            "every count doubled (+= 2): recall, 2TP/max(2TP+FP+FN,1) (0 only when its denominator is 0) and QWK "
+            "(observed and expected both scale by 2) are scale-invariant, and doubling is exact in floating point"
+        ),
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁmetric_functions__mutmut_57": (
+            "the one-hot truth as float 0./1. instead of int: its only reader, macro_auroc_from_ranks, converts each "
+            "column with astype(bool), so the masks and AUROC are identical"
+        ),
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁmetric_functions__mutmut_59": (
+            "np.eye without dtype is float: same as mutmut_57, macro_auroc_from_ranks reads the columns with "
+            "astype(bool)"
+        ),
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁprompt_correct__mutmut_10": (
+            "the zip over prompt_ids, votes and correct right below is strict: a report whose predicted and correct "
+            "lists differ in length is refused with the same ValueError one line later"
+        ),
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁprompt_correct__mutmut_13": (
+            "the zip over prompt_ids, votes and correct right below is strict: a report whose predicted and correct "
+            "lists differ in length is refused with the same ValueError one line later"
+        ),
+        "verl_med_plugin.evaluation.statistics.xǁOutcomesǁprompt_correct__mutmut_14": (
+            "the zip over prompt_ids, votes and correct right below is strict: a report whose predicted and correct "
+            "lists differ in length is refused with the same ValueError one line later"
+        ),
+    }
+)
+
 KILLED = {"killed", "timeout", "caught by type check"}
 _OPEN = "not yet killed"
 _NAME = re.compile(r"^\s*(\S+): (.+)$")

@@ -394,3 +394,12 @@ def test_the_dry_runs_sampler_section_shows_the_first_batch_and_four_decimal_sha
         f"  classes_per_batch: [{{{counts}}}]",
         "  class_shares: {'lesions:grounding': 0.5, 'derm:a': 0.3333, 'derm:b': 0.1667}",
     ]
+
+
+def test_fractional_weights_are_refused_naming_the_range():
+    """Weights are integers (exact tree sums): a fractional one in range (a state edited or converted by hand) is
+    refused with one line naming the key and the integer range. Mutant killed: that message set to None
+    (x__check_state__mutmut_219)."""
+    weights = trained_sampler().state_dict()["weights"].astype(np.float64)
+    weights[2] += 0.5
+    refused(state_with(weights=weights), f"sampler state key 'weights': expected integers in [1, {WEIGHT_SCALE}]")
