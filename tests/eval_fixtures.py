@@ -447,3 +447,20 @@ def captured_figures() -> Iterator[dict[str, list[Panel]]]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Figure, "savefig", savefig)
         yield shown
+
+
+def single_label_outcomes(truth, predicted, task_type="multiclass", n_classes=None, ids=None):
+    """Single-label ``statistics.Outcomes`` with each sample's correctness derived from its answer."""
+    from verl_med_plugin.evaluation.statistics import Outcomes
+
+    truth = [int(t) for t in truth]
+    predicted = [[int(p) for p in preds] for preds in predicted]
+    n = n_classes or max(truth + [p for preds in predicted for p in preds]) + 1
+    return Outcomes(
+        task_type,
+        n,
+        ids or [f"p{i}" for i in range(len(truth))],
+        truth,
+        predicted,
+        [[p == t for p in preds] for t, preds in zip(truth, predicted, strict=True)],
+    )

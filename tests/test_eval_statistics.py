@@ -7,24 +7,13 @@ import statistics as stdlib_statistics
 
 import numpy as np
 import pytest
+from eval_fixtures import single_label_outcomes
 from scipy.stats import binomtest
 
 from verl_med_plugin.evaluation import metrics as M
 from verl_med_plugin.evaluation import statistics as S
 
-
-def _outcomes(truth, predicted, task_type="multiclass", n_classes=None, ids=None) -> S.Outcomes:
-    truth = [int(t) for t in truth]
-    predicted = [[int(p) for p in preds] for preds in predicted]
-    n = n_classes or max(truth + [p for preds in predicted for p in preds]) + 1
-    return S.Outcomes(
-        task_type,
-        n,
-        ids or [f"p{i}" for i in range(len(truth))],
-        truth,
-        predicted,
-        [[p == t for p in preds] for t, preds in zip(truth, predicted, strict=True)],
-    )
+_outcomes = single_label_outcomes
 
 
 def _coverage(true_value, draw, n_sims, rng, n_resamples=400):

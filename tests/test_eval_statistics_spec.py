@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 import pytest
+from eval_fixtures import single_label_outcomes
 from scipy import stats
 from sklearn.metrics import (
     balanced_accuracy_score,
@@ -34,19 +35,7 @@ from verl_med_plugin.evaluation import statistics as S
 INVALID = M.INVALID
 
 
-def _outcomes(truth, predicted, task_type="multiclass", n_classes=None, ids=None) -> S.Outcomes:
-    """As in tests/test_eval_statistics.py: single-label outcomes, correctness derived from the answers."""
-    truth = [int(t) for t in truth]
-    predicted = [[int(p) for p in preds] for preds in predicted]
-    n = n_classes or max(truth + [p for preds in predicted for p in preds]) + 1
-    return S.Outcomes(
-        task_type,
-        n,
-        ids or [f"p{i}" for i in range(len(truth))],
-        truth,
-        predicted,
-        [[p == t for p in preds] for t, preds in zip(truth, predicted, strict=True)],
-    )
+_outcomes = single_label_outcomes
 
 
 def _json_round_trip(outcomes: S.Outcomes) -> S.Outcomes:
